@@ -1,0 +1,251 @@
+"""Open a model reference: pick its weight files, parse their headers, read its config.
+
+Only headers, the shard index and config.json are read here; tensor data is read later,
+and only for the tensors a fingerprint needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadReference, CorruptFile, FileNotInRepo, FingerprintError, NoWeights, PickleRefused
+from .formats import gguf as gguf_format
+from .formats import safetensors as st_format
+from .formats.tensor import TensorInfo
+from .modelconfig import ModelConfig
+from .reference import ModelRef
+from .sources.base import ByteSource, ReadCounter
+from .sources.local import LocalFile
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+MAX_SMALL_FILE = 16 << 20  # config.json / index json larger than this is not a real one
+
+# best first: the highest-fidelity GGUF is picked when a repo ships several quantizations
+GGUF_FIDELITY = [
+    "F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_L", "Q5_K_S", "Q5_K", "Q5_1", "Q5_0",
+    "Q4_K_L", "Q4_K_M", "Q4_K_S", "Q4_K", "IQ4_XS", "IQ4_NL", "Q4_1", "Q4_0", "MXFP4",
+    "Q3_K_XL", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_XXS",
+    "Q2_K_L", "Q2_K", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "TQ2_0", "TQ1_0",
+]
+_SPLIT_GGUF = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+
+@dataclass
+class WeightFile:
+    name: str  # path inside the repo or folder
+    size: int
+    sha256: str | None = None  # local files (Hub files are pinned by the commit sha)
+
+
+@dataclass
+class Checkpoint:
+    ref: ModelRef
+    revision: str  # commit sha, or "sha256:..." for local files
+    format: str  # "safetensors" | "gguf"
+    files: list[WeightFile]
+    tensors: dict[str, TensorInfo]
+    config: ModelConfig
+    header_bytes: int
+    counter: ReadCounter
+    sources: list[ByteSource] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def close(self) -> None:
+        for s in self.sources:
+            s.close()
+
+
+def gguf_rank(name: str) -> int:
+    upper = Path(name).name.upper()
+    for i, tag in enumerate(GGUF_FIDELITY):
+        if re.search(rf"(^|[-_.]){re.escape(tag)}([-_.]|$)", upper):
+            return i
+    return len(GGUF_FIDELITY)
+
+
+def choose_weight_files(files: dict[str, int], wanted: str | None, read_json: Callable[[str], dict]) -> tuple[str, list[str]]:
+    """Pick (format, weight file names) from a listing {path: size}."""
+    if wanted:
+        if wanted not in files:
+            weights = [f for f in files if f.endswith((".safetensors", ".gguf"))][:8]
+            raise FileNotInRepo(f"{wanted} is not in the repository (weight files: {', '.join(weights) or 'none'})")
+        if wanted.endswith(".gguf"):
+            return "gguf", _gguf_split_group(files, wanted)
+        return "safetensors", [wanted]
+
+    if "model.safetensors.index.json" in files:
+        index = read_json("model.safetensors.index.json")
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise CorruptFile("model.safetensors.index.json has no weight_map")
+        shards = sorted({str(v) for v in weight_map.values()})
+        missing = [s for s in shards if s not in files]
+        if missing:
+            raise CorruptFile(f"model.safetensors.index.json names shards that are not there: {', '.join(missing[:3])}")
+        return "safetensors", shards
+
+    root_st = sorted(f for f in files if "/" not in f and f.endswith(".safetensors"))
+    if "model.safetensors" in root_st:
+        return "safetensors", ["model.safetensors"]
+    if root_st:
+        main = [f for f in root_st if not f.startswith("consolidated")] or root_st
+        return "safetensors", main
+
+    ggufs = [f for f in files if f.endswith(".gguf") and "mmproj" not in Path(f).name.lower()]
+    if ggufs:
+        first_parts = [f for f in ggufs if not _SPLIT_GGUF.search(f) or _SPLIT_GGUF.search(f).group(1) == "00001"]
+        best = min(first_parts or ggufs, key=lambda f: (gguf_rank(f), f))
+        return "gguf", _gguf_split_group(files, best)
+
+    pickles = [f for f in files if f.endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise PickleRefused(f"only pickle weights found ({', '.join(sorted(pickles)[:3])})")
+    sample = ", ".join(sorted(files)[:8]) or "no files"
+    raise NoWeights(f"no .safetensors or .gguf weights found ({sample})")
+
+
+def _gguf_split_group(files: dict[str, int], first: str) -> list[str]:
+    m = _SPLIT_GGUF.search(first)
+    if not m:
+        return [first]
+    stem, count = first[: m.start()], int(m.group(2))
+    parts = [f"{stem}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+    missing = [p for p in parts if p not in files]
+    if missing:
+        raise FileNotInRepo(f"split GGUF is missing parts: {', '.join(missing[:3])}")
+    return parts
+
+
+def open_checkpoint(
+    ref: ModelRef,
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
+    file_hash: Callable[[Path], str] | None = None,
+    snapshot=None,
+) -> Checkpoint:
+    counter = ReadCounter()
+    if ref.kind == "hub":
+        return _open_hub(ref, counter, token=token, endpoint=endpoint, snapshot=snapshot)
+    return _open_local(ref, counter, file_hash or sha256_file)
+
+
+def _open_hub(ref: ModelRef, counter: ReadCounter, *, token, endpoint, snapshot) -> Checkpoint:
+    from .sources.hub import HubFile, resolve_snapshot
+
+    snap = snapshot or resolve_snapshot(ref.repo_id, ref.revision, token=token, endpoint=endpoint)
+
+    def open_file(name: str) -> HubFile:
+        return HubFile(snap, name, counter)
+
+    def read_json(name: str) -> dict:
+        return _read_json(open_file(name))
+
+    fmt, names = choose_weight_files(snap.files, ref.filename, read_json)
+    config = {}
+    if fmt == "safetensors" and "config.json" in snap.files:
+        config = read_json("config.json")
+    sources = [open_file(n) for n in names]
+    files = [WeightFile(n, snap.files[n]) for n in names]
+    return _assemble(ref, snap.sha, fmt, files, sources, config, counter)
+
+
+def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path], str]) -> Checkpoint:
+    path = ref.path
+    assert path is not None
+    if path.is_dir():
+        root = path
+        listing = {
+            str(p.relative_to(root)): p.stat().st_size
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and len(p.relative_to(root).parts) <= 3
+        }
+        fmt, names = choose_weight_files(listing, None, lambda n: _read_json(LocalFile(root / n)))
+    else:
+        root = path.parent
+        if path.name.endswith(PICKLE_SUFFIXES):
+            raise PickleRefused(f"{path.name} is a pickle checkpoint")
+        if not path.name.endswith((".safetensors", ".gguf")):
+            raise BadReference(f"{path.name} is not a .safetensors or .gguf file")
+        listing = {path.name: path.stat().st_size}
+        if path.name.endswith(".gguf"):
+            siblings = {p.name: p.stat().st_size for p in root.glob("*.gguf")}
+            fmt, names = "gguf", _gguf_split_group({**siblings, **listing}, path.name)
+        else:
+            fmt, names = "safetensors", [path.name]
+    config = {}
+    if fmt == "safetensors" and (root / "config.json").is_file():
+        config = _read_json(LocalFile(root / "config.json"))
+    sources = [LocalFile(root / n, counter, name=n) for n in names]
+    files = [WeightFile(n, s.size, file_hash(root / n)) for n, s in zip(names, sources)]
+    if len(files) == 1:
+        revision = f"sha256:{files[0].sha256}"
+    else:
+        joined = "\n".join(f"{f.name}:{f.sha256}" for f in files)
+        revision = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+    return _assemble(ref, revision, fmt, files, sources, config, counter)
+
+
+def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Checkpoint:
+    parse = st_format.read_header if fmt == "safetensors" else gguf_format.read_header
+    try:
+        # shards' headers are independent: parse them concurrently (one round trip each on the Hub)
+        with ThreadPoolExecutor(max_workers=min(8, len(sources))) as pool:
+            headers = list(pool.map(parse, sources))
+    except FingerprintError:
+        for s in sources:
+            s.close()
+        raise
+    tensors: dict[str, TensorInfo] = {}
+    for found, _, _ in headers:
+        for t in found:
+            tensors.setdefault(t.name, t)
+    if fmt == "gguf":
+        config = ModelConfig.from_gguf(headers[0][1])
+    else:
+        config = ModelConfig.from_hf(config_json if isinstance(config_json, dict) else {})
+    return Checkpoint(
+        ref=ref,
+        revision=revision,
+        format=fmt,
+        files=files,
+        tensors=tensors,
+        config=config,
+        header_bytes=counter.bytes,
+        counter=counter,
+        sources=sources,
+    )
+
+
+def _read_json(src: ByteSource) -> dict:
+    try:
+        if src.size > MAX_SMALL_FILE:
+            raise CorruptFile(f"{src.name} is {src.size} bytes, too large to be a config")
+        data = json.loads(src.read(0, src.size).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CorruptFile(f"{src.name} is not valid JSON") from None
+    finally:
+        src.close()
+    if not isinstance(data, dict):
+        raise CorruptFile(f"{src.name} is not a JSON object")
+    return data
+
+
+def sha256_file(path: Path, chunk: int = 8 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()

@@ -1,0 +1,273 @@
+"""Command line: ``python -m fingerprint inspect | compute | compare``.
+
+Errors are one line per model on stderr (no traceback); the other models carry on and the
+exit code is 1 when any model failed. Tokens are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from . import __version__
+from .compare import compare_pair
+from .compute import Options, Outcome, Progress, compute_many, inspect
+from .errors import FingerprintError
+from .result import Fingerprint
+from .roles import ROLE_LABELS
+from .store import Store
+
+CAVEAT = (
+    "Caveat: a σ-curve correlation is weak evidence. Independently trained models with look-alike "
+    "recipes also correlate above 0.9; a high value is consistent with shared lineage, never proof of it."
+)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _parse_map(items: list[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        role, sep, pattern = item.partition("=")
+        if not sep or not role or not pattern:
+            raise SystemExit(f"error: --map takes ROLE=PATTERN, e.g. q='blocks.{{layer}}.attn.wq' (got {item!r})")
+        out[role.strip()] = pattern.strip()
+    return out
+
+
+def _options(args) -> Options:
+    store = None if args.no_cache else Store(args.cache)
+    return Options(
+        mode=getattr(args, "mode", "auto"),
+        token=args.token or None,
+        store=store,
+        use_cache=not args.no_cache,
+        mapping=_parse_map(getattr(args, "map", None)),
+        file=getattr(args, "file", None),
+        cancel=threading.Event(),
+    )
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_inspect(args) -> int:
+    opts = _options(args)
+    failed = 0
+    for ref in args.models:
+        try:
+            info = inspect(ref, opts)
+        except FingerprintError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps(vars(info), indent=2))
+            continue
+        print(f"{info.model}")
+        print(f"  revision      {info.revision}")
+        print(f"  format        {info.format}   architecture {info.architecture}   layers {info.layers}")
+        print(f"  config        {', '.join(f'{k}={v}' for k, v in info.config.items())}")
+        print(f"  files         {len(info.files)} ({_size(info.bytes_total)})")
+        for role, n in info.tensors_by_role.items():
+            print(f"  {role:<14}{n} tensors   {ROLE_LABELS.get(role, '')}")
+        print(
+            f"  bytes to read exact {_size(info.bytes_needed_exact)}, sampled {_size(info.bytes_needed_sampled)}"
+            f" (default mode: {info.default_mode})"
+        )
+        for note in info.notes:
+            print(f"  note: {note}")
+    return 1 if failed else 0
+
+
+def _progress_printer(quiet: bool):
+    lock = threading.Lock()
+
+    def show(p: Progress) -> None:
+        if quiet or not sys.stderr.isatty():
+            return
+        with lock:
+            if p.stage == "reading" and p.bytes_needed:
+                pct = 100 * p.bytes_done / p.bytes_needed
+                sys.stderr.write(f"\r{p.model}: reading {_size(p.bytes_done)} of {_size(p.bytes_needed)} ({pct:.0f}%, {p.mode})   ")
+            else:
+                sys.stderr.write(f"\r{p.model}: {p.stage}{' ' * 40}\n" if p.stage in ("done", "cached", "failed") else f"\r{p.model}: {p.stage}   ")
+            sys.stderr.flush()
+
+    return show
+
+
+def _run(refs: list[str], args) -> list[Outcome]:
+    opts = _options(args)
+    try:
+        return compute_many(refs, opts, _progress_printer(args.quiet))
+    except KeyboardInterrupt:
+        opts.cancel.set()
+        raise
+
+
+def _report(outcomes: list[Outcome]) -> int:
+    rows = []
+    for o in outcomes:
+        fp = o.fingerprint
+        if fp:
+            status = "cached" if o.cached else "ok"
+            read = "0 B (cache)" if o.cached else f"{_size(fp.bytes_read)} of {_size(fp.bytes_total)}"
+            rows.append([fp.model, fp.architecture or "?", fp.layers, fp.mode, fp.short_revision, read, status])
+    if rows:
+        print(_table(rows, ["model", "architecture", "layers", "mode", "revision", "bytes read", "status"]))
+    failed = [o for o in outcomes if o.error]
+    for o in failed:
+        print(f"error: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_compute(args) -> int:
+    outcomes = _run(args.models, args)
+    if args.json:
+        good = [o.fingerprint.to_json() for o in outcomes if o.fingerprint]
+        path = Path(args.json)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(good, indent=1))
+        os.replace(tmp, path)
+    return _report(outcomes)
+
+
+def _load_fingerprints(items: list[str], args) -> tuple[list[Fingerprint], int]:
+    fps: list[Fingerprint] = []
+    refs: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.suffix == ".json" and p.is_file():
+            try:
+                data = json.loads(p.read_text())
+                data = data if isinstance(data, list) else [data]
+                fps += [Fingerprint.from_json(d) for d in data]
+            except (ValueError, TypeError, KeyError) as exc:
+                print(f"error: {item}: not a fingerprint JSON file ({exc})", file=sys.stderr)
+                return [], 1
+        else:
+            refs.append(item)
+    failed = 0
+    if refs:
+        outcomes = _run(refs, args)
+        for o in outcomes:
+            if o.fingerprint:
+                fps.append(o.fingerprint)
+            else:
+                print(f"error: {o.error}", file=sys.stderr)
+                failed += 1
+    return fps, failed
+
+
+def cmd_compare(args) -> int:
+    fps, failed = _load_fingerprints(args.items, args)
+    if len(fps) < 2:
+        print("error: compare needs at least two fingerprints", file=sys.stderr)
+        return 1
+    pairs = [compare_pair(fps[i], fps[j]) for i in range(len(fps)) for j in range(i + 1, len(fps))]
+    roles = sorted({r for c in pairs for r in c.per_role}, key=lambda r: list(ROLE_LABELS).index(r) if r in ROLE_LABELS else 99)
+
+    def fmt(v):
+        return "" if v is None else f"{v:.3f}"
+
+    if args.format == "json":
+        out = [
+            {
+                "a": c.a,
+                "b": c.b,
+                "score": c.score,
+                "per_role": c.per_role,
+                "score_roles": c.score_roles,
+                "layers_a": c.layers_a,
+                "layers_b": c.layers_b,
+                "resampled": c.resampled,
+                "notes": c.notes,
+                "measure": "pearson r of per-layer attention weight std (σ-curves)",
+                "caveat": CAVEAT,
+            }
+            for c in pairs
+        ]
+        print(json.dumps(out, indent=2))
+    elif args.format == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["a", "b", "score_mean_r", *[f"r_{r}" for r in roles], "layers_a", "layers_b", "resampled"])
+        for c in pairs:
+            w.writerow([c.a, c.b, fmt(c.score), *[fmt(c.per_role.get(r)) for r in roles], c.layers_a, c.layers_b, c.resampled])
+        print(buf.getvalue(), end="")
+    else:
+        rows = [
+            [c.a, c.b, fmt(c.score), *[fmt(c.per_role.get(r)) for r in roles], f"{c.layers_a}/{c.layers_b}", "yes" if c.resampled else ""]
+            for c in pairs
+        ]
+        print("σ-curve correlation (Pearson r of per-layer attention weight std; mean over Q/K/V/O-type roles)")
+        print(_table(rows, ["model A", "model B", "mean r", *[f"r {r}" for r in roles], "layers", "resampled"]))
+        print()
+        print(CAVEAT)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fingerprint", description="LLM weight fingerprints (σ-curves) from the Hub or local files.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--token", help="Hugging Face token for gated/private repos (default: HF_TOKEN or your login); never printed")
+    common.add_argument("--no-cache", action="store_true", help="neither read nor write the fingerprint cache")
+    common.add_argument("--cache", help="path of the cache database (default: $FINGERPRINT_CACHE or ~/.cache/llm-fingerprint)")
+    common.add_argument("--file", help="the weight file to use inside a Hub repo (e.g. a particular .gguf)")
+    common.add_argument("--map", action="append", metavar="ROLE=PATTERN", help="explicit tensor-name mapping for an unknown architecture, e.g. q='blocks.{layer}.attn.wq'; repeat per role")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("inspect", parents=[common], help="architecture, layers, tensors per role, bytes a fingerprint will read")
+    s.add_argument("models", nargs="+")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("compute", parents=[common], help="compute fingerprints")
+    s.add_argument("models", nargs="+", help="Hub IDs (org/name[@rev], org/name/file.gguf) or local files/folders")
+    s.add_argument("--json", metavar="PATH", help="write the fingerprints as a JSON array")
+    s.add_argument("--mode", choices=["auto", "exact", "sampled"], default="auto")
+    s.set_defaults(func=cmd_compute)
+
+    s = sub.add_parser("compare", parents=[common], help="compare fingerprints (JSON files or model references)")
+    s.add_argument("items", nargs="+", help="fingerprint JSON files and/or model references")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--mode", choices=["auto", "exact", "sampled"], default="auto")
+    s.set_defaults(func=cmd_compare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        for noisy in ("httpx2", "httpx", "huggingface_hub"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,244 @@
+"""From a model reference to a Fingerprint: open, map roles, plan reads, stream statistics.
+
+This is the Python API the command line and the dashboard call. Errors are typed
+(FingerprintError) and carry the model reference; ``compute_many`` lets every model
+carry on when one fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from . import __version__
+from .checkpoint import Checkpoint, open_checkpoint, sha256_file
+from .errors import FingerprintError, NetworkError
+from .reference import ModelRef, parse_reference
+from .result import Fingerprint
+from .roles import RoleMap, assign_roles
+from .stats import ReadPlan, choose_mode, compute_stats, make_plan, needed_bytes
+from .store import Store
+
+
+@dataclass
+class Progress:
+    """What the dashboard or CLI shows while a model is being fingerprinted."""
+
+    model: str
+    stage: str  # resolving | headers | reading | done | cached | failed
+    bytes_done: int = 0
+    bytes_needed: int = 0
+    mode: str | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class Options:
+    mode: str = "auto"  # auto | exact | sampled
+    token: str | None = None  # None: huggingface_hub's own (HF_TOKEN or login)
+    endpoint: str | None = None  # None: HF_ENDPOINT or huggingface.co
+    store: Store | None = None
+    use_cache: bool = True
+    mapping: dict[str, str] | None = None  # explicit role -> tensor name pattern
+    file: str | None = None  # a file to pick inside a Hub repo
+    cancel: threading.Event | None = None
+
+
+@dataclass
+class Outcome:
+    model: str
+    fingerprint: Fingerprint | None = None
+    error: FingerprintError | None = None
+    cached: bool = False
+
+
+@dataclass
+class Inspection:
+    model: str
+    revision: str
+    format: str
+    architecture: str | None
+    layers: int
+    files: list[dict]
+    tensors_by_role: dict[str, int]
+    bytes_total: int
+    bytes_needed_exact: int
+    bytes_needed_sampled: int
+    default_mode: str
+    config: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def cache_key(ref: ModelRef) -> str:
+    if ref.kind == "hub":
+        return f"hub:{ref.repo_id}:{ref.filename or ''}"
+    return "local"
+
+
+def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
+    if exc.model is None:
+        exc.model = model
+    return exc
+
+
+def _open(ref: ModelRef, opts: Options) -> Checkpoint:
+    hasher = (lambda p: opts.store.file_sha256(p, sha256_file)) if opts.store else sha256_file
+    return open_checkpoint(ref, token=opts.token, endpoint=opts.endpoint, file_hash=hasher)
+
+
+def inspect(reference: str, opts: Options | None = None) -> Inspection:
+    opts = opts or Options()
+    ref = parse_reference(reference, filename=opts.file)
+    try:
+        ckpt = _open(ref, opts)
+        try:
+            rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
+            exact = make_plan(rmap, "exact").tensor_bytes + ckpt.header_bytes
+            sampled = make_plan(rmap, "sampled").tensor_bytes + ckpt.header_bytes
+            return Inspection(
+                model=ref.text,
+                revision=ckpt.revision,
+                format=ckpt.format,
+                architecture=ckpt.config.architecture,
+                layers=rmap.n_layers,
+                files=[vars(f) for f in ckpt.files],
+                tensors_by_role=rmap.count_by_role(),
+                bytes_total=ckpt.total_bytes,
+                bytes_needed_exact=exact,
+                bytes_needed_sampled=sampled,
+                default_mode=choose_mode(rmap, "auto"),
+                config=_config_summary(ckpt),
+                notes=ckpt.notes + rmap.notes,
+            )
+        finally:
+            ckpt.close()
+    except FingerprintError as exc:
+        raise _with_model(exc, ref.text) from None
+
+
+def compute(reference: str, opts: Options | None = None, progress: ProgressFn | None = None) -> Outcome:
+    """Fingerprint one model. Never raises FingerprintError: it is returned in the Outcome."""
+    opts = opts or Options()
+    report = progress or (lambda p: None)
+    try:
+        ref = parse_reference(reference, filename=opts.file)
+    except FingerprintError as exc:
+        return Outcome(reference, error=_with_model(exc, reference))
+    try:
+        return _compute(ref, opts, report)
+    except FingerprintError as exc:
+        report(Progress(ref.text, "failed"))
+        return Outcome(ref.text, error=_with_model(exc, ref.text))
+    except OSError as exc:
+        report(Progress(ref.text, "failed"))
+        return Outcome(ref.text, error=NetworkError(f"I/O failure ({exc.strerror or type(exc).__name__})", model=ref.text))
+
+
+def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
+    store = opts.store if opts.use_cache else None
+    key = cache_key(ref)
+    if store and ref.pinned:
+        hit = store.get(key, ref.revision, opts.mode)
+        if hit:
+            return _cached(ref, hit, report)
+    report(Progress(ref.text, "resolving"))
+    ckpt = _open(ref, opts)
+    try:
+        if store:
+            hit = store.get(key, ckpt.revision, opts.mode)
+            if hit:
+                return _cached(ref, hit, report)
+        report(Progress(ref.text, "headers", ckpt.counter.bytes, 0))
+        rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
+        mode = choose_mode(rmap, opts.mode)
+        plan = make_plan(rmap, mode)
+        needed = plan.tensor_bytes
+
+        def on_bytes(done: int, total: int) -> None:
+            report(Progress(ref.text, "reading", done, needed, mode))
+
+        stats = compute_stats(rmap, plan, progress=on_bytes, cancel=opts.cancel)
+        fp = _build(ref, ckpt, rmap, plan, stats)
+    finally:
+        ckpt.close()
+    if opts.store:
+        opts.store.put(key, fp)
+    report(Progress(ref.text, "done", fp.bytes_read, fp.bytes_read, fp.mode))
+    return Outcome(ref.text, fingerprint=fp)
+
+
+def _cached(ref: ModelRef, fp: Fingerprint, report: ProgressFn) -> Outcome:
+    fp.model = ref.text
+    report(Progress(ref.text, "cached", 0, 0, fp.mode))
+    return Outcome(ref.text, fingerprint=fp, cached=True)
+
+
+def _config_summary(ckpt: Checkpoint) -> dict:
+    c = ckpt.config
+    out = {
+        "model_type": c.model_type,
+        "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads,
+        "num_key_value_heads": c.n_kv_heads,
+        "head_dim": c.head_dim,
+        "hidden_size": c.hidden,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _build(ref: ModelRef, ckpt: Checkpoint, rmap: RoleMap, plan: ReadPlan, stats) -> Fingerprint:
+    n = rmap.n_layers
+    curves, extra = {}, {}
+    for role in rmap.roles():
+        per_layer = stats.get(role, {})
+        row = [per_layer.get(i) for i in range(n)]
+        curves[role] = [s.std if s else None for s in row]
+        extra[role] = {
+            "mean": [s.mean if s else None for s in row],
+            "rms": [s.rms if s else None for s in row],
+            "std_err": [s.std_err if s else None for s in row],
+            "mean_err": [s.mean_err if s else None for s in row],
+            "rms_err": [s.rms_err if s else None for s in row],
+        }
+    notes = ckpt.notes + rmap.notes
+    if plan.mode == "sampled":
+        notes.append(
+            f"sampled mode: {plan.tensor_bytes / 2**20:.1f} MiB of {needed_bytes(rmap) / 2**20:.1f} MiB of attention "
+            "tensors read; each σ carries a jackknife standard error"
+        )
+    return Fingerprint(
+        model=ref.text,
+        revision=ckpt.revision,
+        source=ref.kind,
+        format=ckpt.format,
+        architecture=ckpt.config.architecture,
+        layers=n,
+        mode=plan.mode,
+        curves=curves,
+        stats=extra,
+        bytes_read=ckpt.counter.bytes,
+        bytes_total=ckpt.total_bytes,
+        tool_version=__version__,
+        computed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        repo_id=ref.repo_id,
+        files=[{k: v for k, v in vars(f).items() if v is not None} for f in ckpt.files],
+        config=_config_summary(ckpt),
+        notes=notes,
+    )
+
+
+def compute_many(
+    references: Sequence[str],
+    opts: Options | None = None,
+    progress: ProgressFn | None = None,
+    parallel: int = 2,
+) -> list[Outcome]:
+    """Fingerprint several models; a failure in one leaves the others untouched. Order is kept."""
+    opts = opts or Options()
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(lambda r: compute(r, opts, progress), references))

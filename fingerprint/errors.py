@@ -1,0 +1,103 @@
+"""One typed error per thing that can go wrong, each with a message a person can act on.
+
+Every error renders as one line: ``<model>: <problem>. <what to do>``. Errors raised deep
+in a parser do not know the model yet; the orchestrator fills ``model`` in before the
+error reaches the user. Messages never contain a token.
+"""
+
+from __future__ import annotations
+
+
+class FingerprintError(Exception):
+    """Base class: ``problem`` says what went wrong, ``fix`` what the user can do."""
+
+    fix = ""
+
+    def __init__(self, problem: str, fix: str | None = None, *, model: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        if fix is not None:
+            self.fix = fix
+        self.model = model
+
+    @property
+    def kind(self) -> str:
+        """Stable snake_case name of the error class, for JSON and the dashboard."""
+        name = type(self).__name__
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+    def __str__(self) -> str:
+        head = f"{self.model}: " if self.model else ""
+        tail = f" {self.fix}" if self.fix else ""
+        problem = self.problem.rstrip(".")
+        return f"{head}{problem}.{tail}"
+
+
+class BadReference(FingerprintError):
+    fix = "Give a Hub ID like org/name, org/name@revision, org/name/file.gguf, or a local file or folder."
+
+
+class RepoNotFound(FingerprintError):
+    fix = "Check the model ID on huggingface.co; for a private repository pass a token (--token or HF_TOKEN)."
+
+
+class GatedRepo(FingerprintError):
+    fix = "Accept the licence on the model's Hub page, then pass a token of that account (--token or HF_TOKEN)."
+
+
+class RevisionNotFound(FingerprintError):
+    fix = "Check the branch, tag or commit sha after '@'."
+
+
+class FileNotInRepo(FingerprintError):
+    fix = "Check the file name; 'inspect' lists the weight files the repository has."
+
+
+class NoWeights(FingerprintError):
+    fix = "Point to a repository or folder with .safetensors or .gguf weights."
+
+
+class PickleRefused(FingerprintError):
+    fix = (
+        "Pickle checkpoints (.bin/.pt/.pth/.ckpt) can run code when loaded, so they are never opened; "
+        "use a repository or file that ships .safetensors or .gguf weights."
+    )
+
+
+class UnsupportedFormat(FingerprintError):
+    fix = "Use an unquantized (F32/F16/BF16/FP8) or GGUF checkpoint of the same model."
+
+
+class Offline(FingerprintError):
+    fix = "Check the network connection (and HF_HUB_OFFLINE), or fingerprint a local copy."
+
+
+class RateLimited(FingerprintError):
+    fix = "Wait a few minutes and retry; passing a token (--token or HF_TOKEN) raises the Hub's limits."
+
+
+class NetworkError(FingerprintError):
+    fix = "Retry later; if it persists, fingerprint a local copy."
+
+
+class CorruptFile(FingerprintError):
+    fix = "The file is damaged or not what its name says: download it again or use another copy."
+
+
+class UnknownArchitecture(FingerprintError):
+    fix = (
+        "Pass an explicit name mapping with --map ROLE=PATTERN (e.g. --map q='blocks.{layer}.attn.wq') "
+        "or open an issue with the tensor names listed."
+    )
+
+
+class NoAttentionTensors(UnknownArchitecture):
+    pass
+
+
+class NonFiniteWeights(FingerprintError):
+    fix = "The checkpoint holds NaN or Inf values; such statistics are meaningless, so the model is not fingerprinted."
+
+
+class Cancelled(FingerprintError):
+    fix = ""

@@ -1,0 +1,84 @@
+"""Decode raw tensor bytes into float32 rows: safetensors dtypes and every GGML type gguf can dequantize."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+from gguf import quants as gguf_quants
+
+from ..errors import UnsupportedFormat
+
+# safetensors dtype -> (bytes per element, numpy dtype or None when it is not a float we can read)
+SAFETENSORS_DTYPES: dict[str, tuple[int, np.dtype | None]] = {
+    "F64": (8, np.dtype("<f8")),
+    "F32": (4, np.dtype("<f4")),
+    "F16": (2, np.dtype("<f2")),
+    "BF16": (2, np.dtype(ml_dtypes.bfloat16)),
+    "F8_E4M3": (1, np.dtype(ml_dtypes.float8_e4m3fn)),
+    "F8_E5M2": (1, np.dtype(ml_dtypes.float8_e5m2)),
+    "F8_E8M0": (1, np.dtype(ml_dtypes.float8_e8m0fnu)),
+    "BOOL": (1, None),
+    "U8": (1, None),
+    "I8": (1, None),
+    "I16": (2, None),
+    "U16": (2, None),
+    "I32": (4, None),
+    "U32": (4, None),
+    "I64": (8, None),
+    "U64": (8, None),
+}
+
+_GGUF_PLAIN = {
+    GGMLQuantizationType.F32: np.dtype("<f4"),
+    GGMLQuantizationType.F16: np.dtype("<f2"),
+    GGMLQuantizationType.F64: np.dtype("<f8"),
+}
+
+
+def gguf_type(name: str) -> GGMLQuantizationType:
+    return GGMLQuantizationType[name]
+
+
+def gguf_nbytes(qtype: GGMLQuantizationType, dims: list[int]) -> int | None:
+    """Bytes of a GGUF tensor with dims in GGUF order (ne0 first); None when ne0 is not whole blocks."""
+    block, type_size = GGML_QUANT_SIZES[qtype]
+    if not dims:
+        dims = [1]
+    if dims[0] % block:
+        return None
+    n = dims[0] // block * type_size
+    for d in dims[1:]:
+        n *= d
+    return n
+
+
+def is_float_dtype(dtype: str, fmt: str) -> bool:
+    if fmt == "gguf":
+        return dtype in GGMLQuantizationType.__members__
+    spec = SAFETENSORS_DTYPES.get(dtype)
+    return spec is not None and spec[1] is not None
+
+
+def decode_rows(raw: bytes, dtype: str, fmt: str, nrows: int, cols: int) -> np.ndarray:
+    """Return a float32 array (nrows, cols) from the raw bytes of ``nrows`` whole rows."""
+    if fmt == "safetensors":
+        spec = SAFETENSORS_DTYPES.get(dtype)
+        if spec is None or spec[1] is None:
+            raise UnsupportedFormat(f"tensors of dtype {dtype} are not floating-point weights this tool can read")
+        if dtype == "BF16":  # bf16 is the top half of an f32: a shift is much faster than a cast
+            u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+            return u.view(np.float32).reshape(nrows, cols)
+        return np.frombuffer(raw, dtype=spec[1]).astype(np.float32).reshape(nrows, cols)
+    qtype = gguf_type(dtype)
+    if qtype in _GGUF_PLAIN:
+        return np.frombuffer(raw, dtype=_GGUF_PLAIN[qtype]).astype(np.float32).reshape(nrows, cols)
+    if qtype == GGMLQuantizationType.BF16:
+        u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+        return u.view(np.float32).reshape(nrows, cols)
+    data = np.frombuffer(raw, dtype=np.uint8).reshape(nrows, -1)
+    try:
+        out = gguf_quants.dequantize(data, qtype)
+    except NotImplementedError:
+        raise UnsupportedFormat(f"GGUF type {dtype} cannot be dequantized by the gguf library yet") from None
+    return np.asarray(out, dtype=np.float32).reshape(nrows, cols)

@@ -1,0 +1,86 @@
+"""safetensors header: 8-byte little-endian length N, N bytes of JSON, then the data.
+
+Parsed from any ByteSource with two exact reads (no byte wasted), validated so that hostile input ends
+in CorruptFile, never in a hang or an unbounded allocation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+from ..errors import CorruptFile
+from ..sources.base import ByteSource
+from .dtypes import SAFETENSORS_DTYPES
+from .tensor import TensorInfo
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
+
+
+def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
+    """Return (tensors, __metadata__, header bytes incl. the 8-byte length)."""
+    name = source.name
+    if source.size < 8:
+        raise CorruptFile(f"{name} is {source.size} bytes: too short to be a safetensors file")
+    (n,) = struct.unpack("<Q", source.read(0, 8))
+    if n > MAX_HEADER_BYTES:
+        raise CorruptFile(f"{name}: header length {n} is larger than any real safetensors header")
+    if 8 + n > source.size:
+        raise CorruptFile(f"{name}: header length {n} goes beyond the end of the file ({source.size} bytes; truncated?)")
+    raw = source.read(8, n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CorruptFile(f"{name}: header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise CorruptFile(f"{name}: header is not a JSON object")
+
+    data_start = 8 + n
+    data_size = source.size - data_start
+    metadata = header.pop("__metadata__", None)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise CorruptFile(f"{name}: __metadata__ is not an object")
+    tensors = [_entry(name, key, value, data_start, data_size, source) for key, value in header.items()]
+    _check_no_overlap(name, tensors)
+    return tensors, metadata or {}, data_start
+
+
+def _entry(fname: str, key: str, value: object, data_start: int, data_size: int, source: ByteSource) -> TensorInfo:
+    if not isinstance(value, dict):
+        raise CorruptFile(f"{fname}: entry {key!r} is not an object")
+    dtype, shape, offsets = value.get("dtype"), value.get("shape"), value.get("data_offsets")
+    if not isinstance(dtype, str):
+        raise CorruptFile(f"{fname}: {key} has no dtype")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise CorruptFile(f"{fname}: {key} has an invalid shape {shape!r}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+    ):
+        raise CorruptFile(f"{fname}: {key} has invalid data_offsets")
+    begin, end = offsets
+    if not 0 <= begin <= end <= data_size:
+        raise CorruptFile(f"{fname}: {key} lies outside the file's data (offsets {begin}..{end}, data is {data_size} bytes)")
+    spec = SAFETENSORS_DTYPES.get(dtype)
+    # Unknown dtypes are only an error if the tensor is needed (see stats); their size cannot be checked here.
+    if spec is not None and math.prod(shape) * spec[0] != end - begin:
+        raise CorruptFile(f"{fname}: {key} has shape {shape} ({dtype}) but {end - begin} bytes")
+    return TensorInfo(
+        name=key,
+        dtype=dtype,
+        shape=tuple(shape),
+        source=source,
+        offset=data_start + begin,
+        nbytes=end - begin,
+        format="safetensors",
+    )
+
+
+def _check_no_overlap(fname: str, tensors: list[TensorInfo]) -> None:
+    prev_end, prev_name = -1, ""
+    for t in sorted((t for t in tensors if t.nbytes), key=lambda t: t.offset):
+        if t.offset < prev_end:
+            raise CorruptFile(f"{fname}: tensors {prev_name} and {t.name} overlap")
+        prev_end, prev_name = t.offset + t.nbytes, t.name

@@ -1,0 +1,36 @@
+"""Where one tensor's bytes are, and how to view them as rows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..sources.base import ByteSource
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str  # safetensors dtype ("BF16") or GGML type name ("Q8_0")
+    shape: tuple[int, ...]  # numpy order (GGUF dims reversed)
+    source: ByteSource
+    offset: int  # absolute byte offset in the file
+    nbytes: int
+    format: str  # "safetensors" or "gguf"
+
+    @property
+    def rows(self) -> int:
+        """Rows of the 2-D view (all dims but the last); each row is a contiguous byte range."""
+        return math.prod(self.shape[:-1]) if len(self.shape) > 1 else 1
+
+    @property
+    def cols(self) -> int:
+        return self.shape[-1] if self.shape else 1
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def row_bytes(self) -> int:
+        return self.nbytes // self.rows if self.rows else 0

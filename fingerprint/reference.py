@@ -1,0 +1,60 @@
+"""Model references as the user types them: Hub IDs (with revision or file) and local paths."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadReference
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+WEIGHT_SUFFIXES = (".safetensors", ".gguf")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    text: str  # the reference as given; shown to the user and written as ``model``
+    kind: str  # "hub" or "local"
+    repo_id: str | None = None
+    revision: str | None = None  # as given (branch, tag, sha) or None for the default branch
+    filename: str | None = None  # a file chosen inside a Hub repo
+    path: Path | None = None  # local file or folder
+
+    @property
+    def pinned(self) -> bool:
+        """True when the revision is a full commit sha: then the cache can answer without the network."""
+        return self.revision is not None and bool(_FULL_SHA.match(self.revision))
+
+
+def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
+    """Parse ``org/name``, ``org/name@rev``, ``org/name/file.gguf[@rev]`` or a local path.
+
+    A path that exists on disk is local; anything else must look like a Hub ID.
+    """
+    text = text.strip()
+    if not text:
+        raise BadReference("empty model reference")
+    path = Path(text).expanduser()
+    if path.exists():
+        return ModelRef(text=text, kind="local", path=path.resolve())
+    if text.startswith((".", "/", "~")) or text.endswith(WEIGHT_SUFFIXES) and "/" not in text:
+        raise BadReference(f"no such file or folder: {text}", model=text)
+
+    body, revision = text, None
+    if "@" in text:
+        body, revision = text.rsplit("@", 1)
+        if not revision:
+            raise BadReference("empty revision after '@'", model=text)
+    parts = body.split("/")
+    repo_id = "/".join(parts[:2])
+    inner = "/".join(parts[2:]) or None
+    if not _HUB_ID.match(repo_id):
+        raise BadReference(f"not a Hub model ID or an existing path: {text!r}", model=text)
+    if inner and filename and inner != filename:
+        raise BadReference(f"two file names given ({inner} and {filename})", model=text)
+    chosen = inner or filename
+    if chosen and not chosen.endswith(WEIGHT_SUFFIXES):
+        raise BadReference(f"{chosen} is not a .safetensors or .gguf file", model=text)
+    return ModelRef(text=text, kind="hub", repo_id=repo_id, revision=revision, filename=chosen)

@@ -1,0 +1,58 @@
+"""The fingerprint object and its stable JSON form (see SCHEMA.md for the documented schema)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Fingerprint:
+    model: str  # the reference as given: org/name, org/name@rev, a path
+    revision: str  # commit sha (Hub) or "sha256:<hex>" (local files)
+    source: str  # "hub" | "local"
+    format: str  # "safetensors" | "gguf"
+    architecture: str | None
+    layers: int
+    mode: str  # "exact" | "sampled"
+    curves: dict[str, list[float | None]]  # role -> per-layer population std (None: layer lacks the role)
+    stats: dict[str, dict[str, list[float | None]]]  # role -> {mean, rms, std_err, mean_err, rms_err}
+    bytes_read: int
+    bytes_total: int  # size of the weight files
+    tool_version: str
+    computed_at: str  # ISO 8601 UTC
+    repo_id: str | None = None
+    files: list[dict] = field(default_factory=list)  # [{name, size, sha256?}]
+    config: dict = field(default_factory=dict)  # heads, kv heads, head_dim, hidden size as found
+    notes: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["curves"] = {r: [_num(v) for v in vals] for r, vals in self.curves.items()}
+        d["stats"] = {r: {k: [_num(v) for v in vals] for k, vals in s.items()} for r, s in self.stats.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> Fingerprint:
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"fingerprint schema_version {version!r} is not {SCHEMA_VERSION}")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.curves)
+
+    @property
+    def short_revision(self) -> str:
+        return self.revision.removeprefix("sha256:")[:12]
+
+
+def _num(v: float | None) -> float | None:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    return float(v)

@@ -1,0 +1,296 @@
+"""Tensor names -> (layer, attention role), from the gguf package's TensorNameMap data.
+
+TensorNameMap lists, per canonical tensor type, the HF names of ~100 architectures as
+templates with ``{bid}`` for the block index. We index those templates once and look a
+name up by putting ``{bid}`` where its layer number stands, after stripping prefixes
+(``language_model.``, ``bert.``...) one component at a time. Fused Q/K/V tensors are split
+by head counts from the model's config, in each architecture's own row order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from gguf import MODEL_TENSOR, TENSOR_NAMES
+from gguf.tensor_mapping import TensorNameMap
+
+from .errors import NoAttentionTensors, UnsupportedFormat
+from .formats.tensor import TensorInfo
+from .modelconfig import ModelConfig
+
+# canonical tensor type -> our role name (weights; a ".bias" tensor gets "<role>_bias")
+ROLE_OF_TYPE: dict[MODEL_TENSOR, str] = {
+    MODEL_TENSOR.ATTN_Q: "q",
+    MODEL_TENSOR.ATTN_K: "k",
+    MODEL_TENSOR.ATTN_V: "v",
+    MODEL_TENSOR.ATTN_OUT: "o",
+    MODEL_TENSOR.ATTN_QKV: "qkv",
+    MODEL_TENSOR.ATTN_Q_A: "q_a",
+    MODEL_TENSOR.ATTN_Q_B: "q_b",
+    MODEL_TENSOR.ATTN_KV_A_MQA: "kv_a",
+    MODEL_TENSOR.ATTN_KV_B: "kv_b",
+    MODEL_TENSOR.ATTN_K_B: "k_b",
+    MODEL_TENSOR.ATTN_V_B: "v_b",
+    MODEL_TENSOR.ATTN_NORM: "attn_norm",
+    MODEL_TENSOR.ATTN_Q_NORM: "q_norm",
+    MODEL_TENSOR.ATTN_K_NORM: "k_norm",
+    MODEL_TENSOR.ATTN_Q_A_NORM: "q_a_norm",
+    MODEL_TENSOR.ATTN_KV_A_NORM: "kv_a_norm",
+}
+
+# Projection roles: the σ-curve comparison score averages over these.
+WEIGHT_ROLES = ("q", "k", "v", "o", "qkv", "q_a", "q_b", "kv_a", "kv_b", "k_b", "v_b")
+# Display order of every role.
+ROLE_ORDER = WEIGHT_ROLES + tuple(
+    f"{r}_bias" for r in WEIGHT_ROLES
+) + ("attn_norm", "attn_norm_bias", "q_norm", "k_norm", "q_a_norm", "kv_a_norm")
+
+ROLE_LABELS = {
+    "q": "Q projection",
+    "k": "K projection",
+    "v": "V projection",
+    "o": "O (output) projection",
+    "qkv": "fused QKV projection",
+    "q_a": "MLA Q down-projection (q_a)",
+    "q_b": "MLA Q up-projection (q_b)",
+    "kv_a": "MLA KV down-projection (kv_a, with MQA rope key)",
+    "kv_b": "MLA KV up-projection (kv_b)",
+    "k_b": "MLA K up-projection (k_b)",
+    "v_b": "MLA V up-projection (v_b)",
+    "attn_norm": "norm before attention",
+    "q_norm": "per-head Q norm",
+    "k_norm": "per-head K norm",
+}
+
+# Name prefixes that belong to towers that are not the language model.
+_NON_LM_HINTS = ("vision", "visual", "image", "audio", "speech", "mm_projector", "multi_modal", "encoder_", "mtp")
+_LM_HINTS = ("language_model", "text_model", "llm", "text_decoder")
+
+
+@dataclass
+class RoleSlice:
+    """The part of a tensor that belongs to one role: all of it, or a mask along one axis."""
+
+    role: str
+    axis: int  # axis of the (rows, cols) view the mask applies to
+    mask: np.ndarray | None = None  # boolean over that axis; None = every element
+
+
+@dataclass
+class TensorRoles:
+    tensor: TensorInfo
+    layer: int
+    role: str  # the tensor's own role (sampling positions derive from it)
+    slices: list[RoleSlice]
+    scale: TensorInfo | None = None  # FP8 scale companion (weight_scale_inv / weight_scale)
+
+
+@dataclass
+class RoleMap:
+    tensors: list[TensorRoles]
+    n_layers: int
+    notes: list[str] = field(default_factory=list)
+
+    def roles(self) -> list[str]:
+        found = {s.role for t in self.tensors for s in t.slices}
+        return [r for r in ROLE_ORDER if r in found] + sorted(found - set(ROLE_ORDER))
+
+    def count_by_role(self) -> dict[str, int]:
+        c = Counter(s.role for t in self.tensors for s in t.slices)
+        return {r: c[r] for r in self.roles()}
+
+
+@lru_cache(maxsize=1)
+def _templates() -> dict[str, MODEL_TENSOR]:
+    """HF name template ('model.layers.{bid}.self_attn.q_proj') -> tensor type, attention types only."""
+    table: dict[str, MODEL_TENSOR] = {}
+    cfgs = [TensorNameMap.block_mappings_cfg, *TensorNameMap.arch_block_mappings_cfg.values()]
+    for cfg in cfgs:
+        for ttype, keys in cfg.items():
+            if ttype not in ROLE_OF_TYPE:
+                continue
+            for key in (*keys, TENSOR_NAMES[ttype]):
+                table.setdefault(key, ttype)  # first (most common) meaning wins
+    return table
+
+
+_SUFFIXES = (".weight", ".bias")
+
+
+def match_name(name: str) -> tuple[str, int, str] | None:
+    """Return (prefix, layer, role) for an attention tensor name, else None."""
+    suffix = next((s for s in _SUFFIXES if name.endswith(s)), "")
+    if not suffix:
+        return None
+    parts = name[: -len(suffix)].split(".")
+    table = _templates()
+    numeric = [i for i, p in enumerate(parts) if p.isdigit()]
+    for start in range(len(parts)):
+        for j in numeric:
+            if j < start:
+                continue
+            key = ".".join("{bid}" if i == j else p for i, p in enumerate(parts[start:], start))
+            ttype = table.get(key)
+            if ttype is not None:
+                role = ROLE_OF_TYPE[ttype]
+                if suffix == ".bias":
+                    role += "_bias"
+                prefix = ".".join(parts[:start])
+                return prefix, int(parts[j]), role
+    return None
+
+
+def compile_mapping(mapping: dict[str, str]) -> list[tuple[re.Pattern, str]]:
+    """User mapping {role: 'blocks.{layer}.attn.wq'} -> regexes matching '<pattern>(.weight|.bias)'."""
+    out = []
+    for role, pattern in mapping.items():
+        if "{layer}" not in pattern:
+            raise ValueError(f"mapping for {role!r} needs a {{layer}} placeholder: {pattern!r}")
+        rx = re.escape(pattern).replace(r"\{layer\}", r"(\d+)")
+        out.append((re.compile(rf"^{rx}(\.weight|\.bias)?$"), role))
+    return out
+
+
+def _detect_packed(names: list[str], config: ModelConfig) -> None:
+    method = config.quant_method
+    for n in names:
+        if n.endswith(".qweight") or n.endswith(".weight_packed"):
+            fmt = (method or "GPTQ/AWQ").upper()
+            raise UnsupportedFormat(f"packed {fmt} weights ({n}) are not supported yet")
+        if n.endswith((".absmax", ".SCB")) or ".quant_state." in n or n.endswith(".quant_map"):
+            raise UnsupportedFormat(f"bitsandbytes-quantized weights ({n}) are not supported yet")
+
+
+def assign_roles(
+    tensors: dict[str, TensorInfo], config: ModelConfig, mapping: dict[str, str] | None = None
+) -> RoleMap:
+    names = list(tensors)
+    _detect_packed(names, config)
+    notes: list[str] = []
+    found: list[tuple[str, str, int, str]] = []  # (prefix, name, layer, role)
+    if mapping:
+        for pattern, role in compile_mapping(mapping):
+            for n in names:
+                m = pattern.match(n)
+                if m:
+                    r = role + ("_bias" if m.group(2) == ".bias" else "")
+                    found.append(("", n, int(m.group(1)), r))
+    else:
+        for n in names:
+            hit = match_name(n)
+            if hit:
+                found.append((hit[0], n, hit[1], hit[2]))
+    if not found:
+        raise NoAttentionTensors(_unknown_message(names, config))
+
+    prefix = _choose_prefix(found, notes)
+    found = [f for f in found if f[0] == prefix]
+    limit = config.n_layers
+    if limit:
+        beyond = sorted({f[2] for f in found if f[2] >= limit})
+        if beyond:
+            notes.append(
+                f"layers {beyond} are beyond num_hidden_layers={limit} (e.g. a multi-token-prediction module) and were left out"
+            )
+            found = [f for f in found if f[2] < limit]
+    n_layers = max(f[2] for f in found) + 1
+
+    out: list[TensorRoles] = []
+    split_note_done = False
+    for _, name, layer, role in found:
+        t = tensors[name]
+        slices = [RoleSlice(role, axis=1 if len(t.shape) == 1 else 0)]
+        if role in ("qkv", "qkv_bias"):
+            parts, why = split_fused_qkv(t, config)
+            if parts:
+                suffix = "_bias" if role.endswith("_bias") else ""
+                slices += [RoleSlice(r + suffix, axis, mask) for r, axis, mask in parts]
+            elif not split_note_done:
+                notes.append(f"fused QKV kept whole, not split into Q/K/V: {why}")
+                split_note_done = True
+        scale = None
+        if t.dtype.startswith("F8"):
+            scale = tensors.get(name + "_scale_inv") or tensors.get(name + "_scale")
+            if scale is None:
+                notes.append(f"{name} is FP8 without a scale tensor: raw FP8 values used")
+        out.append(TensorRoles(tensor=t, layer=layer, role=role, slices=slices, scale=scale))
+    if any(t.tensor.format == "gguf" and t.role in ("q", "k") for t in out) and config.gguf_arch in _GGUF_PERMUTED:
+        notes.append(
+            "llama.cpp stores Q/K rows permuted per head; a σ-curve is unaffected, element-wise comparisons must undo it"
+        )
+    return RoleMap(tensors=out, n_layers=n_layers, notes=notes)
+
+
+# llama.cpp's converter permutes Q/K rows of these architectures (LlamaModel.permute and kin)
+_GGUF_PERMUTED = {"llama", "llama4", "mistral", "granite", "granitemoe", "deci", "plm", "bailingmoe"}
+
+
+def _choose_prefix(found: list[tuple[str, str, int, str]], notes: list[str]) -> str:
+    counts = Counter(f[0] for f in found)
+    if len(counts) == 1:
+        return next(iter(counts))
+
+    def rank(prefix: str) -> tuple[int, int, int]:
+        p = prefix.lower()
+        lm = any(h in p for h in _LM_HINTS)
+        other = any(h in p for h in _NON_LM_HINTS)
+        return (1 if lm else 0, 0 if other else 1, counts[prefix])
+
+    best = max(counts, key=rank)
+    others = ", ".join(f"{p or '(no prefix)'} ({counts[p]} tensors)" for p in counts if p != best)
+    notes.append(f"attention of the language model under '{best}' used; left out: {others}")
+    return best
+
+
+def _unknown_message(names: list[str], config: ModelConfig) -> str:
+    sample = sorted(names)[:12]
+    arch = config.architecture or "unknown architecture"
+    more = f" (+{len(names) - len(sample)} more)" if len(names) > len(sample) else ""
+    return f"no attention tensors recognised ({arch}); tensors found: {', '.join(sample)}{more}"
+
+
+def split_fused_qkv(t: TensorInfo, config: ModelConfig) -> tuple[list[tuple[str, int, np.ndarray]], str]:
+    """Masks selecting Q, K and V inside a fused tensor, in the architecture's own order."""
+    nh, nkv, hd = config.n_heads, config.n_kv_heads, config.head_dim
+    if not nh or not hd:
+        return [], "head counts not in the config"
+    nkv = nkv or nh
+    total = (nh + 2 * nkv) * hd
+    if len(t.shape) == 1:
+        axis, length = 1, t.shape[0]
+    elif t.shape[0] == total:
+        axis, length = 0, t.shape[0]
+    elif len(t.shape) == 2 and t.shape[1] == total:
+        axis, length = 1, t.shape[1]  # Conv1D (GPT-2): stored (in, out)
+    else:
+        return [], f"shape {list(t.shape)} does not match {nh} Q heads + 2x{nkv} KV heads of {hd}"
+    if length != total:
+        return [], f"length {length} does not match {nh} Q heads + 2x{nkv} KV heads of {hd}"
+
+    layout = config.qkv_layout if t.format != "gguf" else "contiguous"
+    kind = np.empty(total, dtype=np.int8)  # 0 = q, 1 = k, 2 = v
+    if layout == "interleaved":  # (heads, 3, head_dim): NeoX, Bloom, old Falcon
+        if nkv != nh:
+            return [], "interleaved QKV layout with grouped KV heads"
+        kind[:] = np.repeat(np.tile(np.arange(3), nh), hd)
+    elif layout == "grouped":  # (kv_heads, q_per_kv + 2, head_dim): Falcon new_decoder_architecture
+        per = nh // nkv
+        slot = np.concatenate([np.zeros(per, np.int8), [1, 2]]).astype(np.int8)
+        kind[:] = np.repeat(np.tile(slot, nkv), hd)
+    else:
+        kind[: nh * hd] = 0
+        kind[nh * hd : (nh + nkv) * hd] = 1
+        kind[(nh + nkv) * hd :] = 2
+    return [(r, axis, kind == i) for i, r in enumerate(("q", "k", "v"))], ""
+
+
+def layers_by_role(rmap: RoleMap) -> dict[str, list[int]]:
+    out: dict[str, set[int]] = defaultdict(set)
+    for t in rmap.tensors:
+        for s in t.slices:
+            out[s.role].add(t.layer)
+    return {r: sorted(v) for r, v in out.items()}

@@ -1,0 +1,45 @@
+"""Local files read with positioned reads: nothing is loaded whole, memory stays bounded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import CorruptFile
+from .base import ByteSource, ReadCounter
+
+
+class LocalFile(ByteSource):
+    max_parallel = 2
+
+    def __init__(self, path: Path, counter: ReadCounter | None = None, name: str | None = None) -> None:
+        super().__init__(counter)
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self.size = os.fstat(self._fd).st_size
+
+    def fetch(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise CorruptFile(f"{self.name}: read of {length} bytes at {offset} is beyond the end of the file ({self.size} bytes)")
+        chunks = []
+        got = 0
+        while got < length:
+            chunk = os.pread(self._fd, length - got, offset + got)
+            if not chunk:
+                raise CorruptFile(f"{self.name}: file ended early (truncated while reading?)")
+            chunks.append(chunk)
+            got += len(chunk)
+        self.counter.add(length)
+        return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

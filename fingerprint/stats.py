@@ -1,0 +1,359 @@
+"""Streaming per-layer statistics of attention tensors: which bytes to read, and the moments.
+
+Exact mode reads every row of every needed tensor; sampled mode reads a few evenly spread
+row blocks per tensor, at positions that are a pure function of (shape, role, layer), and
+gives each value a jackknife standard error over its blocks. Reads are grouped into jobs of
+at most JOB_BYTES, so memory is bounded by (parallel jobs x JOB_BYTES) whatever the model size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import Cancelled, NonFiniteWeights, UnsupportedFormat
+from .formats.dtypes import decode_rows, is_float_dtype
+from .roles import RoleMap, TensorRoles
+from .sources.base import ByteSource
+
+JOB_BYTES = 8 << 20  # raw bytes per read job
+MERGE_GAP = 16 << 10  # neighbouring ranges closer than this are fetched in one request
+SUBCHUNK_ELEMENTS = 1 << 20  # float64 temporaries stay at 8 MB
+SAMPLE_BLOCKS = 8
+SAMPLE_BUDGET = 30 << 20  # bytes of tensor data in sampled mode, before headers
+EXACT_LIMIT = 1 << 30  # auto mode: exact when the needed tensors are smaller than this
+
+
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations; merged with Chan's formula (float64)."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> Moments:
+        out = cls()
+        flat = x.reshape(-1)
+        for i in range(0, flat.size, SUBCHUNK_ELEMENTS):
+            part = flat[i : i + SUBCHUNK_ELEMENTS].astype(np.float64)
+            mean = float(part.mean()) if part.size else 0.0
+            d = part - mean
+            out = out + cls(part.size, mean, float(np.dot(d, d)))
+        return out
+
+    def __add__(self, other: Moments) -> Moments:
+        if not other.n:
+            return self
+        if not self.n:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.n / n
+        m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n
+        return Moments(n, mean, m2)
+
+    def __sub__(self, other: Moments) -> Moments:
+        """Inverse of +: the moments of self without the part ``other`` (for the jackknife)."""
+        n = self.n - other.n
+        if n <= 0:
+            return Moments()
+        mean = (self.mean * self.n - other.mean * other.n) / n
+        delta = other.mean - mean
+        m2 = self.m2 - other.m2 - delta * delta * n * other.n / self.n
+        return Moments(n, mean, max(m2, 0.0))
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.n) if self.n else float("nan")
+
+    @property
+    def rms(self) -> float:
+        return math.sqrt(self.m2 / self.n + self.mean**2) if self.n else float("nan")
+
+
+@dataclass
+class Piece:
+    """Rows [r0, r1) of one tensor; ``block`` numbers the sample block (for the jackknife)."""
+
+    item: TensorRoles
+    r0: int
+    r1: int
+    block: int
+
+    @property
+    def offset(self) -> int:
+        return self.item.tensor.offset + self.r0 * self.item.tensor.row_bytes
+
+    @property
+    def length(self) -> int:
+        return (self.r1 - self.r0) * self.item.tensor.row_bytes
+
+
+@dataclass
+class Job:
+    source: ByteSource
+    offset: int
+    length: int
+    pieces: list[Piece]
+
+
+@dataclass
+class ReadPlan:
+    mode: str
+    jobs: list[Job]
+    scales: list[TensorRoles]  # FP8 tensors whose scale tensor is read whole first
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(j.length for j in self.jobs) + sum(t.scale.nbytes for t in self.scales)
+
+
+@dataclass
+class LayerStat:
+    std: float
+    mean: float
+    rms: float
+    std_err: float  # standard errors: 0 in exact mode / when the whole tensor was read
+    mean_err: float
+    rms_err: float
+    n: int
+
+
+def needed_bytes(rmap: RoleMap) -> int:
+    return sum(t.tensor.nbytes + (t.scale.nbytes if t.scale else 0) for t in rmap.tensors)
+
+
+def choose_mode(rmap: RoleMap, mode: str) -> str:
+    if mode in ("exact", "sampled"):
+        return mode
+    return "exact" if needed_bytes(rmap) < EXACT_LIMIT else "sampled"
+
+
+def _phase(shape: tuple[int, ...], role: str, layer: int) -> float:
+    digest = hashlib.sha256(f"{list(shape)}|{role}|{layer}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64
+
+
+def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, layer: int) -> list[tuple[int, int]]:
+    """Evenly spread row blocks covering about ``take_rows`` rows; deterministic in (shape, role, layer)."""
+    if take_rows >= rows:
+        return [(0, rows)]
+    blocks = max(1, min(SAMPLE_BLOCKS, take_rows))
+    size = max(1, take_rows // blocks)
+    stride = rows / blocks
+    phase = _phase(shape, role, layer)
+    out = []
+    for i in range(blocks):
+        start = int(i * stride + phase * (stride - size))
+        start = min(max(start, 0), rows - size)
+        out.append((start, start + size))
+    return out
+
+
+def make_plan(rmap: RoleMap, mode: str, sample_budget: int = SAMPLE_BUDGET) -> ReadPlan:
+    for t in rmap.tensors:
+        if not is_float_dtype(t.tensor.dtype, t.tensor.format):
+            raise UnsupportedFormat(f"{t.tensor.name} has dtype {t.tensor.dtype}, not floating-point weights")
+    pieces: list[Piece] = []
+    if mode == "exact":
+        for t in rmap.tensors:
+            pieces += _whole(t)
+    else:
+        budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], sample_budget)
+        for t, budget in zip(rmap.tensors, budgets):
+            rb = max(t.tensor.row_bytes, 1)
+            blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer)
+            if blocks == [(0, t.tensor.rows)]:
+                pieces += _whole(t)
+            else:
+                pieces += [Piece(t, r0, r1, i) for i, (r0, r1) in enumerate(blocks)]
+    scales = [t for t in rmap.tensors if t.scale is not None]
+    return ReadPlan(mode=mode, jobs=_group(pieces), scales=scales)
+
+
+def _whole(t: TensorRoles) -> list[Piece]:
+    """All rows of a tensor, cut into pieces that fit a job; block -1 marks 'read whole'."""
+    rows, rb = t.tensor.rows, max(t.tensor.row_bytes, 1)
+    step = max(1, JOB_BYTES // rb)
+    return [Piece(t, r, min(rows, r + step), -1) for r in range(0, rows, step)]
+
+
+def _water_fill(sizes: list[int], budget: int) -> list[int]:
+    """Share the budget: small tensors get all they need, the rest split what is left equally."""
+    out = [0] * len(sizes)
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    left, remaining = budget, len(sizes)
+    for i in order:
+        share = left // remaining if remaining else 0
+        out[i] = min(sizes[i], share)
+        left -= out[i]
+        remaining -= 1
+    return out
+
+
+def _group(pieces: list[Piece]) -> list[Job]:
+    """Merge pieces that are neighbours in one file into jobs of at most JOB_BYTES."""
+    by_source: dict[int, list[Piece]] = defaultdict(list)
+    sources: dict[int, ByteSource] = {}
+    for p in pieces:
+        by_source[id(p.item.tensor.source)].append(p)
+        sources[id(p.item.tensor.source)] = p.item.tensor.source
+    jobs: list[Job] = []
+    for key, group in by_source.items():
+        group.sort(key=lambda p: p.offset)
+        job: Job | None = None
+        for p in group:
+            if p.length == 0:
+                continue
+            if job is not None:
+                gap = p.offset - (job.offset + job.length)
+                if 0 <= gap <= MERGE_GAP and p.offset + p.length - job.offset <= JOB_BYTES:
+                    job.length = p.offset + p.length - job.offset
+                    job.pieces.append(p)
+                    continue
+            job = Job(sources[key], p.offset, p.length, [p])
+            jobs.append(job)
+    return jobs
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def compute_stats(
+    rmap: RoleMap,
+    plan: ReadPlan,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    parallel: int | None = None,
+) -> dict[str, dict[int, LayerStat]]:
+    """Run the plan; return {role: {layer: LayerStat}}. Raises NonFiniteWeights on NaN/Inf."""
+    scales = {id(t): _read_scale(t) for t in plan.scales}
+    # (layer, role, block) -> Moments ; block -1 = read whole
+    acc: dict[tuple[int, str, int], Moments] = defaultdict(Moments)
+    bad: list[str] = []
+    total = plan.tensor_bytes
+    done = sum(t.scale.nbytes for t in plan.scales)
+    if progress:
+        progress(done, total)
+    workers = parallel or max((j.source.max_parallel for j in plan.jobs), default=1)
+
+    def run(job: Job):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        raw = job.source.read(job.offset, job.length)
+        results = []
+        for p in job.pieces:
+            start = p.offset - job.offset
+            results.append((p, _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))))
+        return job.length, results
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending = set()
+        jobs = iter(plan.jobs)
+        # keep at most 2x workers jobs in flight, so memory stays bounded
+        for job in jobs:
+            pending.add(pool.submit(run, job))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                nbytes, results = fut.result()
+                for p, per_role in results:
+                    for role, (m, nonfinite) in per_role.items():
+                        key = (p.item.layer, role, p.block)
+                        acc[key] = acc[key] + m
+                        if nonfinite:
+                            bad.append(f"{p.item.tensor.name} ({nonfinite} values)")
+                done += nbytes
+                if progress:
+                    progress(done, total)
+                nxt = next(jobs, None)
+                if nxt is not None:
+                    pending.add(pool.submit(run, nxt))
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise NonFiniteWeights(f"NaN or Inf in {shown}")
+    return _finish(acc)
+
+
+def _read_scale(t: TensorRoles) -> np.ndarray:
+    s = t.scale
+    raw = s.source.read(s.offset, s.nbytes)
+    return decode_rows(raw, s.dtype, s.format, s.rows, s.cols).reshape(s.shape)
+
+
+def _dequant_scale(x: np.ndarray, scale: np.ndarray, r0: int, full_shape: tuple[int, ...]) -> np.ndarray:
+    rows, cols = x.shape
+    if scale.size == 1:
+        return x * float(scale.reshape(-1)[0])
+    if scale.ndim == 2 and scale.shape[1] == 1 or scale.ndim == 1:
+        per_row = scale.reshape(-1)
+        return x * per_row[r0 : r0 + rows, None]
+    # block scales, e.g. DeepSeek-V3: weight_scale_inv[i // 128, j // 128]
+    R, C = full_shape[0], full_shape[-1]
+    br = math.ceil(R / scale.shape[0])
+    bc = math.ceil(C / scale.shape[1])
+    row_idx = np.arange(r0, r0 + rows) // br
+    col_idx = np.arange(cols) // bc
+    return x * scale[np.ix_(row_idx, col_idx)]
+
+
+def _piece_moments(p: Piece, raw: bytes, scale: np.ndarray | None) -> dict[str, tuple[Moments, int]]:
+    t = p.item.tensor
+    nrows = p.r1 - p.r0
+    out: dict[str, tuple[Moments, int]] = {}
+    # decode in row groups so float temporaries stay small even for an 8 MB piece
+    step = max(1, SUBCHUNK_ELEMENTS // max(t.cols, 1))
+    for g0 in range(0, nrows, step):
+        g1 = min(nrows, g0 + step)
+        x = decode_rows(raw[g0 * t.row_bytes : g1 * t.row_bytes], t.dtype, t.format, g1 - g0, t.cols)
+        if scale is not None:
+            x = _dequant_scale(x, scale, p.r0 + g0, t.shape)
+        for s in p.item.slices:
+            sel = x
+            if s.mask is not None:
+                sel = x[s.mask[p.r0 + g0 : p.r0 + g1]] if s.axis == 0 else x[:, s.mask]
+            if not sel.size:
+                continue
+            total = float(sel.sum(dtype=np.float64))
+            nonfinite = 0 if math.isfinite(total) else int(sel.size - np.count_nonzero(np.isfinite(sel)))
+            m = Moments.of(sel) if not nonfinite else Moments()
+            prev_m, prev_bad = out.get(s.role, (Moments(), 0))
+            out[s.role] = (prev_m + m, prev_bad + nonfinite)
+    return out
+
+
+def _finish(acc: dict[tuple[int, str, int], Moments]) -> dict[str, dict[int, LayerStat]]:
+    grouped: dict[tuple[int, str], dict[int, Moments]] = defaultdict(dict)
+    for (layer, role, block), m in acc.items():
+        grouped[(layer, role)][block] = m
+    out: dict[str, dict[int, LayerStat]] = defaultdict(dict)
+    for (layer, role), blocks in grouped.items():
+        total = Moments()
+        for m in blocks.values():
+            total = total + m
+        sampled = [m for b, m in blocks.items() if b >= 0]
+        errs = [_jackknife(total, sampled, f) if len(sampled) > 1 else 0.0 for f in _STATISTICS]
+        out[role][layer] = LayerStat(total.std, total.mean, total.rms, *errs, total.n)
+    return dict(out)
+
+
+_STATISTICS = (lambda m: m.std, lambda m: m.mean, lambda m: m.rms)
+
+
+def _jackknife(total: Moments, blocks: list[Moments], statistic: Callable[[Moments], float]) -> float:
+    """Delete-one-block jackknife standard error of a statistic of the sampled elements."""
+    k = len(blocks)
+    loo = np.array([statistic(total - b) for b in blocks])
+    return float(math.sqrt((k - 1) / k * np.sum((loo - loo.mean()) ** 2)))

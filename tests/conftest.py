@@ -1,0 +1,29 @@
+"""Shared test fixtures: the real trained models, an isolated cache, no network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+sys.path.insert(0, str(TESTS))  # helpers: hub_server, layouts
+
+# Never reach the real Hub from a test; every Hub test passes its local server's endpoint.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # a closed port: any stray request fails fast
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINGERPRINT_CACHE", str(tmp_path / "cache.sqlite"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
