@@ -86,9 +86,21 @@ def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
     return exc
 
 
-def _open(ref: ModelRef, opts: Options) -> Checkpoint:
+def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "") -> Checkpoint | Fingerprint:
+    """Open the checkpoint, or return the cached fingerprint as soon as the revision is known."""
+    snapshot = None
+    if ref.kind == "hub":
+        from .sources.hub import resolve_snapshot
+
+        snapshot = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)
+        if store and (hit := store.get(key, snapshot.sha, opts.mode)):
+            return hit
     hasher = (lambda p: opts.store.file_sha256(p, sha256_file)) if opts.store else sha256_file
-    return open_checkpoint(ref, token=opts.token, endpoint=opts.endpoint, file_hash=hasher)
+    ckpt = open_checkpoint(ref, token=opts.token, endpoint=opts.endpoint, file_hash=hasher, snapshot=snapshot)
+    if store and ref.kind == "local" and (hit := store.get(key, ckpt.revision, opts.mode)):
+        ckpt.close()
+        return hit
+    return ckpt
 
 
 def inspect(reference: str, opts: Options | None = None) -> Inspection:
@@ -147,12 +159,11 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         if hit:
             return _cached(ref, hit, report)
     report(Progress(ref.text, "resolving"))
-    ckpt = _open(ref, opts)
+    opened = _open(ref, opts, store, key)
+    if isinstance(opened, Fingerprint):
+        return _cached(ref, opened, report)
+    ckpt = opened
     try:
-        if store:
-            hit = store.get(key, ckpt.revision, opts.mode)
-            if hit:
-                return _cached(ref, hit, report)
         report(Progress(ref.text, "headers", ckpt.counter.bytes, 0))
         rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
         mode = choose_mode(rmap, opts.mode)

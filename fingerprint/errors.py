@@ -45,6 +45,10 @@ class GatedRepo(FingerprintError):
     fix = "Accept the licence on the model's Hub page, then pass a token of that account (--token or HF_TOKEN)."
 
 
+class BadToken(FingerprintError):
+    fix = "Check the token (huggingface.co/settings/tokens) or run without one for public models."
+
+
 class RevisionNotFound(FingerprintError):
     fix = "Check the branch, tag or commit sha after '@'."
 

@@ -27,3 +27,24 @@ def _isolated_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def hub():
+    """A local server speaking the Hub's HTTP protocol; the real huggingface_hub client talks to it."""
+    from hub_server import FakeHub
+
+    with FakeHub() as server:
+        yield server
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    import fingerprint.sources.hub as hubsrc
+
+    monkeypatch.setattr(hubsrc, "BACKOFF", 0.01)
+    monkeypatch.setattr(hubsrc, "RETRIES", 3)
+
+
+def fixture_files(model_dir: Path) -> dict[str, Path]:
+    return {p.name: p for p in model_dir.iterdir() if p.is_file()}

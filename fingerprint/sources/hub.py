@@ -9,14 +9,17 @@ from __future__ import annotations
 import logging
 import random
 import time
+from urllib.parse import quote
 from dataclasses import dataclass, field
 
 import httpx2
-from huggingface_hub import HfApi, hf_hub_url
+from huggingface_hub import HfApi
+from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from ..errors import (
+    BadToken,
     FileNotInRepo,
     FingerprintError,
     GatedRepo,
@@ -31,6 +34,8 @@ from .base import ByteSource, ReadCounter
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+RETRIES = 5  # attempts after the first, for each Range read
+BACKOFF = 0.5  # seconds before the first retry; doubles each time, with jitter
 
 
 @dataclass
@@ -40,7 +45,7 @@ class HubSnapshot:
     repo_id: str
     sha: str
     files: dict[str, int]
-    endpoint: str | None = None
+    endpoint: str = ""
     token: str | None = field(default=None, repr=False)
 
 
@@ -60,6 +65,8 @@ def translate_hub_error(exc: BaseException, what: str) -> FingerprintError:
         return Offline("offline mode is on (HF_HUB_OFFLINE) and the result is not in the cache")
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else None
+        if status == 401:
+            return BadToken("the Hub rejected the token (invalid credentials)")
         if status == 429:
             return RateLimited("the Hub is rate-limiting requests (HTTP 429)")
         return NetworkError(f"the Hub answered HTTP {status}")
@@ -72,6 +79,7 @@ def translate_hub_error(exc: BaseException, what: str) -> FingerprintError:
 
 def resolve_snapshot(repo_id: str, revision: str | None, *, token: str | None = None, endpoint: str | None = None) -> HubSnapshot:
     """Resolve a revision (branch, tag, sha or None) to a commit sha and list its files with sizes."""
+    endpoint = endpoint or hf_constants.ENDPOINT  # HF_ENDPOINT, read at call time
     api = HfApi(endpoint=endpoint, token=token)
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
@@ -94,8 +102,8 @@ class HubFile(ByteSource):
         filename: str,
         counter: ReadCounter | None = None,
         *,
-        retries: int = 5,
-        backoff: float = 0.5,
+        retries: int | None = None,
+        backoff: float | None = None,
         timeout: float = 60.0,
     ) -> None:
         super().__init__(counter)
@@ -104,10 +112,12 @@ class HubFile(ByteSource):
         self.snapshot = snapshot
         self.name = filename
         self.size = snapshot.files[filename]
-        self.url = hf_hub_url(snapshot.repo_id, filename, revision=snapshot.sha, endpoint=snapshot.endpoint)
+        # the Hub's resolve URL, built on the snapshot's endpoint (HF_ENDPOINT as it is now)
+        self.url = f"{snapshot.endpoint.rstrip('/')}/{snapshot.repo_id}/resolve/{snapshot.sha}/{quote(filename)}"
         self._headers = build_hf_headers(token=snapshot.token)
-        self.retries = retries
-        self.backoff = backoff
+        self._headers["Accept-Encoding"] = "identity"  # a gzipping proxy may ignore Range
+        self.retries = RETRIES if retries is None else retries
+        self.backoff = BACKOFF if backoff is None else backoff
         self.timeout = timeout
 
     def fetch(self, offset: int, length: int) -> bytes:
@@ -131,7 +141,7 @@ class HubFile(ByteSource):
             if data is not None:
                 self.counter.add(length)
                 return data
-            last = f"HTTP {status}"
+            last = status
             if retry_after:
                 time.sleep(min(retry_after, 30.0))
         if last == "HTTP 429":
@@ -143,14 +153,14 @@ class HubFile(ByteSource):
         log.debug("retrying %s after %s in %.2fs", self.name, last, delay)
         time.sleep(delay)
 
-    def _get(self, offset: int, length: int) -> tuple[bytes | None, int, float | None]:
-        """One attempt: (bytes, status, retry-after); bytes None means 'retry'."""
+    def _get(self, offset: int, length: int) -> tuple[bytes | None, str, float | None]:
+        """One attempt: (bytes, what happened, retry-after); bytes None means 'retry'."""
         headers = dict(self._headers)
         headers["Range"] = f"bytes={offset}-{offset + length - 1}"
         with get_session().stream("GET", self.url, headers=headers, timeout=self.timeout) as resp:
             if resp.status_code in RETRY_STATUS:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
-                return None, resp.status_code, retry_after
+                return None, f"HTTP {resp.status_code}", retry_after
             if resp.status_code >= 400:
                 resp.read()
                 try:
@@ -165,15 +175,15 @@ class HubFile(ByteSource):
             expected_start = f"bytes {offset}-{offset + length - 1}/"
             content_range = resp.headers.get("Content-Range", "")
             if not content_range.startswith(expected_start):
-                raise NetworkError(f"the server answered another range ({content_range!r}) for {self.name}")
+                return None, f"answer for another range ({content_range})", None
             buf = bytearray()
             for chunk in resp.iter_bytes():
                 buf += chunk
                 if len(buf) > length:
                     break
             if len(buf) != length:
-                return None, resp.status_code, None  # truncated answer: retry
-            return bytes(buf), resp.status_code, None
+                return None, f"{len(buf)} of {length} bytes received", None
+            return bytes(buf), "ok", None
 
 
 def _retry_after(value: str | None) -> float | None:

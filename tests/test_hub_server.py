@@ -1,0 +1,537 @@
+"""Tests of the local fake Hub (tests/hub_server.py) against the REAL huggingface_hub client.
+
+Nothing here reaches the internet: every call passes ``endpoint=hub.url`` explicitly and an autouse
+fixture makes any non-loopback connection attempt fail loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import httpx2  # noqa: E402
+import pytest  # noqa: E402
+from huggingface_hub import HfApi, hf_hub_download, hf_hub_url  # noqa: E402
+from huggingface_hub.errors import (  # noqa: E402
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.file_download import get_hf_file_metadata  # noqa: E402
+from huggingface_hub.hf_api import RepoFile, RepoFolder  # noqa: E402
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, http_backoff  # noqa: E402
+
+try:
+    from tests.hub_server import FakeHub
+except ImportError:  # tests/ not importable as a package: import the module next to this file
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from hub_server import FakeHub  # noqa: E402
+
+REPO = "acme/tiny-llm"
+CONFIG = b'{"hidden_size": 8, "num_layers": 2}'
+WEIGHTS = bytes(range(256)) * 40  # 10240 bytes, LFS because of the .safetensors suffix
+README = b"# tiny\n"
+SHARD = b"\x01\x02\x03" * 1000
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch):
+    """Any connection to something else than the loopback interface is a test bug."""
+    real = socket.create_connection
+
+    def guarded(address, *args, **kwargs):
+        host = address[0]
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", guarded)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+
+
+@pytest.fixture
+def hub():
+    with FakeHub() as h:
+        h.add_repo(
+            REPO,
+            {"config.json": CONFIG, "model.safetensors": WEIGHTS, "README.md": README, "shards/part-0.bin": SHARD},
+        )
+        yield h
+
+
+def _url(hub: FakeHub, filename: str, repo_id: str = REPO, revision: str | None = None) -> str:
+    return hf_hub_url(repo_id, filename, revision=revision, endpoint=hub.url)
+
+
+def _get(hub: FakeHub, filename: str, *, rng: str | None = None, token: str | bool = False, **kw):
+    headers = build_hf_headers(token=token)
+    if rng is not None:
+        headers["Range"] = rng
+    return get_session().get(_url(hub, filename, **kw), headers=headers)
+
+
+def _git_blob(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- model_info
+
+
+def test_model_info_basic_and_files_metadata(hub):
+    api = HfApi(endpoint=hub.url, token=False)
+    sha = api.model_info(REPO).sha
+    assert sha is not None and len(sha) == 40 and int(sha, 16) >= 0
+
+    info = api.model_info(REPO)
+    assert info.id == REPO
+    assert info.private is False and info.gated is False and info.disabled is False
+    assert sorted(s.rfilename for s in info.siblings) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "shards/part-0.bin",
+    ]
+    assert all(s.size is None for s in info.siblings)  # sizes only with files_metadata=True
+
+    info = api.model_info(REPO, files_metadata=True)
+    sib = {s.rfilename: s for s in info.siblings}
+    assert sib["config.json"].size == len(CONFIG)
+    assert sib["config.json"].blob_id == _git_blob(CONFIG)
+    assert sib["config.json"].lfs is None
+    w = sib["model.safetensors"]
+    assert w.size == len(WEIGHTS)
+    assert w.lfs is not None
+    assert w.lfs.sha256 == hashlib.sha256(WEIGHTS).hexdigest()
+    assert w.lfs.size == len(WEIGHTS)
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{w.lfs.sha256}\nsize {len(WEIGHTS)}\n".encode()
+    assert w.lfs.pointer_size == len(pointer)
+    assert w.blob_id == _git_blob(pointer)  # like git: the blob of an LFS file is its pointer
+    assert sib["shards/part-0.bin"].lfs is not None  # *.bin is LFS too
+    # what the client actually sends for files_metadata=True
+    assert ("GET", f"/api/models/{REPO}?blobs=true", None) in hub.requests
+
+
+def test_model_info_at_revision(hub):
+    sha = hub.add_repo("acme/rev", {"a.txt": b"a"}, revision_names=("main", "v1.0", "refs/pr/1"))
+    api = HfApi(endpoint=hub.url, token=False)
+    for rev in ("main", "v1.0", "refs/pr/1", sha, sha[:7]):
+        assert api.model_info("acme/rev", revision=rev).sha == sha
+    # the revision is url-quoted with safe="": a slash travels as %2F
+    assert any(p == "/api/models/acme/rev/revision/refs%2Fpr%2F1" for _, p, _ in hub.requests)
+    with pytest.raises(RevisionNotFoundError):
+        api.model_info("acme/rev", revision="nope")
+
+
+def test_repo_without_namespace(hub):
+    sha = hub.add_repo("gpt2ish", {"config.json": CONFIG})
+    api = HfApi(endpoint=hub.url, token=False)
+    assert api.model_info("gpt2ish").sha == sha
+    assert api.model_info("gpt2ish", revision="main").sha == sha
+    assert [f.path for f in api.list_repo_tree("gpt2ish")] == ["config.json"]
+    r = _get(hub, "config.json", repo_id="gpt2ish")
+    assert r.status_code == 200 and r.content == CONFIG
+
+
+def test_expand_filters_fields(hub):
+    info = HfApi(endpoint=hub.url, token=False).model_info(REPO, expand=["sha", "gated"])
+    assert info.sha is not None and info.gated is False
+    assert info.siblings is None and info.private is None
+
+
+# ---------------------------------------------------------------------------------------------- tree
+
+
+def test_list_repo_tree(hub):
+    api = HfApi(endpoint=hub.url, token=False)
+    top = list(api.list_repo_tree(REPO))
+    assert {e.path for e in top} == {"README.md", "config.json", "model.safetensors", "shards"}
+    folder = next(e for e in top if e.path == "shards")
+    assert isinstance(folder, RepoFolder)
+
+    entries = list(api.list_repo_tree(REPO, recursive=True))
+    files = {e.path: e for e in entries if isinstance(e, RepoFile)}
+    assert set(files) == {"README.md", "config.json", "model.safetensors", "shards/part-0.bin"}
+    assert files["model.safetensors"].size == len(WEIGHTS)
+    assert files["model.safetensors"].lfs.sha256 == hashlib.sha256(WEIGHTS).hexdigest()
+    assert files["config.json"].lfs is None and files["config.json"].blob_id == _git_blob(CONFIG)
+
+    sub = list(api.list_repo_tree(REPO, "shards"))
+    assert [e.path for e in sub] == ["shards/part-0.bin"]
+    assert ("GET", f"/api/models/{REPO}/tree/main?recursive=true&expand=false", None) in hub.requests
+
+    with pytest.raises(RemoteEntryNotFoundError):
+        list(api.list_repo_tree(REPO, "no/such/dir"))
+    with pytest.raises(RevisionNotFoundError):
+        list(api.list_repo_tree(REPO, revision="nope"))
+    with pytest.raises(RepositoryNotFoundError):
+        list(api.list_repo_tree("acme/missing"))
+
+    expanded = list(api.list_repo_tree(REPO, expand=True))
+    assert all(e.last_commit is not None and e.last_commit.oid == api.model_info(REPO).sha for e in expanded)
+
+
+# ---------------------------------------------------------------------------------------------- resolve + Range
+
+
+def test_range_get_returns_exact_bytes(hub):
+    r = _get(hub, "model.safetensors", rng="bytes=100-199")
+    assert r.status_code == 206
+    assert r.content == WEIGHTS[100:200]
+    assert r.headers["Content-Range"] == f"bytes 100-199/{len(WEIGHTS)}"
+    assert r.headers["Content-Length"] == "100"
+    assert r.headers["Accept-Ranges"] == "bytes"
+    assert r.headers["ETag"] == f'"{hashlib.sha256(WEIGHTS).hexdigest()}"'
+    assert r.headers["X-Repo-Commit"] == HfApi(endpoint=hub.url, token=False).model_info(REPO).sha
+
+    r = _get(hub, "model.safetensors", rng="bytes=10200-")
+    assert r.status_code == 206 and r.content == WEIGHTS[10200:]
+    r = _get(hub, "model.safetensors", rng="bytes=-8")
+    assert r.status_code == 206 and r.content == WEIGHTS[-8:]
+    assert r.headers["Content-Range"] == f"bytes {len(WEIGHTS) - 8}-{len(WEIGHTS) - 1}/{len(WEIGHTS)}"
+    r = _get(hub, "model.safetensors", rng="bytes=10000-999999")  # end clamped
+    assert r.status_code == 206 and r.content == WEIGHTS[10000:]
+    r = _get(hub, "model.safetensors", rng="bytes=0-0")
+    assert r.status_code == 206 and r.content == WEIGHTS[:1]
+    r = _get(hub, "model.safetensors", rng="bytes=0-1,5-6")  # multi-range: whole file, like the Hub
+    assert r.status_code == 200 and r.content == WEIGHTS
+    r = _get(hub, "config.json")
+    assert r.status_code == 200 and r.content == CONFIG
+    assert r.headers["ETag"] == f'"{_git_blob(CONFIG)}"'  # non-LFS: git blob id
+
+
+def test_range_beyond_end_is_416(hub):
+    r = _get(hub, "model.safetensors", rng=f"bytes={len(WEIGHTS)}-{len(WEIGHTS) + 10}")
+    assert r.status_code == 416
+    assert r.headers["Content-Range"] == f"bytes */{len(WEIGHTS)}"
+    with pytest.raises(HfHubHTTPError) as exc:
+        hf_raise_for_status(r)
+    assert exc.value.response.status_code == 416
+    assert _get(hub, "model.safetensors", rng="bytes=-0").status_code == 416
+
+
+def test_get_hf_file_metadata(hub):
+    meta = get_hf_file_metadata(_url(hub, "model.safetensors"), token=False)
+    assert meta.commit_hash == HfApi(endpoint=hub.url, token=False).model_info(REPO).sha
+    assert meta.etag == hashlib.sha256(WEIGHTS).hexdigest()
+    assert meta.size == len(WEIGHTS)
+    assert meta.location == _url(hub, "model.safetensors")
+    assert hub.requests[0][0] == "HEAD"
+    assert hub.bytes_served[REPO] == 0  # HEAD sends no body
+
+
+def test_quoted_filename_and_subfolder(hub):
+    hub.add_repo("acme/odd", {"dir with space/weird#name?.txt": b"odd"})
+    r = _get(hub, "dir with space/weird#name?.txt", repo_id="acme/odd")
+    assert r.status_code == 200 and r.content == b"odd"
+
+
+def test_file_served_from_disk(hub, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    p = tmp_path / "big.gguf"
+    p.write_bytes(data)
+    hub.add_repo("acme/disk", {"big.gguf": p, "notes.txt": b"n"})
+    r = _get(hub, "big.gguf", repo_id="acme/disk", rng="bytes=1048570-2097160")
+    assert r.status_code == 206 and r.content == data[1048570:2097161]
+    r = _get(hub, "big.gguf", repo_id="acme/disk")
+    assert r.status_code == 200 and r.content == data
+    info = HfApi(endpoint=hub.url, token=False).model_info("acme/disk", files_metadata=True)
+    big = next(s for s in info.siblings if s.rfilename == "big.gguf")
+    assert big.size == len(data) and big.lfs.sha256 == hashlib.sha256(data).hexdigest()
+    assert hub.bytes_served["acme/disk"] == (2097161 - 1048570) + len(data)
+
+
+def test_precomputed_sha256_is_used(hub, tmp_path):
+    p = tmp_path / "w.safetensors"
+    p.write_bytes(b"abc")
+    hub.add_repo("acme/pre", {"w.safetensors": p}, lfs_sha256={"w.safetensors": "f" * 64})
+    meta = get_hf_file_metadata(_url(hub, "w.safetensors", repo_id="acme/pre"), token=False)
+    assert meta.etag == "f" * 64
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_error_repo_not_found(hub):
+    api = HfApi(endpoint=hub.url, token=False)
+    with pytest.raises(RepositoryNotFoundError) as exc:
+        api.model_info("acme/missing")
+    assert type(exc.value) is RepositoryNotFoundError
+    assert exc.value.response.status_code == 404
+    assert exc.value.response.headers["X-Error-Code"] == "RepoNotFound"
+    r = _get(hub, "config.json", repo_id="acme/missing")
+    with pytest.raises(RepositoryNotFoundError):
+        hf_raise_for_status(r)
+
+
+def test_error_revision_not_found(hub):
+    r = _get(hub, "config.json", revision="does-not-exist")
+    assert r.status_code == 404
+    with pytest.raises(RevisionNotFoundError):
+        hf_raise_for_status(r)
+    with pytest.raises(RevisionNotFoundError):
+        HfApi(endpoint=hub.url, token=False).model_info(REPO, revision="0" * 40)
+
+
+def test_error_entry_not_found(hub):
+    r = _get(hub, "nope.bin")
+    assert r.status_code == 404
+    assert r.headers["X-Repo-Commit"] == HfApi(endpoint=hub.url, token=False).model_info(REPO).sha
+    with pytest.raises(RemoteEntryNotFoundError) as exc:
+        hf_raise_for_status(r)
+    assert isinstance(exc.value, EntryNotFoundError)
+    with pytest.raises(RemoteEntryNotFoundError):
+        get_hf_file_metadata(_url(hub, "nope.bin"), token=False)
+
+
+def test_gated_repo(hub):
+    hub.add_repo("acme/gated", {"config.json": CONFIG, "model.safetensors": WEIGHTS}, gated=True)
+    hub.add_token("hf_granted", gated_access={"acme/gated"})
+    hub.add_token("hf_other")
+
+    # model_info works without a token, like on the Hub, and says it is gated
+    info = HfApi(endpoint=hub.url, token=False).model_info("acme/gated", files_metadata=True)
+    assert info.gated == "auto"
+    assert {s.rfilename for s in info.siblings} == {"config.json", "model.safetensors"}
+
+    r = _get(hub, "config.json", repo_id="acme/gated")
+    assert r.status_code == 401 and r.headers["X-Error-Code"] == "GatedRepo"
+    with pytest.raises(GatedRepoError):
+        hf_raise_for_status(r)
+
+    r = _get(hub, "config.json", repo_id="acme/gated", token="hf_other")
+    assert r.status_code == 403 and r.headers["X-Error-Code"] == "GatedRepo"
+    with pytest.raises(GatedRepoError):
+        hf_raise_for_status(r)
+
+    r = _get(hub, "model.safetensors", repo_id="acme/gated", token="hf_granted", rng="bytes=0-9")
+    assert r.status_code == 206 and r.content == WEIGHTS[:10]
+    # the bearer token is really sent by build_hf_headers
+    with pytest.raises(GatedRepoError):
+        get_hf_file_metadata(_url(hub, "config.json", repo_id="acme/gated"), token=False)
+
+
+def test_private_repo(hub):
+    sha = hub.add_repo("acme/secret", {"config.json": CONFIG}, private=True)
+    hub.add_token("hf_owner")
+    hub.add_token("hf_stranger", private_access=set())
+
+    with pytest.raises(RepositoryNotFoundError) as exc:
+        HfApi(endpoint=hub.url, token=False).model_info("acme/secret")
+    assert type(exc.value) is RepositoryNotFoundError and exc.value.response.status_code == 401
+    r = _get(hub, "config.json", repo_id="acme/secret")
+    assert r.status_code == 401 and r.headers["X-Error-Code"] == "RepoNotFound"
+    with pytest.raises(RepositoryNotFoundError):
+        hf_raise_for_status(r)
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub.url, token="hf_stranger").model_info("acme/secret")
+
+    info = HfApi(endpoint=hub.url, token="hf_owner").model_info("acme/secret")
+    assert info.sha == sha and info.private is True
+    assert _get(hub, "config.json", repo_id="acme/secret", token="hf_owner").content == CONFIG
+
+
+def test_invalid_token_rejected_like_the_hub(hub):
+    r = _get(hub, "config.json", token="hf_not_a_real_token")
+    assert r.status_code == 401
+    with pytest.raises(HfHubHTTPError) as exc:
+        hf_raise_for_status(r)
+    assert not isinstance(exc.value, RepositoryNotFoundError)
+    hub.reject_invalid_tokens = False
+    assert _get(hub, "config.json", token="hf_not_a_real_token").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- counters
+
+
+def test_bytes_served_and_requests(hub):
+    hub.reset_counters()
+    _get(hub, "model.safetensors", rng="bytes=0-99")
+    _get(hub, "config.json")
+    HfApi(endpoint=hub.url, token=False).model_info(REPO)
+    get_hf_file_metadata(_url(hub, "model.safetensors"), token=False)
+    assert hub.bytes_served[REPO] == 100 + len(CONFIG)  # API json and HEAD are not counted
+    assert hub.requests == [
+        ("GET", f"/{REPO}/resolve/main/model.safetensors", "bytes=0-99"),
+        ("GET", f"/{REPO}/resolve/main/config.json", None),
+        ("GET", f"/api/models/{REPO}", None),
+        ("HEAD", f"/{REPO}/resolve/main/model.safetensors", None),
+    ]
+    hub.reset_counters()
+    assert hub.requests == [] and hub.bytes_served[REPO] == 0
+
+
+def test_concurrent_range_requests(hub):
+    errors = []
+
+    def worker(i):
+        try:
+            for j in range(5):
+                a = (i * 97 + j * 13) % 10000
+                r = _get(hub, "model.safetensors", rng=f"bytes={a}-{a + 99}")
+                assert r.status_code == 206 and r.content == WEIGHTS[a : a + 100]
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    hub.reset_counters()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert hub.bytes_served[REPO] == 8 * 5 * 100
+    assert len(hub.requests) == 40
+
+
+# ---------------------------------------------------------------------------------------------- faults
+
+
+def test_fail_next_then_success_with_client_backoff(hub):
+    hub.fail_next(2, 503)
+    url = _url(hub, "model.safetensors")
+    r = http_backoff("GET", url, headers={**build_hf_headers(token=False), "Range": "bytes=0-9"}, base_wait_time=0.01)
+    assert r.status_code == 206 and r.content == WEIGHTS[:10]
+    assert [p for _, p, _ in hub.requests].count(f"/{REPO}/resolve/main/model.safetensors") == 3
+    # API paths were not affected (path_contains="/resolve/")
+    hub.fail_next(1, 500)
+    assert HfApi(endpoint=hub.url, token=False).model_info(REPO).id == REPO
+    assert _get(hub, "config.json").status_code == 500
+    assert _get(hub, "config.json").status_code == 200
+
+
+def test_fail_next_429_retry_after_and_path_filter(hub):
+    hub.fail_next(1, 429, retry_after=2, path_contains="/api/")
+    r = _get(hub, "config.json")
+    assert r.status_code == 200
+    r = get_session().get(f"{hub.url}/api/models/{REPO}")
+    assert r.status_code == 429 and r.headers["Retry-After"] == "2"
+    with pytest.raises(HfHubHTTPError):
+        hf_raise_for_status(r)
+    assert get_session().get(f"{hub.url}/api/models/{REPO}").status_code == 200
+
+
+def test_drop_next(hub):
+    hub.drop_next(1)
+    with pytest.raises(httpx2.RemoteProtocolError):
+        _get(hub, "config.json")
+    assert _get(hub, "config.json").content == CONFIG
+    hub.drop_next(2)
+    r = http_backoff("GET", _url(hub, "config.json"), headers=build_hf_headers(token=False), base_wait_time=0.01)
+    assert r.content == CONFIG
+
+
+def test_ignore_range(hub):
+    hub.ignore_range = True
+    r = _get(hub, "model.safetensors", rng="bytes=0-9")
+    assert r.status_code == 200 and r.content == WEIGHTS
+    assert "Content-Range" not in r.headers
+    assert hub.bytes_served[REPO] == len(WEIGHTS)
+
+
+def test_truncate_next_short_answer(hub):
+    hub.truncate_next(1)
+    r = _get(hub, "model.safetensors", rng="bytes=0-99")
+    assert r.status_code == 206
+    assert r.content == WEIGHTS[:50]  # consistent headers, but fewer bytes than asked
+    assert r.headers["Content-Range"] == f"bytes 0-49/{len(WEIGHTS)}"
+    assert len(r.content) != 100
+    r = _get(hub, "model.safetensors", rng="bytes=0-99")
+    assert r.content == WEIGHTS[:100]
+
+
+def test_truncate_next_cut_connection(hub):
+    hub.reset_counters()
+    hub.truncate_next(1, mode="cut")
+    with pytest.raises(httpx2.RemoteProtocolError):
+        _get(hub, "model.safetensors", rng="bytes=0-99")
+    assert hub.bytes_served[REPO] == 50  # partial sends are counted
+    assert _get(hub, "model.safetensors", rng="bytes=0-99").content == WEIGHTS[:100]
+
+
+# ---------------------------------------------------------------------------------------------- commits
+
+
+def test_second_commit_keeps_first_sha_resolvable(hub):
+    api = HfApi(endpoint=hub.url, token=False)
+    first = api.model_info(REPO).sha
+    new_weights = b"\xff" * 64
+    second = hub.add_repo(REPO, {"config.json": CONFIG, "model.safetensors": new_weights})
+    assert second != first
+    assert api.model_info(REPO).sha == second
+    assert api.model_info(REPO, revision=first).sha == first
+    assert len(api.model_info(REPO, revision=first).siblings) == 4
+    assert _get(hub, "model.safetensors", revision=first, rng="bytes=0-3").content == WEIGHTS[:4]
+    assert _get(hub, "model.safetensors", rng="bytes=0-3").content == new_weights[:4]
+    assert _get(hub, "model.safetensors", revision=second).headers["X-Repo-Commit"] == second
+    # re-adding the same files still makes a new commit (its parent differs), like git
+    assert hub.add_repo(REPO, {"config.json": CONFIG, "model.safetensors": new_weights}) != second
+
+
+def test_commit_sha_is_deterministic():
+    files = {"a.txt": b"a", "b.safetensors": b"b" * 10}
+    with FakeHub() as h1, FakeHub() as h2:
+        assert h1.add_repo("x/y", files) == h2.add_repo("x/y", files)
+        assert h1.add_repo("x/z", files) != h2.add_repo("x/y", {"a.txt": b"A", "b.safetensors": b"b" * 10})
+
+
+# ---------------------------------------------------------------------------------------------- hf_hub_download
+
+
+def test_hf_hub_download_small_file(hub, tmp_path):
+    path = hf_hub_download(REPO, "config.json", cache_dir=tmp_path, endpoint=hub.url, token=False)
+    methods = [(m, p) for m, p, _ in hub.requests]
+    assert Path(path).read_bytes() == CONFIG
+    sha = HfApi(endpoint=hub.url, token=False).model_info(REPO).sha
+    assert f"snapshots/{sha}/config.json" in Path(path).as_posix()
+    assert (tmp_path / "models--acme--tiny-llm" / "refs" / "main").read_text() == sha
+    assert methods == [("HEAD", f"/{REPO}/resolve/main/config.json"), ("GET", f"/{REPO}/resolve/main/config.json")]
+
+    path = hf_hub_download(REPO, "part-0.bin", subfolder="shards", cache_dir=tmp_path, endpoint=hub.url, token=False)
+    assert Path(path).read_bytes() == SHARD
+    with pytest.raises(RemoteEntryNotFoundError):
+        hf_hub_download(REPO, "nope.json", cache_dir=tmp_path, endpoint=hub.url, token=False)
+
+
+def test_hf_hub_download_gated_and_lfs_redirect(hub, tmp_path):
+    hub.add_repo("acme/gated", {"model.safetensors": WEIGHTS}, gated="manual")
+    hub.add_token("hf_granted", gated_access={"acme/gated"})
+    with pytest.raises(GatedRepoError):
+        hf_hub_download("acme/gated", "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token=False)
+
+    hub.redirect_lfs = True  # like the real Hub: 302 to a CDN on another origin, with X-Linked-* headers
+    path = hf_hub_download(
+        "acme/gated", "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token="hf_granted"
+    )
+    assert Path(path).read_bytes() == WEIGHTS
+    # the blob is stored under its sha256 (taken from X-Linked-Etag on the 302)
+    assert (tmp_path / "models--acme--gated" / "blobs" / hashlib.sha256(WEIGHTS).hexdigest()).exists()
+    assert hub.bytes_served["acme/gated"] == len(WEIGHTS)
+
+    # a plain ranged GET follows the redirect, keeps the Range header
+    r = _get(hub, "model.safetensors", repo_id="acme/gated", token="hf_granted", rng="bytes=5-9")
+    assert r.status_code == 206 and r.content == WEIGHTS[5:10]
+    assert [h.status_code for h in r.history] == [302]
+    assert str(r.url).startswith(hub.cdn_url)
+    # non-LFS files are still served directly
+    assert _get(hub, "config.json").history == []
+
+
+def test_keep_alive_connection_reuse(hub):
+    hub.reset_counters()
+    for i in range(10):
+        assert _get(hub, "model.safetensors", rng=f"bytes={i}-{i}").content == WEIGHTS[i : i + 1]
+    HfApi(endpoint=hub.url, token=False).model_info(REPO)
+    _get(hub, "nope.bin")  # error answers keep the connection usable too
+    _get(hub, "model.safetensors", rng="bytes=999999-")  # 416 as well
+    assert _get(hub, "config.json").content == CONFIG
+    assert hub.connections_opened <= 1  # the client's pool may already hold the connection
