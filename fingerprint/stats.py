@@ -159,7 +159,7 @@ def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, 
     return out
 
 
-def make_plan(rmap: RoleMap, mode: str, sample_budget: int = SAMPLE_BUDGET) -> ReadPlan:
+def make_plan(rmap: RoleMap, mode: str, sample_budget: int | None = None) -> ReadPlan:
     for t in rmap.tensors:
         if not is_float_dtype(t.tensor.dtype, t.tensor.format):
             raise UnsupportedFormat(f"{t.tensor.name} has dtype {t.tensor.dtype}, not floating-point weights")
@@ -168,7 +168,8 @@ def make_plan(rmap: RoleMap, mode: str, sample_budget: int = SAMPLE_BUDGET) -> R
         for t in rmap.tensors:
             pieces += _whole(t)
     else:
-        budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], sample_budget)
+        budget = SAMPLE_BUDGET if sample_budget is None else sample_budget
+        budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], budget)
         for t, budget in zip(rmap.tensors, budgets):
             rb = max(t.tensor.row_bytes, 1)
             blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer)
@@ -238,8 +239,7 @@ def compute_stats(
 ) -> dict[str, dict[int, LayerStat]]:
     """Run the plan; return {role: {layer: LayerStat}}. Raises NonFiniteWeights on NaN/Inf."""
     scales = {id(t): _read_scale(t) for t in plan.scales}
-    # (layer, role, block) -> Moments ; block -1 = read whole
-    acc: dict[tuple[int, str, int], Moments] = defaultdict(Moments)
+    results: list[tuple[Piece, str, Moments]] = []
     bad: list[str] = []
     total = plan.tensor_bytes
     done = sum(t.scale.nbytes for t in plan.scales)
@@ -251,11 +251,11 @@ def compute_stats(
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         raw = job.source.read(job.offset, job.length)
-        results = []
+        per_piece = []
         for p in job.pieces:
             start = p.offset - job.offset
-            results.append((p, _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))))
-        return job.length, results
+            per_piece.append((p, _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))))
+        return job.length, per_piece
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending = set()
@@ -268,11 +268,10 @@ def compute_stats(
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                nbytes, results = fut.result()
-                for p, per_role in results:
+                nbytes, piece_results = fut.result()
+                for p, per_role in piece_results:
                     for role, (m, nonfinite) in per_role.items():
-                        key = (p.item.layer, role, p.block)
-                        acc[key] = acc[key] + m
+                        results.append((p, role, m))
                         if nonfinite:
                             bad.append(f"{p.item.tensor.name} ({nonfinite} values)")
                 done += nbytes
@@ -284,6 +283,11 @@ def compute_stats(
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise NonFiniteWeights(f"NaN or Inf in {shown}")
+    # merge in a fixed order, so a result is bit-for-bit the same whatever order jobs finished in
+    results.sort(key=lambda r: (r[0].item.layer, r[1], r[0].item.tensor.name, r[0].r0))
+    acc: dict[tuple[int, str, int], Moments] = defaultdict(Moments)
+    for p, role, m in results:
+        acc[(p.item.layer, role, p.block)] = acc[(p.item.layer, role, p.block)] + m
     return _finish(acc)
 
 

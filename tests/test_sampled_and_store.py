@@ -1,0 +1,116 @@
+"""Sampled mode (within its stated error, deterministic, bounded reads), mode choice, and the cache."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import ml_dtypes
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import fingerprint.stats as stats
+from fingerprint import Options, Store, compute
+from fingerprint.result import SCHEMA_VERSION, Fingerprint
+
+HIDDEN, LAYERS, KV = 384, 6, 128
+
+
+def write_llama_bf16(path, seed=0):
+    """A Llama-layout bf16 model whose rows have uneven scales, so sampling is not trivially exact."""
+    rng = np.random.default_rng(seed)
+    sd = {"model.embed_tokens.weight": rng.normal(0, 0.02, (512, HIDDEN))}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        for name, rows in (("q_proj", HIDDEN), ("k_proj", KV), ("v_proj", KV), ("o_proj", HIDDEN)):
+            row_scale = rng.uniform(0.5, 1.5, (rows, 1)) * (0.02 + 0.004 * np.sin(i + len(name)))
+            sd[p + f"self_attn.{name}.weight"] = rng.normal(0, 1, (rows, HIDDEN)) * row_scale
+        sd[p + "mlp.up_proj.weight"] = rng.normal(0, 0.02, (256, HIDDEN))
+        sd[p + "input_layernorm.weight"] = 1 + rng.normal(0, 0.05, HIDDEN)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.astype(ml_dtypes.bfloat16) for k, v in sd.items()}, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": 6, "num_key_value_heads": 2}))
+    return path
+
+
+@pytest.fixture
+def model(tmp_path):
+    return write_llama_bf16(tmp_path / "m")
+
+
+def test_sampled_is_within_its_stated_error(model, monkeypatch):
+    monkeypatch.setattr(stats, "SAMPLE_BUDGET", 600_000)  # force real sampling on a small model
+    exact = compute(str(model), Options(mode="exact", use_cache=False)).fingerprint
+    sampled = compute(str(model), Options(mode="sampled", use_cache=False)).fingerprint
+    assert sampled.mode == "sampled" and exact.mode == "exact"
+    assert sampled.bytes_read < 0.5 * exact.bytes_read
+    assert any("sampled mode" in n for n in sampled.notes)
+    inside = total = 0
+    for role in ("q", "k", "v", "o"):
+        e, s = np.array(exact.curves[role]), np.array(sampled.curves[role])
+        se = np.array(sampled.stats[role]["std_err"])
+        assert np.all(se > 0), "every sampled value carries a standard error"
+        assert np.all(np.array(exact.stats[role]["std_err"]) == 0)
+        assert np.max(np.abs(s - e) / e) < 0.15  # a tiny budget on rows of very uneven scale
+        inside += int(np.sum(np.abs(s - e) <= 3 * se))
+        total += len(e)
+    assert inside >= 0.85 * total, f"only {inside}/{total} exact values within 3 standard errors"
+
+
+def test_sampled_positions_are_deterministic_and_depend_on_shape_role_layer(model, monkeypatch):
+    monkeypatch.setattr(stats, "SAMPLE_BUDGET", 600_000)
+    a = compute(str(model), Options(mode="sampled", use_cache=False)).fingerprint
+    b = compute(str(model), Options(mode="sampled", use_cache=False)).fingerprint
+    assert a.curves == b.curves and a.bytes_read == b.bytes_read
+    blocks = stats.sample_blocks(1000, 80, (1000, 64), "q", 3)
+    assert blocks == stats.sample_blocks(1000, 80, (1000, 64), "q", 3)
+    assert blocks != stats.sample_blocks(1000, 80, (1000, 64), "q", 4)
+    assert len(blocks) == stats.SAMPLE_BLOCKS and all(0 <= r0 < r1 <= 1000 for r0, r1 in blocks)
+    starts = [r0 for r0, _ in blocks]
+    assert starts == sorted(starts) and all(b0[1] <= b1[0] for b0, b1 in zip(blocks, blocks[1:])), "blocks do not overlap"
+    assert starts[0] < 125 and starts[-1] >= 875, "blocks spread over the whole tensor"
+
+
+def test_auto_mode_chooses_by_size(model, monkeypatch):
+    assert compute(str(model), Options(use_cache=False)).fingerprint.mode == "exact"
+    monkeypatch.setattr(stats, "EXACT_LIMIT", 1000)
+    assert compute(str(model), Options(use_cache=False)).fingerprint.mode == "sampled"
+
+
+def test_store_round_trip_keys_and_auto_lookup(model, tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    first = compute(str(model), Options(mode="exact", store=store))
+    assert not first.cached
+    again = compute(str(model), Options(mode="exact", store=store))
+    assert again.cached and again.fingerprint.curves == first.fingerprint.curves
+    assert compute(str(model), Options(mode="auto", store=store)).cached  # auto accepts a stored exact
+    assert not compute(str(model), Options(mode="sampled", store=store)).cached  # another mode is another entry
+    # editing the file changes its sha256: the old entry is not used
+    with open(model / "model.safetensors", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x00\x00\x00")
+    assert not compute(str(model), Options(mode="exact", store=store)).cached
+
+
+def test_failed_model_leaves_no_cache_entry(tmp_path):
+    model = write_llama_bf16(tmp_path / "m")
+    data = bytearray((model / "model.safetensors").read_bytes())
+    data[-64:] = np.full(32, np.nan, dtype=ml_dtypes.bfloat16).tobytes()  # last tensor: v_proj of the last layer
+    (model / "model.safetensors").write_bytes(bytes(data))
+    store = Store(tmp_path / "s.sqlite")
+    out = compute(str(model), Options(store=store))
+    assert out.error is not None and "NaN" in str(out.error)
+    rows = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT COUNT(*) FROM fingerprints").fetchone()[0]
+    assert rows == 0
+
+
+def test_json_round_trip_and_schema_version(model):
+    fp = compute(str(model), Options(use_cache=False)).fingerprint
+    d = json.loads(json.dumps(fp.to_json()))
+    for key in ("schema_version", "model", "revision", "architecture", "layers", "mode", "curves", "bytes_read", "tool_version"):
+        assert key in d
+    assert d["schema_version"] == SCHEMA_VERSION
+    assert Fingerprint.from_json(d).curves == fp.curves
+    with pytest.raises(ValueError):
+        Fingerprint.from_json({**d, "schema_version": 999})
