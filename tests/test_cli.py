@@ -1,0 +1,71 @@
+"""The command line as a user runs it: inspect, compute --json, compare in three formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from conftest import FIXTURES
+
+from fingerprint.cli import main
+
+BABY_A = str(FIXTURES / "babyllama-tok361")
+BABY_B = str(FIXTURES / "babyllama-tok105")
+STORIES = str(FIXTURES / "stories260k")
+GGUF = str(FIXTURES / "stories260k-q8_0.gguf")
+
+
+def test_inspect_lists_roles_and_bytes(capsys):
+    assert main(["inspect", STORIES, GGUF]) == 0
+    out = capsys.readouterr().out
+    assert "LlamaForCausalLM" in out and "layers 5" in out
+    for role in ("q ", "k ", "v ", "o ", "attn_norm"):
+        assert f"  {role}" in out
+    assert "bytes to read exact" in out and "permuted" in out  # the GGUF Q/K note
+
+
+def test_compute_json_then_compare_formats(tmp_path, capsys):
+    path = tmp_path / "fps.json"
+    assert main(["compute", BABY_A, BABY_B, STORIES, GGUF, "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert [d["model"] for d in data] == [BABY_A, BABY_B, STORIES, GGUF]
+    assert all(set(d["curves"]) >= {"q", "k", "v", "o"} for d in data)
+    capsys.readouterr()
+
+    assert main(["compare", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "never proof" in table and "Pearson" in table
+
+    assert main(["compare", str(path), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 6  # 4 models -> 6 pairs
+    pair = next(r for r in rows if r["a"] == BABY_A and r["b"] == BABY_B)
+    assert abs(float(pair["score_mean_r"]) - 0.95) < 0.01
+    quant = next(r for r in rows if r["a"] == STORIES and r["b"] == GGUF)
+    assert float(quant["score_mean_r"]) > 0.999
+
+    assert main(["compare", str(path), "--format", "json"]) == 0
+    pairs = json.loads(capsys.readouterr().out)
+    assert all("caveat" in p and p["measure"].startswith("pearson") for p in pairs)
+
+
+def test_compare_model_references_directly_and_cache_is_used(tmp_path, capsys):
+    cache = str(tmp_path / "c.sqlite")
+    assert main(["compute", BABY_A, "--cache", cache]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert main(["compute", BABY_A, "--cache", cache]) == 0
+    assert "cached" in capsys.readouterr().out
+    assert main(["compare", BABY_A, BABY_B, "--cache", cache]) == 0
+    assert "0.9" in capsys.readouterr().out
+
+
+def test_failed_model_is_reported_and_others_carry_on(tmp_path, capsys):
+    path = tmp_path / "fps.json"
+    code = main(["compute", STORIES, str(tmp_path / "nope"), "not a repo!!", "--json", str(path), "--no-cache"])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert STORIES in cap.out
+    errors = [line for line in cap.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "Traceback" not in cap.err
+    assert [d["model"] for d in json.loads(path.read_text())] == [STORIES]
