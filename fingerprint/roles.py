@@ -47,7 +47,7 @@ WEIGHT_ROLES = ("q", "k", "v", "o", "qkv", "q_a", "q_b", "kv_a", "kv_b", "k_b", 
 # Display order of every role.
 ROLE_ORDER = WEIGHT_ROLES + tuple(
     f"{r}_bias" for r in WEIGHT_ROLES
-) + ("attn_norm", "attn_norm_bias", "q_norm", "k_norm", "q_a_norm", "kv_a_norm")
+) + ("attn_norm", "q_norm", "k_norm", "q_a_norm", "kv_a_norm")
 
 ROLE_LABELS = {
     "q": "Q projection",
@@ -115,7 +115,20 @@ def _templates() -> dict[str, MODEL_TENSOR]:
                 continue
             for key in (*keys, TENSOR_NAMES[ttype]):
                 table.setdefault(key, ttype)  # first (most common) meaning wins
+    for key, ttype in _OVERRIDES.items():
+        if ttype is None:
+            table.pop(key, None)
+        else:
+            table[key] = ttype
     return table
+
+
+# Where llama.cpp's naming differs from what the HF model does: Falcon-40B's ln_attn is the
+# norm before attention (llama.cpp calls ln_mlp its attn_norm, for its own graph).
+_OVERRIDES: dict[str, MODEL_TENSOR | None] = {
+    "transformer.h.{bid}.ln_attn": MODEL_TENSOR.ATTN_NORM,
+    "transformer.h.{bid}.ln_mlp": None,
+}
 
 
 _SUFFIXES = (".weight", ".bias")
@@ -138,6 +151,8 @@ def match_name(name: str) -> tuple[str, int, str] | None:
             if ttype is not None:
                 role = ROLE_OF_TYPE[ttype]
                 if suffix == ".bias":
+                    if role.endswith("norm"):
+                        return None  # norm biases are not part of the fingerprint
                     role += "_bias"
                 prefix = ".".join(parts[:start])
                 return prefix, int(parts[j]), role

@@ -28,7 +28,8 @@ MERGE_GAP = 16 << 10  # neighbouring ranges closer than this are fetched in one 
 SUBCHUNK_ELEMENTS = 1 << 20  # float64 temporaries stay at 8 MB
 SAMPLE_BLOCKS = 8
 SAMPLE_BUDGET = 30 << 20  # bytes of tensor data in sampled mode, before headers
-EXACT_LIMIT = 1 << 30  # auto mode: exact when the needed tensors are smaller than this
+EXACT_LIMIT = 1 << 30
+FP8_BLOCK = 128  # auto mode: exact when the needed tensors are smaller than this
 
 
 @dataclass
@@ -299,18 +300,23 @@ def _read_scale(t: TensorRoles) -> np.ndarray:
 
 def _dequant_scale(x: np.ndarray, scale: np.ndarray, r0: int, full_shape: tuple[int, ...]) -> np.ndarray:
     rows, cols = x.shape
+    R = full_shape[0] if len(full_shape) > 1 else 1
     if scale.size == 1:
         return x * float(scale.reshape(-1)[0])
-    if scale.ndim == 2 and scale.shape[1] == 1 or scale.ndim == 1:
-        per_row = scale.reshape(-1)
-        return x * per_row[r0 : r0 + rows, None]
+    if scale.shape[0] == R and scale.size == R:  # per output channel (compressed-tensors FP8)
+        return x * scale.reshape(-1)[r0 : r0 + rows, None]
     # block scales, e.g. DeepSeek-V3: weight_scale_inv[i // 128, j // 128]
-    R, C = full_shape[0], full_shape[-1]
-    br = math.ceil(R / scale.shape[0])
-    bc = math.ceil(C / scale.shape[1])
+    grid = scale.reshape(scale.shape[0], -1)
+    br = _block_size(R, grid.shape[0])
+    bc = _block_size(full_shape[-1], grid.shape[1])
     row_idx = np.arange(r0, r0 + rows) // br
     col_idx = np.arange(cols) // bc
-    return x * scale[np.ix_(row_idx, col_idx)]
+    return x * grid[np.ix_(row_idx, col_idx)]
+
+
+def _block_size(n: int, blocks: int) -> int:
+    """Block edge along one axis: 128 (DeepSeek's weight_block_size) when it fits, else n / blocks."""
+    return FP8_BLOCK if math.ceil(n / FP8_BLOCK) == blocks else math.ceil(n / blocks)
 
 
 def _piece_moments(p: Piece, raw: bytes, scale: np.ndarray | None) -> dict[str, tuple[Moments, int]]:
