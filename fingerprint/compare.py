@@ -50,11 +50,14 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     if ok.sum() < MIN_POINTS:
         return None
     a, b = a[ok], b[ok]
+    for v in (a, b):
+        if np.ptp(v) <= 1e-9 * np.max(np.abs(v)):
+            return None  # a flat curve has no shape to correlate
     a = a - a.mean()
     b = b - b.mean()
     denom = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
     if denom == 0.0:
-        return None  # a flat curve has no shape to correlate
+        return None
     return float(np.clip(np.dot(a, b) / denom, -1.0, 1.0))
 
 
