@@ -165,11 +165,7 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
     assert path is not None
     if path.is_dir():
         root = path
-        listing = {
-            str(p.relative_to(root)): p.stat().st_size
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and len(p.relative_to(root).parts) <= 3
-        }
+        listing = _list_folder(root, depth=3)
         fmt, names = choose_weight_files(listing, None, lambda n: _read_json(LocalFile(root / n)))
     else:
         root = path.parent
@@ -225,6 +221,24 @@ def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Check
         counter=counter,
         sources=sources,
     )
+
+
+def _list_folder(root: Path, depth: int, limit: int = 10_000) -> dict[str, int]:
+    """Files up to ``depth`` levels below root (path -> size), without walking a huge tree."""
+    out: dict[str, int] = {}
+    level = [root]
+    for _ in range(depth):
+        nxt = []
+        for folder in level:
+            for p in sorted(folder.iterdir()):
+                if len(out) >= limit:
+                    return out
+                if p.is_file():
+                    out[str(p.relative_to(root))] = p.stat().st_size
+                elif p.is_dir() and not p.name.startswith("."):
+                    nxt.append(p)
+        level = nxt
+    return out
 
 
 def _read_json(src: ByteSource) -> dict:

@@ -143,6 +143,9 @@ def _report(outcomes: list[Outcome]) -> int:
 
 
 def cmd_compute(args) -> int:
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        print(f"error: cannot write {args.json}: the folder {Path(args.json).resolve().parent} does not exist", file=sys.stderr)
+        return 2
     outcomes = _run(args.models, args)
     if args.json:
         good = [o.fingerprint.to_json() for o in outcomes if o.fingerprint]

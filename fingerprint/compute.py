@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from . import __version__
 from .checkpoint import Checkpoint, open_checkpoint, sha256_file
-from .errors import FingerprintError, NetworkError
+from .errors import CorruptFile, FingerprintError, InternalError, NetworkError
 from .reference import ModelRef, parse_reference
 from .result import Fingerprint
 from .roles import RoleMap, assign_roles
@@ -148,7 +148,12 @@ def compute(reference: str, opts: Options | None = None, progress: ProgressFn | 
         return Outcome(ref.text, error=_with_model(exc, ref.text))
     except OSError as exc:
         report(Progress(ref.text, "failed"))
-        return Outcome(ref.text, error=NetworkError(f"I/O failure ({exc.strerror or type(exc).__name__})", model=ref.text))
+        what = exc.strerror or type(exc).__name__
+        error = CorruptFile(f"cannot read the file ({what})", "Check that the file exists and is readable.") if ref.kind == "local" else NetworkError(f"I/O failure ({what})")
+        return Outcome(ref.text, error=_with_model(error, ref.text))
+    except Exception as exc:  # noqa: BLE001 - one model's bug must not lose the other models' results
+        report(Progress(ref.text, "failed"))
+        return Outcome(ref.text, error=InternalError(f"unexpected {type(exc).__name__}: {exc}", model=ref.text))
 
 
 def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:

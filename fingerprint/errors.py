@@ -27,10 +27,19 @@ class FingerprintError(Exception):
         return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
     def __str__(self) -> str:
-        head = f"{self.model}: " if self.model else ""
+        head = f"{_clean(self.model)}: " if self.model else ""
         tail = f" {self.fix}" if self.fix else ""
-        problem = self.problem.rstrip(".")
+        problem = _clean(self.problem).rstrip(".")
         return f"{head}{problem}.{tail}"
+
+
+MAX_PROBLEM = 600
+
+
+def _clean(text: str) -> str:
+    """One printable line: names from a file may hold newlines or terminal escapes."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= MAX_PROBLEM else text[: MAX_PROBLEM - 3] + "..."
 
 
 class BadReference(FingerprintError):
@@ -97,6 +106,14 @@ class UnknownArchitecture(FingerprintError):
 
 class NoAttentionTensors(UnknownArchitecture):
     pass
+
+
+class BadMapping(FingerprintError):
+    fix = "Write each mapping as ROLE=PATTERN with {layer} where the layer number stands, e.g. q='blocks.{layer}.attn.wq'."
+
+
+class InternalError(FingerprintError):
+    fix = "This is a bug in the tool: please report it with the model reference."
 
 
 class NonFiniteWeights(FingerprintError):

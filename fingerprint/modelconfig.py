@@ -56,6 +56,7 @@ class ModelConfig:
             return None
 
         archs = cfg.get("architectures") or []
+        archs = [archs] if isinstance(archs, str) else archs if isinstance(archs, list) else []
         model_type = text.get("model_type") or cfg.get("model_type")
         c = cls(
             architecture=archs[0] if archs and isinstance(archs[0], str) else model_type,

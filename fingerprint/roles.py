@@ -18,7 +18,7 @@ import numpy as np
 from gguf import MODEL_TENSOR, TENSOR_NAMES
 from gguf.tensor_mapping import TensorNameMap
 
-from .errors import NoAttentionTensors, UnsupportedFormat
+from .errors import BadMapping, NoAttentionTensors, UnsupportedFormat
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
 
@@ -163,8 +163,8 @@ def compile_mapping(mapping: dict[str, str]) -> list[tuple[re.Pattern, str]]:
     """User mapping {role: 'blocks.{layer}.attn.wq'} -> regexes matching '<pattern>(.weight|.bias)'."""
     out = []
     for role, pattern in mapping.items():
-        if "{layer}" not in pattern:
-            raise ValueError(f"mapping for {role!r} needs a {{layer}} placeholder: {pattern!r}")
+        if "{layer}" not in pattern or pattern.count("{layer}") > 1:
+            raise BadMapping(f"the mapping for {role!r} needs one {{layer}} placeholder: {pattern!r}")
         rx = re.escape(pattern).replace(r"\{layer\}", r"(\d+)")
         out.append((re.compile(rf"^{rx}(\.weight|\.bias)?$"), role))
     return out
@@ -174,7 +174,7 @@ def _detect_packed(names: list[str], config: ModelConfig) -> None:
     method = config.quant_method
     for n in names:
         if n.endswith(".qweight") or n.endswith(".weight_packed"):
-            fmt = (method or "GPTQ/AWQ").upper()
+            fmt = str(method or "GPTQ/AWQ").upper()
             raise UnsupportedFormat(f"packed {fmt} weights ({n}) are not supported yet")
         if n.endswith((".absmax", ".SCB")) or ".quant_state." in n or n.endswith(".quant_map"):
             raise UnsupportedFormat(f"bitsandbytes-quantized weights ({n}) are not supported yet")
@@ -212,6 +212,8 @@ def assign_roles(
                 f"layers {beyond} are beyond num_hidden_layers={limit} (e.g. a multi-token-prediction module) and were left out"
             )
             found = [f for f in found if f[2] < limit]
+            if not found:
+                raise NoAttentionTensors(f"every attention tensor lies beyond num_hidden_layers={limit} in the config")
     n_layers = max(f[2] for f in found) + 1
 
     out: list[TensorRoles] = []

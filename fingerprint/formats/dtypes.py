@@ -53,9 +53,13 @@ def gguf_nbytes(qtype: GGMLQuantizationType, dims: list[int]) -> int | None:
     return n
 
 
+# GGML's plain integer types hold no float weights (llama.cpp uses them for e.g. token ids, never for projections)
+_GGUF_INTEGER = {"I8", "I16", "I32", "I64"}
+
+
 def is_float_dtype(dtype: str, fmt: str) -> bool:
     if fmt == "gguf":
-        return dtype in GGMLQuantizationType.__members__
+        return dtype in GGMLQuantizationType.__members__ and dtype not in _GGUF_INTEGER
     spec = SAFETENSORS_DTYPES.get(dtype)
     return spec is not None and spec[1] is not None
 

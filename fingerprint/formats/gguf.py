@@ -21,6 +21,8 @@ GGUF_MAGIC = b"GGUF"
 MAX_DIMS = 4
 MAX_ARRAY_ITEMS = 1 << 24  # ~16M items: far above any real vocabulary
 KEEP_ARRAY_ITEMS = 64  # small arrays (e.g. per-layer head counts) are kept, larger ones only counted
+MAX_NAME_BYTES = 64 << 10  # keys and tensor names (llama.cpp itself caps tensor names at 64 bytes)
+KEEP_STRING_BYTES = 1 << 20  # longer string values (none is needed here) are skipped, never read
 
 _SCALARS = {
     GGUFValueType.UINT8: "<B",
@@ -75,10 +77,17 @@ class _Cursor:
     def unpack(self, fmt: str):
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
-    def string(self) -> bytes:
+    def string_length(self) -> int:
         n = self.unpack("<Q")
         if n > self.source.size - self.pos:
             raise CorruptFile(f"{self.source.name}: GGUF string length {n} exceeds the file")
+        return n
+
+    def name(self) -> bytes:
+        """A key or tensor name: short, so a damaged length cannot make us read (and hold) gigabytes."""
+        n = self.string_length()
+        if n > MAX_NAME_BYTES:
+            raise CorruptFile(f"{self.source.name}: GGUF key or tensor name of {n} bytes (damaged length field?)")
         return self.take(n)
 
     def remaining(self) -> int:
@@ -106,7 +115,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
 
     metadata: dict = {}
     for _ in range(n_kv):
-        key = _text(cur.string(), name)
+        key = _text(cur.name(), name)
         vtype = cur.unpack("<I")
         metadata[key] = _value(cur, vtype, name, depth=0)
 
@@ -116,7 +125,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
 
     infos = []
     for _ in range(n_tensors):
-        tname = _text(cur.string(), name)
+        tname = _text(cur.name(), name)
         n_dims = cur.unpack("<I")
         if not 1 <= n_dims <= MAX_DIMS:
             raise CorruptFile(f"{name}: tensor {tname} has {n_dims} dimensions")
@@ -171,8 +180,11 @@ def _value(cur: _Cursor, vtype: int, fname: str, depth: int):
     if vtype in _SCALARS.keys():
         return cur.unpack(_SCALARS[GGUFValueType(vtype)])
     if vtype == GGUFValueType.STRING:
-        raw = cur.string()
-        return raw.decode("utf-8", errors="replace")
+        n = cur.string_length()
+        if n > KEEP_STRING_BYTES:
+            cur.skip(n)
+            return _ArrayInfo(n)
+        return cur.take(n).decode("utf-8", errors="replace")
     if vtype == GGUFValueType.ARRAY:
         if depth > 1:
             raise CorruptFile(f"{fname}: GGUF arrays nested too deep")
@@ -200,4 +212,4 @@ def _value(cur: _Cursor, vtype: int, fname: str, depth: int):
 
 
 class _ArrayInfo(int):
-    """A large metadata array, kept only as its length."""
+    """A large metadata array (or very long string), kept only as its length."""

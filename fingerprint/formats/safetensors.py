@@ -7,7 +7,6 @@ in CorruptFile, never in a hang or an unbounded allocation.
 from __future__ import annotations
 
 import json
-import math
 import struct
 
 from ..errors import CorruptFile
@@ -53,7 +52,7 @@ def _entry(fname: str, key: str, value: object, data_start: int, data_size: int,
     if not isinstance(dtype, str):
         raise CorruptFile(f"{fname}: {key} has no dtype")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise CorruptFile(f"{fname}: {key} has an invalid shape {shape!r}")
+        raise CorruptFile(f"{fname}: {key} has an invalid shape {_short(shape)}")
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
@@ -65,8 +64,8 @@ def _entry(fname: str, key: str, value: object, data_start: int, data_size: int,
         raise CorruptFile(f"{fname}: {key} lies outside the file's data (offsets {begin}..{end}, data is {data_size} bytes)")
     spec = SAFETENSORS_DTYPES.get(dtype)
     # Unknown dtypes are only an error if the tensor is needed (see stats); their size cannot be checked here.
-    if spec is not None and math.prod(shape) * spec[0] != end - begin:
-        raise CorruptFile(f"{fname}: {key} has shape {shape} ({dtype}) but {end - begin} bytes")
+    if spec is not None and _numel(shape, data_size) * spec[0] != end - begin:
+        raise CorruptFile(f"{fname}: {key} has shape {_short(shape)} ({dtype}) but {end - begin} bytes")
     return TensorInfo(
         name=key,
         dtype=dtype,
@@ -76,6 +75,25 @@ def _entry(fname: str, key: str, value: object, data_start: int, data_size: int,
         nbytes=end - begin,
         format="safetensors",
     )
+
+
+def _numel(shape: list[int], limit: int) -> int:
+    """Product of the dims, or limit + 1 once it exceeds ``limit``: a hostile shape of many huge dims
+    would otherwise cost a product with millions of digits (quadratic time)."""
+    if 0 in shape:
+        return 0
+    n = 1
+    for d in shape:
+        n *= d
+        if n > limit:
+            return limit + 1
+    return n
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """repr of an untrusted header value, cut so that an error message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_no_overlap(fname: str, tensors: list[TensorInfo]) -> None:
