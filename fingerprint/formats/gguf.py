@@ -15,7 +15,7 @@ from gguf import GGMLQuantizationType, GGUFValueType
 from ..errors import CorruptFile, UnsupportedFormat
 from ..sources.base import ByteSource
 from .dtypes import gguf_nbytes
-from .tensor import TensorInfo
+from .tensor import TensorInfo, check_no_overlap
 
 GGUF_MAGIC = b"GGUF"
 MAX_DIMS = 4
@@ -161,11 +161,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
                 format="gguf",
             )
         )
-    prev_end, prev = -1, ""
-    for t in sorted((t for t in tensors if t.nbytes), key=lambda t: t.offset):
-        if t.offset < prev_end:
-            raise CorruptFile(f"{name}: tensors {prev} and {t.name} overlap")
-        prev_end, prev = t.offset + t.nbytes, t.name
+    check_no_overlap(name, tensors)
     return tensors, metadata, data_start
 
 

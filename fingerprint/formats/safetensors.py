@@ -12,7 +12,7 @@ import struct
 from ..errors import CorruptFile
 from ..sources.base import ByteSource
 from .dtypes import SAFETENSORS_DTYPES
-from .tensor import TensorInfo
+from .tensor import TensorInfo, check_no_overlap
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
 
@@ -41,7 +41,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
     if metadata is not None and not isinstance(metadata, dict):
         raise CorruptFile(f"{name}: __metadata__ is not an object")
     tensors = [_entry(name, key, value, data_start, data_size, source) for key, value in header.items()]
-    _check_no_overlap(name, tensors)
+    check_no_overlap(name, tensors)
     return tensors, metadata or {}, data_start
 
 
@@ -95,10 +95,3 @@ def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
-
-def _check_no_overlap(fname: str, tensors: list[TensorInfo]) -> None:
-    prev_end, prev_name = -1, ""
-    for t in sorted((t for t in tensors if t.nbytes), key=lambda t: t.offset):
-        if t.offset < prev_end:
-            raise CorruptFile(f"{fname}: tensors {prev_name} and {t.name} overlap")
-        prev_end, prev_name = t.offset + t.nbytes, t.name

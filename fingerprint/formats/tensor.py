@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..errors import CorruptFile
 from ..sources.base import ByteSource
 
 
@@ -34,3 +35,12 @@ class TensorInfo:
     @property
     def row_bytes(self) -> int:
         return self.nbytes // self.rows if self.rows else 0
+
+
+def check_no_overlap(fname: str, tensors: list[TensorInfo]) -> None:
+    """Two tensors sharing bytes mean a damaged or malicious header."""
+    prev_end, prev_name = -1, ""
+    for t in sorted((t for t in tensors if t.nbytes), key=lambda t: t.offset):
+        if t.offset < prev_end:
+            raise CorruptFile(f"{fname}: tensors {prev_name} and {t.name} overlap")
+        prev_end, prev_name = t.offset + t.nbytes, t.name
