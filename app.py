@@ -1,22 +1,40 @@
-"""Dashboard entry point. The multi-page dashboard is coming (issue: the dashboard);
-until then this page says what the tool does and how to use its command line."""
+"""The dashboard: `./run app` (streamlit run app.py). Pages stay thin: widgets, plots, calls into fingerprint/."""
 
 import streamlit as st
 
-st.set_page_config(page_title="LLM fingerprint", layout="wide")
-st.title("LLM weight fingerprints")
-st.info("The dashboard is coming. The fingerprint core and its command line work today.")
-st.markdown(
-    """
-This tool computes **σ-curves**: for every layer of a model, the standard deviation of each
-attention weight matrix (Q, K, V, O). Two models whose curves correlate strongly *may* share
-lineage, but independently trained models with look-alike recipes also correlate above 0.9,
-so a correlation alone is **never proof**.
+from fingerprint.export import CRITIQUE_URL, PAPER_URL
+from pages.common import PAGES, fingerprints, init_state
 
-```
-./run cli inspect Qwen/Qwen2.5-14B
-./run cli compute Qwen/Qwen2.5-14B ./local-model-dir --json fps.json
-./run cli compare fps.json
-```
-"""
+st.set_page_config(page_title="LLM fingerprint", page_icon=":material/fingerprint:", layout="wide")
+init_state()
+
+nav = st.navigation(
+    [
+        st.Page(PAGES["home"], title="Home", icon=":material/home:", default=True),
+        st.Page(PAGES["models"], title="Models", icon=":material/list:"),
+        st.Page(PAGES["compare"], title="Compare", icon=":material/grid_on:"),
+        st.Page(PAGES["export"], title="Export", icon=":material/download:"),
+    ]
 )
+
+with st.sidebar:
+    fps = fingerprints()
+    failed = sum(1 for r in st.session_state["runs"].values() if r["status"] == "failed")
+    if fps:
+        st.markdown(f"**{len(fps)} model{'s' if len(fps) != 1 else ''} fingerprinted** in this session")
+        if failed:
+            st.caption(f"{failed} failed: see Models.")
+        if st.button("Clear all results", icon=":material/delete:", help="Forget this session's results (the disk cache stays)."):
+            st.session_state["fps"] = {}
+            st.session_state["runs"] = {}
+            st.rerun()
+    else:
+        st.markdown("No models yet. Run the demo on **Home** or add models on **Models**.")
+    st.divider()
+    st.caption(
+        "A high σ-curve correlation is consistent with shared lineage, **never proof**: independent models "
+        "with look-alike recipes also correlate highly."
+    )
+    st.caption(f"[The paper (arXiv 2507.03014)]({PAPER_URL}) · [A critique]({CRITIQUE_URL})")
+
+nav.run()

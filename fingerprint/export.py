@@ -1,0 +1,297 @@
+"""Exports (CSV, JSON, a self-contained HTML report) and the words that go with the numbers.
+
+Every builder returns a str; nothing here imports streamlit. Never includes a token:
+fingerprints carry none.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from . import __version__
+from .compare import PairComparison
+from .plots import (
+    cluster_order,
+    curves_figure,
+    display_names,
+    heatmap_figure,
+    matrix_from_pairs,
+    pair_matrix,
+    role_label,
+    score_label,
+    short_role,
+)
+from .result import Fingerprint
+
+PAPER_URL = "https://arxiv.org/abs/2507.03014"
+CRITIQUE_URL = "https://www.zhihu.com/question/1924254207063593527/answer/1924429291443164725"  # in Chinese: deepseek-llm-7b vs Llama-2-7b = 0.91
+
+GENERAL_CAVEAT = (
+    "A high σ-curve correlation is consistent with shared lineage, but it is not proof: models trained "
+    "independently with look-alike recipes also correlate highly (the two independent tiny babyllama models "
+    "shipped with this tool score 0.95; Llama-2-7B and deepseek-llm-7b score about 0.91)."
+)
+
+WHAT_IS_R = (
+    "Each number is a Pearson correlation r between two models' σ-curves (per layer, the standard deviation of "
+    "an attention weight matrix), averaged over the projections both models have (Q, K, V, O). r = 1: the curves "
+    "have the same shape; 0: no relation; -1: opposite shapes. Scale does not matter, only the shape over depth."
+)
+
+
+def strength(r: float | None) -> str:
+    """How strong a σ-curve correlation is, in words, with the calibration a reader needs."""
+    if r is None or not math.isfinite(r):
+        return "undefined (a flat curve, or fewer than 3 layers)"
+    if r >= 0.99:
+        return "near-identical shape: what a copy or a quantized copy gives"
+    if r >= 0.9:
+        return "very high: yet independent look-alike models reach this too"
+    if r >= 0.7:
+        return "high: similar shape over depth"
+    if r >= 0.4:
+        return "moderate"
+    if r > -0.4:
+        return "weak or none"
+    return "negative: opposite shapes"
+
+
+def _max_rel_err(fp: Fingerprint) -> float:
+    worst = 0.0
+    for role, s in fp.stats.items():
+        for sd, err in zip(fp.curves.get(role, []), s.get("std_err", []), strict=False):
+            if sd and err and math.isfinite(sd) and math.isfinite(err) and sd > 0:
+                worst = max(worst, err / sd)
+    return worst
+
+
+def _family(arch: str) -> str:
+    """'LlamaForCausalLM' (config.json) and 'llama' (GGUF) name the same architecture."""
+    a = arch.lower()
+    for suffix in ("forcausallm", "forconditionalgeneration", "lmheadmodel", "model"):
+        a = a.removesuffix(suffix)
+    return a.replace("_", "").replace("-", "")
+
+
+def pair_caveats(fa: Fingerprint, fb: Fingerprint, pair: PairComparison, name_a: str, name_b: str) -> list[str]:
+    """What a reader must know before trusting this pair's number."""
+    out = []
+    if fa.revision == fb.revision and fa.format == fb.format:
+        out.append("Both entries are the very same files (same revision): r = 1 says nothing about lineage.")
+    if pair.resampled:
+        out.append(
+            f"Different depths ({pair.layers_a} vs {pair.layers_b} layers): the shorter curve was linearly "
+            "stretched onto the longer one before correlating; layer i of one model is not layer i of the other."
+        )
+    for fp, name in ((fa, name_a), (fb, name_b)):
+        if fp.format == "gguf":
+            out.append(
+                f"{name} is a GGUF file (quantized weights, format gguf): rounding shifts each σ slightly; "
+                "a quantized copy of a model still correlates about 1 with the original."
+            )
+        if fp.mode == "sampled":
+            out.append(
+                f"{name} was fingerprinted in sampled mode (a few row blocks per tensor): each σ has a standard "
+                f"error, at most {100 * _max_rel_err(fp):.2f}% of its value here."
+            )
+    if fa.architecture and fb.architecture and _family(fa.architecture) != _family(fb.architecture):
+        out.append(
+            f"Different architectures ({fa.architecture} vs {fb.architecture}): only the roles both have are compared."
+        )
+    if pair.score is None:
+        out.append("No score: the two models share no projection curve that can be correlated.")
+    elif set(pair.score_roles) != {"q", "k", "v", "o"}:
+        out.append("The score averages over " + ", ".join(short_role(r) for r in pair.score_roles) + " only.")
+    for fp, name in ((fa, name_a), (fb, name_b)):
+        for note in fp.notes:
+            out.append(f"{name}: {note}.")
+    out.append(GENERAL_CAVEAT)
+    return out
+
+
+def pairs_rows(
+    fps: Sequence[Fingerprint],
+    names: Sequence[str] | None = None,
+    pairs: list[list[PairComparison]] | None = None,
+) -> list[dict]:
+    """One row per unordered pair of different models, highest score first."""
+    names = list(names) if names is not None else display_names(fps)
+    pairs = pairs if pairs is not None else pair_matrix(fps)
+    rows = []
+    for i in range(len(fps)):
+        for j in range(i + 1, len(fps)):
+            c = pairs[i][j]
+            row = {
+                "model A": names[i],
+                "model B": names[j],
+                "r (mean over projections)": c.score,
+                "strength": strength(c.score),
+                "layers": f"{c.layers_a} / {c.layers_b}",
+                "depths resampled": "yes" if c.resampled else "no",
+            }
+            for role, v in c.per_role.items():
+                row[f"r {short_role(role)}"] = v
+            rows.append(row)
+    rows.sort(key=lambda r: -math.inf if r["r (mean over projections)"] is None else r["r (mean over projections)"], reverse=True)
+    return rows
+
+
+def ordered(fps: Sequence[Fingerprint], role: str, order: str, pairs=None) -> list[int]:
+    """The model order the heatmap uses (clustered or input order)."""
+    if order != "clustered":
+        return list(range(len(fps)))
+    pairs = pairs if pairs is not None else pair_matrix(fps)
+    return cluster_order(matrix_from_pairs(pairs, role))[0]
+
+
+def matrix_csv(
+    fps: Sequence[Fingerprint],
+    role: str = "mean",
+    order: str = "clustered",
+    names: Sequence[str] | None = None,
+    pairs=None,
+) -> str:
+    """The N x N matrix the heatmap shows, in the same order and with the same names; empty cell = undefined."""
+    names = list(names) if names is not None else display_names(fps)
+    pairs = pairs if pairs is not None else pair_matrix(fps)
+    m = matrix_from_pairs(pairs, role)
+    idx = ordered(fps, role, order, pairs)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([f"model \\ {score_label(role)}"] + [names[i] for i in idx])
+    for i in idx:
+        w.writerow([names[i]] + ["" if not math.isfinite(m[i, j]) else f"{m[i, j]:.6f}" for j in idx])
+    return buf.getvalue()
+
+
+def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None) -> str:
+    """Every σ-curve in long form: one row per model, role and layer."""
+    names = list(names) if names is not None else display_names(fps)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["name", "model", "revision", "format", "mode", "role", "layer", "sigma", "sigma_std_err", "mean", "rms"])
+    for fp, name in zip(fps, names, strict=True):
+        for role, curve in fp.curves.items():
+            s = fp.stats.get(role, {})
+            for layer, sd in enumerate(curve):
+                def cell(key: str, layer: int = layer, s: dict = s) -> str:
+                    vals = s.get(key) or []
+                    v = vals[layer] if layer < len(vals) else None
+                    return "" if v is None or not math.isfinite(v) else repr(float(v))
+
+                w.writerow(
+                    [name, fp.model, fp.revision, fp.format, fp.mode, role, layer,
+                     "" if sd is None or not math.isfinite(sd) else repr(float(sd)), cell("std_err"), cell("mean"), cell("rms")]
+                )
+    return buf.getvalue()
+
+
+def fingerprints_json(fps: Sequence[Fingerprint]) -> str:
+    """The fingerprints with their provenance: the same JSON array as ``compute --json`` (SCHEMA.md)."""
+    return json.dumps([fp.to_json() for fp in fps], indent=1)
+
+
+def hub_commit_url(fp: Fingerprint) -> str | None:
+    if fp.source == "hub" and fp.repo_id and len(fp.revision) == 40:
+        return f"https://huggingface.co/{fp.repo_id}/commit/{fp.revision}"
+    return None
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:0.9em;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#f3f3f3}.caveat{background:#fff4e5;border-left:4px solid #f0a020;padding:0.8em 1em;margin:1em 0}
+.small{color:#666;font-size:0.85em}
+"""
+
+
+def html_report(
+    fps: Sequence[Fingerprint],
+    role: str = "mean",
+    order: str = "clustered",
+    names: Sequence[str] | None = None,
+    failures: Sequence[str] = (),
+    max_pairs: int = 200,
+) -> str:
+    """A self-contained HTML page (plotly.js inlined, works offline): charts, model table, pairs, caveats."""
+    e = html.escape
+    names = list(names) if names is not None else display_names(fps)
+    pairs = pair_matrix(fps)
+    heat = heatmap_figure(fps, role, order, names, pairs)
+    curves_raw = curves_figure(fps, normalise=False, names=names)
+    curves_norm = curves_figure(fps, normalise=True, names=names)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>LLM σ-curve fingerprint report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>LLM σ-curve fingerprint report</h1>",
+        f"<p class='small'>Generated {e(when)} by llm-fingerprint {e(__version__)}. "
+        f"{len(fps)} models. Method: HonestAGI, <a href='{PAPER_URL}'>arXiv 2507.03014</a>.</p>",
+        f"<p>{e(WHAT_IS_R)}</p>",
+        f"<div class='caveat'><b>What this can and cannot show.</b> {e(GENERAL_CAVEAT)}</div>",
+        "<h2>Models</h2><table><tr><th>name</th><th>reference</th><th>architecture</th><th>layers</th>"
+        "<th>format</th><th>mode</th><th>revision</th><th>bytes read</th><th>notes</th></tr>",
+    ]
+    for fp, name in zip(fps, names, strict=True):
+        url = hub_commit_url(fp)
+        rev = e(fp.short_revision)
+        rev_cell = f"<a href='{e(url)}'>{rev}</a>" if url else (("sha256:" if fp.source == "local" else "") + rev)
+        parts.append(
+            f"<tr><td>{e(name)}</td><td>{e(fp.model)}</td><td>{e(fp.architecture or '')}</td><td>{fp.layers}</td>"
+            f"<td>{e(fp.format)}</td><td>{e(fp.mode)}</td><td>{rev_cell}</td>"
+            f"<td>{e(human_bytes(fp.bytes_read))} of {e(human_bytes(fp.bytes_total))}</td>"
+            f"<td>{e('; '.join(fp.notes))}</td></tr>"
+        )
+    parts.append("</table>")
+    if failures:
+        parts.append("<h3>Models that could not be fingerprinted</h3><ul>")
+        parts += [f"<li>{e(f)}</li>" for f in failures]
+        parts.append("</ul>")
+    parts.append(f"<h2>Correlation matrix: {e(score_label(role))}</h2>")
+    parts.append(heat.to_html(include_plotlyjs=True, full_html=False))
+    rows = pairs_rows(fps, names, pairs)
+    parts.append("<h2>Pairs, highest first</h2>")
+    if len(rows) > max_pairs:
+        parts.append(f"<p class='small'>The {max_pairs} highest of {len(rows)} pairs; the CSV export has all.</p>")
+    parts.append(
+        "<table><tr><th>model A</th><th>model B</th><th>r (mean over projections)</th><th>strength</th>"
+        "<th>per role</th><th>layers</th><th>caveats</th></tr>"
+    )
+    index = {id(fp): i for i, fp in enumerate(fps)}
+    by_name = {n: fps[i] for i, n in enumerate(names)}
+    for row in rows[:max_pairs]:
+        fa, fb = by_name[row["model A"]], by_name[row["model B"]]
+        c = pairs[index[id(fa)]][index[id(fb)]]
+        per = ", ".join(f"{short_role(r)} {'n/a' if v is None else f'{v:.3f}'}" for r, v in c.per_role.items())
+        cav = pair_caveats(fa, fb, c, row["model A"], row["model B"])[:-1]  # the general caveat is at the top
+        score = "n/a" if c.score is None else f"{c.score:.3f}"
+        parts.append(
+            f"<tr><td>{e(row['model A'])}</td><td>{e(row['model B'])}</td><td>{score}</td><td>{e(row['strength'])}</td>"
+            f"<td>{e(per)}</td><td>{e(row['layers'])}</td><td>{'<br>'.join(e(x) for x in cav)}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append("<h2>σ-curves</h2>")
+    parts.append(curves_norm.to_html(include_plotlyjs=False, full_html=False))
+    parts.append(curves_raw.to_html(include_plotlyjs=False, full_html=False))
+    parts.append(
+        f"<p class='small'>Role: {e(role_label(role))}. Order: {e(order)}. The fingerprints (with provenance) are in "
+        "the JSON export of the same session.</p></body></html>"
+    )
+    return "\n".join(parts)

@@ -1,0 +1,348 @@
+"""Plotly figures of fingerprints: the N x N correlation heatmap, overlaid σ-curves, a pair view.
+
+Only plotly, numpy and scipy here (never streamlit): the dashboard shows these figures and
+the HTML report embeds the same ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import PurePath
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .compare import PairComparison, as_array, compare_pair, resample
+from .result import Fingerprint
+from .roles import ROLE_LABELS, ROLE_ORDER, WEIGHT_ROLES
+
+COLORSCALE = "RdBu_r"  # diverging: red = +1, white = 0, blue = -1
+CELL_TEXT_MAX = 12  # write r into the cells up to this many models
+PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24 + qualitative.Light24
+
+SHORT_ROLE = {"q": "Q", "k": "K", "v": "V", "o": "O", "qkv": "QKV", "attn_norm": "norm", "q_norm": "Q norm", "k_norm": "K norm"}
+SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon")
+
+
+def role_label(role: str) -> str:
+    """What a role is, in words ('mean' is the comparison score)."""
+    if role == "mean":
+        return "mean over projections (Q, K, V, O)"
+    if role.endswith("_bias"):
+        base = role.removesuffix("_bias")
+        return f"{ROLE_LABELS.get(base, base)} bias"
+    return ROLE_LABELS.get(role, role)
+
+
+def short_role(role: str) -> str:
+    if role.endswith("_bias"):
+        return short_role(role.removesuffix("_bias")) + " bias"
+    return SHORT_ROLE.get(role, role)
+
+
+def score_label(role: str) -> str:
+    """The name of the number shown for a role, e.g. in a chart title or a table header."""
+    return f"Pearson r of σ-curves ({role_label(role)})"
+
+
+def display_names(fps: Sequence[Fingerprint]) -> list[str]:
+    """Short unique names: Hub references as given, local paths by their shortest unique tail."""
+    names = [f.model for f in fps]
+    local = [i for i, f in enumerate(fps) if f.source == "local"]
+    parts = {i: PurePath(fps[i].model).parts or (fps[i].model,) for i in local}
+    depth = {i: 1 for i in local}
+    for _ in range(64):
+        tails = {i: "/".join(parts[i][-depth[i] :]) for i in local}
+        counts: dict[str, int] = {}
+        for t in tails.values():
+            counts[t] = counts.get(t, 0) + 1
+        for i in local:
+            names[i] = tails[i]
+        clash = [i for i in local if counts[tails[i]] > 1 and depth[i] < len(parts[i])]
+        if not clash:
+            break
+        for i in clash:
+            depth[i] += 1
+    seen: set[str] = set()
+    for i, n in enumerate(names):  # still equal (same path twice, or a tail equal to a Hub ID): full reference
+        if n in seen:
+            names[i] = fps[i].model
+        seen.add(names[i])
+    return names
+
+
+def roles_present(fps: Sequence[Fingerprint]) -> list[str]:
+    """Roles that at least two of the models have (so a correlation exists), in display order."""
+    counts: dict[str, int] = {}
+    for fp in fps:
+        for r in fp.curves:
+            counts[r] = counts.get(r, 0) + 1
+    need = 2 if len(fps) > 1 else 1
+    ordered = [r for r in ROLE_ORDER if counts.get(r, 0) >= need]
+    return ordered + sorted(r for r, c in counts.items() if c >= need and r not in ordered)
+
+
+def pair_matrix(fps: Sequence[Fingerprint]) -> list[list[PairComparison]]:
+    """Every pair compared once (the matrix is symmetric; a model with itself is on the diagonal)."""
+    n = len(fps)
+    out: list[list[PairComparison | None]] = [[None] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i, n):
+            c = compare_pair(fps[i], fps[j])
+            out[i][j] = c
+            out[j][i] = c if i == j else PairComparison(
+                c.b, c.a, c.score, c.per_role, c.score_roles, c.layers_b, c.layers_a, c.resampled, c.notes
+            )
+    return out  # type: ignore[return-value]
+
+
+def value(c: PairComparison, role: str) -> float | None:
+    return c.score if role == "mean" else c.per_role.get(role)
+
+
+def matrix_from_pairs(pairs: list[list[PairComparison]], role: str = "mean") -> np.ndarray:
+    n = len(pairs)
+    m = np.full((n, n), np.nan)
+    for i in range(n):
+        for j in range(n):
+            v = value(pairs[i][j], role)
+            if v is not None:
+                m[i, j] = v
+    return m
+
+
+def cluster_order(matrix: np.ndarray):
+    """Leaf order of an average-linkage tree on distance 1 - r, optimally ordered; (order, linkage or None)."""
+    n = len(matrix)
+    if n < 3:
+        return list(range(n)), None
+    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
+    from scipy.spatial.distance import squareform
+
+    d = 1.0 - np.where(np.isfinite(matrix), matrix, 0.0)  # undefined r: no evidence either way
+    d = np.clip((d + d.T) / 2.0, 0.0, 2.0)
+    np.fill_diagonal(d, 0.0)
+    y = squareform(d, checks=False)
+    z = optimal_leaf_ordering(linkage(y, method="average"), y)
+    return [int(i) for i in leaves_list(z)], z
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _hover(c: PairComparison, role: str, na: str, nb: str) -> str:
+    per = " · ".join(f"{short_role(r)} {_fmt(v, 2)}" for r, v in c.per_role.items()) or "none"
+    depth = f"{c.layers_a} vs {c.layers_b} layers"
+    depth += " (different depths: the shorter curve was resampled)" if c.resampled else " (same depth, no resampling)"
+    return (
+        f"<b>{na}</b><br>vs <b>{nb}</b><br>r = {_fmt(value(c, role))} ({role_label(role)})"
+        f"<br>per role: {per}<br>{depth}"
+    )
+
+
+def heatmap_figure(
+    fps: Sequence[Fingerprint],
+    role: str = "mean",
+    order: str = "clustered",
+    names: Sequence[str] | None = None,
+    pairs: list[list[PairComparison]] | None = None,
+) -> go.Figure:
+    """The N x N heatmap of σ-curve Pearson r, fixed -1..1 diverging scale; clustered order adds a dendrogram."""
+    names = list(names) if names is not None else display_names(fps)
+    pairs = pairs if pairs is not None else pair_matrix(fps)
+    full = matrix_from_pairs(pairs, role)
+    n = len(fps)
+    idx, link = cluster_order(full) if order == "clustered" else (list(range(n)), None)
+    m = full[np.ix_(idx, idx)]
+    labels = [names[i] for i in idx]
+    hover = [[_hover(pairs[i][j], role, names[i], names[j]) for j in idx] for i in idx]
+    text = [[_fmt(v, 2) for v in row] for row in m]
+    z = [[None if not math.isfinite(v) else float(v) for v in row] for row in m]
+
+    heat = go.Heatmap(
+        z=z,
+        x=labels,
+        y=labels,
+        zmin=-1.0,
+        zmax=1.0,
+        zmid=0.0,
+        colorscale=COLORSCALE,
+        customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>",
+        text=text,
+        texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
+        xgap=1 if n <= 30 else 0,
+        ygap=1 if n <= 30 else 0,
+        colorbar=dict(title=dict(text="Pearson r", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
+        name="correlation",
+    )
+    tick_font = 12 if n <= 20 else (10 if n <= 40 else 8)
+    side = max(420, min(1500, 160 + 26 * n))
+    title = f"{score_label(role)}<br><sup>1 = identical shape, 0 = unrelated, -1 = opposite. High is consistent with shared lineage, never proof.</sup>"
+    if link is None:
+        fig = go.Figure(heat)
+        fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True)
+        fig.update_xaxes(tickfont_size=tick_font, tickangle=-35, automargin=True)
+        fig.update_layout(height=side, title=title)
+        fig.update_yaxes(scaleanchor="x", constrain="domain")
+        return fig
+
+    from scipy.cluster.hierarchy import dendrogram
+
+    dend = dendrogram(link, no_plot=True)
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.16, 0.84], vertical_spacing=0.01)
+    for xs, ys in zip(dend["icoord"], dend["dcoord"], strict=True):
+        fig.add_trace(
+            go.Scatter(
+                x=[(x - 5.0) / 10.0 for x in xs],
+                y=ys,
+                mode="lines",
+                line=dict(color="#555", width=1),
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
+    heat.colorbar.update(len=0.8, y=0.0, yanchor="bottom")
+    fig.add_trace(heat, row=2, col=1)
+    fig.update_xaxes(range=[-0.5, n - 0.5], showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
+    fig.update_yaxes(
+        title_text="1 - r", title_font_size=10, showgrid=False, zeroline=False, tickfont_size=9, row=1, col=1
+    )
+    fig.update_xaxes(range=[-0.5, n - 0.5], tickfont_size=tick_font, tickangle=-35, automargin=True, row=2, col=1)
+    fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, row=2, col=1)
+    fig.update_layout(height=int(side * 1.15), title=title, plot_bgcolor="white")
+    return fig
+
+
+def _zscore(y: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(y)
+    if ok.sum() < 2:
+        return y
+    sd = float(np.std(y[ok]))
+    return (y - np.mean(y[ok])) / sd if sd > 0 else y - np.mean(y[ok])
+
+
+def curves_figure(
+    fps: Sequence[Fingerprint],
+    roles: Sequence[str] | None = None,
+    normalise: bool = False,
+    names: Sequence[str] | None = None,
+) -> go.Figure:
+    """σ per layer, one panel per role, every model overlaid. Different depths: x is relative depth and the
+    curves that a comparison resamples are dashed."""
+    names = list(names) if names is not None else display_names(fps)
+    roles = list(roles) if roles is not None else [r for r in roles_present(fps) if r in WEIGHT_ROLES]
+    roles = roles or roles_present(fps)[:4]
+    depths = {f.layers for f in fps}
+    same_depth = len(depths) <= 1
+    deepest = max(depths) if depths else 0
+    cols = 2 if len(roles) > 1 else 1
+    rows = max(1, math.ceil(len(roles) / cols))
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[role_label(r) for r in roles],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.12 if rows > 1 else 0.1,
+    )
+    for k, fp in enumerate(fps):
+        color = PALETTE[k % len(PALETTE)]
+        stretched = not same_depth and fp.layers != deepest
+        label = names[k] + (f" ({fp.layers} layers, resampled to {deepest} to compare)" if stretched else "")
+        shown = False
+        for p, role in enumerate(roles):
+            if role not in fp.curves:
+                continue
+            y = as_array(fp.curves[role])
+            err = as_array(fp.stats.get(role, {}).get("std_err", [None] * len(y))) if fp.mode == "sampled" else None
+            if normalise:
+                sd = np.nanstd(y) if np.isfinite(y).sum() > 1 else 0.0
+                y = _zscore(y)
+                err = err / sd if err is not None and sd > 0 else None
+            n = len(y)
+            x = list(range(n)) if same_depth else [i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[None if not math.isfinite(v) else float(v) for v in y],
+                    mode="lines+markers",
+                    name=label,
+                    legendgroup=names[k],
+                    showlegend=not shown,
+                    line=dict(color=color, width=2, dash="dash" if stretched else "solid"),
+                    marker=dict(size=7, symbol=SYMBOLS[k % len(SYMBOLS)] + ("-open" if stretched else "")),
+                    error_y=dict(type="data", array=[0 if not math.isfinite(e) else float(e) for e in err], visible=True)
+                    if err is not None
+                    else None,
+                    hovertemplate=f"<b>{names[k]}</b><br>{role_label(role)}<br>layer %{{customdata}}<br>"
+                    + ("z-scored σ" if normalise else "σ")
+                    + " = %{y:.4g}<extra></extra>",
+                    customdata=list(range(n)),
+                ),
+                row=p // cols + 1,
+                col=p % cols + 1,
+            )
+            shown = True
+    xtitle = "layer" if same_depth else "relative depth (0 = first layer, 1 = last)"
+    ytitle = "σ, z-scored per curve" if normalise else "σ (standard deviation of the weights)"
+    fig.update_xaxes(title_text=xtitle, title_font_size=11)
+    fig.update_yaxes(title_text=ytitle, title_font_size=11)
+    what = (
+        "each curve shifted and scaled to mean 0, std 1: only the shape is left, which is what the correlation sees"
+        if normalise
+        else "raw σ per layer"
+    )
+    fig.update_layout(
+        height=max(380, 330 * rows),
+        title=f"σ-curves per layer<br><sup>{what}</sup>",
+        legend=dict(title_text="models (click to hide)", font_size=11),
+    )
+    return fig
+
+
+def pair_figure(fa: Fingerprint, fb: Fingerprint, name_a: str, name_b: str, pair: PairComparison | None = None) -> go.Figure:
+    """Two models' curves aligned on a common depth and z-scored, one panel per shared role, r in each title."""
+    pair = pair or compare_pair(fa, fb)
+    roles = [r for r in pair.per_role if r in WEIGHT_ROLES] + [r for r in pair.per_role if r not in WEIGHT_ROLES]
+    roles = roles or ["(none)"]
+    n = max(fa.layers, fb.layers)
+    cols = 2 if len(roles) > 1 else 1
+    rows = max(1, math.ceil(len(roles) / cols))
+    titles = [f"{role_label(r)}: r = {_fmt(pair.per_role.get(r), 3)}" for r in roles]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.1)
+    for p, role in enumerate(roles):
+        if role not in fa.curves or role not in fb.curves:
+            continue
+        for k, (fp, name, color) in enumerate(((fa, name_a, PALETTE[0]), (fb, name_b, PALETTE[1]))):
+            style = dict(width=4, dash="solid") if k == 0 else dict(width=2, dash="dot")
+            y = _zscore(resample(as_array(fp.curves[role]), n))
+            stretched = fp.layers != n
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(n)),
+                    y=[None if not math.isfinite(v) else float(v) for v in y],
+                    mode="lines+markers",
+                    name=name + (f" (resampled from {fp.layers} layers)" if stretched else ""),
+                    legendgroup=name,
+                    showlegend=p == 0,
+                    line=dict(color=color, **style),
+                    marker=dict(size=9 if k == 0 else 7, symbol="circle" if k == 0 else "diamond-open" if stretched else "diamond"),
+                    hovertemplate=f"<b>{name}</b><br>{role_label(role)}<br>layer %{{x}}<br>z-scored σ = %{{y:.3f}}<extra></extra>",
+                ),
+                row=p // cols + 1,
+                col=p % cols + 1,
+            )
+    fig.update_xaxes(title_text="layer" if fa.layers == fb.layers else f"layer (aligned on {n} layers)", title_font_size=11)
+    fig.update_yaxes(title_text="σ, z-scored", title_font_size=11)
+    fig.update_layout(
+        height=max(360, 300 * rows),
+        title=f"{name_a} vs {name_b}: σ-curves aligned and z-scored<br><sup>{score_label('mean')}: {_fmt(pair.score)}</sup>",
+        legend=dict(font_size=11),
+    )
+    return fig

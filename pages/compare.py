@@ -1,0 +1,176 @@
+"""Compare: the N x N correlation heatmap, the σ-curves overlaid, and a pair view with its caveats."""
+
+import streamlit as st
+
+from fingerprint.export import GENERAL_CAVEAT, WHAT_IS_R, human_bytes, pair_caveats, pairs_rows, strength
+from fingerprint.plots import (
+    curves_figure,
+    display_names,
+    heatmap_figure,
+    pair_figure,
+    pair_matrix,
+    role_label,
+    roles_present,
+    score_label,
+    short_role,
+)
+from pages.common import PAGES, fingerprints, init_state, persist, save
+
+init_state()
+st.title("Compare")
+
+all_fps = fingerprints()
+if not all_fps:
+    st.info("No models fingerprinted yet. Run the demo on Home, or add models on the Models page.")
+    st.page_link(PAGES["home"], label="Home: run the demo", icon=":material/play_arrow:")
+    st.page_link(PAGES["models"], label="Models: add models", icon=":material/list:")
+    st.stop()
+
+refs = [fp_ref for fp_ref in st.session_state["fps"]]
+names_all = dict(zip(refs, display_names(all_fps), strict=True))
+kept = [r for r in st.session_state.get("compare_models", refs) if r in names_all] or refs
+st.session_state["compare_models"] = kept
+persist("w_compare_models", "compare_models", kept)
+st.session_state["w_compare_models"] = [r for r in st.session_state["w_compare_models"] if r in names_all]
+st.multiselect(
+    "Models to compare",
+    refs,
+    key="w_compare_models",
+    format_func=names_all.get,
+    help="All models fingerprinted in this session are offered; remove some to focus.",
+)
+save("w_compare_models", "compare_models")
+chosen = st.session_state["compare_models"]
+if not chosen:
+    st.info("Choose at least one model above.")
+    st.stop()
+
+fps = [st.session_state["fps"][r] for r in chosen]
+names = display_names(fps)
+pairs = pair_matrix(fps)
+
+st.info(WHAT_IS_R, icon=":material/info:")
+st.warning(GENERAL_CAVEAT, icon=":material/warning:")
+
+# ---- heatmap
+st.header("Correlation matrix")
+roles = ["mean"] + roles_present(fps)
+c1, c2 = st.columns([2, 3])
+with c1:
+    persist("w_role", "role", "mean")
+    if st.session_state["w_role"] not in roles:
+        st.session_state["w_role"] = "mean"
+    st.selectbox(
+        "Which curve to correlate",
+        roles,
+        key="w_role",
+        format_func=lambda r: "mean over projections (Q, K, V, O): the score" if r == "mean" else role_label(r),
+    )
+    save("w_role", "role")
+with c2:
+    persist("w_order", "order", "clustered")
+    st.radio(
+        "Order",
+        ["clustered", "input"],
+        key="w_order",
+        horizontal=True,
+        format_func={"clustered": "clustered (similar models next to each other)", "input": "as added"}.get,
+        help="Clustered: average-linkage tree on 1 - r with optimal leaf ordering; the tree is drawn above.",
+    )
+    save("w_order", "order")
+role, order = st.session_state["role"], st.session_state["order"]
+
+fig = heatmap_figure(fps, role, order, names, pairs)
+st.plotly_chart(fig, width="stretch", theme=None, key="heatmap")
+st.caption(
+    f"Each cell: {score_label(role)} between the row's and the column's model. Red = similar shape, blue = opposite, "
+    "white = unrelated. Hover a cell for every role's r, the layer counts and whether depths were resampled."
+)
+
+if len(fps) >= 2:
+    rows = pairs_rows(fps, names, pairs)
+    st.subheader("Pairs, highest first")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        height=min(400, 38 + 35 * len(rows)),
+        column_config={
+            "r (mean over projections)": st.column_config.NumberColumn(format="%.3f", help=score_label("mean")),
+            **{k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k.startswith("r ") and k != "r (mean over projections)"},
+        },
+    )
+
+# ---- curves
+st.header("σ-curves")
+c1, c2 = st.columns([2, 3])
+with c1:
+    persist("w_curve_mode", "curve_mode", "normalised")
+    st.radio(
+        "Show",
+        ["normalised", "raw"],
+        key="w_curve_mode",
+        horizontal=True,
+        format_func={"normalised": "normalised (shape only, what r compares)", "raw": "raw σ"}.get,
+    )
+    save("w_curve_mode", "curve_mode")
+with c2:
+    present = roles_present(fps)
+    default_roles = [r for r in present if r in ("q", "k", "v", "o", "qkv")] or present[:4]
+    curve_roles = st.multiselect("Panels", present, default=default_roles, format_func=role_label, key="w_curve_roles")
+if curve_roles:
+    st.plotly_chart(
+        curves_figure(fps, curve_roles, st.session_state["curve_mode"] == "normalised", names),
+        width="stretch",
+        theme=None,
+        key="curves",
+    )
+    if len({fp.layers for fp in fps}) > 1:
+        st.caption(
+            "The models have different depths: the x axis is relative depth, and the dashed curves are the ones a "
+            "comparison stretches onto the deeper model's layers."
+        )
+
+# ---- pair view
+if len(fps) >= 2:
+    st.header("Pair view")
+    by_name = dict(zip(names, range(len(fps)), strict=True))
+    top = rows[0]
+    persist("w_pair_a", "pair_a", top["model A"])
+    persist("w_pair_b", "pair_b", top["model B"])
+    for k, v in (("w_pair_a", top["model A"]), ("w_pair_b", top["model B"])):
+        if st.session_state[k] not in by_name:
+            st.session_state[k] = v
+    c1, c2 = st.columns(2)
+    with c1:
+        st.selectbox("Model A", names, key="w_pair_a")
+    with c2:
+        st.selectbox("Model B", names, key="w_pair_b")
+    save("w_pair_a", "pair_a")
+    save("w_pair_b", "pair_b")
+    ia, ib = by_name[st.session_state["pair_a"]], by_name[st.session_state["pair_b"]]
+    fa, fb, c = fps[ia], fps[ib], pairs[ia][ib]
+    na, nb = names[ia], names[ib]
+    if ia == ib:
+        st.info("Choose two different models.")
+    else:
+        cols = st.columns(1 + len(c.per_role))
+        cols[0].metric(
+            "r: the score",
+            "n/a" if c.score is None else f"{c.score:.3f}",
+            help=score_label("mean"),
+        )
+        for col, (r, v) in zip(cols[1:], c.per_role.items(), strict=True):
+            col.metric(f"r, {short_role(r)}", "n/a" if v is None else f"{v:.3f}", help=score_label(r))
+        st.markdown(f"**How strong:** {strength(c.score)}.")
+        facts = {
+            "": ["architecture", "layers", "format", "reading mode", "revision", "bytes read"],
+            na: [fa.architecture, fa.layers, fa.format, fa.mode, fa.short_revision, human_bytes(fa.bytes_read)],
+            nb: [fb.architecture, fb.layers, fb.format, fb.mode, fb.short_revision, human_bytes(fb.bytes_read)],
+        }
+        st.dataframe({k: [str(x) for x in v] for k, v in facts.items()}, hide_index=True, width="stretch")
+        st.markdown("**Before you draw a conclusion from this pair:**")
+        st.warning("\n".join(f"- {x}" for x in pair_caveats(fa, fb, c, na, nb)), icon=":material/warning:")
+        st.plotly_chart(pair_figure(fa, fb, na, nb, c), width="stretch", theme=None, key="pair")
+
+st.page_link(PAGES["export"], label="Export these results (CSV, JSON, HTML report)", icon=":material/download:")

@@ -1,0 +1,51 @@
+"""Home: what the tool does, what a σ-curve is, what its numbers can and cannot show; the offline demo."""
+
+import streamlit as st
+
+from fingerprint.demo import DEMO_EXPLANATION, DEMO_MODELS, demo_paths
+from fingerprint.export import CRITIQUE_URL, PAPER_URL
+from pages.common import PAGES, run_compute
+
+st.title("How do two language models' weights relate?")
+intro, demo = st.columns([3, 2], gap="large")
+with intro:
+    st.markdown(
+        f"""
+This tool reads the **weights** of large language models (from the Hugging Face Hub or from files on this
+computer) and compares them. It never runs the models and it reads only the few tensors it needs.
+
+**What a σ-curve is.** Inside every layer of a model, attention uses four weight matrices (called Q, K, V and O).
+For each layer we take the *standard deviation* (σ) of each matrix - how spread out its numbers are. Plotted
+layer by layer, this gives a curve per matrix: the model's **σ-curve**. Two models are compared by the
+*Pearson correlation* r of their curves: r = 1 means the curves have the same shape over depth, 0 means no
+relation.
+
+**What the numbers can and cannot show.** In July 2025 a paper ([arXiv 2507.03014]({PAPER_URL})) reported
+r = 0.927 between Huawei's Pangu Pro MoE and Alibaba's Qwen2.5-14B and presented it as evidence that one was
+derived from the other. But the same measure gives about 0.91 for Llama-2-7B and deepseek-llm-7b, two models
+trained independently ([a critique, in Chinese]({CRITIQUE_URL})). A copy or a fine-tune of a model does give a
+high r - but so do unrelated models built with look-alike recipes. **A high σ-curve correlation is consistent
+with shared lineage; on its own it is never proof.** A low one is strong evidence *against* a direct copy.
+"""
+    )
+with demo, st.container(border=True):
+    st.subheader("Try it: the built-in demo")
+    st.markdown(DEMO_EXPLANATION)
+    clicked = st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="run_demo", width="stretch")
+    st.caption("Reads the model files shipped with this tool (a few megabytes); needs no network.")
+    if clicked:
+        refs = demo_paths()
+        run_compute(refs)
+        st.session_state["compare_models"] = [r for r in refs if r in st.session_state["fps"]]
+        st.session_state.pop("w_compare_models", None)
+        st.switch_page(PAGES["compare"])
+
+st.markdown("**The four demo models**")
+cols = st.columns(len(DEMO_MODELS))
+for col, m in zip(cols, DEMO_MODELS, strict=True):
+    with col, st.container(border=True):
+        st.markdown(f"**{m.name}**")
+        st.caption(m.description)
+
+st.markdown("To fingerprint other models - from the Hub or your own files - go to **Models**.")
+st.page_link(PAGES["models"], label="Add models", icon=":material/arrow_forward:")
