@@ -24,12 +24,17 @@ from .roles import RoleMap, TensorRoles
 from .sources.base import ByteSource
 
 JOB_BYTES = 8 << 20  # raw bytes per read job
-MERGE_GAP = 16 << 10  # neighbouring ranges closer than this are fetched in one request
+MERGE_GAP = 16 << 10  # exact mode: neighbouring ranges closer than this are fetched in one request
+SAMPLED_MERGE_GAP = 512  # sampled mode: a gap between sample blocks is bytes we chose not to read
 SUBCHUNK_ELEMENTS = 1 << 20  # float64 temporaries stay at 8 MB
-SAMPLE_BLOCKS = 8
+SAMPLE_BLOCKS = 16  # requests per sampled tensor: more blocks = better σ, but every Range GET counts against Hub rate limits
 SAMPLE_BUDGET = 30 << 20  # bytes of tensor data in sampled mode, before headers
 EXACT_LIMIT = 1 << 30
-FP8_BLOCK = 128  # auto mode: exact when the needed tensors are smaller than this
+FP8_BLOCK = 128
+# Rows of Q and K differ far more from one another than rows of V and O (RoPE frequency
+# and per-head scale), so their σ needs more rows for the same precision: they get a
+# larger share of the sampling budget (measured in BENCHMARKS.md).
+ROLE_SAMPLE_WEIGHT = {"q": 3.0, "k": 3.0, "qkv": 3.0, "q_b": 2.0, "kv_b": 2.0}  # auto mode: exact when the needed tensors are smaller than this
 
 
 @dataclass
@@ -139,22 +144,27 @@ def choose_mode(rmap: RoleMap, mode: str) -> str:
     return "exact" if needed_bytes(rmap) < EXACT_LIMIT else "sampled"
 
 
-def _phase(shape: tuple[int, ...], role: str, layer: int) -> float:
-    digest = hashlib.sha256(f"{list(shape)}|{role}|{layer}".encode()).digest()
+def _phase(shape: tuple[int, ...], role: str, layer: int, block: int) -> float:
+    digest = hashlib.sha256(f"{list(shape)}|{role}|{layer}|{block}".encode()).digest()
     return int.from_bytes(digest[:8], "little") / 2**64
 
 
 def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, layer: int) -> list[tuple[int, int]]:
-    """Evenly spread row blocks covering about ``take_rows`` rows; deterministic in (shape, role, layer)."""
+    """Row blocks covering about ``take_rows`` rows: one in each of equal strata of the tensor.
+
+    Each block sits at its own pseudo-random offset inside its stratum (jittered systematic
+    sampling): a common offset would put every block at the same position inside an
+    attention head whenever the stride is a multiple of head_dim, and rows at the same
+    position share a RoPE frequency and a scale. Deterministic in (shape, role, layer).
+    """
     if take_rows >= rows:
         return [(0, rows)]
     blocks = max(1, min(SAMPLE_BLOCKS, take_rows))
     size = max(1, take_rows // blocks)
     stride = rows / blocks
-    phase = _phase(shape, role, layer)
     out = []
     for i in range(blocks):
-        start = int(i * stride + phase * (stride - size))
+        start = int(i * stride + _phase(shape, role, layer, i) * (stride - size))
         start = min(max(start, 0), rows - size)
         out.append((start, start + size))
     return out
@@ -170,7 +180,8 @@ def make_plan(rmap: RoleMap, mode: str, sample_budget: int | None = None) -> Rea
             pieces += _whole(t)
     else:
         budget = SAMPLE_BUDGET if sample_budget is None else sample_budget
-        budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], budget)
+        weights = [ROLE_SAMPLE_WEIGHT.get(t.role, 1.0) for t in rmap.tensors]
+        budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], budget, weights)
         for t, budget in zip(rmap.tensors, budgets):
             rb = max(t.tensor.row_bytes, 1)
             blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer)
@@ -179,7 +190,8 @@ def make_plan(rmap: RoleMap, mode: str, sample_budget: int | None = None) -> Rea
             else:
                 pieces += [Piece(t, r0, r1, i) for i, (r0, r1) in enumerate(blocks)]
     scales = [t for t in rmap.tensors if t.scale is not None]
-    return ReadPlan(mode=mode, jobs=_group(pieces), scales=scales)
+    gap = MERGE_GAP if mode == "exact" else SAMPLED_MERGE_GAP
+    return ReadPlan(mode=mode, jobs=_group(pieces, gap), scales=scales)
 
 
 def _whole(t: TensorRoles) -> list[Piece]:
@@ -189,20 +201,22 @@ def _whole(t: TensorRoles) -> list[Piece]:
     return [Piece(t, r, min(rows, r + step), -1) for r in range(0, rows, step)]
 
 
-def _water_fill(sizes: list[int], budget: int) -> list[int]:
-    """Share the budget: small tensors get all they need, the rest split what is left equally."""
+def _water_fill(sizes: list[int], budget: int, weights: list[float] | None = None) -> list[int]:
+    """Share the budget in proportion to weights: tensors smaller than their share are read
+    whole, and what they leave is shared again among the rest."""
+    weights = weights or [1.0] * len(sizes)
     out = [0] * len(sizes)
-    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
-    left, remaining = budget, len(sizes)
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i] / weights[i])
+    left, weight_left = budget, sum(weights)
     for i in order:
-        share = left // remaining if remaining else 0
+        share = int(left * weights[i] / weight_left) if weight_left > 0 else 0
         out[i] = min(sizes[i], share)
         left -= out[i]
-        remaining -= 1
+        weight_left -= weights[i]
     return out
 
 
-def _group(pieces: list[Piece]) -> list[Job]:
+def _group(pieces: list[Piece], merge_gap: int) -> list[Job]:
     """Merge pieces that are neighbours in one file into jobs of at most JOB_BYTES."""
     by_source: dict[int, list[Piece]] = defaultdict(list)
     sources: dict[int, ByteSource] = {}
@@ -218,7 +232,7 @@ def _group(pieces: list[Piece]) -> list[Job]:
                 continue
             if job is not None:
                 gap = p.offset - (job.offset + job.length)
-                if 0 <= gap <= MERGE_GAP and p.offset + p.length - job.offset <= JOB_BYTES:
+                if 0 <= gap <= merge_gap and p.offset + p.length - job.offset <= JOB_BYTES:
                     job.length = p.offset + p.length - job.offset
                     job.pieces.append(p)
                     continue
