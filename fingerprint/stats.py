@@ -9,6 +9,7 @@ at most JOB_BYTES, so memory is bounded by (parallel jobs x JOB_BYTES) whatever 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import threading
 from collections import defaultdict
@@ -26,7 +27,7 @@ from .sources.base import ByteSource
 JOB_BYTES = 8 << 20  # raw bytes per read job
 MERGE_GAP = 16 << 10  # exact mode: neighbouring ranges closer than this are fetched in one request
 SAMPLED_MERGE_GAP = 512  # sampled mode: a gap between sample blocks is bytes we chose not to read
-SUBCHUNK_ELEMENTS = 1 << 20  # float64 temporaries stay at 8 MB
+SUBCHUNK_ELEMENTS = 1 << 17  # float64 temporaries of 1 MB stay in the CPU cache
 SAMPLE_BLOCKS = 16  # requests per sampled tensor: more blocks = better σ, but every Range GET counts against Hub rate limits
 SAMPLE_BUDGET = 30 << 20  # bytes of tensor data in sampled mode, before headers
 EXACT_LIMIT = 1 << 30
@@ -47,14 +48,19 @@ class Moments:
 
     @classmethod
     def of(cls, x: np.ndarray) -> Moments:
-        out = cls()
-        flat = x.reshape(-1)
-        for i in range(0, flat.size, SUBCHUNK_ELEMENTS):
-            part = flat[i : i + SUBCHUNK_ELEMENTS].astype(np.float64)
-            mean = float(part.mean()) if part.size else 0.0
-            d = part - mean
-            out = out + cls(part.size, mean, float(np.dot(d, d)))
-        return out
+        """Moments of a float32 array: one float64 copy, then its sum and its dot with itself.
+
+        NaN or Inf anywhere makes ``mean`` non-finite, which the caller reports.
+        """
+        part = x.reshape(-1).astype(np.float64)
+        n = part.size
+        if not n:
+            return cls()
+        total = float(part.sum())
+        mean = total / n
+        # sum of squares minus n*mean^2: exact enough in float64 for weights (|mean| << 1e6 * std)
+        m2 = max(float(np.dot(part, part)) - total * mean, 0.0)
+        return cls(n, mean, m2)
 
     def __add__(self, other: Moments) -> Moments:
         if not other.n:
@@ -262,39 +268,38 @@ def compute_stats(
         progress(done, total)
     workers = parallel or max((j.source.max_parallel for j in plan.jobs), default=1)
 
-    def run(job: Job):
+    def fetch(job: Job) -> tuple[Job, bytes]:
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        raw = job.source.read(job.offset, job.length)
-        per_piece = []
-        for p in job.pieces:
-            start = p.offset - job.offset
-            per_piece.append((p, _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))))
-        return job.length, per_piece
+        return job, job.source.read(job.offset, job.length)
 
+    # Threads only fetch; statistics run here, in one thread: many small numpy calls on
+    # more threads than cores spend their time passing the GIL around.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending = set()
         jobs = iter(plan.jobs)
-        # keep at most 2x workers jobs in flight, so memory stays bounded
-        for job in jobs:
-            pending.add(pool.submit(run, job))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                nbytes, piece_results = fut.result()
-                for p, per_role in piece_results:
-                    for role, (m, nonfinite) in per_role.items():
-                        results.append((p, role, m))
-                        if nonfinite:
-                            bad.append(f"{p.item.tensor.name} ({nonfinite} values)")
-                done += nbytes
-                if progress:
-                    progress(done, total)
-                nxt = next(jobs, None)
-                if nxt is not None:
-                    pending.add(pool.submit(run, nxt))
+        pending = {pool.submit(fetch, j) for j in itertools.islice(jobs, 2 * workers)}  # bounded memory
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    job, raw = fut.result()
+                    for p in job.pieces:
+                        start = p.offset - job.offset
+                        per_role = _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))
+                        for role, (m, nonfinite) in per_role.items():
+                            results.append((p, role, m))
+                            if nonfinite:
+                                bad.append(f"{p.item.tensor.name} ({nonfinite} values)")
+                    del raw
+                    done += job.length
+                    if progress:
+                        progress(done, total)
+                    nxt = next(jobs, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(fetch, nxt))
+        finally:
+            for fut in pending:
+                fut.cancel()
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise NonFiniteWeights(f"NaN or Inf in {shown}")
@@ -350,9 +355,11 @@ def _piece_moments(p: Piece, raw: bytes, scale: np.ndarray | None) -> dict[str, 
                 sel = x[s.mask[p.r0 + g0 : p.r0 + g1]] if s.axis == 0 else x[:, s.mask]
             if not sel.size:
                 continue
-            total = float(sel.sum(dtype=np.float64))
-            nonfinite = 0 if math.isfinite(total) else int(sel.size - np.count_nonzero(np.isfinite(sel)))
-            m = Moments.of(sel) if not nonfinite else Moments()
+            m = Moments.of(sel)
+            nonfinite = 0
+            if not (math.isfinite(m.mean) and math.isfinite(m.m2)):
+                nonfinite = max(1, int(sel.size - np.count_nonzero(np.isfinite(sel))))
+                m = Moments()
             prev_m, prev_bad = out.get(s.role, (Moments(), 0))
             out[s.role] = (prev_m + m, prev_bad + nonfinite)
     return out
