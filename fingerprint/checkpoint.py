@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +46,7 @@ class WeightFile:
 @dataclass
 class Checkpoint:
     ref: ModelRef
-    revision: str  # commit sha, or "sha256:..." for local files
+    revision_or_pending: str | Future  # local files may still be hashing while statistics run
     format: str  # "safetensors" | "gguf"
     files: list[WeightFile]
     tensors: dict[str, TensorInfo]
@@ -55,6 +55,17 @@ class Checkpoint:
     counter: ReadCounter
     sources: list[ByteSource] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def revision(self) -> str:
+        """Commit sha, or "sha256:..." for local files (waits for a hash still being computed)."""
+        if isinstance(self.revision_or_pending, Future):
+            self.revision_or_pending = self.revision_or_pending.result()
+        return self.revision_or_pending
+
+    @property
+    def revision_known(self) -> bool:
+        return not isinstance(self.revision_or_pending, Future) or self.revision_or_pending.done()
 
     @property
     def total_bytes(self) -> int:
@@ -132,12 +143,15 @@ def open_checkpoint(
     token: str | None = None,
     endpoint: str | None = None,
     file_hash: Callable[[Path], str] | None = None,
+    known_hash: Callable[[Path], str | None] | None = None,
     snapshot=None,
 ) -> Checkpoint:
+    """Open a model. Local files are identified by their sha256: ``known_hash`` answers from a
+    cache, and the others are hashed by ``file_hash`` in the background, alongside the reads."""
     counter = ReadCounter()
     if ref.kind == "hub":
         return _open_hub(ref, counter, token=token, endpoint=endpoint, snapshot=snapshot)
-    return _open_local(ref, counter, file_hash or sha256_file)
+    return _open_local(ref, counter, file_hash or sha256_file, known_hash or (lambda p: None))
 
 
 def _open_hub(ref: ModelRef, counter: ReadCounter, *, token, endpoint, snapshot) -> Checkpoint:
@@ -160,7 +174,7 @@ def _open_hub(ref: ModelRef, counter: ReadCounter, *, token, endpoint, snapshot)
     return _assemble(ref, snap.sha, fmt, files, sources, config, counter)
 
 
-def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path], str]) -> Checkpoint:
+def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path], str], known_hash: Callable[[Path], str | None]) -> Checkpoint:
     path = ref.path
     assert path is not None
     if path.is_dir():
@@ -183,13 +197,27 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
     if fmt == "safetensors" and (root / "config.json").is_file():
         config = _read_json(LocalFile(root / "config.json"))
     sources = [LocalFile(root / n, counter, name=n) for n in names]
-    files = [WeightFile(n, s.size, file_hash(root / n)) for n, s in zip(names, sources)]
-    if len(files) == 1:
-        revision = f"sha256:{files[0].sha256}"
+    files = [WeightFile(n, s.size, known_hash(root / n)) for n, s in zip(names, sources)]
+
+    def hash_all() -> str:
+        for f in files:
+            f.sha256 = f.sha256 or file_hash(root / f.name)
+        return _local_revision(files)
+
+    if all(f.sha256 for f in files):
+        revision: str | Future = hash_all()
     else:
-        joined = "\n".join(f"{f.name}:{f.sha256}" for f in files)
-        revision = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        revision = pool.submit(hash_all)
+        pool.shutdown(wait=False)
     return _assemble(ref, revision, fmt, files, sources, config, counter)
+
+
+def _local_revision(files: list[WeightFile]) -> str:
+    if len(files) == 1:
+        return f"sha256:{files[0].sha256}"
+    joined = "\n".join(f"{f.name}:{f.sha256}" for f in files)
+    return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
 
 def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Checkpoint:
@@ -212,7 +240,7 @@ def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Check
         config = ModelConfig.from_hf(config_json if isinstance(config_json, dict) else {})
     return Checkpoint(
         ref=ref,
-        revision=revision,
+        revision_or_pending=revision,
         format=fmt,
         files=files,
         tensors=tensors,

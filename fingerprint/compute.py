@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from . import __version__
@@ -21,6 +21,7 @@ from .result import Fingerprint
 from .roles import RoleMap, assign_roles
 from .stats import ReadPlan, choose_mode, compute_stats, make_plan, needed_bytes
 from .store import Store
+from .store import default_path as default_store_path
 
 
 @dataclass
@@ -74,6 +75,21 @@ class Inspection:
     notes: list[str] = field(default_factory=list)
 
 
+_DEFAULT_STORES: dict[str, Store] = {}
+_DEFAULT_LOCK = threading.Lock()
+
+
+def _with_default_store(opts: Options) -> Options:
+    """use_cache without an explicit store means the default store (FINGERPRINT_CACHE)."""
+    if not opts.use_cache or opts.store is not None:
+        return opts
+    path = str(default_store_path())
+    with _DEFAULT_LOCK:
+        if path not in _DEFAULT_STORES:
+            _DEFAULT_STORES[path] = Store(path)
+        return replace(opts, store=_DEFAULT_STORES[path])
+
+
 def cache_key(ref: ModelRef) -> str:
     if ref.kind == "hub":
         return f"hub:{ref.repo_id}:{ref.filename or ''}"
@@ -95,23 +111,32 @@ def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "
         snapshot = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)
         if store and (hit := store.get(key, snapshot.sha, opts.mode)):
             return hit
-    hasher = (lambda p: opts.store.file_sha256(p, sha256_file)) if opts.store else sha256_file
-    ckpt = open_checkpoint(ref, token=opts.token, endpoint=opts.endpoint, file_hash=hasher, snapshot=snapshot)
-    if store and ref.kind == "local" and (hit := store.get(key, ckpt.revision, opts.mode)):
+    hashes = opts.store if opts.use_cache else None
+    ckpt = open_checkpoint(
+        ref,
+        token=opts.token,
+        endpoint=opts.endpoint,
+        file_hash=(lambda p: hashes.file_sha256(p, sha256_file)) if hashes else sha256_file,
+        known_hash=hashes.known_sha256 if hashes else None,
+        snapshot=snapshot,
+    )
+    # a file hashed before (same path, size and mtime) can be answered from the cache at once;
+    # a new one is hashed while its statistics are computed
+    if store and ref.kind == "local" and ckpt.revision_known and (hit := store.get(key, ckpt.revision, opts.mode)):
         ckpt.close()
         return hit
     return ckpt
 
 
 def inspect(reference: str, opts: Options | None = None) -> Inspection:
-    opts = opts or Options()
+    opts = _with_default_store(opts or Options())
     ref = parse_reference(reference, filename=opts.file)
     try:
         ckpt = _open(ref, opts)
         try:
             rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
             exact = make_plan(rmap, "exact").tensor_bytes + ckpt.header_bytes
-            sampled = make_plan(rmap, "sampled").tensor_bytes + ckpt.header_bytes
+            sampled = make_plan(rmap, "sampled", header_bytes=ckpt.header_bytes).tensor_bytes + ckpt.header_bytes
             return Inspection(
                 model=ref.text,
                 revision=ckpt.revision,
@@ -135,7 +160,7 @@ def inspect(reference: str, opts: Options | None = None) -> Inspection:
 
 def compute(reference: str, opts: Options | None = None, progress: ProgressFn | None = None) -> Outcome:
     """Fingerprint one model. Never raises FingerprintError: it is returned in the Outcome."""
-    opts = opts or Options()
+    opts = _with_default_store(opts or Options())
     report = progress or (lambda p: None)
     try:
         ref = parse_reference(reference, filename=opts.file)
@@ -172,7 +197,7 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         report(Progress(ref.text, "headers", ckpt.counter.bytes, 0))
         rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
         mode = choose_mode(rmap, opts.mode)
-        plan = make_plan(rmap, mode)
+        plan = make_plan(rmap, mode, header_bytes=ckpt.counter.bytes)
         needed = plan.tensor_bytes
 
         def on_bytes(done: int, total: int) -> None:
@@ -182,8 +207,8 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         fp = _build(ref, ckpt, rmap, plan, stats)
     finally:
         ckpt.close()
-    if opts.store:
-        opts.store.put(key, fp)
+    if store:
+        store.put(key, fp)
     report(Progress(ref.text, "done", fp.bytes_read, fp.bytes_read, fp.mode))
     return Outcome(ref.text, fingerprint=fp)
 
@@ -255,6 +280,6 @@ def compute_many(
     parallel: int = 2,
 ) -> list[Outcome]:
     """Fingerprint several models; a failure in one leaves the others untouched. Order is kept."""
-    opts = opts or Options()
+    opts = _with_default_store(opts or Options())
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(lambda r: compute(r, opts, progress), references))

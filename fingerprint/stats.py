@@ -29,7 +29,7 @@ MERGE_GAP = 16 << 10  # exact mode: neighbouring ranges closer than this are fet
 SAMPLED_MERGE_GAP = 512  # sampled mode: a gap between sample blocks is bytes we chose not to read
 SUBCHUNK_ELEMENTS = 1 << 17  # float64 temporaries of 1 MB stay in the CPU cache
 SAMPLE_BLOCKS = 16  # requests per sampled tensor: more blocks = better σ, but every Range GET counts against Hub rate limits
-SAMPLE_BUDGET = 30 << 20  # bytes of tensor data in sampled mode, before headers
+SAMPLE_BUDGET = 30 << 20  # bytes a sampled fingerprint reads in all, headers included
 EXACT_LIMIT = 1 << 30
 FP8_BLOCK = 128
 # Rows of Q and K differ far more from one another than rows of V and O (RoPE frequency
@@ -155,28 +155,42 @@ def _phase(shape: tuple[int, ...], role: str, layer: int, block: int) -> float:
     return int.from_bytes(digest[:8], "little") / 2**64
 
 
-def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, layer: int) -> list[tuple[int, int]]:
-    """Row blocks covering about ``take_rows`` rows: one in each of equal strata of the tensor.
+GOLDEN = (math.sqrt(5) - 1) / 2
 
-    Each block sits at its own pseudo-random offset inside its stratum (jittered systematic
-    sampling): a common offset would put every block at the same position inside an
-    attention head whenever the stride is a multiple of head_dim, and rows at the same
-    position share a RoPE frequency and a scale. Deterministic in (shape, role, layer).
+
+def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, layer: int) -> list[tuple[int, int]]:
+    """Up to SAMPLE_BLOCKS row blocks covering ``take_rows`` rows, spread over the tensor.
+
+    Block starts follow a Kronecker (golden-ratio) sequence: evenly spread over the whole
+    tensor, and - because the ratio is irrational - also over the positions inside any
+    period such as an attention head, whose rows share a RoPE frequency and a scale. A
+    plain stride would land every block on the same position inside a head whenever it is
+    a multiple of head_dim. Deterministic in (shape, role, layer).
     """
     if take_rows >= rows:
         return [(0, rows)]
     blocks = max(1, min(SAMPLE_BLOCKS, take_rows))
-    size = max(1, take_rows // blocks)
-    stride = rows / blocks
-    out = []
-    for i in range(blocks):
-        start = int(i * stride + _phase(shape, role, layer, i) * (stride - size))
-        start = min(max(start, 0), rows - size)
+    sizes = [take_rows // blocks + (1 if i < take_rows % blocks else 0) for i in range(blocks)]
+    if take_rows > rows // 3:  # dense sampling: one block per stratum, jittered
+        stride = rows / blocks
+        starts = [int(i * stride + _phase(shape, role, layer, i) * max(stride - sizes[i], 0)) for i in range(blocks)]
+    else:
+        u = _phase(shape, role, layer, 0)
+        starts = sorted(int(((u + i * GOLDEN) % 1.0) * (rows - max(sizes))) for i in range(blocks))
+    out: list[tuple[int, int]] = []
+    for start, size in zip(starts, sizes):
+        start = min(max(start, out[-1][1] if out else 0), rows - size)
+        if out and start < out[-1][1]:  # no room left after the previous block: extend it instead
+            out[-1] = (out[-1][0], min(rows, out[-1][1] + size))
+            continue
         out.append((start, start + size))
     return out
 
 
-def make_plan(rmap: RoleMap, mode: str, sample_budget: int | None = None) -> ReadPlan:
+def make_plan(rmap: RoleMap, mode: str, header_bytes: int = 0, sample_budget: int | None = None) -> ReadPlan:
+    """Which bytes to read. In sampled mode the headers already read count against the budget
+    (a GGUF header with its tokenizer can be several MB); at least a quarter of it is kept
+    for the tensors."""
     for t in rmap.tensors:
         if not is_float_dtype(t.tensor.dtype, t.tensor.format):
             raise UnsupportedFormat(f"{t.tensor.name} has dtype {t.tensor.dtype}, not floating-point weights")
@@ -185,7 +199,8 @@ def make_plan(rmap: RoleMap, mode: str, sample_budget: int | None = None) -> Rea
         for t in rmap.tensors:
             pieces += _whole(t)
     else:
-        budget = SAMPLE_BUDGET if sample_budget is None else sample_budget
+        total = SAMPLE_BUDGET if sample_budget is None else sample_budget
+        budget = max(total - header_bytes, total // 4)
         weights = [ROLE_SAMPLE_WEIGHT.get(t.role, 1.0) for t in rmap.tensors]
         budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], budget, weights)
         for t, budget in zip(rmap.tensors, budgets):

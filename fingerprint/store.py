@@ -64,14 +64,22 @@ class Store:
                 (key, fp.revision, fp.mode, SCHEMA_VERSION, body),
             )
 
-    def file_sha256(self, path: Path, compute) -> str:
-        """sha256 of a local file, remembered while its size and mtime are unchanged."""
+    def known_sha256(self, path: Path) -> str | None:
+        """The remembered sha256 of a local file, if its size and mtime are unchanged."""
         st = path.stat()
-        p = str(path.resolve())
         with self._lock:
-            row = self._db.execute("SELECT size, mtime_ns, sha256 FROM file_hashes WHERE path=?", (p,)).fetchone()
+            row = self._db.execute("SELECT size, mtime_ns, sha256 FROM file_hashes WHERE path=?", (str(path.resolve()),)).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
+        return None
+
+    def file_sha256(self, path: Path, compute) -> str:
+        """sha256 of a local file, remembered while its size and mtime are unchanged."""
+        known = self.known_sha256(path)
+        if known:
+            return known
+        st = path.stat()
+        p = str(path.resolve())
         digest = compute(path)
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", (p, st.st_size, st.st_mtime_ns, digest))

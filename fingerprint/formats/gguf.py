@@ -42,7 +42,7 @@ _SCALARS = {
 class _Cursor:
     """Sequential reads over a ByteSource, fetching ahead in doubling chunks."""
 
-    def __init__(self, source: ByteSource, first_chunk: int = 64 << 10) -> None:
+    def __init__(self, source: ByteSource, first_chunk: int = 4 << 10) -> None:
         self.source = source
         self.base = 0  # file offset of buf[0]
         self.buf = b""
@@ -61,7 +61,7 @@ class _Cursor:
         want = min(want, self.source.size - end)
         self.buf = self.buf[self.pos - self.base :] + self.source.read(end, want)
         self.base = self.pos
-        self.chunk = min(self.chunk * 2, 64 << 20)
+        self.chunk = min(self.chunk * 2, 1 << 20)  # read-ahead past the header end stays under 1 MB
 
     def take(self, n: int) -> bytes:
         self._ensure(n)
