@@ -1,35 +1,80 @@
-"""The dashboard: `./run app` (streamlit run app.py). Pages stay thin: widgets, plots, calls into fingerprint/."""
+"""The dashboard: `./run app` (streamlit run app.py). Pages stay thin: widgets, plots, calls into fingerprint/.
+
+Every script run: secrets -> environment -> Settings; finish a background run that is done; open a share link
+found in the URL; draw the sidebar and, while a run is going, its progress with a Stop button; then the page.
+"""
 
 import streamlit as st
 
 from fingerprint.export import CRITIQUE_URL, PAPER_URL
-from pages.common import PAGES, fingerprints, init_state
+from fingerprint.settings import apply_secrets
+from app_pages.common import (
+    PAGES,
+    URL_PATHS,
+    apply_link,
+    fingerprints,
+    harvest,
+    init_state,
+    job_panel,
+    job_running,
+    log_settings_problems,
+    settings,
+    show_link_notes,
+)
 
 st.set_page_config(page_title="LLM fingerprint", page_icon=":material/fingerprint:", layout="wide")
+
+# Streamlit secrets (top-level keys) act as environment variables; no secrets file is fine.
+if st.secrets.load_if_toml_exists():
+    apply_secrets(st.secrets.to_dict())
+s = settings()
+log_settings_problems(s, st.get_option("server.maxUploadSize"))
 init_state()
 
 nav = st.navigation(
     [
         st.Page(PAGES["home"], title="Home", icon=":material/home:", default=True),
-        st.Page(PAGES["models"], title="Models", icon=":material/list:"),
-        st.Page(PAGES["compare"], title="Compare", icon=":material/grid_on:"),
-        st.Page(PAGES["export"], title="Export", icon=":material/download:"),
+        st.Page(PAGES["models"], title="Models", icon=":material/list:", url_path=URL_PATHS["models"]),
+        st.Page(PAGES["compare"], title="Compare", icon=":material/grid_on:", url_path=URL_PATHS["compare"]),
+        st.Page(PAGES["export"], title="Export", icon=":material/download:", url_path=URL_PATHS["export"]),
     ]
 )
+
+harvest()
+if goto := st.session_state.pop("goto", None):
+    st.switch_page(PAGES[goto])
+apply_link(s)
 
 with st.sidebar:
     fps = fingerprints()
     failed = sum(1 for r in st.session_state["runs"].values() if r["status"] == "failed")
+    if job_running():
+        st.markdown("**Fingerprinting…** progress and Stop are at the top of the page.")
     if fps:
         st.markdown(f"**{len(fps)} model{'s' if len(fps) != 1 else ''} fingerprinted** in this session")
         if failed:
             st.caption(f"{failed} failed: see Models.")
-        if st.button("Clear all results", icon=":material/delete:", help="Forget this session's results (the disk cache stays)."):
-            st.session_state["fps"] = {}
-            st.session_state["runs"] = {}
-            st.rerun()
-    else:
+
+        def _clear() -> None:
+            for k in ("fps", "runs"):
+                st.session_state[k] = {}
+            for k in ("compare_models", "w_compare_models", "pair_a", "pair_b", "w_pair_a", "w_pair_b", "last_summary"):
+                st.session_state.pop(k, None)
+
+        st.button(
+            "Clear all results",
+            icon=":material/delete:",
+            on_click=_clear,
+            disabled=job_running(),
+            help="Forget this session's results (the disk cache stays).",
+        )
+    elif not job_running():
         st.markdown("No models yet. Run the demo on **Home** or add models on **Models**.")
+    if s.shared:
+        st.caption(
+            f":material/public: Shared server: up to {s.max_models} models per session, uploads up to "
+            f"{s.max_upload_mb} MB, no access to files on the server. Your choices are seen by you only."
+        )
     st.divider()
     st.caption(
         "A high σ-curve correlation is consistent with shared lineage, **never proof**: independent models "
@@ -37,4 +82,6 @@ with st.sidebar:
     )
     st.caption(f"[The paper (arXiv 2507.03014)]({PAPER_URL}) · [A critique]({CRITIQUE_URL})")
 
+show_link_notes()
+job_panel()
 nav.run()

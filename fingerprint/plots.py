@@ -7,6 +7,8 @@ the HTML report embeds the same ones.
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
@@ -48,9 +50,13 @@ def score_label(role: str) -> str:
     return f"Pearson r of σ-curves ({role_label(role)})"
 
 
+_PINNED = re.compile(r"@([0-9a-f]{40})$")
+
+
 def display_names(fps: Sequence[Fingerprint]) -> list[str]:
-    """Short unique names: Hub references as given, local paths by their shortest unique tail."""
-    names = [f.model for f in fps]
+    """Short unique names: Hub references as given (a full commit sha cut to 7 characters), local paths by their
+    shortest unique tail."""
+    names = [_PINNED.sub(lambda m: "@" + m.group(1)[:7], f.model) if f.source == "hub" else f.model for f in fps]
     local = [i for i, f in enumerate(fps) if f.source == "local"]
     parts = {i: PurePath(fps[i].model).parts or (fps[i].model,) for i in local}
     depth = {i: 1 for i in local}
@@ -130,6 +136,59 @@ def cluster_order(matrix: np.ndarray):
     return [int(i) for i in leaves_list(z)], z
 
 
+def tick_label(name: str, max_len: int) -> str:
+    """A name cut in the middle to ``max_len`` characters (start and end carry the most: org and variant)."""
+    if len(name) <= max_len:
+        return name
+    keep = max_len - 1
+    head = (keep + 1) // 2
+    return name[:head] + "…" + name[len(name) - (keep - head) :]
+
+
+def tick_labels(names: Sequence[str], max_len: int) -> list[str]:
+    """Axis labels of at most ``max_len`` characters that stay distinguishable: what all names share at the start
+    and end is cut first ("…"), the part that differs is kept; the full names are in the hover."""
+    names = list(names)
+    if all(len(n) <= max_len for n in names):
+        return names
+    if len(names) < 2:
+        return [tick_label(n, max_len) for n in names]
+    shortest = min(len(n) for n in names)
+    p = len(os.path.commonprefix(names))
+    sfx = len(os.path.commonprefix([n[::-1] for n in names]))
+    p = min(p, shortest)
+    sfx = min(sfx, shortest - p)
+    out = []
+    for n in names:
+        if len(n) <= max_len:
+            out.append(n)
+            continue
+        core = n[p : len(n) - sfx]
+        budget = max_len - (1 if p else 0) - (1 if sfx else 0)
+        if len(core) >= budget:
+            out.append(("…" if p else "") + tick_label(core, budget) + ("…" if sfx else ""))
+            continue
+        extra = budget - len(core)
+        left = min(p, (extra + 1) // 2 if sfx else extra)
+        right = min(sfx, extra - left)
+        left = min(p, extra - right)
+        head = ("…" if left < p else "") + n[p - left : p]
+        tail = n[len(n) - sfx : len(n) - sfx + right] + ("…" if right < sfx else "")
+        out.append(head + core + tail)
+    return out
+
+
+def tick_style(n: int) -> tuple[int, int]:
+    """(font size, longest label) for n models on an axis: smaller and shorter as n grows; hover has the full name."""
+    if n <= 12:
+        return 12, 48
+    if n <= 20:
+        return 11, 40
+    if n <= 35:
+        return 10, 30
+    return 9, 24
+
+
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -180,13 +239,14 @@ def heatmap_figure(
         colorbar=dict(title=dict(text="Pearson r", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
         name="correlation",
     )
-    tick_font = 12 if n <= 20 else (10 if n <= 40 else 8)
+    tick_font, max_len = tick_style(n)
+    ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     side = max(420, min(1500, 160 + 26 * n))
     title = f"{score_label(role)}<br><sup>1 = identical shape, 0 = unrelated, -1 = opposite. High is consistent with shared lineage, never proof.</sup>"
     if link is None:
         fig = go.Figure(heat)
-        fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True)
-        fig.update_xaxes(tickfont_size=tick_font, tickangle=-35, automargin=True)
+        fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, **ticks)
+        fig.update_xaxes(tickfont_size=tick_font, tickangle=-35 if n <= 20 else -60, automargin=True, **ticks)
         fig.update_layout(height=side, title=title)
         fig.update_yaxes(scaleanchor="x", constrain="domain")
         return fig
@@ -214,8 +274,11 @@ def heatmap_figure(
     fig.update_yaxes(
         title_text="1 - r", title_font_size=10, showgrid=False, zeroline=False, tickfont_size=9, row=1, col=1
     )
-    fig.update_xaxes(range=[-0.5, n - 0.5], tickfont_size=tick_font, tickangle=-35, automargin=True, row=2, col=1)
-    fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, row=2, col=1)
+    fig.update_xaxes(
+        range=[-0.5, n - 0.5], tickfont_size=tick_font, tickangle=-35 if n <= 20 else -60, automargin=True,
+        row=2, col=1, **ticks,
+    )
+    fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, row=2, col=1, **ticks)
     fig.update_layout(height=int(side * 1.15), title=title, plot_bgcolor="white")
     return fig
 
@@ -251,10 +314,13 @@ def curves_figure(
         horizontal_spacing=0.08,
         vertical_spacing=0.12 if rows > 1 else 0.1,
     )
+    legend_names = tick_labels(names, 36 if len(fps) > 20 else 80)  # distinguishable; hover has the full name
     for k, fp in enumerate(fps):
         color = PALETTE[k % len(PALETTE)]
         stretched = not same_depth and fp.layers != deepest
-        label = names[k] + (f" ({fp.layers} layers, resampled to {deepest} to compare)" if stretched else "")
+        label = legend_names[k] + (
+            f" ({fp.layers} layers, resampled to {deepest} to compare)" if stretched else ""
+        )
         shown = False
         for p, role in enumerate(roles):
             if role not in fp.curves:
@@ -301,7 +367,7 @@ def curves_figure(
     fig.update_layout(
         height=max(380, 330 * rows),
         title=f"σ-curves per layer<br><sup>{what}</sup>",
-        legend=dict(title_text="models (click to hide)", font_size=11),
+        legend=dict(title_text="models (click to hide)", font_size=9 if len(fps) > 20 else 11),
     )
     return fig
 

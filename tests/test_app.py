@@ -1,10 +1,15 @@
-"""The dashboard through Streamlit's AppTest: demo, failures among good models, exports. No network."""
+"""The dashboard through Streamlit's AppTest: demo, failures among good models, exports, share links, uploads,
+Stop, Hub suggestions, shared mode, static images. No network (a local Hub-protocol server where needed)."""
 
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
+import shutil
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,36 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 FIXTURES = ROOT / "tests" / "fixtures"
+sys.path.insert(0, str(ROOT))  # app_pages.*: the same modules the app runs, for monkeypatching
+
+
+def settle(at: AppTest, timeout: float = 60) -> AppTest:
+    """Wait for a background run to finish, then rerun (what the progress panel's polling does in a browser)."""
+    for _ in range(5):
+        try:
+            job = at.session_state["job"]
+        except KeyError:
+            return at
+        if job.harvested:
+            return at
+        assert job.wait(timeout), "the run did not finish"
+        at.run()
+    return at
+
+
+def statuses(at: AppTest) -> dict[str, str]:
+    table = at.dataframe[0].value
+    return dict(zip(table["model"], table["status"], strict=True))
+
+
+def all_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "code", "info", "warning", "error", "success", "title", "header",
+                 "subheader", "text", "exception"):
+        parts += [str(e.value) for e in at.get(kind)]
+    parts += [str(w.value) for w in at.text_input] + [str(w.value) for w in at.text_area]
+    parts += [str(b.label) for b in at.button]
+    return "\n".join(parts)
 
 
 def heatmap(at: AppTest) -> dict:
@@ -37,6 +72,7 @@ def demo() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     at.button(key="run_demo").click().run()
+    settle(at)
     assert not at.exception, at.exception
     return at
 
@@ -71,12 +107,13 @@ def test_demo_from_home_shows_the_heatmap(demo):
 
 def test_failures_do_not_stop_the_others(monkeypatch, fast_retries):
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     good = [str(FIXTURES / "stories260k"), str(FIXTURES / "babyllama-tok105")]
     at.text_area(key="w_local_paths").set_value("\n".join(good[:1] + ["/nonexistent/model"] + good[1:]))
     at.text_area(key="w_hub_ids").set_value("org/not-reachable")
     at.run()
     at.button(key="compute").click().run()
+    settle(at)
     assert not at.exception, at.exception
     errors = texts(at, "error")
     assert "/nonexistent/model" in errors and "no such file or folder" in errors
@@ -88,6 +125,7 @@ def test_failures_do_not_stop_the_others(monkeypatch, fast_retries):
     assert list(at.session_state["fps"]) == good
     # a second run answers from the persistent cache and says so
     at.button(key="compute").click().run()
+    settle(at)
     status = dict(zip(at.dataframe[0].value["reference"], at.dataframe[0].value["status"], strict=True))
     assert "from the cache" in status[good[0]]
 
@@ -100,17 +138,18 @@ def test_hub_model_links_its_commit_and_token_stays_secret(hub, monkeypatch):
     sha = hub.add_repo("org/tiny", {p.name: p for p in model.iterdir()}, gated=True)
     hub.add_token("hf_secret_token_value", gated_access=["org/tiny"])  # only the token opens the gated repo
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     at.text_input(key="w_token").set_value("hf_secret_token_value").run()
     assert at.session_state["hf_token"] == "hf_secret_token_value"
     assert not [w for w in at.text_input if w.key == "w_token"]  # the field is gone: never shown again
     at.text_area(key="w_hub_ids").set_value("org/tiny").run()
     at.button(key="compute").click().run()
+    settle(at)
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert table["on the Hub"][0] == f"https://huggingface.co/org/tiny/commit/{sha}"
     assert table["revision"][0] == sha[:12]
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     for body in at.session_state["exports"].values():
         assert "hf_secret_token_value" not in body
 
@@ -118,7 +157,7 @@ def test_hub_model_links_its_commit_and_token_stays_secret(hub, monkeypatch):
 def test_exports_match_what_the_heatmap_showed(demo):
     at = demo
     trace = heatmap(at)
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception
     assert len(at.get("download_button")) == 4
     files = at.session_state["exports"]
@@ -139,3 +178,274 @@ def test_exports_match_what_the_heatmap_showed(demo):
     assert "plotly" in report.lower() and "not proof" in report
     for name in trace["x"]:
         assert name in report
+
+
+# ---------------------------------------------------------------- share links
+
+
+def hub_with_tiny(hub, monkeypatch) -> str:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # the core reads it at call time
+    return hub.add_repo("org/tiny", {p.name: p for p in (FIXTURES / "stories260k").iterdir()})
+
+
+def open_link(params: dict, page: str = "app_pages/compare.py", **context) -> AppTest:
+    """A fresh session (a new browser tab) opening http://host/<page>?<params>."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    if context:
+        at.context.update(context)
+    at.switch_page(page).run()
+    return settle(at)
+
+
+def test_compare_keeps_the_url_in_sync(demo):
+    at = demo
+    q = at.query_params
+    assert q["models"] == "demo:stories260k,demo:stories260k-q8_0.gguf,demo:babyllama-tok361,demo:babyllama-tok105"
+    assert (q["role"], q["order"], q["view"]) == ("mean", "clustered", "normalised")
+    assert "pair" in q  # the pair view's two models (the top pair by default)
+    at.selectbox(key="w_role").set_value("k").run()
+    at.radio(key="w_order").set_value("input").run()
+    at.radio(key="w_curve_mode").set_value("raw").run()
+    assert (at.query_params["role"], at.query_params["order"], at.query_params["view"]) == ("k", "input", "raw")
+
+
+def test_share_link_restores_the_view_on_a_fresh_session(hub, monkeypatch):
+    sha = hub_with_tiny(hub, monkeypatch)
+    params = {
+        "models": f"org/tiny@{sha},demo:babyllama-tok361,demo:babyllama-tok105",
+        "role": "k", "order": "input", "view": "raw", "pair": "1,2",
+    }
+    at = open_link(params)
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Compare"]
+    trace = heatmap(at)
+    assert trace["x"] == [f"org/tiny@{sha[:7]}", "babyllama-tok361", "babyllama-tok105"]  # input order, as linked
+    assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.97, abs=0.02)  # the K role
+    assert at.selectbox(key="w_role").value == "k"
+    assert at.radio(key="w_order").value == "input" and at.radio(key="w_curve_mode").value == "raw"
+    labels = dict(zip(at.session_state["compare_models"], trace["x"], strict=True))
+    assert labels[at.selectbox(key="w_pair_a").value] == "babyllama-tok361"
+    assert labels[at.selectbox(key="w_pair_b").value] == "babyllama-tok105"
+    assert at.query_params["models"] == params["models"]  # the link stays in the address bar as opened
+
+    # the same link in another new tab: the pinned Hub model comes from the cache, with no network at all
+    hub.reset_counters()
+    again = open_link(params)
+    assert heatmap(again)["x"] == trace["x"] and hub.requests == []
+    assert again.session_state["runs"][f"org/tiny@{sha}"]["status"] == "from cache"
+
+
+def test_share_link_with_bad_parts_says_so(monkeypatch):
+    at = open_link({"models": "demo:stories260k,demo:no-such-model,demo:babyllama-tok105", "order": "sideways",
+                    "pair": "0,9"})
+    assert not at.exception, at.exception
+    notes = texts(at, "warning")
+    assert "demo:no-such-model" in notes and "order='sideways'" in notes and "pair='0,9'" in notes
+    assert heatmap(at)["x"] and len(heatmap(at)["x"]) == 2
+
+
+def test_export_shows_the_share_link_and_what_it_leaves_out(hub, monkeypatch, tmp_path):
+    sha = hub_with_tiny(hub, monkeypatch)
+    mine = tmp_path / "my-model"
+    shutil.copytree(FIXTURES / "babyllama-tok361", mine)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/models.py").run()
+    at.text_area(key="w_hub_ids").set_value("org/tiny\ndemo:babyllama-tok105").run()
+    at.text_area(key="w_local_paths").set_value(str(mine)).run()
+    at.button(key="compute").click().run()
+    settle(at)
+    at.context["url"] = "http://example.org:8501/export"  # the browser's address on the Export page
+    at.switch_page("app_pages/export.py").run()
+    assert not at.exception, at.exception
+    link = at.session_state["share_link"]
+    assert link.startswith(f"http://example.org:8501/compare?models=org/tiny@{sha},demo:babyllama-tok105&role=mean")
+    assert link in texts(at, "code")
+    assert "my-model" in texts(at, "warning") and "means nothing on another computer" in texts(at, "warning")
+    # the link opens the same view elsewhere (the local model left out)
+    query = dict(kv.split("=", 1) for kv in link.split("?", 1)[1].split("&"))
+    other = open_link(query)
+    assert heatmap(other)["x"] == [f"org/tiny@{sha[:7]}", "babyllama-tok105"]
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def models_page(**env) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    return at.switch_page("app_pages/models.py").run()
+
+
+def test_upload_is_fingerprinted_under_its_own_name():
+    at = models_page()
+    gguf = (FIXTURES / "stories260k-q8_0.gguf").read_bytes()
+    st_file = (FIXTURES / "babyllama-tok105" / "model.safetensors").read_bytes()
+    at.file_uploader(key="w_uploads").set_value([("tiny.gguf", gguf, "application/octet-stream"),
+                                                 ("baby.safetensors", st_file, "application/octet-stream")]).run()
+    assert not at.exception, at.exception
+    assert "tiny.gguf" in texts(at, "caption") and "baby.safetensors" in texts(at, "caption")
+    saved = list(at.session_state["uploads"])
+    assert all(Path(p).read_bytes() in (gguf, st_file) for p in saved)
+    assert not [p for p in Path(saved[0]).parent.parent.rglob(".part-*")]  # written whole, then renamed
+    at.button(key="compute").click().run()
+    settle(at)
+    assert statuses(at) == {"tiny.gguf": "done", "baby.safetensors": "done"}
+    assert set(at.dataframe[0].value["reference"]) == {"(uploaded file)"}  # never the server's temp path
+    at.switch_page("app_pages/compare.py").run()
+    assert sorted(heatmap(at)["x"]) == ["baby.safetensors", "tiny.gguf"]
+    export = json.loads(at.switch_page("app_pages/export.py").run().session_state["exports"]["fingerprints.json"])
+    assert {fp["model"] for fp in export} == {"tiny.gguf", "baby.safetensors"}
+    assert all(fp["revision"].startswith("sha256:") for fp in export)
+
+
+def test_upload_refuses_pickles_and_big_files(monkeypatch):
+    monkeypatch.setenv("FINGERPRINT_MAX_UPLOAD_MB", "1")
+    at = models_page()
+    uploader = at.file_uploader(key="w_uploads")
+    assert uploader.allowed_type == [".safetensors", ".gguf"]  # the browser refuses a .bin before sending it...
+    assert "Pickle checkpoints (.bin, .pt, .pth, .ckpt) can run code" in texts(at, "caption")  # ...and this says why
+    big = (FIXTURES / "babyllama-tok105" / "model.safetensors").read_bytes()  # 3.7 MB
+    uploader.set_value(("big.safetensors", big, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    errors = texts(at, "error")
+    assert "big.safetensors" in errors and "over the 1 MB limit" in errors
+    assert at.session_state["uploads"] == {}
+    assert at.button(key="compute").disabled  # nothing to fingerprint
+
+
+# ---------------------------------------------------------------- Stop
+
+
+def test_stop_cancels_what_is_not_finished(monkeypatch):
+    import app_pages.common as common
+
+    core = importlib.import_module("fingerprint.compute")
+    real = core.compute
+    release = threading.Event()
+
+    def slow(ref, opts, progress=None):
+        if "babyllama" in ref:  # this one is still reading when Stop is pressed
+            assert opts.cancel.wait(30) or release.wait(0)
+        return real(ref, opts, progress)
+
+    monkeypatch.setattr(core, "compute", slow)
+    monkeypatch.setattr(common, "GRACE_SECONDS", 0.3)
+    at = models_page()
+    at.text_area(key="w_local_paths").set_value(f"{FIXTURES / 'stories260k'}\n{FIXTURES / 'babyllama-tok105'}").run()
+    at.button(key="compute").click().run()
+    job = at.session_state["job"]
+    for _ in range(100):  # the quick model finishes; the other waits
+        if "stories260k" in [k.rsplit("/", 1)[-1] for k in job.outcomes]:
+            break
+        job.wait(0.05)
+    at.run()
+    assert not at.exception, at.exception
+    bars = [p.proto.text for p in at.get("progress")]
+    assert any("stories260k: done" in t for t in bars) and any("babyllama-tok105" in t for t in bars)
+    assert at.button(key="compute").disabled  # one run at a time
+    at.button(key="stop_job").click().run()
+    assert job.cancel.is_set()
+    settle(at)
+    assert statuses(at) == {"stories260k": "done", "babyllama-tok105": "cancelled"}
+    assert list(at.session_state["fps"]) == [str(FIXTURES / "stories260k")]
+    assert "1 cancelled" in texts(at, "caption")
+    assert not [b for b in at.button if b.key == "stop_job"]  # the panel is gone when the run is over
+    release.set()
+
+
+# ---------------------------------------------------------------- Hub suggestions
+
+
+def test_hub_suggestions_offline_say_so_and_nothing_breaks():
+    at = models_page()
+    at.text_input(key="w_hub_search").set_value("qwen").run()  # HF_ENDPOINT is a closed port in tests
+    assert not at.exception, at.exception
+    assert "Suggestions are unavailable" in texts(at, "caption")
+    at.text_area(key="w_hub_ids").set_value("org/x").run()
+    assert at.button(key="compute").label == "Fingerprint 1 model" and not at.button(key="compute").disabled
+
+
+# ---------------------------------------------------------------- shared mode
+
+
+@pytest.fixture
+def shared(monkeypatch):
+    monkeypatch.setenv("FINGERPRINT_SHARED_MODE", "1")
+    monkeypatch.setenv("FINGERPRINT_MAX_MODELS", "3")
+    monkeypatch.setenv("HF_TOKEN", "hf_server_token_never_shown")
+
+
+def test_shared_mode_hides_local_paths_and_refuses_them(shared, tmp_path):
+    mine = tmp_path / "model.safetensors"
+    shutil.copy(FIXTURES / "stories260k" / "model.safetensors", mine)
+    at = models_page()
+    assert not [w for w in at.text_area if w.key == "w_local_paths"]
+    assert "shared server" in texts(at, "caption")
+    assert [w for w in at.text_input if w.key == "w_token"]  # a visitor may still give their own token
+    at.text_area(key="w_hub_ids").set_value(f"{mine}\ndemo:stories260k").run()
+    at.button(key="compute").click().run()
+    settle(at)
+    assert "cannot be read on this shared server" in texts(at, "error")
+    assert list(at.session_state["fps"]) == [str(FIXTURES / "stories260k")]  # the demo models are allowed
+    assert "hf_server_token_never_shown" not in all_text(at)
+
+
+def test_shared_mode_caps_the_model_count(shared):
+    at = models_page()
+    at.text_area(key="w_hub_ids").set_value("org/a\norg/b\norg/c\norg/d").run()
+    at.button(key="compute").click().run()
+    assert "at most 3 per session" in texts(at, "error") and "this would make 4" in texts(at, "error")
+    assert "job" not in at.session_state
+
+
+def test_shared_mode_refuses_a_local_path_from_a_share_link(shared, tmp_path):
+    mine = tmp_path / "model.safetensors"
+    shutil.copy(FIXTURES / "stories260k" / "model.safetensors", mine)
+    at = open_link({"models": f"{mine},demo:babyllama-tok361,demo:babyllama-tok105"})
+    assert not at.exception, at.exception
+    assert "cannot be read on this shared server" in texts(at, "warning")
+    assert heatmap(at)["x"] == ["babyllama-tok361", "babyllama-tok105"]
+    assert str(mine) not in at.session_state["fps"]
+
+
+def test_shared_mode_uses_the_server_token_and_never_shows_it(shared, hub, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    hub.add_repo("org/gated", {p.name: p for p in (FIXTURES / "stories260k").iterdir()}, gated=True)
+    hub.add_token("hf_server_token_never_shown", gated_access=["org/gated"])
+    at = models_page()
+    at.text_area(key="w_hub_ids").set_value("org/gated").run()
+    at.button(key="compute").click().run()
+    settle(at)
+    assert statuses(at) == {"org/gated": "done"}  # read with the server's token
+    at.switch_page("app_pages/export.py").run()
+    assert "hf_server_token_never_shown" not in all_text(at)
+    for body in at.session_state["exports"].values():
+        assert "hf_server_token_never_shown" not in body
+
+
+def test_secrets_act_as_environment(monkeypatch):
+    monkeypatch.setenv("FINGERPRINT_SHARED_MODE", "0")  # restored (removed) after the test: the app sets it
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["FINGERPRINT_SHARED_MODE"] = True  # a boolean in secrets.toml
+    at.run()
+    at.switch_page("app_pages/models.py").run()
+    assert not [w for w in at.text_area if w.key == "w_local_paths"]
+
+
+# ---------------------------------------------------------------- static images
+
+
+def test_export_without_chromium_says_what_to_do(demo, monkeypatch):
+    import fingerprint.export as export
+
+    monkeypatch.setattr(export, "find_chromium", lambda: None)
+    at = demo
+    at.switch_page("app_pages/export.py").run()
+    assert not at.exception, at.exception
+    info = texts(at, "info")
+    assert "Static images need Chromium" in info and "camera icon" in info and "HTML report" in info
+    assert not [b for b in at.button if b.key == "make_image"]

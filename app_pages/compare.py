@@ -14,13 +14,22 @@ from fingerprint.plots import (
     score_label,
     short_role,
 )
-from pages.common import PAGES, fingerprints, init_state, persist, save
+from app_pages.common import PAGES, fingerprints, init_state, job, link_in_address_bar, persist, save, sync_link
 
 init_state()
 st.title("Compare")
 
 all_fps = fingerprints()
+restoring = (j := job()) is not None and not j.harvested and j.then == "restore"
+if restoring:
+    st.info(
+        "Opening a shared view: fingerprinting the models of the link that are not in this session yet "
+        "(pinned Hub models come from the cache when they were read before). Progress is above.",
+        icon=":material/link:",
+    )
 if not all_fps:
+    if restoring:
+        st.stop()
     st.info("No models fingerprinted yet. Run the demo on Home, or add models on the Models page.")
     st.page_link(PAGES["home"], label="Home: run the demo", icon=":material/play_arrow:")
     st.page_link(PAGES["models"], label="Models: add models", icon=":material/list:")
@@ -32,6 +41,9 @@ kept = [r for r in st.session_state.get("compare_models", refs) if r in names_al
 st.session_state["compare_models"] = kept
 persist("w_compare_models", "compare_models", kept)
 st.session_state["w_compare_models"] = [r for r in st.session_state["w_compare_models"] if r in names_all]
+if link_in_address_bar():
+    st.caption(":material/link: Opened from a share link: the models, role, order, curve view and pair it names. "
+               "Change anything and the address bar becomes the link to the new view.")
 st.multiselect(
     "Models to compare",
     refs,
@@ -47,7 +59,13 @@ if not chosen:
 
 fps = [st.session_state["fps"][r] for r in chosen]
 names = display_names(fps)
-pairs = pair_matrix(fps)
+_sig = tuple((f.model, f.revision, f.mode, f.format, f.layers) for f in fps)
+_cached = st.session_state.get("_pairs_cache")
+if _cached and _cached[0] == _sig:  # comparing N models is N^2/2 correlations: once per set of models
+    pairs = _cached[1]
+else:
+    pairs = pair_matrix(fps)
+    st.session_state["_pairs_cache"] = (_sig, pairs)
 
 st.info(WHAT_IS_R, icon=":material/info:")
 st.warning(GENERAL_CAVEAT, icon=":material/warning:")
@@ -134,21 +152,23 @@ if curve_roles:
 # ---- pair view
 if len(fps) >= 2:
     st.header("Pair view")
-    by_name = dict(zip(names, range(len(fps)), strict=True))
+    index_of = {r: i for i, r in enumerate(chosen)}
+    label = dict(zip(chosen, names, strict=True))
+    by_name = {n: r for r, n in label.items()}
     top = rows[0]
-    persist("w_pair_a", "pair_a", top["model A"])
-    persist("w_pair_b", "pair_b", top["model B"])
-    for k, v in (("w_pair_a", top["model A"]), ("w_pair_b", top["model B"])):
-        if st.session_state[k] not in by_name:
+    persist("w_pair_a", "pair_a", by_name[top["model A"]])
+    persist("w_pair_b", "pair_b", by_name[top["model B"]])
+    for k, v in (("w_pair_a", by_name[top["model A"]]), ("w_pair_b", by_name[top["model B"]])):
+        if st.session_state[k] not in index_of:
             st.session_state[k] = v
     c1, c2 = st.columns(2)
     with c1:
-        st.selectbox("Model A", names, key="w_pair_a")
+        st.selectbox("Model A", chosen, key="w_pair_a", format_func=label.get)
     with c2:
-        st.selectbox("Model B", names, key="w_pair_b")
+        st.selectbox("Model B", chosen, key="w_pair_b", format_func=label.get)
     save("w_pair_a", "pair_a")
     save("w_pair_b", "pair_b")
-    ia, ib = by_name[st.session_state["pair_a"]], by_name[st.session_state["pair_b"]]
+    ia, ib = index_of[st.session_state["pair_a"]], index_of[st.session_state["pair_b"]]
     fa, fb, c = fps[ia], fps[ib], pairs[ia][ib]
     na, nb = names[ia], names[ib]
     if ia == ib:
@@ -173,4 +193,8 @@ if len(fps) >= 2:
         st.warning("\n".join(f"- {x}" for x in pair_caveats(fa, fb, c, na, nb)), icon=":material/warning:")
         st.plotly_chart(pair_figure(fa, fb, na, nb, c), width="stretch", theme=None, key="pair")
 
-st.page_link(PAGES["export"], label="Export these results (CSV, JSON, HTML report)", icon=":material/download:")
+sync_link(chosen)  # the address bar is always a link to this view
+st.page_link(
+    PAGES["export"], label="Export these results (CSV, JSON, HTML report, images, a share link)",
+    icon=":material/download:",
+)

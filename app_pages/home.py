@@ -4,7 +4,8 @@ import streamlit as st
 
 from fingerprint.demo import DEMO_EXPLANATION, DEMO_MODELS, demo_paths
 from fingerprint.export import CRITIQUE_URL, PAPER_URL
-from pages.common import PAGES, run_compute
+from fingerprint.settings import count_refusal
+from app_pages.common import PAGES, job_running, settings, start_job
 
 st.title("How do two language models' weights relate?")
 intro, demo = st.columns([3, 2], gap="large")
@@ -31,14 +32,19 @@ with shared lineage; on its own it is never proof.** A low one is strong evidenc
 with demo, st.container(border=True):
     st.subheader("Try it: the built-in demo")
     st.markdown(DEMO_EXPLANATION)
-    clicked = st.button("Run the demo", type="primary", icon=":material/play_arrow:", key="run_demo", width="stretch")
+    clicked = st.button(
+        "Run the demo", type="primary", icon=":material/play_arrow:", key="run_demo", width="stretch",
+        disabled=job_running(),
+    )
     st.caption("Reads the model files shipped with this tool (a few megabytes); needs no network.")
     if clicked:
         refs = demo_paths()
-        run_compute(refs)
-        st.session_state["compare_models"] = [r for r in refs if r in st.session_state["fps"]]
-        st.session_state.pop("w_compare_models", None)
-        st.switch_page(PAGES["compare"])
+        too_many = count_refusal(st.session_state["fps"], refs, settings())
+        if too_many:
+            st.error(too_many, icon=":material/block:")
+        else:
+            start_job(refs, then="compare")
+            st.rerun()
 
 st.markdown("**The four demo models**")
 cols = st.columns(len(DEMO_MODELS))

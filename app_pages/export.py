@@ -1,0 +1,136 @@
+"""Export: the matrix and curves as CSV, the fingerprints as JSON, a self-contained HTML report."""
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from fingerprint.export import (
+    StaticImageUnavailable,
+    app_base_url,
+    curves_csv,
+    fingerprints_json,
+    html_report,
+    link_params,
+    matrix_csv,
+    share_url,
+    static_image,
+    static_image_problem,
+)
+from fingerprint.plots import display_names, heatmap_figure, pair_matrix, role_label
+from app_pages.common import PAGES, URL_PATHS, current_link_view, init_state
+
+init_state()
+st.title("Export")
+
+chosen = [r for r in st.session_state.get("compare_models", st.session_state["fps"]) if r in st.session_state["fps"]]
+chosen = chosen or list(st.session_state["fps"])
+if not chosen:
+    st.info("Nothing to export yet. Run the demo on Home, or add models on the Models page.")
+    st.page_link(PAGES["home"], label="Home: run the demo", icon=":material/play_arrow:")
+    st.stop()
+
+fps = [st.session_state["fps"][r] for r in chosen]
+names = display_names(fps)
+role = st.session_state.get("role", "mean")
+order = st.session_state.get("order", "clustered")
+if any(role not in fp.curves for fp in fps) and role != "mean":
+    role = "mean"
+st.markdown(
+    f"Exporting **{len(fps)} model{'s' if len(fps) != 1 else ''}** as chosen on the Compare page "
+    f"({', '.join(names)}); matrix of **{role_label(role)}**, **{order}** order."
+)
+failures = [r["message"] for r in st.session_state["runs"].values() if r["status"] == "failed"]
+pairs = pair_matrix(fps)
+stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+files = {
+    "matrix.csv": matrix_csv(fps, role, order, names, pairs),
+    "curves.csv": curves_csv(fps, names),
+    "fingerprints.json": fingerprints_json(fps),
+    "report.html": html_report(fps, role, order, names, failures),
+}
+st.session_state["exports"] = files  # what was offered, for tests and for a re-download without recomputing
+
+items = [
+    ("matrix.csv", "text/csv", "Correlation matrix (CSV)",
+     "The N x N matrix the heatmap shows, same order and names. Opens in any spreadsheet."),
+    ("curves.csv", "text/csv", "σ-curves (CSV, long form)",
+     "One row per model, role and layer: σ, its standard error (sampled mode), mean and RMS."),
+    ("fingerprints.json", "application/json", "Fingerprints (JSON)",
+     "Everything computed, with provenance: exact revision or file sha256, files read, mode, tool version, time. "
+     "The same format as the command line's --json (see SCHEMA.md); `./run cli compare` reads it back."),
+    ("report.html", "text/html", "Report (HTML)",
+     "One self-contained page with the charts (interactive, works offline), the model table, every pair with its "
+     "caveats. Attach it to an article or a filing; it opens in any browser."),
+]
+for name, mime, label, what in items:
+    with st.container(border=True):
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.markdown(f"**{label}**  \n{what}")
+        c2.download_button(
+            "Download",
+            files[name],
+            file_name=f"llm-fingerprint-{stamp}-{name}",
+            mime=mime,
+            key=f"dl_{name}",
+            on_click="ignore",
+            icon=":material/download:",
+            width="stretch",
+        )
+st.caption("No token is ever included. Local models appear under the paths you entered; uploaded files under "
+           "their file names.")
+with st.expander("Preview: the matrix CSV"):
+    st.code(files["matrix.csv"], language=None)
+
+# ---- share link
+st.subheader("Share link")
+view, left_out = current_link_view(chosen)
+if view.models:
+    base = app_base_url(st.context.url, URL_PATHS["export"])
+    link = share_url(base, URL_PATHS["compare"], link_params(view))
+    st.session_state["share_link"] = link
+    st.markdown(
+        "Opens the Compare page with the same models, role, order and curve view"
+        + (" and pair" if view.pair else "")
+        + ". Hub models are pinned to the exact commit that was read, so the link shows the same numbers later "
+        "(and answers from the cache where they were read before)."
+    )
+    st.code(link, language=None, wrap_lines=True)
+    if base is None:
+        st.caption("The browser's address was not available: the link is relative to this app's address.")
+else:
+    st.session_state["share_link"] = None
+    st.info("Nothing to share as a link: every model here is a local file.", icon=":material/link_off:")
+if left_out:
+    st.warning(
+        f"Not in the link: {', '.join(left_out)}. A local file or folder means nothing on another computer; "
+        "share the Hub ID of such a model, or send the JSON export (it has every curve and its provenance).",
+        icon=":material/link_off:",
+    )
+
+# ---- static images
+st.subheader("The heatmap as an image")
+problem = static_image_problem()
+if problem:
+    st.info(problem, icon=":material/image_not_supported:")
+else:
+    c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
+    fmt = c1.radio("Format", ["png", "svg"], horizontal=True, key="w_image_format",
+                   format_func={"png": "PNG", "svg": "SVG (vector)"}.get)
+    if c2.button("Make the image", key="make_image", icon=":material/image:",
+                 help="Draws the heatmap as shown on Compare (same role and order) with a headless Chromium; "
+                 "takes a few seconds."):
+        with st.spinner("Drawing the heatmap…"):
+            try:
+                fig = heatmap_figure(fps, role, order, names, pairs)
+                st.session_state["heatmap_image"] = (fmt, static_image(fig, fmt, width=max(900, int(fig.layout.height or 800))))
+            except StaticImageUnavailable as exc:
+                st.session_state["heatmap_image"] = None
+                st.info(str(exc), icon=":material/image_not_supported:")
+    img = st.session_state.get("heatmap_image")
+    if img:
+        ext, data = img
+        st.download_button(
+            f"Download heatmap.{ext}", data, file_name=f"llm-fingerprint-{stamp}-heatmap.{ext}",
+            mime="image/png" if ext == "png" else "image/svg+xml", on_click="ignore", icon=":material/download:",
+            key="dl_image",
+        )

@@ -1,0 +1,149 @@
+"""A fingerprinting run in a background thread that outlives the script run which started it.
+
+No streamlit here. Why a thread of its own: Streamlit stops the running script whenever the visitor
+interacts with the page (that is how a click is noticed at all), so a computation that lived inside
+the script run could neither be stopped by a button nor survive a click elsewhere. The dashboard
+keeps a ``Job`` in ``st.session_state``, polls it from an ``st.fragment(run_every=...)``, and its
+Stop button sets ``job.cancel`` - the event the core checks between read jobs (``Options.cancel``).
+
+The worker only writes into this object (under a lock); the script thread copies the outcomes into
+the session state when the job is done (``Job.harvested``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from fingerprint.errors import Cancelled
+
+core = importlib.import_module("fingerprint.compute")  # the module (the package's `compute` is the function)
+
+
+@dataclass
+class Line:
+    """One model's progress, as the panel shows it."""
+
+    key: str
+    fraction: float
+    stage: str  # waiting | resolving | headers | reading | done | cached | failed | cancelled
+    bytes_done: int = 0
+    bytes_needed: int = 0
+    mode: str | None = None
+
+
+class Job:
+    def __init__(
+        self,
+        items: list[tuple[str, str]],
+        options: core.Options,
+        *,
+        then: str | None = None,
+        parallel: int = 2,
+    ) -> None:
+        """``items``: (key in the session, reference given to the core) per model, in order."""
+        self.items = list(items)
+        self.options = options
+        self.cancel = options.cancel if options.cancel is not None else threading.Event()
+        self.options.cancel = self.cancel
+        self.then = then  # what the dashboard does when the job is harvested: "compare", "restore" or None
+        self.parallel = max(1, parallel)
+        self.outcomes: dict[str, core.Outcome] = {}
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.harvested = False
+        self._latest: dict[str, core.Progress] = {}
+        self._by_ref = {ref.strip(): key for key, ref in self.items}
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fingerprint-job", daemon=True)
+
+    # ---- control
+    def start(self) -> Job:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the worker to stop: models not finished come back as 'cancelled'; finished ones stay."""
+        self.cancel.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.cancel.is_set() and not self.done
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    # ---- worker
+    def _progress(self, p: core.Progress) -> None:
+        key = self._by_ref.get(p.model)
+        if key is not None:
+            with self._lock:
+                self._latest[key] = p
+
+    def _one(self, key: str, ref: str) -> None:
+        if self.cancel.is_set():
+            out = core.Outcome(ref, error=Cancelled("cancelled before it started", model=ref))
+        else:
+            out = core.compute(ref, self.options, self._progress)
+        with self._lock:
+            self.outcomes[key] = out
+
+    def _run(self) -> None:
+        try:
+            with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="fingerprint") as pool:
+                for f in [pool.submit(self._one, key, ref) for key, ref in self.items]:
+                    f.result()
+        finally:
+            self.finished = time.monotonic()
+            self._done.set()
+
+    # ---- what the panel shows
+    def lines(self) -> list[Line]:
+        with self._lock:
+            latest = dict(self._latest)
+            outcomes = dict(self.outcomes)
+        out = []
+        for key, _ in self.items:
+            o = outcomes.get(key)
+            if o is not None:
+                if o.fingerprint is not None:
+                    fp = o.fingerprint
+                    stage = "cached" if o.cached else "done"
+                    out.append(Line(key, 1.0, stage, fp.bytes_read, fp.bytes_read, fp.mode))
+                else:
+                    stage = "cancelled" if isinstance(o.error, Cancelled) else "failed"
+                    out.append(Line(key, 1.0, stage))
+                continue
+            p = latest.get(key)
+            if p is None:
+                out.append(Line(key, 0.0, "waiting"))
+                continue
+            if p.stage == "reading":
+                frac = 0.05 + 0.95 * min(1.0, p.bytes_done / p.bytes_needed) if p.bytes_needed else 0.05
+            else:
+                frac = {"resolving": 0.02, "headers": 0.05}.get(p.stage, 1.0 if p.stage in ("done", "cached") else 0.0)
+            out.append(Line(key, frac, p.stage, p.bytes_done, p.bytes_needed, p.mode))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        c = {"ok": 0, "failed": 0, "cancelled": 0, "running": 0}
+        for line in self.lines():
+            if line.stage in ("done", "cached"):
+                c["ok"] += 1
+            elif line.stage in ("failed", "cancelled"):
+                c[line.stage] += 1
+            else:
+                c["running"] += 1
+        return c

@@ -1,0 +1,188 @@
+"""The dashboard in a real browser: `streamlit run app.py` and Debian's Chromium driven by Playwright.
+
+Home -> "Run the demo" -> Compare (a 4 x 4 Plotly heatmap in the DOM) -> Export (download the matrix CSV), and a
+share link opened in a fresh browser. No network: the demo models ship in tests/fixtures, the Hub is a closed port.
+Screenshots of every step go to tests/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from browser import StreamlitServer, cell, launch_chromium, shot, wait_for_heatmap
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+TIMEOUT_MS = 60_000
+VIEWPORT = {"width": 1400, "height": 1000}
+DEMO_NAMES = ["stories260k", "stories260k-q8_0.gguf", "babyllama-tok361", "babyllama-tok105"]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        yield browser
+        browser.close()
+
+
+def _serve(tmp_path, monkeypatch, **env):
+    """The app, with this test's isolated cache (conftest sets FINGERPRINT_CACHE per test) and no Hub."""
+    monkeypatch.delenv("FINGERPRINT_SHARED_MODE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert os.environ["FINGERPRINT_CACHE"].startswith(str(tmp_path))
+    assert os.environ["HF_ENDPOINT"] == "http://127.0.0.1:9"
+    with StreamlitServer(tmp_path / "streamlit.log") as s:
+        yield s
+        log = s.log()
+    assert "Traceback" not in log, log
+
+
+@pytest.fixture
+def server(chromium, tmp_path, monkeypatch):
+    """This computer's dashboard: local paths allowed."""
+    yield from _serve(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def shared_server(chromium, tmp_path, monkeypatch):
+    """A deployed dashboard, set up as the Dockerfile does."""
+    yield from _serve(tmp_path, monkeypatch, FINGERPRINT_SHARED_MODE="1", STREAMLIT_SERVER_MAX_UPLOAD_SIZE="200")
+
+
+def new_page(chromium):
+    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    return context, page
+
+
+def sidebar_link(page, title: str):
+    return page.get_by_test_id("stSidebarNav").get_by_role("link", name=title)
+
+
+def test_demo_compare_export_in_a_real_browser(server, chromium):
+    started = time.monotonic()
+    context, page = new_page(chromium)
+    try:
+        page.goto(server.url)
+        run_demo = page.get_by_role("button", name="Run the demo")
+        expect(run_demo).to_be_visible()
+        expect(page.get_by_role("heading", name="How do two language models' weights relate?")).to_be_visible()
+        shot(page, "e2e-1-home")
+
+        run_demo.click()
+        page.wait_for_url("**/compare", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
+        fig, trace = wait_for_heatmap(page, 4)
+        shot(page, "e2e-2-compare", page.locator(".js-plotly-plot").first)
+        assert sorted(trace["x"]) == sorted(DEMO_NAMES)
+        assert trace["x"] == trace["y"]
+        assert cell(trace, "stories260k", "stories260k-q8_0.gguf") > 0.99  # a quantized copy
+        assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.95, abs=0.02)  # independent
+        assert "mean over projections" in fig["title"]
+        # the cell values are written on the chart itself (SVG text), not only in the data
+        labels = page.locator(".js-plotly-plot .heatmap-label text")
+        expect(labels).to_have_count(16)
+        assert "1.00" in labels.all_text_contents()
+
+        sidebar_link(page, "Export").click()
+        page.wait_for_url("**/export", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Export", exact=True)).to_be_visible()
+        expect(page.get_by_text("Correlation matrix (CSV)")).to_be_visible()
+        button = page.locator(".st-key-dl_matrix-csv").get_by_role("button", name="Download")  # key dl_matrix.csv
+        expect(button).to_be_visible()
+        shot(page, "e2e-3-export")
+        with page.expect_download(timeout=TIMEOUT_MS) as info:
+            button.click()
+        download = info.value
+        assert download.suggested_filename.startswith("llm-fingerprint-")
+        assert download.suggested_filename.endswith("-matrix.csv")
+        rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+        assert rows[0][0].startswith("model \\ Pearson r of σ-curves")
+        assert rows[0][1:] == trace["x"] and [r[0] for r in rows[1:]] == trace["y"]  # what the heatmap showed
+        for r, zrow in zip(rows[1:], trace["z"], strict=True):
+            assert [float(v) for v in r[1:]] == pytest.approx(zrow, abs=1e-6)
+    finally:
+        context.close()
+    print(f"\nbrowser: demo -> compare -> export in {time.monotonic() - started:.1f} s")
+
+
+def share_url(base: str, models: list[str], role: str, order: str) -> str:
+    query = urllib.parse.urlencode({"models": ",".join(models), "role": role, "order": order}, safe="/,")
+    return f"{base}/compare?{query}"
+
+
+NAV = ["Home", "Models", "Compare", "Export"]
+
+
+def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, chromium):
+    """A share link is often the first request a just-woken deployment gets: it must run app.py and its navigation.
+
+    (A folder named pages/ beside app.py breaks this: until app.py has run once in the server's life, Streamlit
+    runs a requested page directly, in its old pages/ mode, without app.py.)
+    """
+    context, page = new_page(chromium)
+    try:
+        page.goto(f"{server.url}/export")
+        expect(page.get_by_role("heading", name="Export", exact=True)).to_be_visible()
+        links = page.get_by_test_id("stSidebarNavLink")
+        try:
+            expect(links).to_have_count(len(NAV), timeout=5_000)
+            expect(links).to_contain_text(NAV)
+        finally:
+            shot(page, "e2e-5-deep-link-fresh-server")
+    finally:
+        context.close()
+
+
+def test_share_link_opens_the_same_view_in_a_fresh_browser(server, chromium):
+    """The link is the first request this server gets, in a browser with no session: the Compare view it names."""
+    # An order clustering would never produce (each pair split up), so "input" order is visible in the result.
+    names = ["stories260k", "babyllama-tok361", "stories260k-q8_0.gguf", "babyllama-tok105"]
+    url = share_url(server.url, [str(FIXTURES / n) for n in names], role="k", order="input")
+    context, page = new_page(chromium)  # a fresh context: no session, no cookies, nothing computed yet
+    try:
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
+        try:
+            fig, trace = wait_for_heatmap(page, 4, give_up_on="No models fingerprinted yet")
+        finally:
+            plot = page.locator(".js-plotly-plot")
+            shot(page, "e2e-4-share-link", plot.first if plot.count() else None)
+        assert trace["x"] == names and trace["y"] == names  # input order, all four models
+        assert "K projection" in fig["title"]  # the K role's matrix...
+        role_box = page.get_by_role("combobox", name="Which curve to correlate")
+        expect(role_box).to_have_value("K projection")  # ...and the K role chosen in the selector
+        expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(NAV))
+        assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.97, abs=0.02)
+    finally:
+        context.close()
+
+
+def test_shared_mode_runs_the_demo_and_refuses_local_paths_in_links(shared_server, chromium):
+    context, page = new_page(chromium)
+    try:
+        page.goto(shared_server.url)
+        page.get_by_role("button", name="Run the demo").click()
+        page.wait_for_url("**/compare", timeout=TIMEOUT_MS)
+        _, trace = wait_for_heatmap(page, 4)  # the demo's models ship with the tool: allowed on a shared server
+        assert cell(trace, "stories260k", "stories260k-q8_0.gguf") > 0.99
+        shot(page, "e2e-6-shared-mode-demo", page.locator(".js-plotly-plot").first)
+    finally:
+        context.close()
+    context, page = new_page(chromium)
+    try:
+        page.goto(share_url(shared_server.url, [str(FIXTURES.parent / "conftest.py")], role="mean", order="input"))
+        expect(page.get_by_text("cannot be read on this shared server")).to_be_visible()
+        shot(page, "e2e-7-shared-mode-local-path-refused")
+    finally:
+        context.close()
