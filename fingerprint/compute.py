@@ -111,7 +111,7 @@ def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "
         snapshot = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)
         if store and (hit := store.get(key, snapshot.sha, opts.mode)):
             return hit
-    hashes = opts.store if opts.use_cache else None
+    hashes = opts.store  # file hashes are remembered even when fingerprints are not (use_cache=False)
     ckpt = open_checkpoint(
         ref,
         token=opts.token,
