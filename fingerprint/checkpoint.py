@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadReference, CorruptFile, FileNotInRepo, FingerprintError, NoWeights, PickleRefused
+from .errors import BadReference, Cancelled, CorruptFile, FileNotInRepo, FingerprintError, NoWeights, PickleRefused
 from .formats import gguf as gguf_format
 from .formats import safetensors as st_format
 from .formats.tensor import TensorInfo
@@ -283,11 +283,14 @@ def _read_json(src: ByteSource) -> dict:
     return data
 
 
-def sha256_file(path: Path, chunk: int = 8 << 20) -> str:
+def sha256_file(path: Path, chunk: int = 8 << 20, cancel=None) -> str:
+    """sha256 of a whole file (the value the Hub shows as an LFS file's sha256); stops on ``cancel``."""
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
         buf = bytearray(chunk)
         view = memoryview(buf)
         while n := f.readinto(buf):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled while hashing {path.name}")
             h.update(view[:n])
     return h.hexdigest()

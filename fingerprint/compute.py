@@ -11,11 +11,12 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from datetime import datetime, timezone
 
 from . import __version__
 from .checkpoint import Checkpoint, open_checkpoint, sha256_file
-from .errors import CorruptFile, FingerprintError, InternalError, NetworkError
+from .errors import Cancelled, CorruptFile, FingerprintError, InternalError, NetworkError
 from .reference import ModelRef, parse_reference
 from .result import Fingerprint
 from .roles import RoleMap, assign_roles
@@ -96,6 +97,11 @@ def cache_key(ref: ModelRef) -> str:
     return "local"
 
 
+def _check_cancel(opts: Options) -> None:
+    if opts.cancel is not None and opts.cancel.is_set():
+        raise Cancelled("cancelled before it started")
+
+
 def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
     if exc.model is None:
         exc.model = model
@@ -112,11 +118,15 @@ def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "
         if store and (hit := store.get(key, snapshot.sha, opts.mode)):
             return hit
     hashes = opts.store  # file hashes are remembered even when fingerprints are not (use_cache=False)
+
+    def hash_file(path: Path) -> str:
+        return sha256_file(path, cancel=opts.cancel)
+
     ckpt = open_checkpoint(
         ref,
         token=opts.token,
         endpoint=opts.endpoint,
-        file_hash=(lambda p: hashes.file_sha256(p, sha256_file)) if hashes else sha256_file,
+        file_hash=lambda p: hashes.file_sha256(p, hash_file) if hashes else hash_file(p),
         known_hash=hashes.known_sha256 if hashes else None,
         snapshot=snapshot,
     )
@@ -167,6 +177,7 @@ def compute(reference: str, opts: Options | None = None, progress: ProgressFn | 
     except FingerprintError as exc:
         return Outcome(reference, error=_with_model(exc, reference))
     try:
+        _check_cancel(opts)
         return _compute(ref, opts, report)
     except FingerprintError as exc:
         report(Progress(ref.text, "failed"))

@@ -114,3 +114,19 @@ def test_json_round_trip_and_schema_version(model):
     assert Fingerprint.from_json(d).curves == fp.curves
     with pytest.raises(ValueError):
         Fingerprint.from_json({**d, "schema_version": 999})
+
+
+def test_cancel_stops_models_not_started_and_hashing(model):
+    import threading
+
+    from fingerprint import compute_many
+    from fingerprint.errors import Cancelled
+
+    cancel = threading.Event()
+    cancel.set()
+    outcomes = compute_many([str(model), str(model)], Options(use_cache=False, cancel=cancel))
+    assert all(isinstance(o.error, Cancelled) for o in outcomes)
+    from fingerprint.checkpoint import sha256_file
+
+    with pytest.raises(Cancelled):
+        sha256_file(model / "model.safetensors", cancel=cancel)
