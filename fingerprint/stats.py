@@ -29,6 +29,8 @@ MERGE_GAP = 16 << 10  # exact mode: neighbouring ranges closer than this are fet
 SAMPLED_MERGE_GAP = 512  # sampled mode: a gap between sample blocks is bytes we chose not to read
 SUBCHUNK_ELEMENTS = 1 << 17  # float64 temporaries of 1 MB stay in the CPU cache
 SAMPLE_BLOCKS = 16  # requests per sampled tensor: more blocks = better σ, but every Range GET counts against Hub rate limits
+SAMPLE_REQUESTS = 2400  # at most this many sample blocks per model (the Hub rate-limits file requests per 5 minutes)
+MIN_SAMPLE_BLOCKS = 4
 SAMPLE_BUDGET = 30 << 20  # bytes a sampled fingerprint reads in all, headers included
 EXACT_LIMIT = 1 << 30
 FP8_BLOCK = 128
@@ -158,7 +160,9 @@ def _phase(shape: tuple[int, ...], role: str, layer: int, block: int) -> float:
 GOLDEN = (math.sqrt(5) - 1) / 2
 
 
-def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, layer: int) -> list[tuple[int, int]]:
+def sample_blocks(
+    rows: int, take_rows: int, shape: tuple[int, ...], role: str, layer: int, max_blocks: int | None = None
+) -> list[tuple[int, int]]:
     """Up to SAMPLE_BLOCKS row blocks covering ``take_rows`` rows, spread over the tensor.
 
     Block starts follow a Kronecker (golden-ratio) sequence: evenly spread over the whole
@@ -169,7 +173,7 @@ def sample_blocks(rows: int, take_rows: int, shape: tuple[int, ...], role: str, 
     """
     if take_rows >= rows:
         return [(0, rows)]
-    blocks = max(1, min(SAMPLE_BLOCKS, take_rows))
+    blocks = max(1, min(max_blocks or SAMPLE_BLOCKS, take_rows))
     sizes = [take_rows // blocks + (1 if i < take_rows % blocks else 0) for i in range(blocks)]
     if take_rows > rows // 3:  # dense sampling: one block per stratum, jittered
         stride = rows / blocks
@@ -203,9 +207,11 @@ def make_plan(rmap: RoleMap, mode: str, header_bytes: int = 0, sample_budget: in
         budget = max(total - header_bytes, total // 4)
         weights = [ROLE_SAMPLE_WEIGHT.get(t.role, 1.0) for t in rmap.tensors]
         budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], budget, weights)
+        sampled = sum(1 for t, b in zip(rmap.tensors, budgets) if b < t.tensor.nbytes)
+        per_tensor = max(MIN_SAMPLE_BLOCKS, min(SAMPLE_BLOCKS, SAMPLE_REQUESTS // max(sampled, 1)))
         for t, budget in zip(rmap.tensors, budgets):
             rb = max(t.tensor.row_bytes, 1)
-            blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer)
+            blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer, per_tensor)
             if blocks == [(0, t.tensor.rows)]:
                 pieces += _whole(t)
             else:

@@ -130,3 +130,26 @@ def test_cancel_stops_models_not_started_and_hashing(model):
 
     with pytest.raises(Cancelled):
         sha256_file(model / "model.safetensors", cancel=cancel)
+
+
+def test_sampled_requests_are_capped_for_deep_models(model, monkeypatch):
+    """Every sample block is one Range request, and the Hub rate-limits requests: a model with
+    many tensors gets fewer blocks per tensor, never fewer than MIN_SAMPLE_BLOCKS."""
+    from fingerprint.checkpoint import open_checkpoint
+    from fingerprint.reference import parse_reference
+    from fingerprint.roles import assign_roles
+
+    monkeypatch.setattr(stats, "SAMPLE_BUDGET", 600_000)
+    ckpt = open_checkpoint(parse_reference(str(model)))
+    rmap = assign_roles(ckpt.tensors, ckpt.config)
+    free = stats.make_plan(rmap, "sampled")
+    monkeypatch.setattr(stats, "SAMPLE_REQUESTS", 50)
+    capped = stats.make_plan(rmap, "sampled")
+    assert len(capped.jobs) < len(free.jobs)
+    per_tensor = {}
+    for job in capped.jobs:
+        for p in job.pieces:
+            per_tensor[p.item.tensor.name] = per_tensor.get(p.item.tensor.name, 0) + 1
+    sampled_counts = [n for n in per_tensor.values() if n > 1]
+    assert sampled_counts and max(sampled_counts) <= stats.MIN_SAMPLE_BLOCKS
+    ckpt.close()
