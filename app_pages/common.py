@@ -160,7 +160,12 @@ def start_job(keys: list[str], *, mode: str = "auto", then: str | None = None) -
     if not keys:
         return None
     s = settings()
-    opts = Options(mode=mode, token=s.token_for(st.session_state.get("hf_token")), store=get_store())
+    opts = Options(
+        mode=mode,
+        token=s.token_for(st.session_state.get("hf_token")),
+        store=get_store(),
+        max_exact_bytes=s.max_exact_mb * 1_000_000 or None,
+    )
     j = Job([(k, k) for k in keys], opts, then=then).start()
     st.session_state["job"] = j
     if j.wait(GRACE_SECONDS):

@@ -49,6 +49,7 @@ class Options:
     mapping: dict[str, str] | None = None  # explicit role -> tensor name pattern
     file: str | None = None  # a file to pick inside a Hub repo
     cancel: threading.Event | None = None
+    max_exact_bytes: int | None = None  # a shared server's cap: bigger exact reads are sampled instead
 
 
 @dataclass
@@ -209,6 +210,13 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
         mode = choose_mode(rmap, opts.mode)
         plan = make_plan(rmap, mode, header_bytes=ckpt.counter.bytes)
+        if mode == "exact" and opts.max_exact_bytes and plan.tensor_bytes > opts.max_exact_bytes:
+            ckpt.notes.append(
+                f"exact mode would read {plan.tensor_bytes / 1e9:.1f} GB, above this server's cap of "
+                f"{opts.max_exact_bytes / 1e9:.1f} GB: sampled instead"
+            )
+            mode = "sampled"
+            plan = make_plan(rmap, mode, header_bytes=ckpt.counter.bytes)
         needed = plan.tensor_bytes
 
         def on_bytes(done: int, total: int) -> None:

@@ -11,6 +11,7 @@ from .errors import BadReference
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 WEIGHT_SUFFIXES = (".safetensors", ".gguf")
+HUB_PREFIX = "hf://"
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,12 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
     text = text.strip()
     if not text:
         raise BadReference("empty model reference")
+    forced_hub = text.startswith(HUB_PREFIX)  # hf://org/name: the Hub even if a folder has that name
     path = Path(text).expanduser()
-    if path.exists():
+    if not forced_hub and path.exists():
         return ModelRef(text=text, kind="local", path=path.resolve())
+    if forced_hub:
+        text = text[len(HUB_PREFIX) :]
     if text.startswith((".", "/", "~")) or text.endswith(WEIGHT_SUFFIXES) and "/" not in text:
         raise BadReference(f"no such file or folder: {text}", model=text)
 

@@ -35,9 +35,11 @@ ENV_MAX_MODELS = "FINGERPRINT_MAX_MODELS"
 ENV_MAX_UPLOAD_MB = "FINGERPRINT_MAX_UPLOAD_MB"
 ENV_UPLOAD_DIR = "FINGERPRINT_UPLOAD_DIR"
 ENV_TOKEN = "HF_TOKEN"
+ENV_MAX_EXACT_MB = "FINGERPRINT_MAX_EXACT_MB"
 
 DEFAULT_MAX_MODELS = {False: 50, True: 8}
 DEFAULT_MAX_UPLOAD_MB = {False: 2000, True: 200}
+DEFAULT_MAX_EXACT_MB = {False: 0, True: 2000}  # 0: no cap; a shared server samples bigger models
 MB = 1024 * 1024  # Streamlit's upload limits count MB as MiB
 
 UPLOAD_TYPES = ("safetensors", "gguf")
@@ -57,6 +59,7 @@ class Settings:
     shared: bool = False
     max_models: int = DEFAULT_MAX_MODELS[False]
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB[False]
+    max_exact_mb: int = DEFAULT_MAX_EXACT_MB[False]  # exact reads larger than this fall back to sampled (0: no cap)
     hf_token: str | None = field(default=None, repr=False)  # never shown, logged or exported
     problems: tuple[str, ...] = ()  # environment values that could not be used (for the server log)
 
@@ -89,6 +92,7 @@ class Settings:
             shared=shared,
             max_models=positive(ENV_MAX_MODELS, DEFAULT_MAX_MODELS[shared]),
             max_upload_mb=positive(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB[shared]),
+            max_exact_mb=positive(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared]) if shared or env.get(ENV_MAX_EXACT_MB) else 0,
             hf_token=(env.get(ENV_TOKEN) or "").strip() or None,
             problems=tuple(problems),
         )

@@ -234,3 +234,12 @@ def test_local_copy_and_hub_file_agree_on_identity(hub, tmp_path):
     lfs = {s.rfilename: s.lfs.sha256 for s in info.siblings if s.lfs}
     assert fp.files[0]["sha256"] == lfs["model.safetensors"]
     assert fp.revision == "sha256:" + lfs["model.safetensors"]
+
+
+def test_hf_prefix_forces_the_hub_even_when_a_folder_has_that_name(hub, tmp_path, monkeypatch):
+    hub.add_repo("org/stories", fixture_files(STORIES))
+    (tmp_path / "org" / "stories").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert compute("org/stories", Options(endpoint=hub.url, use_cache=False)).fingerprint is None  # the empty folder
+    out = compute("hf://org/stories", Options(endpoint=hub.url, use_cache=False))
+    assert out.error is None and out.fingerprint.source == "hub"
