@@ -259,7 +259,9 @@ def _group(pieces: list[Piece], merge_gap: int) -> list[Job]:
                 continue
             if job is not None:
                 gap = p.offset - (job.offset + job.length)
-                if 0 <= gap <= merge_gap and p.offset + p.length - job.offset <= JOB_BYTES:
+                # a gap is bytes read for nothing: merge only when it costs under 1% of what the job needs
+                useful = sum(q.length for q in job.pieces) + p.length
+                if 0 <= gap <= min(merge_gap, useful // 100) and p.offset + p.length - job.offset <= JOB_BYTES:
                     job.length = p.offset + p.length - job.offset
                     job.pieces.append(p)
                     continue
