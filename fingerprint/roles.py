@@ -10,7 +10,7 @@ by head counts from the model's config, in each architecture's own row order.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -303,11 +303,3 @@ def split_fused_qkv(t: TensorInfo, config: ModelConfig) -> tuple[list[tuple[str,
         kind[nh * hd : (nh + nkv) * hd] = 1
         kind[(nh + nkv) * hd :] = 2
     return [(r, axis, kind == i) for i, r in enumerate(("q", "k", "v"))], ""
-
-
-def layers_by_role(rmap: RoleMap) -> dict[str, list[int]]:
-    out: dict[str, set[int]] = defaultdict(set)
-    for t in rmap.tensors:
-        for s in t.slices:
-            out[s.role].add(t.layer)
-    return {r: sorted(v) for r, v in out.items()}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 
 class ReadCounter:
@@ -27,7 +25,7 @@ class ByteSource(ABC):
 
     name: str  # the file's name inside its model (for messages)
     size: int
-    max_parallel = 1  # how many reads ``read_many`` runs at once
+    max_parallel = 1  # how many reads of this source the statistics may run at once
 
     def __init__(self, counter: ReadCounter | None = None) -> None:
         self.counter = counter or ReadCounter()
@@ -47,13 +45,6 @@ class ByteSource(ABC):
     @abstractmethod
     def fetch(self, offset: int, length: int) -> bytes:
         """Read exactly ``length`` bytes at ``offset`` from the file itself, counting them."""
-
-    def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        """Read several (offset, length) ranges, concurrently where the source benefits."""
-        if self.max_parallel <= 1 or len(ranges) <= 1:
-            return [self.read(o, n) for o, n in ranges]
-        with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(ranges))) as pool:
-            return list(pool.map(lambda r: self.read(*r), ranges))
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -20,6 +20,7 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 
 from ..errors import (
     BadToken,
+    CorruptFile,
     FileNotInRepo,
     FingerprintError,
     GatedRepo,
@@ -124,15 +125,13 @@ class HubFile(ByteSource):
         if length == 0:
             return b""
         if offset < 0 or offset + length > self.size:
-            raise FingerprintError(f"{self.name}: range {offset}+{length} is beyond the file's {self.size} bytes")
+            raise CorruptFile(f"{self.name}: range {offset}+{length} is beyond the file's {self.size} bytes")
         last: str = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(attempt, last)
             try:
-                data, status, retry_after = self._get(offset, length)
-            except FingerprintError:
-                raise
+                data, outcome, retry_after = self._get(offset, length)
             except (httpx2.TransportError, httpx2.StreamError) as exc:
                 if isinstance(exc, httpx2.ConnectError) and attempt >= 2:
                     raise Offline(f"cannot reach the Hub to read {self.name}") from None
@@ -141,7 +140,7 @@ class HubFile(ByteSource):
             if data is not None:
                 self.counter.add(length)
                 return data
-            last = status
+            last = outcome
             if retry_after:
                 time.sleep(min(retry_after, 30.0))
         if last == "HTTP 429":
