@@ -55,6 +55,15 @@ class Checkpoint:
     counter: ReadCounter
     sources: list[ByteSource] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict, repr=False)  # GGUF metadata (vocabulary included)
+    listing: dict[str, int] = field(default_factory=dict, repr=False)  # every file of the repo or folder
+    opener: Callable[[str], ByteSource] | None = field(default=None, repr=False)
+
+    def open_file(self, name: str) -> ByteSource | None:
+        """Another file of the model (e.g. tokenizer.json), read through the same byte counter."""
+        if self.opener is None or name not in self.listing:
+            return None
+        return self.opener(name)
 
     @property
     def revision(self) -> str:
@@ -171,7 +180,9 @@ def _open_hub(ref: ModelRef, counter: ReadCounter, *, token, endpoint, snapshot)
         config = read_json("config.json")
     sources = [open_file(n) for n in names]
     files = [WeightFile(n, snap.files[n]) for n in names]
-    return _assemble(ref, snap.sha, fmt, files, sources, config, counter)
+    ckpt = _assemble(ref, snap.sha, fmt, files, sources, config, counter)
+    ckpt.listing, ckpt.opener = dict(snap.files), open_file
+    return ckpt
 
 
 def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path], str], known_hash: Callable[[Path], str | None]) -> Checkpoint:
@@ -181,6 +192,7 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
         root = path
         listing = _list_folder(root, depth=3)
         fmt, names = choose_weight_files(listing, None, lambda n: _read_json(LocalFile(root / n)))
+        aux = listing
     else:
         root = path.parent
         if path.name.endswith(PICKLE_SUFFIXES):
@@ -188,6 +200,7 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
         if not path.name.endswith((".safetensors", ".gguf")):
             raise BadReference(f"{path.name} is not a .safetensors or .gguf file")
         listing = {path.name: path.stat().st_size}
+        aux = {p.name: p.stat().st_size for p in root.iterdir() if p.is_file()}
         if path.name.endswith(".gguf"):
             siblings = {p.name: p.stat().st_size for p in root.glob("*.gguf")}
             fmt, names = "gguf", _gguf_split_group({**siblings, **listing}, path.name)
@@ -210,7 +223,9 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
         revision = pool.submit(hash_all)
         pool.shutdown(wait=False)
-    return _assemble(ref, revision, fmt, files, sources, config, counter)
+    ckpt = _assemble(ref, revision, fmt, files, sources, config, counter)
+    ckpt.listing, ckpt.opener = aux, lambda n: LocalFile(root / n, counter, name=n)
+    return ckpt
 
 
 def _local_revision(files: list[WeightFile]) -> str:
@@ -248,6 +263,7 @@ def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Check
         header_bytes=counter.bytes,
         counter=counter,
         sources=sources,
+        metadata=headers[0][1] if fmt == "gguf" else {},
     )
 
 

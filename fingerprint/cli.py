@@ -1,4 +1,4 @@
-"""Command line: ``python -m fingerprint inspect | compute | compare``.
+"""Command line: ``python -m fingerprint inspect | compute | compare | verdict``.
 
 Errors are one line per model on stderr (no traceback); the other models carry on and the
 exit code is 1 when any model failed. Tokens are never printed.
@@ -231,6 +231,38 @@ def cmd_compare(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_verdict(args) -> int:
+    from .lineage.evidence import verdict
+
+    opts = _options(args)
+    try:
+        v = verdict(args.a, args.b, opts)
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(render_verdict(v))
+    if args.json:
+        Path(args.json).write_text(json.dumps(v.to_json(), indent=2, ensure_ascii=False) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def render_verdict(v) -> str:
+    lines = [f"{v.a}  vs  {v.b}", "", f"Verdict: {v.sentence}  [{v.verdict}]", f"Strength: {v.strength:.2f} (0..1, probability-like)"]
+    lines += [f"  because {b}" for b in v.because]
+    rows = []
+    for name, s in v.signals.items():
+        place = v.placements.get(name) or {}
+        value = f"{s.value:.4f}" if s.available else "n/a"
+        where = f"{place['percentile']:.0f}th pct, z={place['z']}" if place and place.get("z") is not None else ("" if s.available else s.reason or "")
+        rows.append([s.label, value, where])
+    lines += ["", _table(rows, ["signal", "value", "vs unrelated pairs (or why not available)"])]
+    if v.not_checked:
+        lines += ["", "Could not be checked:"] + [f"  - {n}" for n in v.not_checked]
+    lines += ["", "Caveats:"] + [f"  - {c}" for c in v.caveats]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fingerprint", description="LLM weight fingerprints (σ-curves) from the Hub or local files.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -260,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument("--mode", choices=["auto", "exact", "sampled"], default="auto")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("verdict", parents=[common], help="lineage verdict for a pair: every signal against unrelated pairs")
+    s.add_argument("a", help="model reference")
+    s.add_argument("b", help="model reference")
+    s.add_argument("--json", metavar="PATH", help="also write the verdict and its evidence as JSON")
+    s.set_defaults(func=cmd_verdict, mode="auto")
     return p
 
 

@@ -139,6 +139,18 @@ def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "
     return ckpt
 
 
+def open_model(reference: str, opts: Options | None = None) -> Checkpoint:
+    """Open a model's checkpoint (headers, config, file listing) without computing anything."""
+    opts = _with_default_store(opts or Options())
+    ref = parse_reference(reference, filename=opts.file)
+    try:
+        opened = _open(ref, opts)
+    except FingerprintError as exc:
+        raise _with_model(exc, ref.text) from None
+    assert isinstance(opened, Checkpoint)
+    return opened
+
+
 def inspect(reference: str, opts: Options | None = None) -> Inspection:
     opts = _with_default_store(opts or Options())
     ref = parse_reference(reference, filename=opts.file)

@@ -167,7 +167,7 @@ def gguf_file(n_layers: int = 2, hidden: int = 32, vocab: int = 80) -> bytes:
         w.add_float64("general.fuzz_f64", 0.5)
         w.add_array("general.fuzz_small", [1, 2, 3])
         w.add_array("general.fuzz_nested", [[1, 2], [3]])
-        w.add_token_list([f"t{i}" for i in range(vocab)])  # > KEEP_ARRAY_ITEMS strings: skipped path
+        w.add_token_list([f"t{i}" for i in range(vocab)])  # the vocabulary: kept as strings
         w.add_token_scores([float(i) for i in range(vocab)])  # > KEEP_ARRAY_ITEMS floats: skipped path
         for i in range(n_layers):
             w.add_tensor(f"blk.{i}.attn_q.weight", rng.standard_normal((hidden, hidden)).astype(np.float32))
@@ -191,7 +191,7 @@ def test_seeds_parse():
     tensors, meta, start = parse(gguf_format.read_header, GGUF_SEED)
     assert len(tensors) == 8
     assert meta["llama.block_count"] == 2 and meta["general.fuzz_small"] == [1, 2, 3]
-    assert meta["tokenizer.ggml.tokens"] == 80  # large arrays are kept only as their length
+    assert meta["tokenizer.ggml.tokens"] == [f"t{i}" for i in range(80)]  # the vocabulary is kept (lineage signals)
 
 
 def test_gguf_parser_agrees_with_gguf_reader(tmp_path):
@@ -488,7 +488,7 @@ def test_gguf_header_larger_than_the_first_read_chunk():
     src = MemorySource(blob)
     tensors, meta, start = gguf_format.read_header(src)
     assert start > 200_000
-    assert meta["tokenizer.ggml.tokens"] == 30_000
+    assert len(meta["tokenizer.ggml.tokens"]) == 30_000 and meta["tokenizer.ggml.tokens"][-1] == "t29999"
     assert len(tensors) == 12
     assert src.requested <= len(blob)
     assert src.calls < 10  # doubling chunks, not one read per field

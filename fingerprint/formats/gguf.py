@@ -22,6 +22,8 @@ MAX_DIMS = 4
 MAX_ARRAY_ITEMS = 1 << 24  # ~16M items: far above any real vocabulary
 KEEP_ARRAY_ITEMS = 64  # small arrays (e.g. per-layer head counts) are kept, larger ones only counted
 MAX_NAME_BYTES = 64 << 10  # keys and tensor names (llama.cpp itself caps tensor names at 64 bytes)
+TOKENS_KEY = "tokenizer.ggml.tokens"  # the vocabulary is kept: lineage signals align models through shared tokens
+MAX_KEPT_TOKENS = 1 << 20
 KEEP_STRING_BYTES = 1 << 20  # longer string values (none is needed here) are skipped, never read
 
 _SCALARS = {
@@ -117,7 +119,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
     for _ in range(n_kv):
         key = _text(cur.name(), name)
         vtype = cur.unpack("<I")
-        metadata[key] = _value(cur, vtype, name, depth=0)
+        metadata[key] = _value(cur, vtype, name, depth=0, keep_strings=key == TOKENS_KEY)
 
     alignment = metadata.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
@@ -172,7 +174,7 @@ def _text(raw: bytes, fname: str) -> str:
         raise CorruptFile(f"{fname}: GGUF key or name is not UTF-8") from None
 
 
-def _value(cur: _Cursor, vtype: int, fname: str, depth: int):
+def _value(cur: _Cursor, vtype: int, fname: str, depth: int, keep_strings: bool = False):
     if vtype in _SCALARS.keys():
         return cur.unpack(_SCALARS[GGUFValueType(vtype)])
     if vtype == GGUFValueType.STRING:
@@ -195,6 +197,8 @@ def _value(cur: _Cursor, vtype: int, fname: str, depth: int):
             cur.skip(count * size)
             return _ArrayInfo(count)
         if item_type == GGUFValueType.STRING:
+            if keep_strings and count <= MAX_KEPT_TOKENS:
+                return [cur.take(cur.string_length()).decode("utf-8", errors="replace") for _ in range(count)]
             for _ in range(count):
                 n = cur.unpack("<Q")
                 cur.skip(n)

@@ -1,0 +1,1 @@
+"""Lineage evidence beyond σ-curves: per-model probes, pairwise signals, calibration and verdicts."""

@@ -1,0 +1,80 @@
+"""Where a pair's signal value falls among what unrelated pairs score.
+
+The backgrounds come from ``calibration.json``, written by ``benchmarks/lineage.py`` from
+real trained models (the fixtures and the tiny Llamas of ``benchmarks/train_tiny.py``).
+They are small models: the file records which pairs it was made from, and every
+percentile says how many unrelated pairs it rests on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+@dataclass(frozen=True)
+class Placement:
+    percentile: float  # % of unrelated pairs scoring below this value
+    z: float | None  # (value - unrelated mean) / unrelated std
+    n_unrelated: int
+    above_unrelated_max: bool
+    below_related_fraction: float | None  # % of related pairs scoring below this value
+
+    def to_json(self) -> dict:
+        return {
+            "percentile": round(self.percentile, 1),
+            "z": None if self.z is None else round(self.z, 2),
+            "n_unrelated": self.n_unrelated,
+            "above_unrelated_max": self.above_unrelated_max,
+            "related_below": None if self.below_related_fraction is None else round(self.below_related_fraction, 1),
+        }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    unrelated: dict[str, list[float]]
+    related: dict[str, list[float]]
+    source: dict
+
+    def place(self, signal: str, value: float) -> Placement | None:
+        bg = self.unrelated.get(signal) or []
+        if len(bg) < 2:
+            return None
+        below = sum(v < value for v in bg) + 0.5 * sum(v == value for v in bg)
+        mean = sum(bg) / len(bg)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in bg) / (len(bg) - 1))
+        z = (value - mean) / sd if sd > 0 else None
+        rel = self.related.get(signal) or []
+        rel_below = 100.0 * sum(v < value for v in rel) / len(rel) if rel else None
+        return Placement(100.0 * below / len(bg), z, len(bg), value > max(bg), rel_below)
+
+    def threshold(self, signal: str) -> float | None:
+        """The value above which a pair is called related on this signal: above every unrelated
+        pair by a margin of 3 background standard deviations (or 0.1 when they barely vary)."""
+        bg = self.unrelated.get(signal) or []
+        if len(bg) < 2:
+            return None
+        mean = sum(bg) / len(bg)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in bg) / (len(bg) - 1))
+        return max(max(bg) + 0.05, mean + max(3 * sd, 0.1))
+
+
+@lru_cache(maxsize=1)
+def load(path: str | None = None) -> Calibration:
+    p = Path(path) if path else CALIBRATION_FILE
+    if not p.is_file():
+        return Calibration({}, {}, {"missing": str(p)})
+    data = json.loads(p.read_text())
+    unrelated: dict[str, list[float]] = {}
+    related: dict[str, list[float]] = {}
+    for pair in data.get("pairs", []):
+        target = related if pair.get("related") else unrelated
+        for name, value in (pair.get("signals") or {}).items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                target.setdefault(name, []).append(float(value))
+    return Calibration(unrelated, related, {k: v for k, v in data.items() if k != "pairs"})

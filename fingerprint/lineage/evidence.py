@@ -1,0 +1,98 @@
+"""The lineage API the command line and the dashboard call: probes (cached) and verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..compare import compare_pair
+from ..compute import Options, cache_key, compute, open_model
+from ..errors import FingerprintError, InternalError
+from ..reference import parse_reference
+from ..result import Fingerprint
+from ..store import default_path
+from . import calibration
+from .probe import PROBE_BUDGET, Probe, build_probe, probe_key
+from .signals import Signal, all_signals, missing, sigma_signal
+from .verdict import Verdict, decide
+
+ProbeProgress = Callable[[str, str], None]  # (model, stage)
+
+
+def probe_dir(opts: Options) -> Path:
+    base = opts.store.path.parent if opts.store is not None else default_path().parent
+    return base / "probes"
+
+
+def get_probe(reference: str, opts: Options | None = None, *, budget: int = PROBE_BUDGET) -> tuple[Probe, bool]:
+    """The probe of one model, from the cache when present: (probe, cached)."""
+    opts = opts or Options()
+    ref = parse_reference(reference, filename=opts.file)
+    ckpt = open_model(reference, opts)
+    try:
+        path = None
+        if opts.use_cache:
+            path = probe_dir(opts) / f"{probe_key(cache_key(ref) + f'|{budget}', ckpt.revision)}.npz"
+            if path.is_file():
+                try:
+                    probe = Probe.load(path)
+                    probe.model = ref.text
+                    return probe, True
+                except (OSError, ValueError, KeyError):
+                    path.unlink(missing_ok=True)  # unreadable cache entry: recompute it
+        try:
+            probe = build_probe(ckpt, ref.text, budget=budget, cancel=opts.cancel)
+        except FingerprintError as exc:
+            exc.model = exc.model or ref.text
+            raise
+        if path is not None:
+            probe.save(path)
+        return probe, False
+    finally:
+        ckpt.close()
+
+
+def sigma_between(fa: Fingerprint | None, fb: Fingerprint | None, why: str | None = None) -> Signal:
+    if fa is None or fb is None:
+        return missing("sigma", why or "no fingerprint")
+    c = compare_pair(fa, fb)
+    return sigma_signal(c.score, c.resampled)
+
+
+def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
+    signals = all_signals(pa, pb, sigma)
+    v = decide(
+        pa.model,
+        pb.model,
+        signals,
+        calibration.load(),
+        formats=(pa.format, pb.format),
+        depths=(pa.n_layers, pb.n_layers),
+        widths=(pa.config.get("hidden"), pb.config.get("hidden")),
+        moe=(pa.is_moe, pb.is_moe),
+    )
+    for p in (pa, pb):
+        if p.mode == "sampled":
+            v.caveats.append(f"{p.model}: {', '.join(n for n in p.notes if n.startswith('sampled')) or 'sampled'}")
+        v.caveats += [f"{p.model}: {n}" for n in p.notes if not n.startswith("sampled")]
+    return v
+
+
+def verdict(a: str, b: str, opts: Options | None = None) -> Verdict:
+    """Fingerprints, probes and every signal of one pair. Raises FingerprintError naming the model."""
+    opts = opts or Options()
+    fps = []
+    for ref in (a, b):
+        out = compute(ref, opts)
+        if out.error is not None:
+            raise out.error
+        fps.append(out.fingerprint)
+    probes = [get_probe(ref, opts)[0] for ref in (a, b)]
+    try:
+        return verdict_from(probes[0], probes[1], sigma_between(*fps))
+    except FingerprintError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug in a signal must name the pair, not crash the run
+        raise InternalError(f"unexpected {type(exc).__name__} while comparing: {exc}", model=f"{a} vs {b}") from exc
+
+

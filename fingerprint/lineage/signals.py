@@ -1,0 +1,295 @@
+"""Lineage signals between two probes: each says what it measured, on what, and when it can't.
+
+Weakest to strongest against a model that was changed on purpose:
+- sigma        per-layer σ of Q/K/V/O, correlated over depth (HonestAGI). Changed at will by
+               rescaling W_q by c and W_k by 1/c; look-alike recipes score high. Weakest.
+- vectors      norm weights and q/k/v biases, mean-centred Pearson per layer.
+- elementwise  Pearson of the weights at identical positions (same shapes). Copies, quantized
+               copies and fine-tunes score ~1; independent models ~0. Broken by a permutation.
+- awm          hidden dimensions aligned through the embedding rows of shared tokens (linear
+               assignment), then unbiased linear CKA of Q and of K per layer (AWM, arXiv
+               2510.06738). Survives head/neuron permutations, Q/K rescaling, head-space
+               rotations and long training.
+- depth        layer-by-layer similarity and the best monotone layer alignment.
+- moe          each expert's MLP against a dense model's MLP after matching neurons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .measures import HiddenAlignment, align_hidden, centred_pearson, match_neurons, monotone_alignment, unbiased_cka
+from .probe import Probe, RowSample
+
+SIGNAL_ORDER = ("elementwise", "awm", "vectors", "depth", "moe", "sigma")
+SIGNAL_LABELS = {
+    "sigma": "σ-curve correlation (weakest)",
+    "vectors": "norm weights & biases (centred Pearson)",
+    "elementwise": "weights at identical positions (Pearson)",
+    "awm": "Q/K after hidden-dim alignment (unbiased CKA, AWM)",
+    "depth": "layer alignment (mean similarity along the best monotone path)",
+    "moe": "MoE experts vs dense MLP (matched neurons)",
+}
+SIGNAL_READS = {
+    "sigma": "every attention projection's σ per layer (the fingerprint: exact or ≤32 MB sampled)",
+    "vectors": "the norm weights before attention and MLP, the final norm, q/k/v biases: read whole",
+    "elementwise": "sampled rows of Q, K, V, O, gate, up, down at shape-determined positions",
+    "awm": "embedding rows of hash-picked shared tokens + sampled rows of Q and K",
+    "depth": "the same rows as elementwise (or awm when shapes differ), every layer against every layer",
+    "moe": "gate/up rows of up to 8 experts in up to 4 MoE layers + the dense model's gate/up rows",
+}
+MIN_SHARED_TOKENS = 32
+MATRIX_ELEMENTS = 4096  # elements per tensor in the layer-by-layer matrix (cheap even for 80x80 layers)
+
+
+@dataclass
+class Signal:
+    name: str
+    value: float | None
+    available: bool
+    reason: str | None = None  # why not available
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return SIGNAL_LABELS[self.name]
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["label"] = self.label
+        d["reads"] = SIGNAL_READS[self.name]
+        return d
+
+
+def missing(name: str, reason: str) -> Signal:
+    return Signal(name, None, False, reason)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _common_rows(a: RowSample, b: RowSample) -> tuple[np.ndarray, np.ndarray] | None:
+    if a.shape != b.shape:
+        return None
+    common, ia, ib = np.intersect1d(a.rows, b.rows, assume_unique=True, return_indices=True)
+    if len(common) == 0:
+        return None
+    return a.data[ia], b.data[ib]
+
+
+def _r(x: np.ndarray, y: np.ndarray) -> float | None:
+    return centred_pearson(x.reshape(-1), y.reshape(-1))
+
+
+def _layer_pairs(pa: Probe, pb: Probe, depth: DepthInfo | None) -> list[tuple[int, int]]:
+    if pa.n_layers == pb.n_layers:
+        return [(i, i) for i in range(pa.n_layers)]
+    if depth is not None and depth.pairs:
+        return depth.pairs
+    return []
+
+
+@dataclass
+class DepthInfo:
+    pairs: list[tuple[int, int]]
+    signal: Signal
+
+
+def depth_signal(pa: Probe, pb: Probe, alignment: HiddenAlignment | None) -> DepthInfo:
+    """Every layer of a against every layer of b, then the best monotone alignment."""
+    sim, basis = _elementwise_matrix(pa, pb)
+    if sim is None and alignment is not None:
+        sim, basis = _cka_matrix(pa, pb, alignment), "awm"
+    if sim is None or not np.isfinite(sim).any():
+        return DepthInfo([], missing("depth", "no matrix of the same shape in both models and no shared-token alignment"))
+    al = monotone_alignment(sim)
+    detail = {
+        "basis": basis,
+        "matrix": [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in sim],
+        "pairs": [list(p) for p in al.pairs],
+        "skipped_a": al.skipped_a,
+        "skipped_b": al.skipped_b,
+        "diagonal": al.diagonal_similarity,
+    }
+    value = float(al.mean_similarity) if np.isfinite(al.mean_similarity) else None
+    return DepthInfo([tuple(p) for p in al.pairs], Signal("depth", value, value is not None, None, detail))
+
+
+def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
+    kinds = [k for k in ("q", "k", "v", "o", "gate", "up", "down") if k in pa.matrices and k in pb.matrices]
+    sim = np.full((pa.n_layers, pb.n_layers), np.nan)
+    found = False
+    for i in range(pa.n_layers):
+        for j in range(pb.n_layers):
+            rs = []
+            for k in kinds:
+                sa, sb = pa.matrices[k].get(i), pb.matrices[k].get(j)
+                if sa is None or sb is None:
+                    continue
+                common = _common_rows(sa, sb)
+                if common is None:
+                    continue
+                x, y = (c.reshape(-1)[:: max(1, c.size // MATRIX_ELEMENTS)] for c in common)
+                r = centred_pearson(x, y)
+                if r is not None:
+                    rs.append(r)
+            if rs:
+                sim[i, j] = float(np.mean(rs))
+                found = True
+    return (sim if found else None), "elementwise"
+
+
+def _cka_matrix(pa: Probe, pb: Probe, al: HiddenAlignment) -> np.ndarray:
+    sim = np.full((pa.n_layers, pb.n_layers), np.nan)
+    feats_a = {i: _qk_features(pa, i, al.dims_a, al.signs) for i in range(pa.n_layers)}
+    feats_b = {j: _qk_features(pb, j, al.dims_b, None) for j in range(pb.n_layers)}
+    for i, fa in feats_a.items():
+        for j, fb in feats_b.items():
+            vals = [unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                sim[i, j] = float(np.mean(vals))
+    return sim
+
+
+def _qk_features(p: Probe, layer: int, dims: np.ndarray, signs: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Q and K of a layer as (hidden dims, sampled output rows): hidden dims are the examples."""
+    out = {}
+    for k in ("q", "k"):
+        s = p.matrices.get(k, {}).get(layer)
+        if s is None or s.data.shape[1] < dims.max(initial=0) + 1:
+            continue
+        x = s.data[:, dims].T.astype(np.float64)
+        if signs is not None:
+            x = x * signs[:, None]
+        out[k] = x
+    return out
+
+
+def hidden_alignment(pa: Probe, pb: Probe) -> tuple[HiddenAlignment | None, str | None]:
+    if pa.embedding is None or pb.embedding is None:
+        who = [p.model for p in (pa, pb) if p.embedding is None]
+        return None, f"no embedding rows with a vocabulary for {', '.join(who)}"
+    index_b = {t: i for i, t in enumerate(pb.tokens)}
+    pairs = [(i, index_b[t]) for i, t in enumerate(pa.tokens) if t in index_b]
+    if len(pairs) < MIN_SHARED_TOKENS:
+        return None, f"only {len(pairs)} shared tokens among those read (need {MIN_SHARED_TOKENS})"
+    ia, ib = (np.array(x) for x in zip(*pairs))
+    return align_hidden(pa.embedding[ia], pb.embedding[ib]), None
+
+
+def awm_signal(pa: Probe, pb: Probe, al: HiddenAlignment | None, why: str | None, layer_pairs) -> Signal:
+    if al is None:
+        return missing("awm", why or "no alignment")
+    if not layer_pairs:
+        return missing("awm", "depths differ and no layer alignment was found")
+    per_layer = []
+    for i, j in layer_pairs:
+        fa = _qk_features(pa, i, al.dims_a, al.signs)
+        fb = _qk_features(pb, j, al.dims_b, None)
+        vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
+        vals = {k: v for k, v in vals.items() if v is not None}
+        if vals:
+            per_layer.append({"a": i, "b": j, **{k: round(v, 4) for k, v in vals.items()}, "mean": float(np.mean(list(vals.values())))})
+    if not per_layer:
+        return missing("awm", "Q/K rows missing in one model (fused QKV?)")
+    value = float(np.mean([p["mean"] for p in per_layer]))
+    detail = {"per_layer": per_layer, "shared_tokens": al.n_tokens, "alignment_quality": round(float(al.quality), 4)}
+    return Signal("awm", value, True, None, detail)
+
+
+def elementwise_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
+    per_kind: dict[str, list[float]] = {}
+    rel_diff: list[float] = []
+    for kind in ("q", "k", "v", "o", "gate", "up", "down"):
+        for i, j in layer_pairs:
+            sa, sb = pa.matrices.get(kind, {}).get(i), pb.matrices.get(kind, {}).get(j)
+            if sa is None or sb is None:
+                continue
+            common = _common_rows(sa, sb)
+            if common is None:
+                continue
+            r = _r(*common)
+            if r is not None:
+                per_kind.setdefault(kind, []).append(r)
+                x, y = common
+                rel_diff.append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
+    for (li, e), sa in pa.experts.get("gate", {}).items():  # MoE vs MoE: experts at identical positions
+        sb = pb.experts.get("gate", {}).get((li, e))
+        common = _common_rows(sa, sb) if sb is not None else None
+        if common is not None and (r := _r(*common)) is not None:
+            per_kind.setdefault("experts", []).append(r)
+    if not per_kind:
+        shapes = "no matrix has the same shape in both models" if layer_pairs else "depths differ and no layer alignment"
+        return missing("elementwise", shapes)
+    all_r = [r for rs in per_kind.values() for r in rs]
+    detail = {
+        "per_kind": {k: round(float(np.median(v)), 6) for k, v in per_kind.items()},
+        "tensors": len(all_r),
+        "min": float(np.min(all_r)),
+        "relative_difference": float(np.median(rel_diff)) if rel_diff else None,
+    }
+    return Signal("elementwise", float(np.median(all_r)), True, None, detail)
+
+
+def vectors_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
+    per_kind: dict[str, list[float]] = {}
+    for kind in ("attn_norm", "ffn_norm", "q_bias", "k_bias", "v_bias"):
+        for i, j in layer_pairs:
+            a, b = pa.vectors.get(kind, {}).get(i), pb.vectors.get(kind, {}).get(j)
+            if a is not None and b is not None and (r := centred_pearson(a, b)) is not None:
+                per_kind.setdefault(kind, []).append(r)
+    a, b = pa.vectors.get("final_norm", {}).get(0), pb.vectors.get("final_norm", {}).get(0)
+    if a is not None and b is not None and (r := centred_pearson(a, b)) is not None:
+        per_kind["final_norm"] = [r]
+    if not per_kind:
+        return missing("vectors", "no norm weight or bias of the same length in both models")
+    all_r = [r for rs in per_kind.values() for r in rs]
+    detail = {"per_kind": {k: round(float(np.median(v)), 4) for k, v in per_kind.items()}, "vectors": len(all_r)}
+    return Signal("vectors", float(np.median(all_r)), True, None, detail)
+
+
+def moe_signal(pa: Probe, pb: Probe) -> Signal:
+    if pa.is_moe == pb.is_moe:
+        return missing("moe", "applies to an MoE model against a dense one" if not pa.is_moe else "both models are MoE (experts are compared element-wise)")
+    moe, dense = (pa, pb) if pa.is_moe else (pb, pa)
+    per_layer: dict[int, list[float]] = {}
+    for kind in ("gate", "up"):
+        for (layer, expert), s in sorted(moe.experts.get(kind, {}).items()):
+            d = dense.matrices.get(kind, {}).get(_dense_layer(layer, moe.n_layers, dense.n_layers))
+            if d is None or d.shape[1] != s.shape[1]:
+                continue
+            m = match_neurons(s.data, d.data)
+            per_layer.setdefault(layer, []).append(float(m.mean_abs_corr))
+    if not per_layer:
+        return missing("moe", "no expert of the MoE model has the dense model's hidden size")
+    layers = {str(k): round(float(np.mean(v)), 4) for k, v in per_layer.items()}
+    value = float(np.median([v for vs in per_layer.values() for v in vs]))
+    return Signal("moe", value, True, None, {"per_layer": layers, "moe_model": moe.model, "dense_model": dense.model})
+
+
+def _dense_layer(layer: int, n_moe: int, n_dense: int) -> int:
+    return layer if n_moe == n_dense else round(layer * (n_dense - 1) / max(n_moe - 1, 1))
+
+
+def sigma_signal(score: float | None, resampled: bool, reason: str | None = None) -> Signal:
+    if score is None:
+        return missing("sigma", reason or "σ-curves could not be compared")
+    return Signal("sigma", float(score), True, None, {"resampled": resampled})
+
+
+def all_signals(pa: Probe, pb: Probe, sigma: Signal) -> dict[str, Signal]:
+    al, why = hidden_alignment(pa, pb)
+    depth = depth_signal(pa, pb, al)
+    pairs = _layer_pairs(pa, pb, depth)
+    out = {
+        "elementwise": elementwise_signal(pa, pb, pairs),
+        "awm": awm_signal(pa, pb, al, why, pairs),
+        "vectors": vectors_signal(pa, pb, pairs),
+        "depth": depth.signal,
+        "moe": moe_signal(pa, pb),
+        "sigma": sigma,
+    }
+    return {k: out[k] for k in SIGNAL_ORDER}

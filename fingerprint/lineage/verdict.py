@@ -1,0 +1,169 @@
+"""From signals to a verdict: which relation the evidence is consistent with, and how strongly.
+
+Rules, strongest evidence first (thresholds from the calibration's unrelated pairs):
+- weights equal at identical positions (r >= 0.9999): same weights, or a quantized copy
+  when the values differ by more than rounding to 16 bits would explain;
+- r high but short of that in a quantized format: quantized copy;
+- element-wise r above every unrelated pair: fine-tune (or a depth/width derivative when the
+  depths or widths differ; an MoE upcycle when one model is MoE and the experts match);
+- the AWM signal above every unrelated pair while element-wise is not: same lineage after
+  heavy training (or permuted/rotated weights);
+- otherwise: no evidence of lineage - which is not proof of independence;
+- insufficient data when neither element-wise, AWM nor MoE evidence could be computed.
+σ-curves and norm vectors never decide a verdict on their own: look-alike training recipes
+make unrelated models score high on both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .calibration import Calibration
+from .signals import SIGNAL_LABELS, Signal
+
+VERDICTS = {
+    "same_weights": "consistent with the same weights",
+    "quantized_copy": "consistent with a quantized copy",
+    "fine_tune": "consistent with a fine-tune (light training of the same weights)",
+    "same_lineage": "consistent with the same lineage after heavy training",
+    "depth_width_derivative": "consistent with a depth/width derivative (pruned or grown)",
+    "moe_upcycle": "consistent with an MoE upcycle of the dense model",
+    "no_evidence": "no evidence of lineage (not proof of independence)",
+    "insufficient_data": "insufficient data to judge",
+}
+RELATED = {"same_weights", "quantized_copy", "fine_tune", "same_lineage", "depth_width_derivative", "moe_upcycle"}
+DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
+QUANTIZED_FORMATS = ("gguf",)
+
+
+@dataclass
+class Verdict:
+    a: str
+    b: str
+    verdict: str
+    related: bool
+    strength: float
+    because: list[str]
+    not_checked: list[str]
+    caveats: list[str]
+    signals: dict[str, Signal]
+    placements: dict[str, dict | None] = field(default_factory=dict)
+
+    @property
+    def sentence(self) -> str:
+        return VERDICTS[self.verdict]
+
+    def to_json(self) -> dict:
+        sigs = {}
+        for name, s in self.signals.items():
+            d = s.to_json()
+            place = self.placements.get(name)
+            d["percentile"] = place["percentile"] if place else None  # among unrelated pairs
+            d["z"] = place["z"] if place else None
+            d["background"] = place
+            sigs[name] = d
+        return {
+            "a": self.a,
+            "b": self.b,
+            "verdict": self.verdict,
+            "verdict_text": self.sentence,
+            "related": self.related,
+            "strength": round(self.strength, 3),
+            "because": self.because,
+            "not_checked": self.not_checked,
+            "caveats": self.caveats,
+            "signals": sigs,
+        }
+
+
+def _strength_above(placement, n: int) -> float:
+    """Probability-like: 1 - (chance an unrelated pair scores this high), never above what
+    n unrelated pairs can support (1 - 0.5/(n+1))."""
+    cap = 1 - 0.5 / (n + 1)
+    if placement is None or placement.z is None:
+        return 0.5
+    tail = 0.5 * math.erfc(placement.z / math.sqrt(2))
+    return max(0.0, min(cap, 1 - tail))
+
+
+def decide(
+    a: str,
+    b: str,
+    signals: dict[str, Signal],
+    calibration: Calibration,
+    *,
+    formats: tuple[str, str] = ("", ""),
+    depths: tuple[int, int] = (0, 0),
+    widths: tuple[int | None, int | None] = (None, None),
+    moe: tuple[bool, bool] = (False, False),
+) -> Verdict:
+    placements = {n: (p.to_json() if (p := calibration.place(n, s.value)) else None) if s.available else None for n, s in signals.items()}
+    raw = {n: calibration.place(n, s.value) if s.available else None for n, s in signals.items()}
+    not_checked = [f"{SIGNAL_LABELS[n]}: {s.reason}" for n, s in signals.items() if not s.available]
+    caveats = ["Weights alone cannot prove or disprove derivation; this is statistical evidence, not an accusation."]
+    if not calibration.unrelated:
+        caveats.append("no calibration file: values cannot be placed against unrelated pairs")
+    else:
+        n_bg = max(len(v) for v in calibration.unrelated.values())
+        caveats.append(f"calibrated on {n_bg} unrelated pairs of small trained models; large models may differ")
+
+    def above(name: str) -> bool:
+        s = signals.get(name)
+        t = calibration.threshold(name)
+        return bool(s and s.available and t is not None and s.value >= t)
+
+    el, awm, moe_sig = signals.get("elementwise"), signals.get("awm"), signals.get("moe")
+    shape_change = depths[0] != depths[1] or (widths[0] and widths[1] and widths[0] != widths[1])
+    quantized = any(f in QUANTIZED_FORMATS for f in formats)
+    because: list[str] = []
+    verdict = None
+    strength = 0.5
+
+    if el and el.available:
+        rel_diff = el.detail.get("relative_difference")
+        if el.value >= 0.9999 and not shape_change:
+            verdict = "same_weights" if (rel_diff is not None and rel_diff < 2e-3) else "quantized_copy"
+            because.append(f"weights at identical positions correlate r = {el.value:.6f}")
+            if rel_diff is not None:
+                because.append(f"median relative difference {rel_diff:.2e}")
+            strength = 1 - 0.5 / (len(calibration.unrelated.get("elementwise", [])) + 1)
+        elif el.value >= 0.98 and quantized and not shape_change:
+            verdict = "quantized_copy"
+            because.append(f"weights at identical positions correlate r = {el.value:.4f}, as after quantization")
+            strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
+    if verdict is None and moe[0] != moe[1] and above("moe"):
+        verdict = "moe_upcycle"
+        because.append(f"experts match the dense MLP's neurons: mean |r| = {moe_sig.value:.3f}")
+        strength = _strength_above(raw.get("moe"), len(calibration.unrelated.get("moe", [])))
+    if verdict is None and above("elementwise"):
+        verdict = "depth_width_derivative" if shape_change else "fine_tune"
+        because.append(f"weights at identical positions correlate r = {el.value:.3f}, above every unrelated pair")
+        strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
+    if verdict is None and above("awm"):
+        verdict = "depth_width_derivative" if shape_change else "same_lineage"
+        because.append(f"Q/K after hidden alignment: unbiased CKA = {awm.value:.3f}, above every unrelated pair")
+        strength = _strength_above(raw.get("awm"), len(calibration.unrelated.get("awm", [])))
+    if verdict is None:
+        decisive = [n for n in DECISIVE if signals.get(n) and signals[n].available]
+        if not decisive:
+            verdict = "insufficient_data"
+            because.append("neither element-wise, AWM nor MoE evidence could be computed")
+            strength = 0.0
+        else:
+            verdict = "no_evidence"
+            fractions = [raw[n].below_related_fraction for n in decisive if raw.get(n) and raw[n].below_related_fraction is not None]
+            # how unlike related pairs this pair is: 1 when it scores below every related pair on every decisive signal
+            strength = 1 - max(fractions) / 100 if fractions else 0.5
+            strength = min(strength, 1 - 0.5 / (len(calibration.related.get(decisive[0], [])) + 1))
+            because.append("no decisive signal is above the unrelated background: " + ", ".join(
+                f"{n} = {signals[n].value:.3f}" for n in decisive))
+    sigma = signals.get("sigma")
+    if sigma and sigma.available and sigma.value > 0.9 and verdict in ("no_evidence", "insufficient_data"):
+        caveats.append(
+            f"the σ-curves correlate at {sigma.value:.2f}, yet that alone is not evidence: unrelated models with "
+            "look-alike recipes score as high"
+        )
+    if shape_change:
+        caveats.append(f"the models differ in shape ({depths[0]} vs {depths[1]} layers, width {widths[0]} vs {widths[1]})")
+    return Verdict(a, b, verdict, verdict in RELATED, float(strength), because, not_checked, caveats, signals, placements)
