@@ -18,12 +18,12 @@ Small models are read whole ("exact"); larger ones are sampled and say so.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import tempfile
 import threading
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,7 +41,7 @@ from .tensors import EXPERT_KINDS, MATRIX_KINDS, Located, locate_all
 from .vocab import pick_tokens, read_vocabulary
 
 PROBE_VERSION = 1
-PROBE_BUDGET = 256 << 20  # bytes per model, everything included (issue: <= 256 MB in sampled mode)
+PROBE_BUDGET = 256_000_000  # bytes per model, everything included (issue: <= 256 MB in sampled mode)
 EMBED_TOKENS = 2048  # embedding rows read: one Range request each when ids are scattered
 EMBED_BUDGET = 48 << 20
 EXPERT_BUDGET = 32 << 20
@@ -402,58 +402,66 @@ def _runs(file_rows: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _read_all(wants: list[_Want], cancel: threading.Event | None) -> dict[int, np.ndarray]:
-    """Read every want's rows; returns id(want) -> float32 (rows, cols) in HF row order."""
+    """Read every want's rows; returns id(want) -> float32 (rows, cols) in HF row order.
+
+    Each want's array is allocated once and filled in place as reads complete; at most
+    2 x workers reads are in flight, so memory is the probe itself plus a few raw reads."""
     scales: dict[str, np.ndarray] = {}
-    jobs: list[tuple[_Want, int, int]] = []  # (want, first file row, end file row)
-    order: dict[int, np.ndarray] = {}
+    out: dict[int, np.ndarray] = {}
+    jobs: list[tuple[_Want, int, int, np.ndarray]] = []  # (want, first file row, end file row, destination rows)
     for w in wants:
         t = w.loc.tensor
         if len(t.shape) == 1:
-            jobs.append((w, 0, 1))
+            out[id(w)] = np.empty((1, t.shape[0]), np.float32)
+            jobs.append((w, 0, 1, np.zeros(1, np.int64)))
             continue
         file_rows = w.file_row(w.rows)
-        sort = np.argsort(file_rows, kind="stable")
-        order[id(w)] = sort
-        jobs += [(w, a, b) for a, b in _runs(file_rows[sort])]
+        order = np.argsort(file_rows, kind="stable")
+        out[id(w)] = np.empty((len(w.rows), t.cols), np.float32)
+        k = 0
+        for a, b in _runs(file_rows[order]):
+            jobs.append((w, a, b, order[k : k + b - a]))
+            k += b - a
     workers = max((w.loc.tensor.source.max_parallel for w in wants), default=1)
-    pieces: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
 
-    def fetch(job: tuple[_Want, int, int]) -> tuple[_Want, int, bytes]:
+    def fetch(job):
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        w, a, b = job
+        w, a, b, dest = job
         t = w.loc.tensor
         if len(t.shape) == 1:
-            return w, a, t.source.read(t.offset, t.nbytes)
-        return w, a, t.source.read(t.offset + a * t.row_bytes, (b - a) * t.row_bytes)
+            return job, t.source.read(t.offset, t.nbytes)
+        return job, t.source.read(t.offset + a * t.row_bytes, (b - a) * t.row_bytes)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for w, a, raw in pool.map(fetch, jobs):
-            t = w.loc.tensor
-            if len(t.shape) == 1:
-                x = decode_rows(raw, t.dtype, t.format, 1, t.shape[0])
-            else:
-                x = decode_rows(raw, t.dtype, t.format, len(raw) // t.row_bytes, t.cols)
-                scale = _scale_of(w, scales)
-                if scale is not None:
-                    x = _dequant_scale(x, scale, a, t.shape)
-            if not np.isfinite(x).all():
-                bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-                raise NonFiniteWeights(f"NaN or Inf in {t.name} ({bad} values)")
-            pieces[id(w)].append((a, x))
-    out: dict[int, np.ndarray] = {}
+        todo = iter(jobs)
+        pending = {pool.submit(fetch, j) for j in itertools.islice(todo, 2 * workers)}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    (w, a, b, dest), raw = fut.result()
+                    t = w.loc.tensor
+                    if len(t.shape) == 1:
+                        x = decode_rows(raw, t.dtype, t.format, 1, t.shape[0])
+                    else:
+                        x = decode_rows(raw, t.dtype, t.format, b - a, t.cols)
+                        scale = _scale_of(w, scales)
+                        if scale is not None:
+                            x = _dequant_scale(x, scale, a, t.shape)
+                    if not np.isfinite(x).all():
+                        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+                        raise NonFiniteWeights(f"NaN or Inf in {t.name} ({bad} values)")
+                    out[id(w)][dest] = x
+                    if (nxt := next(todo, None)) is not None:
+                        pending.add(pool.submit(fetch, nxt))
+        finally:
+            for fut in pending:
+                fut.cancel()
     for w in wants:
-        parts = sorted(pieces[id(w)], key=lambda p: p[0])
-        x = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
         if len(w.loc.tensor.shape) == 1:
-            v = x.reshape(-1)
-            if w.permuted_head_dim:
-                v = v[w.file_row(np.arange(len(v)))]  # vector in HF order
-            out[id(w)] = v
-            continue
-        back = np.empty_like(x)
-        back[order[id(w)]] = x  # file order -> the order of w.rows
-        out[id(w)] = back
+            v = out[id(w)].reshape(-1)
+            out[id(w)] = v[w.file_row(np.arange(len(v)))] if w.permuted_head_dim else v  # vector in HF order
     return out
 
 

@@ -120,18 +120,19 @@ def decide(
     verdict = None
     strength = 0.5
 
-    if el and el.available:
+    if el and el.available and not shape_change:
         rel_diff = el.detail.get("relative_difference")
-        if el.value >= 0.9999 and not shape_change:
-            verdict = "same_weights" if (rel_diff is not None and rel_diff < 2e-3) else "quantized_copy"
-            because.append(f"weights at identical positions correlate r = {el.value:.6f}")
-            if rel_diff is not None:
-                because.append(f"median relative difference {rel_diff:.2e}")
-            strength = 1 - 0.5 / (len(calibration.unrelated.get("elementwise", [])) + 1)
-        elif el.value >= 0.98 and quantized and not shape_change:
+        lowest = el.detail.get("min", el.value)
+        n_el = len(calibration.unrelated.get("elementwise", []))
+        if el.value >= 0.9999 and lowest >= 0.999 and rel_diff is not None and rel_diff < 2e-3:
+            verdict = "same_weights"
+            because.append(f"weights at identical positions correlate r = {el.value:.6f} (lowest tensor {lowest:.6f})")
+            because.append(f"median relative difference {rel_diff:.1e}: no more than 16-bit rounding")
+            strength = 1 - 0.5 / (n_el + 1)
+        elif el.value >= 0.98 and lowest >= 0.95 and quantized:
             verdict = "quantized_copy"
-            because.append(f"weights at identical positions correlate r = {el.value:.4f}, as after quantization")
-            strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
+            because.append(f"weights at identical positions correlate r = {el.value:.4f} in a quantized format")
+            strength = max(_strength_above(raw.get("elementwise"), n_el), 0.9 if el.value >= 0.999 else 0.0)
     if verdict is None and moe[0] != moe[1] and above("moe"):
         verdict = "moe_upcycle"
         because.append(f"experts match the dense MLP's neurons: mean |r| = {moe_sig.value:.3f}")
