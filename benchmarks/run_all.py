@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl  # noqa: E402
 
-BENCHMARKS = {"bytes": "bytes.py", "local": "local.py"}
+BENCHMARKS = {"bytes": "bytes.py", "local": "local.py", "lineage": "lineage.py"}
 OUT = bl.ROOT / "BENCHMARKS.md"
 
 
@@ -80,8 +80,8 @@ def table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render(results: dict, durations: dict) -> str:
-    b, l = results.get("bytes"), results.get("local")
-    m = (b or l)["machine"]
+    b, l, g = results.get("bytes"), results.get("local"), results.get("lineage")
+    m = (b or l or g)["machine"]
     L: list[str] = []
     L += [
         "# Benchmarks",
@@ -123,6 +123,14 @@ def render(results: dict, durations: dict) -> str:
             else:
                 variant = name.split(",", 1)[1].strip()
                 rows.append([f"local {l['model']['name']}", f"{variant}: peak RSS < 300 MiB", mib(t["value"]), verdict(t["pass"])])
+    if g:
+        v = g["summary"]["verdict"]
+        rows.append(["lineage pairs", "no unrelated pair called related",
+                     f"{v['false_positives']} of {v['n_unrelated']}", verdict(v["false_positives"] == 0)])
+        biggest = max(g.get("probes_large", {}).values(), key=lambda p: p["bytes_read"], default=None)
+        if biggest:
+            rows.append([biggest["label"], "all lineage signals read <= 256 MB per model (sampled)",
+                         size(biggest["bytes_read"]), verdict(biggest["bytes_read"] <= 256_000_000)])
     L += table(["model", "target", "measured", "result"], rows)
     n_fail = sum(1 for r in rows if "FAIL" in r[-1])
     L += [f"{len(rows) - n_fail} of {len(rows)} targets pass.", ""]
@@ -131,8 +139,51 @@ def render(results: dict, durations: dict) -> str:
         L += render_bytes(b)
     if l:
         L += render_local(l)
+    if g:
+        L += render_lineage(g)
     L += render_findings(b, l)
     return "\n".join(L).rstrip() + "\n"
+
+
+def render_lineage(g: dict) -> list[str]:
+    L = ["## 3. Lineage signals and verdicts (`benchmarks/lineage.py`)", ""]
+    L += [
+        "Pairs of real trained models whose relation is known from how they were made (`benchmarks/train_tiny.py`:",
+        "tiny Llamas trained on CPU from scratch with different seeds, fine-tuned, further pre-trained, pruned,",
+        "upcycled to MoE, quantized; the test fixtures; function-preserving manipulations of one model).",
+        "Related pairs are positives. AUROC and the true-positive rate at zero false positives are per signal;",
+        "the verdict is judged leave-one-out (each pair decided with a calibration that does not contain it).",
+        "",
+    ]
+    rows = []
+    for name, s in g["summary"]["signals"].items():
+        rows.append([name, r4(s["auroc"]) if s["auroc"] is not None else "n/a",
+                     "n/a" if s["tpr_at_zero_fp"] is None else f"{100 * s['tpr_at_zero_fp']:.0f} %",
+                     f"{s['n_related']} / {s['n_unrelated']}",
+                     "n/a" if s["unrelated_max"] is None else f"{s['unrelated_max']:+.3f}",
+                     "n/a" if s["related_min"] is None else f"{s['related_min']:+.3f}"])
+    v = g["summary"]["verdict"]
+    rows.append(["**verdict**", r4(v["auroc"]) if v["auroc"] is not None else "n/a",
+                 f"{100 * v['true_positive_rate']:.0f} % called related", f"{v['n_related']} / {v['n_unrelated']}",
+                 f"{v['false_positives']} false positives", ""])
+    L += table(["signal", "AUROC", "TPR at 0 FP", "related / unrelated pairs", "max unrelated", "min related"], rows)
+    if v["misses"]:
+        L += ["Related pairs the verdict did not call related:", ""] + [f"- {m}" for m in v["misses"]] + [""]
+    L += ["Every pair (signal values; `-` = not available for that pair):", ""]
+    names = list(g["summary"]["signals"])
+    prow = []
+    for p in g["pairs"]:
+        prow.append([f"{p['a']} vs {p['b']}", p["kind"], "related" if p["related"] else "unrelated",
+                     f"{p['verdict']} ({p['strength']:.2f})"]
+                    + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names])
+    L += table(["pair", "how it was made", "truth", "verdict (strength)", *names], prow)
+    large = g.get("probes_large") or {}
+    if large:
+        L += ["Bytes a probe (all signals' data) reads from the large generated models:", ""]
+        L += table(["model", "size", "probe read", "requests", "seconds", "peak RSS"],
+                   [[p["label"], size(p["bytes_total"]), size(p["bytes_read"]), str(p["requests"]), f"{p['seconds']:.1f}",
+                     mib(p["peak_rss"])] for p in large.values()])
+    return L
 
 
 def render_bytes(b: dict) -> list[str]:

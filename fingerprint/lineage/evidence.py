@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import zipfile
 from pathlib import Path
 
 from ..compare import compare_pair
@@ -38,7 +39,7 @@ def get_probe(reference: str, opts: Options | None = None, *, budget: int = PROB
                     probe = Probe.load(path)
                     probe.model = ref.text
                     return probe, True
-                except (OSError, ValueError, KeyError):
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                     path.unlink(missing_ok=True)  # unreadable cache entry: recompute it
         try:
             probe = build_probe(ckpt, ref.text, budget=budget, cancel=opts.cancel)

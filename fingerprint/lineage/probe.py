@@ -36,7 +36,7 @@ from ..errors import Cancelled, NonFiniteWeights, UnsupportedFormat
 from ..formats.dtypes import decode_rows, is_float_dtype
 from ..formats.tensor import TensorInfo
 from ..roles import _GGUF_PERMUTED
-from ..stats import _dequant_scale, _water_fill, sample_blocks
+from ..stats import GOLDEN, _dequant_scale, _water_fill
 from .tensors import EXPERT_KINDS, MATRIX_KINDS, Located, locate_all
 from .vocab import pick_tokens, read_vocabulary
 
@@ -47,7 +47,6 @@ EMBED_BUDGET = 48 << 20
 EXPERT_BUDGET = 32 << 20
 EXPERT_LAYERS = 4  # MoE layers whose experts are read (evenly spaced)
 EXPERTS_PER_LAYER = 8
-MAX_REQUESTS = 2400 + EMBED_TOKENS  # rate limits: bounded number of Range requests per probe
 MATRIX_WEIGHT = {"q": 2.0, "k": 2.0}  # Q and K carry the permutation-robust signal: more rows
 
 
@@ -179,19 +178,47 @@ def _kind_shape(w: _Want) -> tuple[int, int]:
     return (w.nrows, t.cols) if w.nrows else (t.rows, t.cols)
 
 
-def _sample_rows(kind: str, shape: tuple[int, int], take: int, blocks: int, head_dim: int | None) -> np.ndarray:
-    """Row indices to read, a pure function of (kind, shape, rows wanted, blocks)."""
+SLOTS = 32  # a sampled matrix is cut into at most this many equal blocks of rows (one Range request each, at most)
+
+
+def _slot_order(kind: str, shape: tuple[int, int], n_slots: int) -> np.ndarray:
+    """A fixed order of a matrix's row blocks (golden-ratio sequence from a hash of kind and
+    shape): a probe reads a prefix of it, so two probes of the same shape always share their
+    first blocks, whatever their budgets."""
+    u = int.from_bytes(hashlib.sha256(f"{kind}|{list(shape)}".encode()).digest()[:8], "little") / 2**64
+    seq = np.floor(((u + np.arange(4 * n_slots) * GOLDEN) % 1.0) * n_slots).astype(np.int64)
+    _, first = np.unique(seq, return_index=True)
+    order = seq[np.sort(first)]
+    rest = np.setdiff1d(np.arange(n_slots), order)
+    return np.concatenate([order, rest])
+
+
+def _geometry(kind: str, shape: tuple[int, int], head_dim: int | None) -> tuple[int, int, int]:
+    """(units, rows per unit, units per slot): Q and K are cut in rotary pairs (2 rows), whose
+    slots never cross a head, so llama.cpp's interleaved order reads them contiguously."""
     rows = shape[0]
-    if take >= rows:
-        return np.arange(rows)
     if kind in ("q", "k") and head_dim and head_dim % 2 == 0 and rows % head_dim == 0:
         half = head_dim // 2
-        pairs = sample_blocks(rows // 2, max(1, take // 2), shape, kind, -1, blocks)
-        idx = np.concatenate([np.arange(a, b) for a, b in pairs])
-        head, i = np.divmod(idx, half)
-        return np.sort(np.concatenate([head * head_dim + i, head * head_dim + half + i]))
-    spans = sample_blocks(rows, take, shape, kind, -1, blocks)
-    return np.concatenate([np.arange(a, b) for a, b in spans])
+        want = max(1, -(-(rows // 2) // SLOTS))
+        per_slot = max(d for d in range(1, half + 1) if half % d == 0 and d <= max(want, 1))
+        return rows // 2, 2, per_slot
+    return rows, 1, max(1, -(-rows // SLOTS))
+
+
+def _sample_rows(kind: str, shape: tuple[int, int], slots: int, head_dim: int | None) -> np.ndarray:
+    """Row indices (ascending) of the first ``slots`` blocks of the matrix's fixed block order."""
+    units, per_unit, per_slot = _geometry(kind, shape, head_dim)
+    n_slots = -(-units // per_slot)
+    if slots >= n_slots:
+        return np.arange(shape[0])
+    chosen = np.sort(_slot_order(kind, shape, n_slots)[:slots])
+    idx = (chosen[:, None] * per_slot + np.arange(per_slot)[None, :]).reshape(-1)
+    idx = idx[idx < units]
+    if per_unit == 1:
+        return idx
+    half = head_dim // 2
+    head, i = np.divmod(idx, half)
+    return np.sort(np.concatenate([head * head_dim + i, head * head_dim + half + i]))
 
 
 def build_probe(
@@ -283,11 +310,9 @@ def build_probe(
     mode = "exact" if exact_bytes <= left else "sampled"
     if mode == "sampled":
         expert_budget = min(EXPERT_BUDGET, left // 4) if experts else 0
-        _assign_rows(experts, expert_budget, head_dim, blocks=4)
+        _assign_rows(experts, expert_budget, head_dim)
         left -= sum(len(w.rows) * w.loc.tensor.row_bytes for w in experts)
-        n = len(matrices)
-        blocks = max(4, min(16, (MAX_REQUESTS - len(token_texts) - 4 * len(experts)) // max(1, 2 * n)))
-        _assign_rows(matrices, left, head_dim, blocks=blocks)
+        _assign_rows(matrices, left, head_dim)
     else:
         for w in matrices + experts:
             w.rows = np.arange(_kind_shape(w)[0])
@@ -375,16 +400,28 @@ def _want_bytes(w: _Want) -> int:
     return shape[0] * w.loc.tensor.row_bytes
 
 
-def _assign_rows(wants: list[_Want], budget: int, head_dim: int | None, blocks: int) -> None:
+def _assign_rows(wants: list[_Want], budget: int, head_dim: int | None) -> None:
+    """Whole blocks per matrix from the budget's water-filled shares; shares shrink until the
+    blocks (at least one per matrix) fit the budget."""
     if not wants:
         return
     sizes = [_want_bytes(w) for w in wants]
     weights = [MATRIX_WEIGHT.get(w.key[1], 1.0) for w in wants]
-    shares = _water_fill(sizes, max(budget, 0), weights)
-    for w, share in zip(wants, shares):
-        shape = _kind_shape(w)
-        take = max(2, share // max(w.loc.tensor.row_bytes, 1))
-        w.rows = _sample_rows(w.key[1], shape, take, blocks, head_dim)
+    geometry = [_geometry(w.key[1], _kind_shape(w), head_dim) for w in wants]
+    scale = 1.0
+    for _ in range(40):
+        shares = _water_fill(sizes, int(max(budget, 0) * scale), weights)
+        slots = []
+        for w, share, (units, per_unit, per_slot) in zip(wants, shares, geometry):
+            slot_bytes = per_unit * per_slot * max(w.loc.tensor.row_bytes, 1)
+            slots.append(max(1, share // slot_bytes))
+        chosen = [_sample_rows(w.key[1], _kind_shape(w), k, head_dim) for w, k in zip(wants, slots)]
+        total = sum(len(r) * w.loc.tensor.row_bytes for w, r in zip(wants, chosen))
+        if total <= budget:
+            break
+        scale *= 0.9
+    for w, rows in zip(wants, chosen):
+        w.rows = rows
 
 
 # ---------------------------------------------------------------------------------------

@@ -172,6 +172,12 @@ def hidden_alignment(pa: Probe, pb: Probe) -> tuple[HiddenAlignment | None, str 
     if pa.embedding is None or pb.embedding is None:
         who = [p.model for p in (pa, pb) if p.embedding is None]
         return None, f"no embedding rows with a vocabulary for {', '.join(who)}"
+    stand_in = [p.model for p in (pa, pb) if "token ids stand in" in p.vocab_source]
+    if stand_in and pa.vocab_size != pb.vocab_size:
+        return None, (
+            f"no vocabulary for {', '.join(stand_in)} and the vocabulary sizes differ ({pa.vocab_size} vs "
+            f"{pb.vocab_size}): token ids cannot stand in for shared tokens"
+        )
     index_b = {t: i for i, t in enumerate(pb.tokens)}
     pairs = [(i, index_b[t]) for i, t in enumerate(pa.tokens) if t in index_b]
     if len(pairs) < MIN_SHARED_TOKENS:

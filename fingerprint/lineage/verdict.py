@@ -35,6 +35,7 @@ VERDICTS = {
 RELATED = {"same_weights", "quantized_copy", "fine_tune", "same_lineage", "depth_width_derivative", "moe_upcycle"}
 DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
 QUANTIZED_FORMATS = ("gguf",)
+FINE_TUNE_R = 0.95  # element-wise r of a light fine-tune; below it (yet above unrelated pairs): heavier training
 
 
 @dataclass
@@ -138,8 +139,11 @@ def decide(
         because.append(f"experts match the dense MLP's neurons: mean |r| = {moe_sig.value:.3f}")
         strength = _strength_above(raw.get("moe"), len(calibration.unrelated.get("moe", [])))
     if verdict is None and above("elementwise"):
-        verdict = "depth_width_derivative" if shape_change else "fine_tune"
+        light = el.value >= FINE_TUNE_R
+        verdict = "depth_width_derivative" if shape_change else "fine_tune" if light else "same_lineage"
         because.append(f"weights at identical positions correlate r = {el.value:.3f}, above every unrelated pair")
+        if not light and not shape_change:
+            because.append(f"r < {FINE_TUNE_R}: more than a light fine-tune (long training, or weights permuted/rescaled)")
         strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
     if verdict is None and above("awm"):
         verdict = "depth_width_derivative" if shape_change else "same_lineage"
