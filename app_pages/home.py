@@ -26,7 +26,15 @@ r = 0.927 between Huawei's Pangu Pro MoE and Alibaba's Qwen2.5-14B and presented
 derived from the other. But the same measure gives about 0.91 for Llama-2-7B and deepseek-llm-7b, two models
 trained independently ([a critique, in Chinese]({CRITIQUE_URL})). A copy or a fine-tune of a model does give a
 high r - but so do unrelated models built with look-alike recipes. **A high σ-curve correlation is consistent
-with shared lineage; on its own it is never proof.** A low one is strong evidence *against* a direct copy.
+with shared lineage; on its own it is never proof.** Nor is a low one proof of independence: rescaling a layer's
+Q by c and K by 1/c changes the curve without changing what the model computes.
+
+**Stronger evidence.** For a pair of models, the *lineage evidence* (in **Compare**, pair view) adds signals
+that look at the weights themselves - the values at identical positions, the attention matrices after lining up
+the hidden dimensions through shared tokens (AWM), the norm weights, a layer-by-layer alignment, MoE experts
+against a dense model - each placed against what unrelated pairs score, and names the relation the evidence is
+*consistent with*, with its strength and what could not be checked. The **Stress test** page shows which
+signals survive changes that leave a model's outputs untouched.
 """
     )
 with demo, st.container(border=True):
