@@ -141,10 +141,20 @@ def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
     return (sim if found else None), "elementwise"
 
 
+MATRIX_DIMS = 1024  # hidden dims (CKA examples) in the all-layers matrix: 48 x 48 layers stay a few seconds
+MATRIX_FEATURES = 256
+
+
 def _cka_matrix(pa: Probe, pb: Probe, al: HiddenAlignment) -> np.ndarray:
     sim = np.full((pa.n_layers, pb.n_layers), np.nan)
-    feats_a = {i: _qk_features(pa, i, al.dims_a, al.signs) for i in range(pa.n_layers)}
-    feats_b = {j: _qk_features(pb, j, al.dims_b, None) for j in range(pb.n_layers)}
+    keep = np.unique(np.linspace(0, len(al.dims_a) - 1, min(MATRIX_DIMS, len(al.dims_a))).astype(int))
+    dims_a, dims_b, signs = al.dims_a[keep], al.dims_b[keep], al.signs[keep]
+
+    def thin(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: x[:, :: max(1, x.shape[1] // MATRIX_FEATURES)] for k, x in f.items()}
+
+    feats_a = {i: thin(_qk_features(pa, i, dims_a, signs)) for i in range(pa.n_layers)}
+    feats_b = {j: thin(_qk_features(pb, j, dims_b, None)) for j in range(pb.n_layers)}
     for i, fa in feats_a.items():
         for j, fb in feats_b.items():
             vals = [unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb]
