@@ -37,6 +37,7 @@ nav = st.navigation(
         st.Page(PAGES["models"], title="Models", icon=":material/list:", url_path=URL_PATHS["models"]),
         st.Page(PAGES["compare"], title="Compare", icon=":material/grid_on:", url_path=URL_PATHS["compare"]),
         st.Page(PAGES["export"], title="Export", icon=":material/download:", url_path=URL_PATHS["export"]),
+        st.Page(PAGES["stress"], title="Stress test", icon=":material/science:", url_path=URL_PATHS["stress"]),
     ]
 )
 
@@ -56,8 +57,10 @@ with st.sidebar:
             st.caption(f"{failed} failed: see Models.")
 
         def _clear() -> None:
-            for k in ("fps", "runs"):
+            for k in ("fps", "runs", "verdicts", "probes", "lineage_failed"):
                 st.session_state[k] = {}
+            for k in ("stress", "signals_auto"):
+                st.session_state.pop(k, None)
             for k in ("compare_models", "w_compare_models", "pair_a", "pair_b", "w_pair_a", "w_pair_b", "last_summary"):
                 st.session_state.pop(k, None)
 

@@ -16,7 +16,10 @@ and uploads (the saved file's path).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
+import time
 
 import streamlit as st
 
@@ -43,8 +46,9 @@ PAGES = {
     "models": "app_pages/models.py",
     "compare": "app_pages/compare.py",
     "export": "app_pages/export.py",
+    "stress": "app_pages/stress.py",
 }
-URL_PATHS = {"home": "", "models": "models", "compare": "compare", "export": "export"}
+URL_PATHS = {"home": "", "models": "models", "compare": "compare", "export": "export", "stress": "stress"}
 GRACE_SECONDS = 1.5  # a run that finishes this fast shows its result at once, without a progress panel
 POLL_SECONDS = 0.5
 
@@ -407,3 +411,173 @@ def log_settings_problems(s: Settings, server_max_mb: int | None) -> None:
 
 
 _LOGGED: set[str] = set()
+
+
+# ---------------------------------------------------------------- lineage evidence (probes, verdicts, stress test)
+#
+# Session keys: probes {model key: Probe}, verdicts {(key A, key B): Verdict}, lineage_failed {(key A, key B) or key:
+# message}, stress {model, report, seconds}, lineage_task (the current Task). A Task is a background thread like Job:
+# a click elsewhere does not stop it, its Stop button does; the worker never touches st.session_state, the page
+# copies its results in with harvest_lineage().
+
+
+class Task:
+    """One lineage computation in a background thread; ``fn(task)`` returns the result, ``task.status`` is shown."""
+
+    def __init__(self, kind: str, fn) -> None:
+        self.kind = kind  # "pairs" | "stress"
+        self.status = "starting"
+        self.cancel = threading.Event()
+        self.result = None
+        self.error: BaseException | None = None
+        self.harvested = False
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self._fn = fn
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lineage-{kind}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result = self._fn(self)
+        except BaseException as exc:  # noqa: BLE001 - shown to the visitor by the page
+            self.error = exc
+        finally:
+            self.finished = time.monotonic()
+            self._done.set()
+
+    def start(self) -> "Task":
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+def lineage_task() -> Task | None:
+    return st.session_state.get("lineage_task")
+
+
+def lineage_running() -> bool:
+    t = lineage_task()
+    return t is not None and not t.done
+
+
+def lineage_options() -> Options:
+    s = settings()
+    return Options(token=s.token_for(st.session_state.get("hf_token")), store=get_store(),
+                   max_exact_bytes=s.max_exact_mb * 1_000_000 or None)
+
+
+def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: dict, fps: dict, opts: Options):
+    """Probes (once per model), then a verdict per pair. Returns {probes, verdicts, failed}."""
+    from fingerprint.errors import FingerprintError
+    from fingerprint.lineage.evidence import get_probe, sigma_between, verdict_from
+
+    def work(task: Task) -> dict:
+        opts.cancel = task.cancel
+        out = {"probes": {}, "verdicts": {}, "failed": {}}
+        need = [k for k in dict.fromkeys(k for p in pairs for k in p) if k not in probes]
+        for i, k in enumerate(need):
+            if task.cancel.is_set():
+                return out
+            task.status = f"Reading a sample of {names[k]}'s weights ({i + 1} of {len(need)} models)"
+            try:
+                out["probes"][k] = get_probe(k, opts)[0]
+            except FingerprintError as exc:
+                out["failed"][k] = f"{names[k]}: {exc}"
+        have = {**probes, **out["probes"]}
+        for i, (a, b) in enumerate(pairs):
+            if task.cancel.is_set():
+                break
+            if a not in have or b not in have:
+                out["failed"][(a, b)] = out["failed"].get(a) or out["failed"].get(b) or "no probe"
+                continue
+            task.status = f"Weighing the evidence: {names[a]} vs {names[b]} ({i + 1} of {len(pairs)} pairs)"
+            try:
+                pa, pb = (dataclasses.replace(have[k], model=names[k]) for k in (a, b))
+                out["verdicts"][(a, b)] = verdict_from(pa, pb, sigma_between(fps.get(a), fps.get(b)))
+            except Exception as exc:  # noqa: BLE001 - one pair's failure must not lose the others
+                log.exception("lineage evidence failed for %s vs %s", a, b)
+                out["failed"][(a, b)] = f"{names[a]} vs {names[b]}: {type(exc).__name__}: {exc}"
+        return out
+
+    return work
+
+
+PROBE_KEEP_BYTES = 32 << 20  # probes kept in the session's memory up to this size (the demo's are a few MB)
+
+
+def _probe_bytes(p) -> int:
+    n = sum(v.nbytes for layers in p.vectors.values() for v in layers.values())
+    n += sum(r.data.nbytes for layers in p.matrices.values() for r in layers.values())
+    n += sum(r.data.nbytes for items in p.experts.values() for r in items.values())
+    return n + (p.embedding.nbytes if p.embedding is not None else 0)
+
+
+def start_lineage(kind: str, fn) -> Task:
+    """Start a lineage task; wait a moment so quick ones (the demo models) show their result at once."""
+    t = Task(kind, fn).start()
+    st.session_state["lineage_task"] = t
+    if t.wait(GRACE_SECONDS):
+        harvest_lineage()
+    return t
+
+
+def start_pairs(pairs: list[tuple[str, str]], names: dict[str, str]) -> Task | None:
+    if not pairs or lineage_running():
+        return None
+    probes = dict(st.session_state.setdefault("probes", {}))
+    fps = dict(st.session_state.get("fps", {}))
+    return start_lineage("pairs", _pairs_worker(pairs, names, probes, fps, lineage_options()))
+
+
+def harvest_lineage() -> None:
+    """Copy a finished lineage task's results into the session (script thread only)."""
+    t = lineage_task()
+    if t is None or t.harvested or not t.done:
+        return
+    t.harvested = True
+    if t.error is not None:
+        st.session_state["lineage_error"] = f"{type(t.error).__name__}: {t.error}"
+        return
+    st.session_state.pop("lineage_error", None)
+    if t.kind == "pairs":
+        # keep small probes for the next pair; big ones come back from the disk cache (get_probe) when needed
+        keep = {k: p for k, p in t.result["probes"].items() if _probe_bytes(p) <= PROBE_KEEP_BYTES}
+        st.session_state.setdefault("probes", {}).update(keep)
+        st.session_state.setdefault("verdicts", {}).update(t.result["verdicts"])
+        st.session_state.setdefault("lineage_failed", {}).update(t.result["failed"])
+    elif t.kind == "stress":
+        st.session_state["stress"] = {**t.result, "seconds": t.seconds}
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _lineage_fragment(kind: str) -> None:
+    t = lineage_task()
+    if t is None or t.harvested:
+        return
+    if t.done:
+        st.rerun()
+    with st.container(border=True):
+        if t.cancel.is_set():
+            st.markdown(f":material/hourglass_top: **Stopping…** {t.status}")
+        else:
+            st.markdown(f":material/hourglass_top: **{t.status}…** ({t.seconds:.0f} s)")
+        st.button("Stop", key=f"stop_lineage_{kind}", icon=":material/stop_circle:", on_click=t.cancel.set,
+                  disabled=t.cancel.is_set(), help="Stop after the current model or pair; what is done stays.")
+
+
+def lineage_panel(kind: str) -> None:
+    """The running lineage task's progress and Stop button (only on the page of its kind)."""
+    t = lineage_task()
+    if t is not None and not t.harvested and t.kind == kind:
+        _lineage_fragment(kind)

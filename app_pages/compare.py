@@ -1,4 +1,5 @@
-"""Compare: the N x N correlation heatmap, the σ-curves overlaid, and a pair view with its caveats."""
+"""Compare: the N x N heatmap (σ-curves or any lineage signal), the σ-curves overlaid, and a pair view with its
+caveats and the lineage evidence (every signal against the unrelated background, the verdict)."""
 
 import streamlit as st
 
@@ -14,10 +15,43 @@ from fingerprint.plots import (
     score_label,
     short_role,
 )
-from app_pages.common import PAGES, fingerprints, init_state, job, link_in_address_bar, persist, save, sync_link
+from fingerprint.evidence_plots import (
+    MATRIX_SIGNALS,
+    SHORT_SIGNAL,
+    WHAT_SIGNAL,
+    depth_figure,
+    evidence_explanation,
+    evidence_figure,
+    find_verdict,
+    has_calibration,
+    missing_pairs,
+    moe_figure,
+    signal_heatmap_figure,
+    signal_matrix,
+    signal_rows,
+    strength_text,
+)
+from app_pages.common import (
+    PAGES,
+    fingerprints,
+    harvest_lineage,
+    init_state,
+    job,
+    lineage_panel,
+    lineage_running,
+    link_in_address_bar,
+    persist,
+    save,
+    start_pairs,
+    sync_link,
+)
+
+LARGE_SET = 12  # more models than this: the lineage signals of every pair wait for a click
 
 init_state()
+harvest_lineage()
 st.title("Compare")
+lineage_panel("pairs")
 
 all_fps = fingerprints()
 restoring = (j := job()) is not None and not j.harvested and j.then == "restore"
@@ -73,7 +107,21 @@ st.warning(GENERAL_CAVEAT, icon=":material/warning:")
 # ---- heatmap
 st.header("Correlation matrix")
 roles = ["mean"] + roles_present(fps)
-c1, c2 = st.columns([2, 3])
+key_names = dict(zip(chosen, names, strict=True))
+c0, c1, c2 = st.columns([2, 2, 3])
+with c0:
+    persist("w_signal", "signal", "sigma")
+    st.selectbox(
+        "Signal",
+        ["sigma", *MATRIX_SIGNALS],
+        key="w_signal",
+        format_func=lambda x: "σ-curves (weakest)" if x == "sigma" else SHORT_SIGNAL[x],
+        help="σ-curves come from the fingerprints. The other signals read a sample of each model's weights "
+        "(at most 256 MB per model, the demo models whole) and compare every pair, computed on request:  \n"
+        + "\n".join(f"- **{SHORT_SIGNAL[x]}**: {WHAT_SIGNAL[x]}" for x in MATRIX_SIGNALS),
+    )
+    save("w_signal", "signal")
+signal = st.session_state["signal"]
 with c1:
     persist("w_role", "role", "mean")
     if st.session_state["w_role"] not in roles:
@@ -83,6 +131,8 @@ with c1:
         roles,
         key="w_role",
         format_func=lambda r: "mean over projections (Q, K, V, O): the score" if r == "mean" else role_label(r),
+        disabled=signal != "sigma",
+        help=None if signal == "sigma" else "Only for the σ-curves signal.",
     )
     save("w_role", "role")
 with c2:
@@ -98,12 +148,59 @@ with c2:
     save("w_order", "order")
 role, order = st.session_state["role"], st.session_state["order"]
 
-fig = heatmap_figure(fps, role, order, names, pairs)
-st.plotly_chart(fig, width="stretch", theme=None, key="heatmap")
-st.caption(
-    f"Each cell: {score_label(role)} between the row's and the column's model. Red = similar shape, blue = opposite, "
-    "white = unrelated. Hover a cell for every role's r, the layer counts and whether depths were resampled."
-)
+
+
+def signal_heatmap() -> None:
+    """The heatmap of one lineage signal: the pairs not computed yet on request (automatically for a few models)."""
+    verdicts = st.session_state.setdefault("verdicts", {})
+    failed = st.session_state.setdefault("lineage_failed", {})
+    todo = missing_pairs(chosen, verdicts, skip=set(failed))
+    if todo and not lineage_running():
+        big = len(chosen) > LARGE_SET
+        auto_key = tuple(sorted(chosen))
+        if not big and st.session_state.get("signals_auto") != auto_key:
+            st.session_state["signals_auto"] = auto_key  # once per set of models: Stop is not undone by a rerun
+            start_pairs(todo, key_names)
+            st.rerun()
+        if big:
+            st.warning(
+                f"{len(chosen)} models make {len(todo)} pairs to compare. Each model's sample is read once (up to "
+                "256 MB from the Hub for a large model), then each pair takes from a fraction of a second to a few "
+                "seconds (AWM aligns the hidden dimensions of both models). Progress and Stop appear at the top.",
+                icon=":material/schedule:",
+            )
+        if st.button(f"Compute the lineage signals ({len(todo)} pair{'s' if len(todo) != 1 else ''} to go)",
+                     key="compute_signals", icon=":material/play_arrow:"):
+            start_pairs(todo, key_names)
+            st.rerun()
+    if todo and lineage_running():
+        st.caption(":material/hourglass_top: A lineage computation is running (progress at the top of the page, or on "
+                   "the Stress test page); the missing cells follow when it is done.")
+    gone = [m for k, m in failed.items() if isinstance(k, tuple) and k[0] in key_names and k[1] in key_names]
+    if gone:
+        st.error("Could not be compared:\n" + "\n".join(f"- {m}" for m in gone), icon=":material/error:")
+    matrix, notes = signal_matrix(chosen, verdicts, signal)
+    st.plotly_chart(signal_heatmap_figure(names, matrix, notes, signal, order), width="stretch", theme=None,
+                    key="signal_heatmap")
+    st.caption(
+        f"Each cell: {WHAT_SIGNAL[signal]} between the row's and the column's model, on the same -1..1 scale as the "
+        "σ heatmap (red = alike, white = nothing in common). Unlike σ-curves, independent models score near 0 here. "
+        "Hover a cell for where it falls among unrelated pairs; the pair view below has the whole evidence."
+    )
+
+
+if signal == "sigma":
+    fig = heatmap_figure(fps, role, order, names, pairs)
+    st.plotly_chart(fig, width="stretch", theme=None, key="heatmap")
+    st.caption(
+        f"Each cell: {score_label(role)} between the row's and the column's model. Red = similar shape, blue = "
+        "opposite, white = unrelated. Hover a cell for every role's r, the layer counts and whether depths were "
+        "resampled."
+    )
+elif len(fps) < 2:
+    st.info("Choose at least two models to compare them on a lineage signal.")
+else:
+    signal_heatmap()
 
 if len(fps) >= 2:
     rows = pairs_rows(fps, names, pairs)
@@ -150,6 +247,74 @@ if curve_roles:
         )
 
 # ---- pair view
+
+
+def show_verdict(v) -> None:
+    """The verdict (always 'consistent with', never an accusation), why, what could not be checked, caveats, and
+    every signal against the unrelated background."""
+    icon = {True: ":material/link:", False: ":material/link_off:"}[v.related]
+    if v.verdict == "insufficient_data":
+        icon = ":material/help:"
+    with st.container(border=True):
+        st.subheader(f"{icon} Verdict: {v.sentence}", anchor=False)
+        st.caption(f"{v.a} vs {v.b} · {strength_text(v)}")
+        if v.because:
+            st.markdown("**Why:**\n" + "\n".join(f"- {b}" for b in v.because))
+        if v.not_checked:
+            st.markdown("**Could not be checked:**\n" + "\n".join(f"- {n}" for n in v.not_checked))
+    st.warning("**Caveats:**\n" + "\n".join(f"- {c}" for c in v.caveats), icon=":material/warning:")
+    st.plotly_chart(evidence_figure(v), width="stretch", theme=None, key="evidence")
+    st.caption(evidence_explanation())
+    if not has_calibration() and v.verdict not in ("same_weights", "quantized_copy"):
+        st.info("No calibration is installed: without the values of known unrelated pairs no signal can be called "
+                "high enough, so only near-identical weights (the same weights, a quantized copy) can be recognised. "
+                "Read the values with the guide above.", icon=":material/info:")
+    depth = depth_figure(v)
+    if depth is not None:
+        m = v.signals["depth"].detail["matrix"]
+        differ = len(m) != len(m[0])
+        with st.expander("Layer-by-layer alignment" + (" (the models have different depths)" if differ else ""),
+                         expanded=differ, icon=":material/grid_on:"):
+            st.plotly_chart(depth, width="stretch", theme=None, key="depth")
+            st.caption("Every layer of one model against every layer of the other. A copy or a fine-tune lights up "
+                       "the diagonal; a model with layers removed or added shows a path that skips; unrelated models "
+                       "show no pattern.")
+    moe = moe_figure(v)
+    if moe is not None:
+        st.plotly_chart(moe, width="stretch", theme=None, key="moe")
+    with st.expander("Every number, as a table", icon=":material/table:"):
+        rows = [{k: ("n/a" if x is None else f"{x:.4f}" if k == "value" else x) for k, x in r.items()}
+                for r in signal_rows(v)]
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def lineage_evidence(ka: str, kb: str, label: dict) -> None:
+    st.subheader("Lineage evidence")
+    st.markdown(
+        "σ-curves alone cannot tell a copy from a look-alike. The lineage evidence reads a sample of both models' "
+        "weights and compares them with six signals, from the hardest to fake to the weakest, each placed among "
+        "what pairs of unrelated models score."
+    )
+    v = find_verdict(st.session_state.get("verdicts", {}), ka, kb)
+    if v is not None:
+        show_verdict(v)
+        return
+    failed = st.session_state.get("lineage_failed", {})
+    why = failed.get((ka, kb)) or failed.get((kb, ka))
+    if why:
+        st.error(f"Could not be computed: {why}", icon=":material/error:")
+    running = lineage_running()
+    if st.button("Compute the lineage evidence", key="lineage_pair", icon=":material/balance:", disabled=running,
+                 help="Reads a sample of each model's weights (up to 256 MB per model, cached on disk; the demo "
+                 "models whole) and computes every signal. Seconds for small models."):
+        for k in [(ka, kb), (kb, ka)]:
+            failed.pop(k, None)
+        start_pairs([(ka, kb)], label)
+        st.rerun()
+    if running:
+        st.caption("Another lineage computation is running (progress at the top of the page).")
+
+
 if len(fps) >= 2:
     st.header("Pair view")
     index_of = {r: i for i, r in enumerate(chosen)}
@@ -192,6 +357,7 @@ if len(fps) >= 2:
         st.markdown("**Before you draw a conclusion from this pair:**")
         st.warning("\n".join(f"- {x}" for x in pair_caveats(fa, fb, c, na, nb)), icon=":material/warning:")
         st.plotly_chart(pair_figure(fa, fb, na, nb, c), width="stretch", theme=None, key="pair")
+        lineage_evidence(chosen[ia], chosen[ib], label)
 
 sync_link(chosen)  # the address bar is always a link to this view
 st.page_link(

@@ -10,16 +10,19 @@ from fingerprint.export import (
     curves_csv,
     fingerprints_json,
     html_report,
+    lineage_json,
     link_params,
     matrix_csv,
     share_url,
+    shareable_reference,
     static_image,
     static_image_problem,
 )
 from fingerprint.plots import display_names, heatmap_figure, pair_matrix, role_label
-from app_pages.common import PAGES, URL_PATHS, current_link_view, init_state
+from app_pages.common import PAGES, URL_PATHS, current_link_view, harvest_lineage, init_state, label_of, reference_shown
 
 init_state()
+harvest_lineage()
 st.title("Export")
 
 chosen = [r for r in st.session_state.get("compare_models", st.session_state["fps"]) if r in st.session_state["fps"]]
@@ -42,12 +45,29 @@ st.markdown(
 failures = [r["message"] for r in st.session_state["runs"].values() if r["status"] == "failed"]
 pairs = pair_matrix(fps)
 stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+# the lineage evidence computed so far (pair view, signal heatmaps) for models still in the session; the stress test
+have = st.session_state["fps"]
+evidence = [(k, v) for k, v in st.session_state.get("verdicts", {}).items() if k[0] in have and k[1] in have]
+verdicts = [v for _, v in evidence]
+stress = (st.session_state.get("stress") or {}).get("report")
+
+
+def _ref(key: str) -> str:
+    """What identifies a model in the lineage JSON: a pinned Hub reference or demo:<name>, an upload's file name,
+    else the reference as entered."""
+    if key in st.session_state.get("uploads", {}):
+        return label_of(key)
+    return shareable_reference(have[key]) or reference_shown(key)
+
+
 files = {
     "matrix.csv": matrix_csv(fps, role, order, names, pairs),
     "curves.csv": curves_csv(fps, names),
     "fingerprints.json": fingerprints_json(fps),
-    "report.html": html_report(fps, role, order, names, failures),
+    "report.html": html_report(fps, role, order, names, failures, verdicts=verdicts, stress=stress),
 }
+if verdicts or stress is not None:
+    files["lineage.json"] = lineage_json(verdicts, [(_ref(a), _ref(b)) for (a, b), _ in evidence], stress)
 st.session_state["exports"] = files  # what was offered, for tests and for a re-download without recomputing
 
 items = [
@@ -60,8 +80,17 @@ items = [
      "The same format as the command line's --json (see SCHEMA.md); `./run cli compare` reads it back."),
     ("report.html", "text/html", "Report (HTML)",
      "One self-contained page with the charts (interactive, works offline), the model table, every pair with its "
-     "caveats. Attach it to an article or a filing; it opens in any browser."),
+     "caveats, and the lineage evidence computed so far. Attach it to an article or a filing; it opens in any "
+     "browser."),
 ]
+if "lineage.json" in files:
+    n = len(verdicts)
+    items.append(
+        ("lineage.json", "application/json", "Lineage evidence (JSON)",
+         f"The verdict{'s' if n != 1 else ''} computed so far ({n} pair{'s' if n != 1 else ''}), each with every "
+         "signal, what it read, where it falls among unrelated pairs, and the caveats"
+         + ("; and the stress test's table." if stress is not None else "."))
+    )
 for name, mime, label, what in items:
     with st.container(border=True):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
@@ -76,6 +105,9 @@ for name, mime, label, what in items:
             icon=":material/download:",
             width="stretch",
         )
+if "lineage.json" not in files:
+    st.caption(":material/info: No lineage evidence computed yet: it is added here (JSON, and in the report) once you "
+               "compute it in Compare's pair view, a signal heatmap, or on the Stress test page.")
 st.caption("No token is ever included. Local models appear under the paths you entered; uploaded files under "
            "their file names.")
 with st.expander("Preview: the matrix CSV"):

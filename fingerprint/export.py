@@ -213,6 +213,30 @@ def fingerprints_json(fps: Sequence[Fingerprint]) -> str:
     return json.dumps([fp.to_json() for fp in fps], indent=1)
 
 
+def lineage_json(verdicts: Sequence = (), references: Sequence[tuple[str, str]] | None = None, stress=None) -> str:
+    """The lineage evidence computed so far: every verdict with all its signals and placements (``Verdict.to_json``),
+    the models' shareable references next to the names it uses, and the stress test's table when one was run."""
+    from .lineage import calibration
+
+    cal = calibration.load()
+    out = []
+    for k, v in enumerate(verdicts):
+        d = v.to_json()
+        if references is not None:
+            d = {"reference_a": references[k][0], "reference_b": references[k][1], **d}
+        out.append(d)
+    payload = {
+        "tool": "llm-fingerprint",
+        "tool_version": __version__,
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "calibration": {"unrelated_pairs": max((len(x) for x in cal.unrelated.values()), default=0),
+                        "related_pairs": max((len(x) for x in cal.related.values()), default=0)},
+        "verdicts": out,
+        "stress_test": stress.to_json() if stress is not None else None,
+    }
+    return json.dumps(payload, indent=1, ensure_ascii=False)
+
+
 def hub_commit_url(fp: Fingerprint) -> str | None:
     if fp.source == "hub" and fp.repo_id and len(fp.revision) == 40:
         return f"https://huggingface.co/{fp.repo_id}/commit/{fp.revision}"
@@ -245,8 +269,13 @@ def html_report(
     names: Sequence[str] | None = None,
     failures: Sequence[str] = (),
     max_pairs: int = 200,
+    verdicts: Sequence = (),
+    stress=None,
+    max_evidence_figures: int = 24,
 ) -> str:
-    """A self-contained HTML page (plotly.js inlined, works offline): charts, model table, pairs, caveats."""
+    """A self-contained HTML page (plotly.js inlined, works offline): charts, model table, pairs, caveats; the
+    lineage evidence of the pairs that have a verdict (its text, the evidence panel and the layer alignment) and the
+    stress test when one was run."""
     e = html.escape
     names = list(names) if names is not None else display_names(fps)
     pairs = pair_matrix(fps)
@@ -306,11 +335,68 @@ def html_report(
     parts.append("<h2>σ-curves</h2>")
     parts.append(curves_norm.to_html(include_plotlyjs=False, full_html=False))
     parts.append(curves_raw.to_html(include_plotlyjs=False, full_html=False))
+    parts += _lineage_html(verdicts, stress, max_evidence_figures)
     parts.append(
         f"<p class='small'>Role: {e(role_label(role))}. Order: {e(order)}. The fingerprints (with provenance) are in "
         "the JSON export of the same session.</p></body></html>"
     )
     return "\n".join(parts)
+
+
+def _lineage_html(verdicts: Sequence, stress, max_figures: int) -> list[str]:
+    """The report's lineage section: per verdict its sentence, strength, reasons, what was not checked, caveats and
+    figures (the first ``max_figures`` verdicts); the stress test's figure and table."""
+    from .evidence_plots import (
+        STRESS_EXPLANATION,
+        depth_figure,
+        evidence_explanation,
+        evidence_figure,
+        moe_figure,
+        strength_text,
+        stress_figure,
+        stress_rows,
+    )
+
+    e = html.escape
+    if not verdicts and stress is None:
+        return []
+    parts = []
+    if verdicts:
+        parts.append("<h2>Lineage evidence</h2>")
+        parts.append(f"<p>{e(evidence_explanation().replace('*', ''))}</p>")
+        if len(verdicts) > max_figures:
+            parts.append(f"<p class='small'>Figures for the first {max_figures} of {len(verdicts)} pairs; the text "
+                         "of every pair follows, and the lineage JSON export has every number.</p>")
+    for k, v in enumerate(verdicts):
+        parts.append(f"<h3>{e(v.a)} vs {e(v.b)}: {e(v.sentence)}</h3>")
+        parts.append(f"<p class='small'>{e(strength_text(v))}</p>")
+        if v.because:
+            parts.append("<p><b>Why:</b></p><ul>" + "".join(f"<li>{e(b)}</li>" for b in v.because) + "</ul>")
+        if v.not_checked:
+            parts.append("<p><b>Could not be checked:</b></p><ul>"
+                         + "".join(f"<li>{e(n)}</li>" for n in v.not_checked) + "</ul>")
+        parts.append("<div class='caveat'><b>Caveats.</b><ul>" + "".join(f"<li>{e(c)}</li>" for c in v.caveats)
+                     + "</ul></div>")
+        if k < max_figures:
+            for fig in (evidence_figure(v), depth_figure(v), moe_figure(v)):
+                if fig is not None:
+                    parts.append(fig.to_html(include_plotlyjs=False, full_html=False))
+    if stress is not None and stress.rows:
+        parts.append(f"<h2>Stress test of {e(stress.model)}</h2>")
+        parts += [f"<p>{e(p.replace('*', ''))}</p>" for p in STRESS_EXPLANATION.split("\n\n")]
+        parts.append(stress_figure(stress).to_html(include_plotlyjs=False, full_html=False))
+        rows = stress_rows(stress)
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in rows[0]) + "</tr>")
+        for r in rows:
+            cells = []
+            for h, x in r.items():
+                if isinstance(x, float):
+                    x = f"{x:.2e}" if h == "output change (nats)" else f"{x:.3f}"
+                cells.append(f"<td>{e('n/a' if x is None else str(x))}</td>")
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+        parts += [f"<p class='small'>{e(n)}</p>" for n in stress.notes]
+    return parts
 
 
 # ---------------------------------------------------------------- share links

@@ -269,7 +269,7 @@ def vectors_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
 
 def moe_signal(pa: Probe, pb: Probe) -> Signal:
     if pa.is_moe == pb.is_moe:
-        return missing("moe", "applies to an MoE model against a dense one" if not pa.is_moe else "both models are MoE (experts are compared element-wise)")
+        return missing("moe", "does not apply: both models are dense" if not pa.is_moe else "does not apply: both models are MoE (their experts are compared element-wise)")
     moe, dense = (pa, pb) if pa.is_moe else (pb, pa)
     per_layer: dict[int, list[float]] = {}
     for kind in ("gate", "up"):

@@ -210,13 +210,13 @@ _ENTRIES = [
      "Folds the RMSNorm weights into the next linear layers and rotates the hidden space by a random orthogonal "
      "matrix (SliceGPT/QuaRot); exact up to float round-off."),
     ("quantize_q8_0", "Quantize Q8_0", False, _q8_0,
-     "Round-trips every matrix whose rows are a multiple of 32 through GGML Q8_0 (8-bit blocks); approximate, "
-     "a small output change."),
+     "Round-trips every matrix whose rows are a multiple of 32 through GGML Q8_0 (8-bit blocks); approximate: the "
+     "outputs change (measured)."),
     ("quantize_q4_0", "Quantize Q4_0", False, _q4_0,
-     "Round-trips every matrix whose rows are a multiple of 32 through GGML Q4_0 (4-bit blocks); approximate, "
-     "a larger output change."),
+     "Round-trips every matrix whose rows are a multiple of 32 through GGML Q4_0 (4-bit blocks); approximate: the "
+     "outputs change more than with Q8_0 (measured)."),
     ("add_noise", "Add 1% noise", False, add_noise,
-     "Adds Gaussian noise with 1% of each matrix's own std to every matrix; approximate, a small output change."),
+     "Adds Gaussian noise with 1% of each matrix's own std to every matrix; approximate: the outputs change (measured)."),
 ]
 TRANSFORMS: dict[str, Transform] = {
     key: Transform(key, label, description, exact, fn) for key, label, exact, fn, description in _ENTRIES

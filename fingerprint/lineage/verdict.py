@@ -101,7 +101,11 @@ def decide(
 ) -> Verdict:
     placements = {n: (p.to_json() if (p := calibration.place(n, s.value)) else None) if s.available else None for n, s in signals.items()}
     raw = {n: calibration.place(n, s.value) if s.available else None for n, s in signals.items()}
-    not_checked = [f"{SIGNAL_LABELS[n]}: {s.reason}" for n, s in signals.items() if not s.available]
+    not_checked = [
+        f"{SIGNAL_LABELS[n]}: {s.reason}"
+        for n, s in signals.items()
+        if not s.available and not (s.reason or "").startswith("does not apply")
+    ]
     caveats = ["Weights alone cannot prove or disprove derivation; this is statistical evidence, not an accusation."]
     if not calibration.unrelated:
         caveats.append("no calibration file: values cannot be placed against unrelated pairs")
@@ -151,7 +155,11 @@ def decide(
         strength = _strength_above(raw.get("awm"), len(calibration.unrelated.get("awm", [])))
     if verdict is None:
         decisive = [n for n in DECISIVE if signals.get(n) and signals[n].available]
-        if not decisive:
+        if not calibration.unrelated:
+            verdict = "insufficient_data"
+            because.append("no calibration: the signals cannot be placed against unrelated pairs")
+            strength = 0.0
+        elif not decisive:
             verdict = "insufficient_data"
             because.append("neither element-wise, AWM nor MoE evidence could be computed")
             strength = 0.0
@@ -161,8 +169,8 @@ def decide(
             # how unlike related pairs this pair is: 1 when it scores below every related pair on every decisive signal
             strength = 1 - max(fractions) / 100 if fractions else 0.5
             strength = min(strength, 1 - 0.5 / (len(calibration.related.get(decisive[0], [])) + 1))
-            because.append("no decisive signal is above the unrelated background: " + ", ".join(
-                f"{n} = {signals[n].value:.3f}" for n in decisive))
+            because.append("no decisive signal is above what unrelated pairs score: " + "; ".join(
+                f"{SIGNAL_LABELS[n]} = {signals[n].value:.3f}" for n in decisive))
     sigma = signals.get("sigma")
     if sigma and sigma.available and sigma.value > 0.9 and verdict in ("no_evidence", "insufficient_data"):
         caveats.append(

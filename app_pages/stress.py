@@ -1,0 +1,175 @@
+"""Stress test: change a small model without changing what it computes, and see which lineage signals notice."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from fingerprint.demo import DEMO_MODELS, demo_name
+from fingerprint.errors import FingerprintError
+from fingerprint.evidence_plots import (
+    SHORT_SIGNAL,
+    STRESS_EXPLANATION,
+    UNCALIBRATED_GUIDE,
+    has_calibration,
+    stress_figure,
+    stress_rows,
+)
+from fingerprint.lineage.stress import StressReport, stress_test
+from fingerprint.lineage.transforms import TRANSFORMS
+from app_pages.common import (
+    harvest_lineage,
+    init_state,
+    lineage_panel,
+    lineage_running,
+    lineage_task,
+    persist,
+    save,
+    settings,
+    start_lineage,
+)
+
+init_state()
+harvest_lineage()
+st.title("Stress test")
+st.markdown(STRESS_EXPLANATION)
+
+s = settings()
+# the demo models the stress test can load: local safetensors folders with a config.json
+FIXTURES = {str(m.absolute): m for m in DEMO_MODELS if (m.absolute / "config.json").is_file()}
+OTHER = "__other__"
+
+c1, c2 = st.columns([2, 3])
+with c1:
+    options = list(FIXTURES) + ([] if s.shared else [OTHER])
+    persist("w_stress_model", "stress_model", options[0])
+    if st.session_state["w_stress_model"] not in options:
+        st.session_state["w_stress_model"] = options[0]
+    st.selectbox(
+        "Model",
+        options,
+        key="w_stress_model",
+        format_func=lambda k: "another local folder…" if k == OTHER else f"{FIXTURES[k].name} (demo model)",
+        help="A small Llama-family model (llama, mistral, qwen2) stored as safetensors with its config.json: the "
+        "stress test loads it whole and runs it, so at most 256 MiB.",
+    )
+    save("w_stress_model", "stress_model")
+    path = st.session_state["stress_model"]
+    if path == OTHER:
+        path = st.text_input("Folder", key="w_stress_path", placeholder="/path/to/model-folder",
+                             help="A folder with config.json and .safetensors weights.").strip()
+    elif path in FIXTURES:
+        st.caption(FIXTURES[path].description)
+    if s.shared:
+        st.caption(":material/public: On this shared server only the demo models can be stress-tested.")
+with c2:
+    st.markdown("**Transformations** (all by default; a few seconds each on a demo model)")
+    picked = set(st.session_state.get("stress_transforms", list(TRANSFORMS)))
+    cols = st.columns(2)
+    for col, exact, title in ((cols[0], True, "exact: the model computes the same"),
+                              (cols[1], False, "approximate: a small change")):
+        with col:
+            st.caption(title)
+            for key, t in TRANSFORMS.items():
+                if t.exact == exact:
+                    persist(f"w_stress_t_{key}", f"_stress_t_{key}", key in picked)
+                    st.checkbox(t.label, key=f"w_stress_t_{key}", help=t.description)
+    chosen = [k for k in TRANSFORMS if st.session_state[f"w_stress_t_{k}"]]
+    st.session_state["stress_transforms"] = chosen
+    for k in TRANSFORMS:
+        st.session_state[f"_stress_t_{k}"] = k in chosen
+
+
+def stress_worker(model: str, transforms: list[str]):
+    """One transformation at a time, so Stop takes effect between two and the panel can say how far it is."""
+    shown = demo_name(model) or model
+
+    def work(task) -> dict:
+        report = StressReport(model=shown)
+        for i, t in enumerate(transforms):
+            if task.cancel.is_set():
+                report.notes.append(f"stopped after {i} of {len(transforms)} transformations")
+                break
+            task.status = f"Stress test of {shown}: {TRANSFORMS[t].label} ({i + 1} of {len(transforms)})"
+            part = stress_test(model, [t])
+            report.rows += part.rows
+            report.notes += [n for n in part.notes if n not in report.notes]
+        return {"model": model, "report": report}
+
+    return work
+
+
+running = lineage_running()
+busy = running and (t := lineage_task()) is not None and t.kind != "stress"
+if st.button("Run the stress test", key="run_stress", icon=":material/play_arrow:", type="primary",
+             disabled=running or not chosen or not path):
+    if s.shared and path not in FIXTURES:
+        st.error("Only the demo models can be stress-tested on this shared server.")
+    elif path not in FIXTURES and not Path(path).expanduser().is_dir():
+        st.error(f"{path}: no such folder.")
+    else:
+        st.session_state.pop("stress", None)
+        start_lineage("stress", stress_worker(str(Path(path).expanduser()), list(chosen)))
+        st.rerun()
+lineage_panel("stress")
+if busy:
+    st.caption("The lineage evidence of a pair is being computed (progress on Compare); run this afterwards.")
+if not chosen:
+    st.caption("Choose at least one transformation.")
+
+error = st.session_state.get("lineage_error")
+t = lineage_task()
+if error and t is not None and t.kind == "stress" and t.harvested:
+    err = t.error
+    st.error(str(err) if isinstance(err, FingerprintError) else f"The stress test failed: {error}",
+             icon=":material/error:")
+
+result = st.session_state.get("stress")
+if result:
+    report: StressReport = result["report"]
+    if not report.rows:
+        st.info("No transformation was run.")
+        st.stop()
+    st.header("Which signals survived")
+    st.caption(f"{len(report.rows)} transformation{'s' if len(report.rows) != 1 else ''} of {report.model} in "
+               f"{result['seconds']:.1f} s.")
+    if not has_calibration():
+        st.info(
+            "No calibration is installed, so 'survived' (still above every unrelated pair) cannot be judged and no "
+            "verdict beyond identical weights can be given: the cells are coloured by value instead. "
+            + UNCALIBRATED_GUIDE,
+            icon=":material/info:",
+        )
+    st.plotly_chart(stress_figure(report), width="stretch", theme=None, key="stress_figure")
+    rows = stress_rows(report)
+
+    def shown(k: str, x):
+        if x is None:
+            return "n/a"
+        if isinstance(x, float):
+            return f"{x:.1e}" if k == "output change (nats)" else f"{x:.3f}"
+        return x
+
+    st.dataframe(
+        [{k: shown(k, x) for k, x in r.items()} for r in rows],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "output change (nats)": st.column_config.TextColumn(
+                help="The largest change of any next-token log-probability over a few token sequences: about "
+                "1e-12 means the same model."),
+        },
+    )
+    st.caption("n/a: the signal does not apply or could not be computed for that pair (hover the cell in the chart "
+               "for the reason).")
+    exact_broken = sorted({
+        n for r in report.rows if r.exact for n, ok in r.survived.items() if ok is False
+    })
+    if exact_broken:
+        st.warning(
+            "Broken by an exact transformation, so defeatable on purpose at no cost: "
+            + ", ".join(SHORT_SIGNAL[n] for n in exact_broken)
+            + ". A low value on these is not evidence of independence.",
+            icon=":material/warning:",
+        )
+    for note in report.notes:
+        st.caption(f":material/info: {note}")
