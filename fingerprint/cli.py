@@ -257,6 +257,9 @@ def render_verdict(v) -> str:
         where = f"{place['percentile']:.0f}th pct, z={place['z']}" if place and place.get("z") is not None else ("" if s.available else s.reason or "")
         rows.append([s.label, value, where])
     lines += ["", _table(rows, ["signal", "value", "vs unrelated pairs (or why not available)"])]
+    if v.reads:
+        lines += ["", "Read (all signals together):"]
+        lines += [f"  - {m}: {_size(r['bytes_read'])} of {_size(r['bytes_total'])} ({r['mode']})" for m, r in v.reads.items()]
     if v.not_checked:
         lines += ["", "Could not be checked:"] + [f"  - {n}" for n in v.not_checked]
     lines += ["", "Caveats:"] + [f"  - {c}" for c in v.caveats]

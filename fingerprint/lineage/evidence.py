@@ -72,6 +72,7 @@ def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
         widths=(pa.config.get("hidden"), pb.config.get("hidden")),
         moe=(pa.is_moe, pb.is_moe),
     )
+    v.reads = {p.model: {"bytes_read": p.bytes_read, "bytes_total": p.bytes_total, "mode": p.mode, "parts": p.reads} for p in (pa, pb)}
     for p in (pa, pb):
         if p.mode == "sampled":
             v.caveats.append(f"{p.model}: {', '.join(n for n in p.notes if n.startswith('sampled')) or 'sampled'}")

@@ -40,7 +40,7 @@ from ..stats import GOLDEN, _dequant_scale, _water_fill
 from .tensors import EXPERT_KINDS, MATRIX_KINDS, Located, locate_all
 from .vocab import pick_tokens, read_vocabulary
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2
 PROBE_BUDGET = 256_000_000  # bytes per model, everything included (issue: <= 256 MB in sampled mode)
 EMBED_TOKENS = 2048  # embedding rows read: one Range request each when ids are scattered
 EMBED_BUDGET = 48 << 20
@@ -81,6 +81,7 @@ class Probe:
     vocab_source: str = ""
     bytes_read: int = 0
     bytes_total: int = 0
+    reads: dict = field(default_factory=dict)  # bytes read per part: headers, vectors, matrices (by kind), embedding, experts
     notes: list[str] = field(default_factory=list)
     tool_version: str = __version__
     computed_at: str = ""
@@ -91,7 +92,7 @@ class Probe:
 
     def meta(self) -> dict:
         keys = ("model", "revision", "format", "architecture", "n_layers", "config", "mode", "tokens", "vocab_size",
-                "vocab_source", "bytes_read", "bytes_total", "notes", "tool_version", "computed_at")
+                "vocab_source", "bytes_read", "bytes_total", "reads", "notes", "tool_version", "computed_at")
         return {k: getattr(self, k) for k in keys}
 
     # ---- storage: numpy's npz without pickles; metadata as JSON ----
@@ -320,6 +321,7 @@ def build_probe(
         w.rows = np.arange(w.loc.tensor.rows if len(w.loc.tensor.shape) > 1 else 1)
 
     wants = vectors + matrices + experts + ([embed_want] if embed_want else [])
+    header_bytes = ckpt.counter.bytes
     data = _read_all(wants, cancel)
 
     probe = Probe(
@@ -357,6 +359,17 @@ def build_probe(
     if probe.embedding is None and probe.tokens:
         probe.tokens = []
     probe.bytes_read = ckpt.counter.bytes
+
+    def part(ws: list[_Want]) -> int:
+        return sum(w.loc.tensor.nbytes if len(w.loc.tensor.shape) == 1 else len(w.rows) * w.loc.tensor.row_bytes for w in ws)
+
+    probe.reads = {
+        "headers_and_tokenizer": header_bytes,
+        "vectors": part(vectors),
+        **{f"matrices_{k}": part([w for w in matrices if w.key[1] == k]) for k in MATRIX_KINDS},
+        "embedding": part([embed_want]) if embed_want else 0,
+        "experts": part(experts),
+    }
     probe.revision = ckpt.revision
     if mode == "sampled":
         probe.notes.append(f"sampled: {probe.bytes_read / 2**20:.0f} MiB read of {ckpt.total_bytes / 2**20:.0f} MiB")

@@ -50,6 +50,7 @@ class Verdict:
     caveats: list[str]
     signals: dict[str, Signal]
     placements: dict[str, dict | None] = field(default_factory=dict)
+    reads: dict[str, dict] = field(default_factory=dict)  # model -> {bytes_read, mode, per part}
 
     @property
     def sentence(self) -> str:
@@ -75,6 +76,7 @@ class Verdict:
             "not_checked": self.not_checked,
             "caveats": self.caveats,
             "signals": sigs,
+            "reads": self.reads,
         }
 
 
