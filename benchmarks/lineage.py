@@ -178,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         row.pop("_signals")
     summary = _summarise(rows)
-    payload = {"machine": bl.machine(), "seconds": round(time.perf_counter() - t0, 1), "pairs": rows,
+    manifest = args.models / "manifest.json"
+    trained = json.loads(manifest.read_text()).get("models", []) if manifest.is_file() else []
+    payload = {"trained": [{k: m.get(k) for k in ("name", "kind", "parent", "seed", "steps", "data", "train_loss", "eval_loss", "seconds")}
+                           for m in trained],
+               "machine": bl.machine(), "seconds": round(time.perf_counter() - t0, 1), "pairs": rows,
                "summary": summary, "probes": probe_info, "probes_large": probe_large_models()}
     bl.save_result("lineage", payload)
     if not args.no_calibration:

@@ -177,6 +177,13 @@ def render_lineage(g: dict) -> list[str]:
                      f"{p['verdict']} ({p['strength']:.2f})"]
                     + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names])
     L += table(["pair", "how it was made", "truth", "verdict (strength)", *names], prow)
+    if g.get("trained"):
+        L += ["The trained models (`benchmarks/train_tiny.py`; loss in nats per character, eval on held-out prose):", ""]
+        L += table(["model", "kind", "from", "steps", "data", "train loss", "eval loss", "seconds"],
+                   [[m["name"], m["kind"], m["parent"] or "-", str(m["steps"] or "-"), m["data"] or "-",
+                     "-" if m["train_loss"] is None else f"{m['train_loss']:.2f}",
+                     "-" if m["eval_loss"] is None else f"{m['eval_loss']:.2f}",
+                     "-" if m["seconds"] is None else f"{m['seconds']:.0f}"] for m in g["trained"]])
     large = g.get("probes_large") or {}
     if large:
         L += ["Bytes a probe (all signals' data) reads from the large generated models:", ""]
