@@ -7,9 +7,10 @@ Weakest to strongest against a model that was changed on purpose:
 - elementwise  Pearson of the weights at identical positions (same shapes). Copies, quantized
                copies and fine-tunes score ~1; independent models ~0. Broken by a permutation.
 - awm          hidden dimensions aligned through the embedding rows of shared tokens (linear
-               assignment), then unbiased linear CKA of Q and of K per layer (AWM, arXiv
-               2510.06738). Survives head/neuron permutations, Q/K rescaling, head-space
-               rotations and long training.
+               assignment; or a fitted rotation when shared tokens outnumber hidden dims 2:1),
+               then unbiased linear CKA of Q and of K per layer (AWM, arXiv 2510.06738).
+               Survives head/neuron permutations, head-space rotations, long training; a
+               rotated residual stream only when the rotation can be fitted.
 - depth        layer-by-layer similarity and the best monotone layer alignment.
 - moe          each expert's MLP against a dense model's MLP after matching neurons.
 """
@@ -178,7 +179,19 @@ def _qk_features(p: Probe, layer: int, dims: np.ndarray, signs: np.ndarray | Non
     return out
 
 
-def hidden_alignment(pa: Probe, pb: Probe) -> tuple[HiddenAlignment | None, str | None]:
+@dataclass
+class SharedTokens:
+    """The embedding rows of the tokens both probes read, in the same order, and the AWM alignment."""
+
+    emb_a: np.ndarray
+    emb_b: np.ndarray
+    alignment: HiddenAlignment
+
+
+ROTATION_TOKENS = 2  # a rotation is fitted only with at least this many shared tokens per hidden dim
+
+
+def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | None]:
     if pa.embedding is None or pb.embedding is None:
         who = [p.model for p in (pa, pb) if p.embedding is None]
         return None, f"no embedding rows with a vocabulary for {', '.join(who)}"
@@ -193,17 +206,49 @@ def hidden_alignment(pa: Probe, pb: Probe) -> tuple[HiddenAlignment | None, str 
     if len(pairs) < MIN_SHARED_TOKENS:
         return None, f"only {len(pairs)} shared tokens among those read (need {MIN_SHARED_TOKENS})"
     ia, ib = (np.array(x) for x in zip(*pairs))
-    return align_hidden(pa.embedding[ia], pb.embedding[ib]), None
+    ea, eb = pa.embedding[ia], pb.embedding[ib]
+    return SharedTokens(ea, eb, align_hidden(ea, eb)), None
 
 
-def awm_signal(pa: Probe, pb: Probe, al: HiddenAlignment | None, why: str | None, layer_pairs) -> Signal:
-    if al is None:
+def _rotation(shared: SharedTokens) -> np.ndarray | None:
+    """The orthogonal map of a's hidden space onto b's that best carries a's shared-token embeddings onto
+    b's (orthogonal Procrustes) - only when the tokens far outnumber the hidden dims, so that it cannot
+    simply fit noise, and the widths are equal."""
+    ea, eb = shared.emb_a.astype(np.float64), shared.emb_b.astype(np.float64)
+    if ea.shape[1] != eb.shape[1] or len(ea) < ROTATION_TOKENS * ea.shape[1]:
+        return None
+    u, _, vt = np.linalg.svd(ea.T @ eb, full_matrices=False)
+    return u @ vt
+
+
+def _per_layer_cka(pa: Probe, pb: Probe, layer_pairs, map_a) -> list[dict]:
+    out = []
+    for i, j in layer_pairs:
+        fa, fb = map_a(i), _qk_features(pb, j, np.arange(pb.config.get("hidden") or 0), None)
+        vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
+        vals = {k: v for k, v in vals.items() if v is not None}
+        if vals:
+            out.append({"a": i, "b": j, **{k: round(v, 4) for k, v in vals.items()}, "mean": float(np.mean(list(vals.values())))})
+    return out
+
+
+def awm_signal(pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | None, layer_pairs) -> Signal:
+    """AWM: a's hidden dims matched to b's by linear assignment on the shared-token embeddings (signed
+    permutation), then unbiased CKA of Q and of K per layer. When there are enough shared tokens, a general
+    rotation is fitted too (orthogonal Procrustes), which also undoes a rotated residual stream; the
+    alignment that gives the higher similarity is reported (the calibration is computed the same way)."""
+    if shared is None:
         return missing("awm", why or "no alignment")
     if not layer_pairs:
         return missing("awm", "depths differ and no layer alignment was found")
+    al = shared.alignment
+
+    def permuted(i: int) -> dict[str, np.ndarray]:
+        return _qk_features(pa, i, al.dims_a, al.signs)
+
     per_layer = []
     for i, j in layer_pairs:
-        fa = _qk_features(pa, i, al.dims_a, al.signs)
+        fa = permuted(i)
         fb = _qk_features(pb, j, al.dims_b, None)
         vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
         vals = {k: v for k, v in vals.items() if v is not None}
@@ -212,7 +257,24 @@ def awm_signal(pa: Probe, pb: Probe, al: HiddenAlignment | None, why: str | None
     if not per_layer:
         return missing("awm", "Q/K rows missing in one model (fused QKV?)")
     value = float(np.mean([p["mean"] for p in per_layer]))
-    detail = {"per_layer": per_layer, "shared_tokens": al.n_tokens, "alignment_quality": round(float(al.quality), 4)}
+    method = "signed permutation (linear assignment, AWM)"
+    rot = _rotation(shared)
+    if rot is not None:
+
+        def rotated(i: int) -> dict[str, np.ndarray]:
+            out = {}
+            for k in ("q", "k"):
+                s = pa.matrices.get(k, {}).get(i)
+                if s is not None and s.data.shape[1] == rot.shape[0]:
+                    out[k] = (s.data.astype(np.float64) @ rot).T
+            return out
+
+        alt = _per_layer_cka(pa, pb, layer_pairs, rotated)
+        alt_value = float(np.mean([p["mean"] for p in alt])) if alt else None
+        if alt_value is not None and alt_value > value:
+            per_layer, value, method = alt, alt_value, "rotation (orthogonal Procrustes on the shared tokens)"
+    detail = {"per_layer": per_layer, "shared_tokens": al.n_tokens, "alignment_quality": round(float(al.quality), 4),
+              "alignment": method}
     return Signal("awm", value, True, None, detail)
 
 
@@ -297,12 +359,12 @@ def sigma_signal(score: float | None, resampled: bool, reason: str | None = None
 
 
 def all_signals(pa: Probe, pb: Probe, sigma: Signal) -> dict[str, Signal]:
-    al, why = hidden_alignment(pa, pb)
-    depth = depth_signal(pa, pb, al)
+    shared, why = hidden_alignment(pa, pb)
+    depth = depth_signal(pa, pb, shared.alignment if shared else None)
     pairs = _layer_pairs(pa, pb, depth)
     out = {
         "elementwise": elementwise_signal(pa, pb, pairs),
-        "awm": awm_signal(pa, pb, al, why, pairs),
+        "awm": awm_signal(pa, pb, shared, why, pairs),
         "vectors": vectors_signal(pa, pb, pairs),
         "depth": depth.signal,
         "moe": moe_signal(pa, pb),
