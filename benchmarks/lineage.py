@@ -40,6 +40,7 @@ from fingerprint.lineage.verdict import decide  # noqa: E402
 
 FIXTURES = bl.ROOT / "tests" / "fixtures"
 DEFAULT_MODELS = bl.DATA / "lineage"
+SKIPPED = 3  # exit code: no trained models here (run_all.py keeps the last results)
 MANIPULATIONS = ("permute_heads", "scale_qk", "permute_mlp", "rotate_hidden")
 
 
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-calibration", action="store_true", help="do not rewrite fingerprint/lineage/calibration.json")
     args = ap.parse_args(argv)
     if not args.models.is_dir():
-        raise SystemExit(f"{args.models} not found: run `python benchmarks/train_tiny.py` first (needs the [train] extra)")
+        print(f"{args.models} not found: train the models first - `pip install -e '.[train]'` (CPU PyTorch), then "
+              "`python benchmarks/train_tiny.py` (about 10 minutes on 2 cores)", file=sys.stderr)
+        return SKIPPED
     t0 = time.perf_counter()
     opts = Options(use_cache=False)
     with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
