@@ -134,7 +134,7 @@ if result:
                f"{result['seconds']:.1f} s.")
     if not has_calibration():
         st.info(
-            "No calibration is installed, so 'survived' (still above every unrelated pair) cannot be judged and no "
+            "No calibration is installed, so 'survived' (still clearly above every unrelated pair) cannot be judged and no "
             "verdict beyond identical weights can be given: the cells are coloured by value instead. "
             + UNCALIBRATED_GUIDE,
             icon=":material/info:",

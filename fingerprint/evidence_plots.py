@@ -73,8 +73,8 @@ STRESS_EXPLANATION = (
     "that: the largest change of any next-token log-probability, in nats, over a few token sequences (about 1e-12 "
     "means the model is the same; an approximate transformation changes it measurably). Each changed model is then "
     "compared with the original, "
-    "as if someone had published it as their own. A signal **survived** when it still places the pair above every "
-    "unrelated pair, and **broke** when it falls into the unrelated range.\n\n"
+    "as if someone had published it as their own. A signal **survived** when it still places the pair clearly "
+    "(by at least 0.05) above every unrelated pair, and **broke** when it falls into or just above the unrelated range.\n\n"
     "Why it matters: a signal that breaks under an *exact* transformation can be defeated on purpose, for free. "
     "Whoever copies a model can apply that transformation, and the model works exactly as before while the signal "
     "says \"unrelated\". A low value on such a signal is therefore never evidence of independence."
@@ -492,7 +492,7 @@ def stress_figure(report, cal: Calibration | None = None) -> go.Figure:
                 zr.append(None if state is None else (1.0 if state else 0.0))
             else:
                 zr.append(float(s.value) if ok else None)
-            word = ("survived: still above every unrelated pair" if state else "broke: in the unrelated range"
+            word = ("survived: still clearly above every unrelated pair" if state else "broke: in the unrelated range"
                     ) if state is not None else ("not judged: no calibration" if ok else "not available")
             tr.append(f"{s.value:.2f}" if ok else "n/a")
             why = "" if ok or s is None else f"<br>{_wrap(s.reason or '', 50)}"
@@ -511,7 +511,7 @@ def stress_figure(report, cal: Calibration | None = None) -> go.Figure:
         customdata=hover, hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2, name="signals", **colours,
     ))
     if judged:
-        for label, colour in (("survived (still above every unrelated pair)", SURVIVED),
+        for label, colour in (("survived (still clearly above every unrelated pair)", SURVIVED),
                               ("broke (in the unrelated range)", BROKE), ("not available", NOT_AVAILABLE)):
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
                                      marker=dict(symbol="square", size=14, color=colour)))

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+MARGIN = 0.05  # how far above every unrelated pair a value must be to count
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class Calibration:
         rel_below = 100.0 * sum(v < value for v in rel) / len(rel) if rel else None
         return Placement(100.0 * below / len(bg), z, len(bg), value > max(bg), rel_below)
 
+    def clear_of_background(self, signal: str, value: float) -> bool | None:
+        """Above every unrelated pair by at least MARGIN: what the stress test calls 'survived'."""
+        bg = self.unrelated.get(signal) or []
+        return None if len(bg) < 2 else bool(value >= max(bg) + MARGIN)
+
     def threshold(self, signal: str) -> float | None:
         """The value above which a pair is called related on this signal: above every unrelated
         pair by a margin of 3 background standard deviations (or 0.1 when they barely vary)."""
@@ -61,7 +67,7 @@ class Calibration:
             return None
         mean = sum(bg) / len(bg)
         sd = math.sqrt(sum((v - mean) ** 2 for v in bg) / (len(bg) - 1))
-        return max(max(bg) + 0.05, mean + max(3 * sd, 0.1))
+        return max(max(bg) + MARGIN, mean + max(3 * sd, 0.1))
 
 
 @lru_cache(maxsize=1)
