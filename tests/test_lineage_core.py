@@ -17,7 +17,7 @@ import gguf
 import numpy as np
 import pytest
 from conftest import FIXTURES, fixture_files
-from layouts import build_llama, llama_permute, write_gguf, write_safetensors_dir
+from layouts import build_gpt_neox, build_llama, build_phi3, llama_permute, write_gguf, write_safetensors_dir
 from safetensors.numpy import load_file, save_file
 
 from fingerprint.cli import main as cli_main
@@ -626,3 +626,22 @@ def test_cli_verdict_missing_model_is_one_line_and_exit_1(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert str(missing_model) in lines[0]
     assert "Traceback" not in captured.err and "Verdict" not in captured.out
+
+
+def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_path):
+    """Phi-3's qkv_proj rows are [Q | K | V]: the probe reads each part as its own matrix, exactly or
+    sampled, so the Q/K signals work; GPT-NeoX interleaves heads: left fused, and the note says so."""
+    phi = build_phi3()
+    write_safetensors_dir(phi, tmp_path / "phi")
+    for budget in (PROBE_BUDGET, 60_000):
+        probe = _probe(tmp_path / "phi", budget=budget)
+        for kind in ("q", "k", "v"):
+            for layer, s in probe.matrices[kind].items():
+                np.testing.assert_array_equal(s.data, phi.attention[layer][kind][s.rows], err_msg=f"{kind} {layer}")
+                assert s.shape == phi.attention[layer][kind].shape
+    assert probe.mode == "sampled"
+
+    neox = build_gpt_neox()
+    write_safetensors_dir(neox, tmp_path / "neox")
+    probe = _probe(tmp_path / "neox")
+    assert "q" not in probe.matrices and any("fused QKV" in n for n in probe.notes)

@@ -280,9 +280,15 @@ def build_probe(
             matrices.append(_Want(loc, ("m", loc.kind, loc.layer), permuted_head_dim=hd or 0, scale=scale_of(loc)))
         elif loc.kind in EXPERT_KINDS:
             experts += _expert_wants(loc)
-    fused = [t.tensor.name for t in rmap.tensors if t.role == "qkv"]
-    if fused:
-        notes.append("fused QKV projection: Q/K rows are not separated, so the Q/K signals are not available")
+        elif loc.kind == "qkv" and len(t.shape) == 2:
+            split = _split_fused(loc, cfg, ckpt.format)
+            if split:
+                matrices += split
+            elif "fused QKV" not in " ".join(notes):
+                notes.append(
+                    f"fused QKV projection ({cfg.qkv_layout} layout, shape {list(t.shape)}) not split into Q/K/V rows: "
+                    "the Q/K signals are not available"
+                )
     if permuted:
         notes.append("llama.cpp's Q/K row permutation undone on read")
 
@@ -307,7 +313,7 @@ def build_probe(
         notes.append(vocab_source)
 
     # experts, then the dense matrices share the rest
-    exact_bytes = sum(w.loc.tensor.nbytes for w in matrices) + sum(_want_bytes(w) for w in experts)
+    exact_bytes = sum(_want_bytes(w) for w in matrices + experts)
     mode = "exact" if exact_bytes <= left else "sampled"
     if mode == "sampled":
         expert_budget = min(EXPERT_BUDGET, left // 4) if experts else 0
@@ -374,6 +380,22 @@ def build_probe(
     if mode == "sampled":
         probe.notes.append(f"sampled: {probe.bytes_read / 2**20:.0f} MiB read of {ckpt.total_bytes / 2**20:.0f} MiB")
     return probe
+
+
+def _split_fused(loc: Located, cfg, fmt: str) -> list[_Want]:
+    """Q, K and V of a fused (out, in) projection whose rows are [Q | K | V] (Phi-3, Qwen-1, GLM, GGUF
+    attn_qkv): each read as a matrix of its own through a row offset. Interleaved layouts (GPT-NeoX,
+    Falcon) and GPT-2's transposed Conv1D are left fused."""
+    t = loc.tensor
+    nh, hd = cfg.n_heads, cfg.head_dim
+    nkv = cfg.n_kv_heads or nh
+    if not nh or not hd or t.shape[0] != (nh + 2 * nkv) * hd or (fmt != "gguf" and cfg.qkv_layout != "contiguous"):
+        return []
+    base, out = 0, []
+    for kind, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
+        out.append(_Want(loc, ("m", kind, loc.layer), row_base=base, nrows=rows))
+        base += rows
+    return out
 
 
 def _expert_wants(loc: Located) -> list[_Want]:

@@ -28,6 +28,7 @@ KIND_OF_TYPE: dict[MODEL_TENSOR, str] = {
     MODEL_TENSOR.ATTN_K: "k",
     MODEL_TENSOR.ATTN_V: "v",
     MODEL_TENSOR.ATTN_OUT: "o",
+    MODEL_TENSOR.ATTN_QKV: "qkv",
     MODEL_TENSOR.FFN_GATE: "gate",
     MODEL_TENSOR.FFN_UP: "up",
     MODEL_TENSOR.FFN_DOWN: "down",
