@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
 
 import streamlit as st
 
@@ -37,7 +35,7 @@ from fingerprint.export import (
 )
 from fingerprint.settings import Settings, UploadFolder, shared_mode_refusal
 from fingerprint.store import default_path
-from app_pages.jobs import Job, Line
+from app_pages.jobs import Job, Line, Task
 
 log = logging.getLogger("llm_fingerprint.dashboard")
 
@@ -159,18 +157,22 @@ def check_request(keys: list[str], s: Settings) -> tuple[list[str], list[str]]:
     return ok, problems
 
 
-def start_job(keys: list[str], *, mode: str = "auto", then: str | None = None) -> Job | None:
-    """Start fingerprinting in the background; wait a moment so quick runs show their result at once."""
-    if not keys:
-        return None
+def session_options(mode: str = "auto") -> Options:
+    """Options for a run started by this visitor: their token (or the server's), the cache, the server's caps."""
     s = settings()
-    opts = Options(
+    return Options(
         mode=mode,
         token=s.token_for(st.session_state.get("hf_token")),
         store=get_store(),
         max_exact_bytes=s.max_exact_mb * 1_000_000 or None,
     )
-    j = Job([(k, k) for k in keys], opts, then=then).start()
+
+
+def start_job(keys: list[str], *, mode: str = "auto", then: str | None = None) -> Job | None:
+    """Start fingerprinting in the background; wait a moment so quick runs show their result at once."""
+    if not keys:
+        return None
+    j = Job([(k, k) for k in keys], session_options(mode), then=then).start()
     st.session_state["job"] = j
     if j.wait(GRACE_SECONDS):
         harvest()
@@ -421,47 +423,6 @@ _LOGGED: set[str] = set()
 # copies its results in with harvest_lineage().
 
 
-class Task:
-    """One lineage computation in a background thread; ``fn(task)`` returns the result, ``task.status`` is shown."""
-
-    def __init__(self, kind: str, fn) -> None:
-        self.kind = kind  # "pairs" | "stress"
-        self.status = "starting"
-        self.cancel = threading.Event()
-        self.result = None
-        self.error: BaseException | None = None
-        self.harvested = False
-        self.started = time.monotonic()
-        self.finished: float | None = None
-        self._fn = fn
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lineage-{kind}", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.result = self._fn(self)
-        except BaseException as exc:  # noqa: BLE001 - shown to the visitor by the page
-            self.error = exc
-        finally:
-            self.finished = time.monotonic()
-            self._done.set()
-
-    def start(self) -> "Task":
-        self._thread.start()
-        return self
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def seconds(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
-
-
 def lineage_task() -> Task | None:
     return st.session_state.get("lineage_task")
 
@@ -469,12 +430,6 @@ def lineage_task() -> Task | None:
 def lineage_running() -> bool:
     t = lineage_task()
     return t is not None and not t.done
-
-
-def lineage_options() -> Options:
-    s = settings()
-    return Options(token=s.token_for(st.session_state.get("hf_token")), store=get_store(),
-                   max_exact_bytes=s.max_exact_mb * 1_000_000 or None)
 
 
 def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: dict, fps: dict, opts: Options):
@@ -491,7 +446,8 @@ def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: d
                 return out
             task.status = f"Reading a sample of {names[k]}'s weights ({i + 1} of {len(need)} models)"
             try:
-                out["probes"][k] = get_probe(k, opts)[0]
+                fp = fps.get(k)
+                out["probes"][k] = get_probe(k, opts, revision=fp.revision if fp else None)[0]
             except FingerprintError as exc:
                 out["failed"][k] = f"{names[k]}: {exc}"
         have = {**probes, **out["probes"]}
@@ -516,13 +472,6 @@ def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: d
 PROBE_KEEP_BYTES = 32 << 20  # probes kept in the session's memory up to this size (the demo's are a few MB)
 
 
-def _probe_bytes(p) -> int:
-    n = sum(v.nbytes for layers in p.vectors.values() for v in layers.values())
-    n += sum(r.data.nbytes for layers in p.matrices.values() for r in layers.values())
-    n += sum(r.data.nbytes for items in p.experts.values() for r in items.values())
-    return n + (p.embedding.nbytes if p.embedding is not None else 0)
-
-
 def start_lineage(kind: str, fn) -> Task:
     """Start a lineage task; wait a moment so quick ones (the demo models) show their result at once."""
     t = Task(kind, fn).start()
@@ -537,7 +486,7 @@ def start_pairs(pairs: list[tuple[str, str]], names: dict[str, str]) -> Task | N
         return None
     probes = dict(st.session_state.setdefault("probes", {}))
     fps = dict(st.session_state.get("fps", {}))
-    return start_lineage("pairs", _pairs_worker(pairs, names, probes, fps, lineage_options()))
+    return start_lineage("pairs", _pairs_worker(pairs, names, probes, fps, session_options()))
 
 
 def harvest_lineage() -> None:
@@ -552,7 +501,7 @@ def harvest_lineage() -> None:
     st.session_state.pop("lineage_error", None)
     if t.kind == "pairs":
         # keep small probes for the next pair; big ones come back from the disk cache (get_probe) when needed
-        keep = {k: p for k, p in t.result["probes"].items() if _probe_bytes(p) <= PROBE_KEEP_BYTES}
+        keep = {k: p for k, p in t.result["probes"].items() if p.memory_bytes <= PROBE_KEEP_BYTES}
         st.session_state.setdefault("probes", {}).update(keep)
         st.session_state.setdefault("verdicts", {}).update(t.result["verdicts"])
         st.session_state.setdefault("lineage_failed", {}).update(t.result["failed"])

@@ -1,4 +1,4 @@
-"""A fingerprinting run in a background thread that outlives the script run which started it.
+"""Fingerprinting runs and lineage tasks in background threads that outlive the script run which started them.
 
 No streamlit here. Why a thread of its own: Streamlit stops the running script whenever the visitor
 interacts with the page (that is how a click is noticed at all), so a computation that lived inside
@@ -15,8 +15,10 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Self
 
 from fingerprint.errors import Cancelled
 
@@ -35,7 +37,64 @@ class Line:
     mode: str | None = None
 
 
-class Job:
+class Background:
+    """A computation in a daemon thread: ``_body()`` runs once; ``done``, ``wait`` and ``seconds`` are what
+    the page polls. Subclasses keep what their panel shows."""
+
+    def __init__(self, name: str) -> None:
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.harvested = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _body(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        try:
+            self._body()
+        finally:
+            self.finished = time.monotonic()
+            self._done.set()
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+class Task(Background):
+    """One lineage computation (probes and verdicts, or a stress test): ``fn(task)`` returns the result;
+    ``task.status`` is the line the panel shows; an exception is kept for the page to show."""
+
+    def __init__(self, kind: str, fn: Callable[[Task], object]) -> None:
+        super().__init__(f"lineage-{kind}")
+        self.kind = kind  # "pairs" | "stress"
+        self.status = "starting"
+        self.cancel = threading.Event()
+        self.result = None
+        self.error: BaseException | None = None
+        self._fn = fn
+
+    def _body(self) -> None:
+        try:
+            self.result = self._fn(self)
+        except BaseException as exc:  # noqa: BLE001 - shown to the visitor by the page
+            self.error = exc
+
+
+class Job(Background):
     def __init__(
         self,
         items: list[tuple[str, str]],
@@ -45,6 +104,7 @@ class Job:
         parallel: int = 2,
     ) -> None:
         """``items``: (key in the session, reference given to the core) per model, in order."""
+        super().__init__("fingerprint-job")
         self.items = list(items)
         self.options = options
         self.cancel = options.cancel if options.cancel is not None else threading.Event()
@@ -52,38 +112,18 @@ class Job:
         self.then = then  # what the dashboard does when the job is harvested: "compare", "restore" or None
         self.parallel = max(1, parallel)
         self.outcomes: dict[str, core.Outcome] = {}
-        self.started = time.monotonic()
-        self.finished: float | None = None
-        self.harvested = False
         self._latest: dict[str, core.Progress] = {}
         self._by_ref = {ref.strip(): key for key, ref in self.items}
         self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fingerprint-job", daemon=True)
 
     # ---- control
-    def start(self) -> Job:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         """Ask the worker to stop: models not finished come back as 'cancelled'; finished ones stay."""
         self.cancel.set()
 
     @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    @property
     def stopping(self) -> bool:
         return self.cancel.is_set() and not self.done
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def seconds(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
 
     # ---- worker
     def _progress(self, p: core.Progress) -> None:
@@ -100,14 +140,10 @@ class Job:
         with self._lock:
             self.outcomes[key] = out
 
-    def _run(self) -> None:
-        try:
-            with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="fingerprint") as pool:
-                for f in [pool.submit(self._one, key, ref) for key, ref in self.items]:
-                    f.result()
-        finally:
-            self.finished = time.monotonic()
-            self._done.set()
+    def _body(self) -> None:
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="fingerprint") as pool:
+            for f in [pool.submit(self._one, key, ref) for key, ref in self.items]:
+                f.result()
 
     # ---- what the panel shows
     def lines(self) -> list[Line]:

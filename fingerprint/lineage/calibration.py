@@ -42,13 +42,20 @@ class Calibration:
     related: dict[str, list[float]]
     source: dict
 
-    def place(self, signal: str, value: float) -> Placement | None:
+    def _background(self, signal: str) -> tuple[list[float], float, float] | None:
+        """(unrelated values, their mean, their sample std), or None with fewer than 2 pairs."""
         bg = self.unrelated.get(signal) or []
         if len(bg) < 2:
             return None
-        below = sum(v < value for v in bg) + 0.5 * sum(v == value for v in bg)
         mean = sum(bg) / len(bg)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in bg) / (len(bg) - 1))
+        return bg, mean, math.sqrt(sum((v - mean) ** 2 for v in bg) / (len(bg) - 1))
+
+    def place(self, signal: str, value: float) -> Placement | None:
+        background = self._background(signal)
+        if background is None:
+            return None
+        bg, mean, sd = background
+        below = sum(v < value for v in bg) + 0.5 * sum(v == value for v in bg)
         z = (value - mean) / sd if sd > 0 else None
         rel = self.related.get(signal) or []
         rel_below = 100.0 * sum(v < value for v in rel) / len(rel) if rel else None
@@ -56,17 +63,16 @@ class Calibration:
 
     def clear_of_background(self, signal: str, value: float) -> bool | None:
         """Above every unrelated pair by at least MARGIN: what the stress test calls 'survived'."""
-        bg = self.unrelated.get(signal) or []
-        return None if len(bg) < 2 else bool(value >= max(bg) + MARGIN)
+        background = self._background(signal)
+        return None if background is None else bool(value >= max(background[0]) + MARGIN)
 
     def threshold(self, signal: str) -> float | None:
         """The value above which a pair is called related on this signal: above every unrelated
-        pair by a margin of 3 background standard deviations (or 0.1 when they barely vary)."""
-        bg = self.unrelated.get(signal) or []
-        if len(bg) < 2:
+        pair by MARGIN, and 3 background standard deviations (at least 0.1) above their mean."""
+        background = self._background(signal)
+        if background is None:
             return None
-        mean = sum(bg) / len(bg)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in bg) / (len(bg) - 1))
+        bg, mean, sd = background
         return max(max(bg) + MARGIN, mean + max(3 * sd, 0.1))
 
 

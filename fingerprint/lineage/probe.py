@@ -87,6 +87,14 @@ class Probe:
     computed_at: str = ""
 
     @property
+    def memory_bytes(self) -> int:
+        """Bytes of the arrays this probe holds."""
+        n = sum(v.nbytes for layers in self.vectors.values() for v in layers.values())
+        n += sum(r.data.nbytes for layers in self.matrices.values() for r in layers.values())
+        n += sum(r.data.nbytes for items in self.experts.values() for r in items.values())
+        return n + (self.embedding.nbytes if self.embedding is not None else 0)
+
+    @property
     def is_moe(self) -> bool:
         return bool(self.experts)
 

@@ -221,10 +221,11 @@ def _rotation(shared: SharedTokens) -> np.ndarray | None:
     return u @ vt
 
 
-def _per_layer_cka(pa: Probe, pb: Probe, layer_pairs, map_a) -> list[dict]:
+def _per_layer_cka(layer_pairs, features_a, features_b) -> list[dict]:
+    """Unbiased CKA of Q and of K for each aligned layer pair; ``features_*(layer)`` give (hidden dims, rows)."""
     out = []
     for i, j in layer_pairs:
-        fa, fb = map_a(i), _qk_features(pb, j, np.arange(pb.config.get("hidden") or 0), None)
+        fa, fb = features_a(i), features_b(j)
         vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
         vals = {k: v for k, v in vals.items() if v is not None}
         if vals:
@@ -242,34 +243,23 @@ def awm_signal(pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | Non
     if not layer_pairs:
         return missing("awm", "depths differ and no layer alignment was found")
     al = shared.alignment
-
-    def permuted(i: int) -> dict[str, np.ndarray]:
-        return _qk_features(pa, i, al.dims_a, al.signs)
-
-    per_layer = []
-    for i, j in layer_pairs:
-        fa = permuted(i)
-        fb = _qk_features(pb, j, al.dims_b, None)
-        vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
-        vals = {k: v for k, v in vals.items() if v is not None}
-        if vals:
-            per_layer.append({"a": i, "b": j, **{k: round(v, 4) for k, v in vals.items()}, "mean": float(np.mean(list(vals.values())))})
+    per_layer = _per_layer_cka(
+        layer_pairs,
+        lambda i: _qk_features(pa, i, al.dims_a, al.signs),
+        lambda j: _qk_features(pb, j, al.dims_b, None),
+    )
     if not per_layer:
         return missing("awm", "Q/K rows missing in one model (fused QKV?)")
     value = float(np.mean([p["mean"] for p in per_layer]))
     method = "signed permutation (linear assignment, AWM)"
     rot = _rotation(shared)
     if rot is not None:
-
-        def rotated(i: int) -> dict[str, np.ndarray]:
-            out = {}
-            for k in ("q", "k"):
-                s = pa.matrices.get(k, {}).get(i)
-                if s is not None and s.data.shape[1] == rot.shape[0]:
-                    out[k] = (s.data.astype(np.float64) @ rot).T
-            return out
-
-        alt = _per_layer_cka(pa, pb, layer_pairs, rotated)
+        every_dim = np.arange(rot.shape[1])
+        alt = _per_layer_cka(
+            layer_pairs,
+            lambda i: {k: (x.T @ rot).T for k, x in _qk_features(pa, i, np.arange(rot.shape[0]), None).items()},
+            lambda j: _qk_features(pb, j, every_dim, None),
+        )
         alt_value = float(np.mean([p["mean"] for p in alt])) if alt else None
         if alt_value is not None and alt_value > value:
             per_layer, value, method = alt, alt_value, "rotation (orthogonal Procrustes on the shared tokens)"

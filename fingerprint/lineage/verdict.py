@@ -101,8 +101,8 @@ def decide(
     widths: tuple[int | None, int | None] = (None, None),
     moe: tuple[bool, bool] = (False, False),
 ) -> Verdict:
-    placements = {n: (p.to_json() if (p := calibration.place(n, s.value)) else None) if s.available else None for n, s in signals.items()}
     raw = {n: calibration.place(n, s.value) if s.available else None for n, s in signals.items()}
+    placements = {n: p.to_json() if p else None for n, p in raw.items()}
     not_checked = [
         f"{SIGNAL_LABELS[n]}: {s.reason}"
         for n, s in signals.items()
