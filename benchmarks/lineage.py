@@ -34,7 +34,7 @@ from fingerprint.compute import Options, compute  # noqa: E402
 from fingerprint.lineage import calibration as cal_mod  # noqa: E402
 from fingerprint.lineage.evidence import get_probe, sigma_between  # noqa: E402
 from fingerprint.lineage.signals import SIGNAL_ORDER, all_signals  # noqa: E402
-from fingerprint.lineage.stress import _write, load_small_model  # noqa: E402
+from fingerprint.lineage.stress import load_small_model, write_model  # noqa: E402
 from fingerprint.lineage.transforms import TRANSFORMS  # noqa: E402
 from fingerprint.lineage.verdict import decide  # noqa: E402
 
@@ -93,7 +93,7 @@ def discover(models_dir: Path, work: Path) -> dict[str, str]:
         weights, config, folder = load_small_model(models["base-s0"])
         for name in MANIPULATIONS:
             out = work / f"s0-{name}"
-            _write(out, TRANSFORMS[name].fn(weights, config, 1), config, folder)
+            write_model(out, TRANSFORMS[name].fn(weights, config, 1), config, folder)
             models[f"s0-{name}"] = str(out)
     return models
 

@@ -103,6 +103,16 @@ def _check_cancel(opts: Options) -> None:
         raise Cancelled("cancelled before it started")
 
 
+def io_error(exc: OSError, ref: ModelRef) -> FingerprintError:
+    """An operating-system read failure as the typed error users see: a local file or the network."""
+    what = exc.strerror or type(exc).__name__
+    if ref.kind == "local":
+        error = CorruptFile(f"cannot read the file ({what})", "Check that the file exists and is readable.")
+    else:
+        error = NetworkError(f"I/O failure ({what})")
+    return _with_model(error, ref.text)
+
+
 def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
     if exc.model is None:
         exc.model = model
@@ -197,9 +207,7 @@ def compute(reference: str, opts: Options | None = None, progress: ProgressFn | 
         return Outcome(ref.text, error=_with_model(exc, ref.text))
     except OSError as exc:
         report(Progress(ref.text, "failed"))
-        what = exc.strerror or type(exc).__name__
-        error = CorruptFile(f"cannot read the file ({what})", "Check that the file exists and is readable.") if ref.kind == "local" else NetworkError(f"I/O failure ({what})")
-        return Outcome(ref.text, error=_with_model(error, ref.text))
+        return Outcome(ref.text, error=io_error(exc, ref))
     except Exception as exc:  # noqa: BLE001 - one model's bug must not lose the other models' results
         report(Progress(ref.text, "failed"))
         return Outcome(ref.text, error=InternalError(f"unexpected {type(exc).__name__}: {exc}", model=ref.text))

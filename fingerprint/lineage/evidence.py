@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import zipfile
 from pathlib import Path
 
 from ..compare import compare_pair
-from ..compute import Options, cache_key, compute, open_model
+from ..compute import Options, cache_key, compute, io_error, open_model
 from ..errors import FingerprintError, InternalError
 from ..reference import parse_reference
 from ..result import Fingerprint
@@ -17,35 +16,46 @@ from .probe import PROBE_BUDGET, Probe, build_probe, probe_key
 from .signals import Signal, all_signals, missing, sigma_signal
 from .verdict import Verdict, decide
 
-ProbeProgress = Callable[[str, str], None]  # (model, stage)
-
 
 def probe_dir(opts: Options) -> Path:
     base = opts.store.path.parent if opts.store is not None else default_path().parent
     return base / "probes"
 
 
-def get_probe(reference: str, opts: Options | None = None, *, budget: int = PROBE_BUDGET) -> tuple[Probe, bool]:
-    """The probe of one model, from the cache when present: (probe, cached)."""
+def _load_cached(path: Path, model: str) -> Probe | None:
+    if not path.is_file():
+        return None
+    try:
+        probe = Probe.load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        path.unlink(missing_ok=True)  # unreadable cache entry: recompute it
+        return None
+    probe.model = model
+    return probe
+
+
+def get_probe(
+    reference: str, opts: Options | None = None, *, budget: int = PROBE_BUDGET, revision: str | None = None
+) -> tuple[Probe, bool]:
+    """The probe of one model, from the cache when present: (probe, cached). ``revision`` (the commit sha or
+    file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model."""
     opts = opts or Options()
     ref = parse_reference(reference, filename=opts.file)
+    key = cache_key(ref) + f"|{budget}"
+    if opts.use_cache and revision and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text)):
+        return hit, True
     ckpt = open_model(reference, opts)
     try:
-        path = None
-        if opts.use_cache:
-            path = probe_dir(opts) / f"{probe_key(cache_key(ref) + f'|{budget}', ckpt.revision)}.npz"
-            if path.is_file():
-                try:
-                    probe = Probe.load(path)
-                    probe.model = ref.text
-                    return probe, True
-                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                    path.unlink(missing_ok=True)  # unreadable cache entry: recompute it
+        path = probe_dir(opts) / f"{probe_key(key, ckpt.revision)}.npz" if opts.use_cache else None
+        if path is not None and (hit := _load_cached(path, ref.text)):
+            return hit, True
         try:
             probe = build_probe(ckpt, ref.text, budget=budget, cancel=opts.cancel)
         except FingerprintError as exc:
             exc.model = exc.model or ref.text
             raise
+        except OSError as exc:
+            raise io_error(exc, ref) from None
         if path is not None:
             probe.save(path)
         return probe, False
@@ -73,10 +83,7 @@ def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
         moe=(pa.is_moe, pb.is_moe),
     )
     v.reads = {p.model: {"bytes_read": p.bytes_read, "bytes_total": p.bytes_total, "mode": p.mode, "parts": p.reads} for p in (pa, pb)}
-    for p in (pa, pb):
-        if p.mode == "sampled":
-            v.caveats.append(f"{p.model}: {', '.join(n for n in p.notes if n.startswith('sampled')) or 'sampled'}")
-        v.caveats += [f"{p.model}: {n}" for n in p.notes if not n.startswith("sampled")]
+    v.caveats += [f"{p.model}: {n}" for p in (pa, pb) for n in p.notes]
     return v
 
 
@@ -89,7 +96,7 @@ def verdict(a: str, b: str, opts: Options | None = None) -> Verdict:
         if out.error is not None:
             raise out.error
         fps.append(out.fingerprint)
-    probes = [get_probe(ref, opts)[0] for ref in (a, b)]
+    probes = [get_probe(ref, opts, revision=fp.revision)[0] for ref, fp in zip((a, b), fps)]
     try:
         return verdict_from(probes[0], probes[1], sigma_between(*fps))
     except FingerprintError:

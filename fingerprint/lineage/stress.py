@@ -19,7 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ..compute import Options, compute, open_model
-from ..errors import BadReference, UnsupportedFormat
+from ..errors import BadReference, CorruptFile, UnsupportedFormat
 from . import calibration
 from .evidence import sigma_between, verdict_from
 from .forward import output_change
@@ -75,7 +75,10 @@ def load_small_model(path: str) -> tuple[dict[str, np.ndarray], dict, Path]:
     files = sorted(folder.glob("*.safetensors"))
     if not folder.is_dir() or not config_path.is_file() or not files:
         raise BadReference("the stress test needs a local folder with config.json and .safetensors weights")
-    config = json.loads(config_path.read_text())
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CorruptFile(f"config.json cannot be read ({exc})", "Check the model folder.", model=path) from None
     if config.get("model_type") not in LLAMA_TYPES:
         raise UnsupportedFormat(f"the stress test knows Llama-family models only (model_type {config.get('model_type')!r})")
     size = sum(f.stat().st_size for f in files)
@@ -83,11 +86,15 @@ def load_small_model(path: str) -> tuple[dict[str, np.ndarray], dict, Path]:
         raise UnsupportedFormat(f"the stress test loads the whole model: {size / 2**20:.0f} MiB is over {MAX_STRESS_BYTES >> 20} MiB")
     weights: dict[str, np.ndarray] = {}
     for f in files:
-        weights.update(load_file(str(f)))
+        try:
+            weights.update(load_file(str(f)))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for damaged files
+            raise CorruptFile(f"{f.name} cannot be read as safetensors ({exc})", "Check or re-download the file.", model=path) from None
     return {k: v.astype(np.float32) for k, v in weights.items()}, config, folder
 
 
-def _write(folder: Path, weights: dict[str, np.ndarray], config: dict, source: Path) -> None:
+def write_model(folder: Path, weights: dict[str, np.ndarray], config: dict, source: Path) -> None:
+    """A real checkpoint folder: float32 model.safetensors, config.json, and the source's vocabulary files."""
     folder.mkdir(parents=True)
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(folder / "model.safetensors"))
     cfg = dict(config)
@@ -117,7 +124,7 @@ def stress_test(path: str, transforms: list[str] | None = None, seed: int = 0) -
             t = TRANSFORMS[name]
             changed = t.fn(weights, config, seed)
             out = Path(tmp) / f"{i}-{name}"
-            _write(out, changed, config, folder)
+            write_model(out, changed, config, folder)
             fp = compute(str(out), opts)
             ckpt = open_model(str(out), opts)
             try:
