@@ -101,8 +101,19 @@ else:
     pairs = pair_matrix(fps)
     st.session_state["_pairs_cache"] = (_sig, pairs)
 
-st.info(WHAT_IS_R, icon=":material/info:")
-st.warning(GENERAL_CAVEAT, icon=":material/warning:")
+# the explanation follows the signal the heatmap shows (the widget's value is current at the top of a rerun)
+shown_signal = st.session_state.get("w_signal", st.session_state.get("signal", "sigma"))
+if shown_signal in MATRIX_SIGNALS:
+    st.info(
+        f"The heatmap shows **{SHORT_SIGNAL[shown_signal]}**: {WHAT_SIGNAL[shown_signal]}, for every pair. Its subtitle "
+        "says above which value a pair is clearly above every unrelated pair of the calibration; grey cells are "
+        "pairs the signal cannot compare (the hover says why). The verdict for a pair, with all signals, is in the "
+        "pair view below.",
+        icon=":material/info:",
+    )
+else:
+    st.info(WHAT_IS_R, icon=":material/info:")
+    st.warning(GENERAL_CAVEAT, icon=":material/warning:")
 
 # ---- heatmap
 st.header("Correlation matrix")
