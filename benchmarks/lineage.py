@@ -106,7 +106,7 @@ t = time.perf_counter()
 ckpt = open_model(sys.argv[1], Options(use_cache=False))
 p = build_probe(ckpt, sys.argv[1])
 ckpt.close()
-print(json.dumps({"bytes_read": p.bytes_read, "bytes_total": p.bytes_total, "requests": ckpt.counter.requests,
+print(json.dumps({"bytes_read": p.bytes_read, "bytes_total": p.bytes_total, "requests": ckpt.context.requests,
                   "mode": p.mode, "seconds": time.perf_counter() - t,
                   "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """

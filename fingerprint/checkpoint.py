@@ -20,7 +20,7 @@ from .formats import safetensors as st_format
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
 from .reference import ModelRef
-from .sources.base import ByteSource, ReadCounter
+from .sources.base import ByteSource, ReadContext
 from .sources.local import LocalFile
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -52,7 +52,7 @@ class Checkpoint:
     tensors: dict[str, TensorInfo]
     config: ModelConfig
     header_bytes: int
-    counter: ReadCounter
+    context: ReadContext  # counts every read of the model; holds its deadline and cancel flag
     sources: list[ByteSource] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
     metadata: dict = field(default_factory=dict, repr=False)  # GGUF metadata (vocabulary included)
@@ -60,7 +60,7 @@ class Checkpoint:
     opener: Callable[[str], ByteSource] | None = field(default=None, repr=False)
 
     def open_file(self, name: str) -> ByteSource | None:
-        """Another file of the model (e.g. tokenizer.json), read through the same byte counter."""
+        """Another file of the model (e.g. tokenizer.json), read through the same context (counts, deadline)."""
         if self.opener is None or name not in self.listing:
             return None
         return self.opener(name)
@@ -154,22 +154,23 @@ def open_checkpoint(
     file_hash: Callable[[Path], str] | None = None,
     known_hash: Callable[[Path], str | None] | None = None,
     snapshot=None,
+    context: ReadContext | None = None,
 ) -> Checkpoint:
     """Open a model. Local files are identified by their sha256: ``known_hash`` answers from a
     cache, and the others are hashed by ``file_hash`` in the background, alongside the reads."""
-    counter = ReadCounter()
+    context = context or ReadContext()
     if ref.kind == "hub":
-        return _open_hub(ref, counter, token=token, endpoint=endpoint, snapshot=snapshot)
-    return _open_local(ref, counter, file_hash or sha256_file, known_hash or (lambda p: None))
+        return _open_hub(ref, context, token=token, endpoint=endpoint, snapshot=snapshot)
+    return _open_local(ref, context, file_hash or sha256_file, known_hash or (lambda p: None))
 
 
-def _open_hub(ref: ModelRef, counter: ReadCounter, *, token, endpoint, snapshot) -> Checkpoint:
+def _open_hub(ref: ModelRef, context: ReadContext, *, token, endpoint, snapshot) -> Checkpoint:
     from .sources.hub import HubFile, resolve_snapshot
 
-    snap = snapshot or resolve_snapshot(ref.repo_id, ref.revision, token=token, endpoint=endpoint)
+    snap = snapshot or resolve_snapshot(ref.repo_id, ref.revision, token=token, endpoint=endpoint, context=context)
 
     def open_file(name: str) -> HubFile:
-        return HubFile(snap, name, counter)
+        return HubFile(snap, name, context)
 
     def read_json(name: str) -> dict:
         return _read_json(open_file(name))
@@ -180,12 +181,12 @@ def _open_hub(ref: ModelRef, counter: ReadCounter, *, token, endpoint, snapshot)
         config = read_json("config.json")
     sources = [open_file(n) for n in names]
     files = [WeightFile(n, snap.files[n]) for n in names]
-    ckpt = _assemble(ref, snap.sha, fmt, files, sources, config, counter)
+    ckpt = _assemble(ref, snap.sha, fmt, files, sources, config, context)
     ckpt.listing, ckpt.opener = dict(snap.files), open_file
     return ckpt
 
 
-def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path], str], known_hash: Callable[[Path], str | None]) -> Checkpoint:
+def _open_local(ref: ModelRef, context: ReadContext, file_hash: Callable[[Path], str], known_hash: Callable[[Path], str | None]) -> Checkpoint:
     path = ref.path
     assert path is not None
     if path.is_dir():
@@ -209,7 +210,7 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
     config = {}
     if fmt == "safetensors" and (root / "config.json").is_file():
         config = _read_json(LocalFile(root / "config.json"))
-    sources = [LocalFile(root / n, counter, name=n) for n in names]
+    sources = [LocalFile(root / n, context, name=n) for n in names]
     files = [WeightFile(n, s.size, known_hash(root / n)) for n, s in zip(names, sources)]
 
     def hash_all() -> str:
@@ -223,8 +224,8 @@ def _open_local(ref: ModelRef, counter: ReadCounter, file_hash: Callable[[Path],
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
         revision = pool.submit(hash_all)
         pool.shutdown(wait=False)
-    ckpt = _assemble(ref, revision, fmt, files, sources, config, counter)
-    ckpt.listing, ckpt.opener = aux, lambda n: LocalFile(root / n, counter, name=n)
+    ckpt = _assemble(ref, revision, fmt, files, sources, config, context)
+    ckpt.listing, ckpt.opener = aux, lambda n: LocalFile(root / n, context, name=n)
     return ckpt
 
 
@@ -235,7 +236,7 @@ def _local_revision(files: list[WeightFile]) -> str:
     return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
 
-def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Checkpoint:
+def _assemble(ref, revision, fmt, files, sources, config_json, context) -> Checkpoint:
     parse = st_format.read_header if fmt == "safetensors" else gguf_format.read_header
     try:
         # shards' headers are independent: parse them concurrently (one round trip each on the Hub)
@@ -260,8 +261,8 @@ def _assemble(ref, revision, fmt, files, sources, config_json, counter) -> Check
         files=files,
         tensors=tensors,
         config=config,
-        header_bytes=counter.bytes,
-        counter=counter,
+        header_bytes=context.bytes,
+        context=context,
         sources=sources,
         metadata=headers[0][1] if fmt == "gguf" else {},
     )

@@ -226,17 +226,17 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         return _cached(ref, opened, report)
     ckpt = opened
     try:
-        report(Progress(ref.text, "headers", ckpt.counter.bytes, 0))
+        report(Progress(ref.text, "headers", ckpt.context.bytes, 0))
         rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
         mode = choose_mode(rmap, opts.mode)
-        plan = make_plan(rmap, mode, header_bytes=ckpt.counter.bytes)
+        plan = make_plan(rmap, mode, header_bytes=ckpt.context.bytes)
         if mode == "exact" and opts.max_exact_bytes and plan.tensor_bytes > opts.max_exact_bytes:
             ckpt.notes.append(
                 f"exact mode would read {plan.tensor_bytes / 1e9:.1f} GB, above this server's cap of "
                 f"{opts.max_exact_bytes / 1e9:.1f} GB: sampled instead"
             )
             mode = "sampled"
-            plan = make_plan(rmap, mode, header_bytes=ckpt.counter.bytes)
+            plan = make_plan(rmap, mode, header_bytes=ckpt.context.bytes)
         needed = plan.tensor_bytes
 
         def on_bytes(done: int, total: int) -> None:
@@ -301,7 +301,7 @@ def _build(ref: ModelRef, ckpt: Checkpoint, rmap: RoleMap, plan: ReadPlan, stats
         mode=plan.mode,
         curves=curves,
         stats=extra,
-        bytes_read=ckpt.counter.bytes,
+        bytes_read=ckpt.context.bytes,
         bytes_total=ckpt.total_bytes,
         tool_version=__version__,
         computed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

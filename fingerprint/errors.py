@@ -89,6 +89,13 @@ class RateLimited(FingerprintError):
     fix = "Wait a few minutes and retry; passing a token (--token or HF_TOKEN) raises the Hub's limits."
 
 
+class DeadlineExceeded(FingerprintError):
+    fix = (
+        "The server sent the bytes too slowly; retry later, or allow more time "
+        "(--deadline SECONDS, or FINGERPRINT_DEADLINE in the environment)."
+    )
+
+
 class NetworkError(FingerprintError):
     fix = "Retry later; if it persists, fingerprint a local copy."
 

@@ -9,12 +9,10 @@ at most JOB_BYTES, so memory is bounded by (parallel jobs x JOB_BYTES) whatever 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +21,7 @@ from .errors import Cancelled, NonFiniteWeights, UnsupportedFormat
 from .formats.dtypes import decode_rows, is_float_dtype
 from .roles import RoleMap, TensorRoles
 from .sources.base import ByteSource
+from .sources.reader import RangeRead, read_ranges
 
 JOB_BYTES = 8 << 20  # raw bytes per read job
 MERGE_GAP = 16 << 10  # exact mode: neighbouring ranges closer than this are fetched in one request
@@ -290,39 +289,22 @@ def compute_stats(
     if progress:
         progress(done, total)
     workers = parallel or max((j.source.max_parallel for j in plan.jobs), default=1)
-
-    def fetch(job: Job) -> tuple[Job, bytes]:
+    reads = (RangeRead(j.source, j.offset, j.length, j) for j in plan.jobs)
+    for read, raw in read_ranges(reads, workers):
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        return job, job.source.read(job.offset, job.length)
-
-    # Threads only fetch; statistics run here, in one thread: many small numpy calls on
-    # more threads than cores spend their time passing the GIL around.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        jobs = iter(plan.jobs)
-        pending = {pool.submit(fetch, j) for j in itertools.islice(jobs, 2 * workers)}  # bounded memory
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    job, raw = fut.result()
-                    for p in job.pieces:
-                        start = p.offset - job.offset
-                        per_role = _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))
-                        for role, (m, nonfinite) in per_role.items():
-                            results.append((p, role, m))
-                            if nonfinite:
-                                bad.append(f"{p.item.tensor.name} ({nonfinite} values)")
-                    del raw
-                    done += job.length
-                    if progress:
-                        progress(done, total)
-                    nxt = next(jobs, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(fetch, nxt))
-        finally:
-            for fut in pending:
-                fut.cancel()
+        job = read.tag
+        for p in job.pieces:
+            start = p.offset - job.offset
+            per_role = _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))
+            for role, (m, nonfinite) in per_role.items():
+                results.append((p, role, m))
+                if nonfinite:
+                    bad.append(f"{p.item.tensor.name} ({nonfinite} values)")
+        del raw
+        done += job.length
+        if progress:
+            progress(done, total)
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise NonFiniteWeights(f"NaN or Inf in {shown}")

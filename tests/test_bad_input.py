@@ -527,7 +527,7 @@ def test_gguf_huge_kv_count_is_rejected_from_the_header(tmp_path, good_gguf):
     finally:
         tracemalloc.stop()
         src.close()
-    assert src.counter.bytes <= 64 << 10
+    assert src.context.bytes <= 64 << 10
     assert peak < 4 << 20
 
 

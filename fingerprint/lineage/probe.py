@@ -268,7 +268,7 @@ def build_probe(
         rows = next((loc.tensor.rows for loc in located if loc.kind == "embed"), 0)
         vocab = [f"<token id {i}>" for i in range(rows)] or None
         vocab_source = f"{vocab_source}: token ids stand in for tokens (assumes the same tokenizer)"
-    used = ckpt.counter.bytes
+    used = ckpt.context.bytes
 
     vectors: list[_Want] = []
     matrices: list[_Want] = []
@@ -335,7 +335,7 @@ def build_probe(
         w.rows = np.arange(w.loc.tensor.rows if len(w.loc.tensor.shape) > 1 else 1)
 
     wants = vectors + matrices + experts + ([embed_want] if embed_want else [])
-    header_bytes = ckpt.counter.bytes
+    header_bytes = ckpt.context.bytes
     data = _read_all(wants, cancel)
 
     probe = Probe(
@@ -372,7 +372,7 @@ def build_probe(
             probe.embedding = arr
     if probe.embedding is None and probe.tokens:
         probe.tokens = []
-    probe.bytes_read = ckpt.counter.bytes
+    probe.bytes_read = ckpt.context.bytes
 
     def part(ws: list[_Want]) -> int:
         return sum(w.loc.tensor.nbytes if len(w.loc.tensor.shape) == 1 else len(w.rows) * w.loc.tensor.row_bytes for w in ws)

@@ -6,14 +6,14 @@ import os
 from pathlib import Path
 
 from ..errors import CorruptFile
-from .base import ByteSource, ReadCounter
+from .base import ByteSource, ReadContext
 
 
 class LocalFile(ByteSource):
     max_parallel = 2
 
-    def __init__(self, path: Path, counter: ReadCounter | None = None, name: str | None = None) -> None:
-        super().__init__(counter)
+    def __init__(self, path: Path, context: ReadContext | None = None, name: str | None = None) -> None:
+        super().__init__(context)
         self.path = Path(path)
         self.name = name or self.path.name
         self._fd = os.open(self.path, os.O_RDONLY)
@@ -30,7 +30,7 @@ class LocalFile(ByteSource):
                 raise CorruptFile(f"{self.name}: file ended early (truncated while reading?)")
             chunks.append(chunk)
             got += len(chunk)
-        self.counter.add(length)
+        self.context.add(length)
         return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
     def close(self) -> None:
