@@ -233,8 +233,10 @@ def _line_text(line: Line, stopping: bool) -> str:
     name = label_of(line.key)
     mode = f", {line.mode} mode" if line.mode else ""
     stage = line.stage
-    if stopping and stage in ("waiting", "resolving", "headers", "reading"):
+    if stopping and stage in ("waiting", "resolving", "headers", "reading", "rate_limited"):
         return f"{name}: stopping…"
+    if stage == "rate_limited":
+        return f"{name}: {line.message}"
     if stage == "waiting":
         return f"{name}: waiting"
     if stage == "resolving":

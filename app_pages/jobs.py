@@ -31,10 +31,18 @@ class Line:
 
     key: str
     fraction: float
-    stage: str  # waiting | resolving | headers | reading | done | cached | failed | cancelled
+    stage: str  # waiting | resolving | headers | reading | rate_limited | done | cached | failed | cancelled
     bytes_done: int = 0
     bytes_needed: int = 0
     mode: str | None = None
+    message: str = ""  # rate_limited: the wait, in words
+
+
+def progress_fraction(p: core.Progress) -> float:
+    """How far along a model is, for its progress bar."""
+    if p.stage == "reading":
+        return 0.05 + 0.95 * min(1.0, p.bytes_done / p.bytes_needed) if p.bytes_needed else 0.05
+    return {"resolving": 0.02, "headers": 0.05}.get(p.stage, 1.0 if p.stage in ("done", "cached") else 0.0)
 
 
 class Background:
@@ -113,6 +121,7 @@ class Job(Background):
         self.parallel = max(1, parallel)
         self.outcomes: dict[str, core.Outcome] = {}
         self._latest: dict[str, core.Progress] = {}
+        self._rate_limited: dict[str, core.Progress] = {}  # a wait for the Hub's rate limit, until the next progress
         self._by_ref = {ref.strip(): key for key, ref in self.items}
         self._lock = threading.Lock()
 
@@ -130,7 +139,11 @@ class Job(Background):
         key = self._by_ref.get(p.model)
         if key is not None:
             with self._lock:
-                self._latest[key] = p
+                if p.stage == "rate_limited":
+                    self._rate_limited[key] = p
+                else:
+                    self._rate_limited.pop(key, None)
+                    self._latest[key] = p
 
     def _one(self, key: str, ref: str) -> None:
         if self.cancel.is_set():
@@ -149,6 +162,7 @@ class Job(Background):
     def lines(self) -> list[Line]:
         with self._lock:
             latest = dict(self._latest)
+            waits = dict(self._rate_limited)
             outcomes = dict(self.outcomes)
         out = []
         for key, _ in self.items:
@@ -163,14 +177,14 @@ class Job(Background):
                     out.append(Line(key, 1.0, stage))
                 continue
             p = latest.get(key)
+            if key in waits:
+                frac = progress_fraction(p) if p is not None else 0.0
+                out.append(Line(key, frac, "rate_limited", message=waits[key].message))
+                continue
             if p is None:
                 out.append(Line(key, 0.0, "waiting"))
                 continue
-            if p.stage == "reading":
-                frac = 0.05 + 0.95 * min(1.0, p.bytes_done / p.bytes_needed) if p.bytes_needed else 0.05
-            else:
-                frac = {"resolving": 0.02, "headers": 0.05}.get(p.stage, 1.0 if p.stage in ("done", "cached") else 0.0)
-            out.append(Line(key, frac, p.stage, p.bytes_done, p.bytes_needed, p.mode))
+            out.append(Line(key, progress_fraction(p), p.stage, p.bytes_done, p.bytes_needed, p.mode))
         return out
 
     def counts(self) -> dict[str, int]:

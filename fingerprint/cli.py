@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .compare import compare_pair
-from .compute import Options, Outcome, Progress, compute_many, inspect
+from .compute import Options, Outcome, Progress, compute_many, default_deadline, inspect
 from .errors import FingerprintError
 from .result import Fingerprint
 from .roles import ROLE_LABELS
@@ -60,6 +60,7 @@ def _options(args) -> Options:
         mapping=_parse_map(getattr(args, "map", None)),
         file=getattr(args, "file", None),
         cancel=threading.Event(),
+        deadline=default_deadline() if args.deadline is None else (args.deadline or None),
     )
 
 
@@ -107,7 +108,9 @@ def _progress_printer(quiet: bool):
         if quiet or not sys.stderr.isatty():
             return
         with lock:
-            if p.stage == "reading" and p.bytes_needed:
+            if p.stage == "rate_limited":
+                sys.stderr.write(f"\r{p.model}: {p.message}   ")
+            elif p.stage == "reading" and p.bytes_needed:
                 pct = 100 * p.bytes_done / p.bytes_needed
                 sys.stderr.write(f"\r{p.model}: reading {_size(p.bytes_done)} of {_size(p.bytes_needed)} ({pct:.0f}%, {p.mode})   ")
             else:
@@ -275,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cache", help="path of the cache database (default: $FINGERPRINT_CACHE or ~/.cache/llm-fingerprint)")
     common.add_argument("--file", help="the weight file to use inside a Hub repo (e.g. a particular .gguf)")
     common.add_argument("--map", action="append", metavar="ROLE=PATTERN", help="explicit tensor-name mapping for an unknown architecture, e.g. q='blocks.{layer}.attn.wq'; repeat per role")
+    common.add_argument(
+        "--deadline", type=float, metavar="SECONDS",
+        help="give up on a model whose reads take longer than this in all (default: $FINGERPRINT_DEADLINE or 900; "
+        "0 = no limit); waits for the Hub's rate limit do not count",
+    )
     common.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)

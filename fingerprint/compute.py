@@ -7,6 +7,7 @@ carry on when one fails.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from .errors import Cancelled, CorruptFile, FingerprintError, InternalError, Net
 from .reference import ModelRef, parse_reference
 from .result import Fingerprint
 from .roles import RoleMap, assign_roles
+from .sources.base import ReadContext
+from .sources.ratelimit import RateLimitWait
 from .stats import ReadPlan, choose_mode, compute_stats, make_plan, needed_bytes
 from .store import Store
 from .store import default_path as default_store_path
@@ -30,10 +33,11 @@ class Progress:
     """What the dashboard or CLI shows while a model is being fingerprinted."""
 
     model: str
-    stage: str  # resolving | headers | reading | done | cached | failed
+    stage: str  # resolving | headers | reading | rate_limited | done | cached | failed
     bytes_done: int = 0
     bytes_needed: int = 0
     mode: str | None = None
+    message: str = ""  # rate_limited: what is awaited and why, e.g. "waiting 42 s for the Hub's rate limit (...)"
 
 
 ProgressFn = Callable[[Progress], None]
@@ -50,6 +54,35 @@ class Options:
     file: str | None = None  # a file to pick inside a Hub repo
     cancel: threading.Event | None = None
     max_exact_bytes: int | None = None  # a shared server's cap: bigger exact reads are sampled instead
+    deadline: float | None = field(default_factory=lambda: default_deadline())  # seconds per model, all reads included
+
+
+DEADLINE = 900.0  # seconds; waits for the Hub's rate limit do not count
+
+
+def default_deadline() -> float | None:
+    """FINGERPRINT_DEADLINE (seconds; 0 or 'none' for no limit), else DEADLINE."""
+    raw = os.environ.get("FINGERPRINT_DEADLINE", "").strip().lower()
+    if not raw:
+        return DEADLINE
+    if raw in ("0", "none", "off"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEADLINE
+    return value if value > 0 else None
+
+
+def read_context(opts: Options, model: str, progress: ProgressFn | None = None) -> ReadContext:
+    """The context all of one model's reads share: its deadline, the cancel flag, and rate-limit waits
+    reported as progress."""
+
+    def on_wait(wait: RateLimitWait) -> None:
+        if progress is not None:
+            progress(Progress(model, "rate_limited", message=wait.message))
+
+    return ReadContext(deadline=opts.deadline, cancel=opts.cancel, on_wait=on_wait)
 
 
 @dataclass
@@ -119,13 +152,16 @@ def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
     return exc
 
 
-def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "") -> Checkpoint | Fingerprint:
+def _open(
+    ref: ModelRef, opts: Options, store: Store | None = None, key: str = "", context: ReadContext | None = None
+) -> Checkpoint | Fingerprint:
     """Open the checkpoint, or return the cached fingerprint as soon as the revision is known."""
+    context = context or read_context(opts, ref.text)
     snapshot = None
     if ref.kind == "hub":
         from .sources.hub import resolve_snapshot
 
-        snapshot = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)
+        snapshot = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context)
         if store and (hit := store.get(key, snapshot.sha, opts.mode)):
             return hit
     hashes = opts.store  # file hashes are remembered even when fingerprints are not (use_cache=False)
@@ -140,6 +176,7 @@ def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "
         file_hash=lambda p: hashes.file_sha256(p, hash_file) if hashes else hash_file(p),
         known_hash=hashes.known_sha256 if hashes else None,
         snapshot=snapshot,
+        context=context,
     )
     # a file hashed before (same path, size and mtime) can be answered from the cache at once;
     # a new one is hashed while its statistics are computed
@@ -149,12 +186,13 @@ def _open(ref: ModelRef, opts: Options, store: Store | None = None, key: str = "
     return ckpt
 
 
-def open_model(reference: str, opts: Options | None = None) -> Checkpoint:
-    """Open a model's checkpoint (headers, config, file listing) without computing anything."""
+def open_model(reference: str, opts: Options | None = None, progress: ProgressFn | None = None) -> Checkpoint:
+    """Open a model's checkpoint (headers, config, file listing) without computing anything. Its
+    ``context`` carries the model's deadline and cancel flag to every later read."""
     opts = _with_default_store(opts or Options())
     ref = parse_reference(reference, filename=opts.file)
     try:
-        opened = _open(ref, opts)
+        opened = _open(ref, opts, context=read_context(opts, ref.text, progress))
     except FingerprintError as exc:
         raise _with_model(exc, ref.text) from None
     assert isinstance(opened, Checkpoint)
@@ -221,7 +259,7 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         if hit:
             return _cached(ref, hit, report)
     report(Progress(ref.text, "resolving"))
-    opened = _open(ref, opts, store, key)
+    opened = _open(ref, opts, store, key, read_context(opts, ref.text, report))
     if isinstance(opened, Fingerprint):
         return _cached(ref, opened, report)
     ckpt = opened
