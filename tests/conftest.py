@@ -34,6 +34,9 @@ def hub():
     """A local server speaking the Hub's HTTP protocol; the real huggingface_hub client talks to it."""
     from hub_server import FakeHub
 
+    from fingerprint.sources.hub import RESOLVED
+
+    RESOLVED.clear()  # storage URLs resolved in another test (a port may be reused) are not this server's
     with FakeHub() as server:
         yield server
 

@@ -178,6 +178,10 @@ class _ResolvedUrls:
             if entry is not None and entry.target == target:
                 del self._entries[key]
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._lock:
             if len(self._file_locks) >= self.max_entries:
@@ -316,7 +320,8 @@ class HubFile(ByteSource):
             assert resolved is not None and resolved.target is not None
         try:
             return self._get(resolved.target, offset, length, self._storage_headers, storage=True)
-        except _Expired:
+        except (_Expired, httpx2.TransportError):
+            # an expired signature, or a storage host that cannot be reached: the next attempt asks the Hub again
             RESOLVED.forget(self._key, resolved.target)
             raise
 
