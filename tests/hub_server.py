@@ -29,6 +29,7 @@ Self-contained: importable as ``tests.hub_server`` or ``hub_server``.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import http.server
 import json
@@ -37,7 +38,7 @@ import pathlib
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = ["FakeHub"]
@@ -108,6 +109,21 @@ class _Blob:
         assert self.path is not None
         with open(self.path, "rb") as f:
             return f.read()
+
+    def pieces(self, start: int, length: int, size: int) -> Iterator[bytes | memoryview]:
+        """``length`` bytes from ``start`` in pieces of at most ``size`` bytes (fewer if a disk file shrank)."""
+        if self.data is not None:
+            view = memoryview(self.data)
+            for offset in range(start, start + length, size):
+                yield view[offset : min(offset + size, start + length)]
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            left = length
+            while left > 0 and (data := f.read(min(size, left))):
+                left -= len(data)
+                yield data
 
     @property
     def sha256(self) -> str:
@@ -674,16 +690,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ /{repo}/resolve/{rev}/{path}
 
     def _handle_resolve(self, raw_path: str, token: _Token | None) -> None:
-        segs = raw_path.lstrip("/").split("/")
-        try:
-            i = segs.index("resolve")
-        except ValueError:
+        parsed = _split_resolve_path(raw_path)
+        if parsed is None:
             raise _Denied(404, None, "Not Found")
-        if i not in (1, 2) or len(segs) < i + 3:
-            raise _Denied(404, None, "Not Found")
-        repo_id = unquote("/".join(segs[:i]))
-        revision = unquote(segs[i + 1])
-        filename = unquote("/".join(segs[i + 2 :]))
+        repo_id, revision, filename = parsed
         hub = self.hub
         repo = hub._get_repo(repo_id, token)
         FakeHub._check_gated(repo, token)
@@ -774,54 +784,43 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if cut or sent < to_send:
             self.close_connection = True
 
-    def _send_range(self, repo_id: str, blob: _Blob, start: int, length: int) -> int:
-        """Send ``length`` bytes of the blob from ``start``; return the number of bytes actually sent.
+    def _counted_send(self, repo_id: str, want: int, send: Callable[[], int]) -> int:
+        """Run ``send`` (which sends up to ``want`` bytes of the repo's content) and return what it sent.
 
-        Bytes are added to ``bytes_served`` *before* each send, and the unsent part is taken back
+        Bytes are added to ``bytes_served`` *before* the send, and the unsent part is taken back
         afterwards: a client that has received the bytes always finds them counted (no race with the
         test thread), and partial sends are counted exactly.
         """
-        sock = self.connection
-        hub = self.hub
-        sent = 0
-
-        def counted(want: int, send) -> int:
-            nonlocal sent
-            hub._count(repo_id, want)
-            n = 0
-            try:
-                n = send()
-            finally:
-                if n != want:
-                    hub._count(repo_id, n - want)
-                sent += n
-            return n
-
+        self.hub._count(repo_id, want)
+        n = 0
         try:
-            if blob.data is not None:
-                view = memoryview(blob.data)[start : start + length]
-                while sent < length:
-                    chunk = view[sent : sent + _CHUNK]
-                    counted(len(chunk), lambda: sock.send(chunk))
-                return sent
-            assert blob.path is not None
-            with open(blob.path, "rb") as f:
-                if hasattr(os, "sendfile") and sock.gettimeout() is None:
+            n = send()
+        finally:
+            if n != want:
+                self.hub._count(repo_id, n - want)
+        return n
+
+    def _send_range(self, repo_id: str, blob: _Blob, start: int, length: int) -> int:
+        """Send ``length`` bytes of the blob from ``start``; return the number of bytes actually sent."""
+        sock = self.connection
+        sent = 0
+        try:
+            if blob.path is not None and hasattr(os, "sendfile") and sock.gettimeout() is None:
+                with open(blob.path, "rb") as f:
                     while sent < length:
                         want = min(length - sent, 8 * _CHUNK)
-                        offset = start + sent
-                        if counted(want, lambda: os.sendfile(sock.fileno(), f.fileno(), offset, want)) == 0:
+                        send = functools.partial(os.sendfile, sock.fileno(), f.fileno(), start + sent, want)
+                        n = self._counted_send(repo_id, want, send)
+                        if n == 0:
                             break  # file shrank
-                else:
-                    f.seek(start)
-                    while sent < length:
-                        data = f.read(min(_CHUNK, length - sent))
-                        if not data:
-                            break
-                        view = memoryview(data)
-                        while len(view):
-                            n = counted(len(view), lambda: sock.send(view))
-                            view = view[n:]
+                        sent += n
+                return sent
+            for data in blob.pieces(start, length, _CHUNK):
+                view = memoryview(data)
+                while len(view):
+                    n = self._counted_send(repo_id, len(view), lambda: sock.send(view))
+                    sent += n
+                    view = view[n:]
         except OSError:  # client went away (BrokenPipe, ConnectionReset, ...)
             self.close_connection = True
         return sent
@@ -837,6 +836,18 @@ def _shutdown_quickly(srv: http.server.ThreadingHTTPServer) -> None:
         except OSError:
             pass
         t.join(0.01)
+
+
+def _split_resolve_path(path: str) -> tuple[str, str, str] | None:
+    """``/{repo_id}/resolve/{revision}/{filename}`` -> (repo_id, revision, filename), unquoted; None if malformed."""
+    segs = path.lstrip("/").split("/")
+    try:
+        i = segs.index("resolve")
+    except ValueError:
+        return None
+    if i not in (1, 2) or len(segs) < i + 3:
+        return None
+    return unquote("/".join(segs[:i])), unquote(segs[i + 1]), unquote("/".join(segs[i + 2 :]))
 
 
 def _truthy(values: list[str] | None) -> bool:
