@@ -16,6 +16,11 @@ Optionally (``redirect_lfs = True``) LFS files are answered like the real Hub do
 "CDN" origin (a second local server, different port = different origin) carrying ``X-Linked-Size``,
 ``X-Linked-Etag`` and ``X-Repo-Commit``; the CDN serves the bytes (with Range) without auth.
 
+Counters, zeroed by ``reset_counters()``: ``bytes_served`` (per repo), ``requests`` ((method, path, Range) of
+both origins), ``connections_opened``, ``api_calls``, ``resolver_calls`` (+ ``resolver_calls_by_repo``),
+``cdn_requests`` and ``cdn_authorization_seen`` (Authorization values that reached the CDN: a correct
+client sends none there). Every request is counted, also those answered with an injected fault.
+
 Usage::
 
     with FakeHub() as hub:
@@ -241,6 +246,12 @@ class FakeHub:
         self.bytes_served: collections.Counter[str] = collections.Counter()
         self.requests: list[tuple[str, str, str | None]] = []
         self.connections_opened: int = 0  # TCP connections accepted (both origins): checks keep-alive reuse
+        self.api_calls: int = 0  # requests to /api/... (main origin)
+        self.resolver_calls: int = 0  # requests with /resolve/ in the path (main origin)
+        self.resolver_calls_by_repo: collections.Counter[str] = collections.Counter()
+        self.cdn_requests: int = 0  # requests to the storage origin
+        # Authorization header values that reached the storage origin: a correct client sends none there.
+        self.cdn_authorization_seen: list[str] = []
         # When True, resolve answers 200 with the whole file even if a Range was sent.
         self.ignore_range: bool = False
         # When True, LFS files are answered with a 302 to the CDN origin (like the real Hub).
@@ -325,10 +336,16 @@ class FakeHub:
             )
 
     def reset_counters(self) -> None:
+        """Zero every counter."""
         with self._lock:
             self.bytes_served.clear()
             self.requests.clear()
             self.connections_opened = 0
+            self.api_calls = 0
+            self.resolver_calls = 0
+            self.resolver_calls_by_repo.clear()
+            self.cdn_requests = 0
+            self.cdn_authorization_seen.clear()
 
     # ------------------------------------------------------------------ fault injection
 
@@ -426,9 +443,24 @@ class FakeHub:
 
     # ------------------------------------------------------------------ internals used by the handler
 
-    def _record(self, method: str, path: str, range_header: str | None) -> None:
+    def _record(self, method: str, path: str, headers: Mapping[str, str], *, is_cdn: bool) -> None:
+        route = urlsplit(path).path
         with self._lock:
-            self.requests.append((method, path, range_header))
+            self.requests.append((method, path, headers.get("Range")))
+            if is_cdn:
+                self.cdn_requests += 1
+                authorization = headers.get("Authorization")
+                if authorization is not None:
+                    self.cdn_authorization_seen.append(authorization)
+                return
+            bucket = _bucket_of(route)
+            if bucket == "api":
+                self.api_calls += 1
+            elif bucket == "resolvers":
+                self.resolver_calls += 1
+                parsed = _split_resolve_path(route)
+                if parsed is not None:
+                    self.resolver_calls_by_repo[parsed[0]] += 1
 
     def _count(self, repo_id: str, n: int) -> None:
         if n:
@@ -525,7 +557,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._dispatch("HEAD")
 
     def _unsupported(self) -> None:
-        self.hub._record(self.command, self.path, self.headers.get("Range"))
+        self.hub._record(self.command, self.path, self.headers, is_cdn=self.is_cdn)
         self.close_connection = True  # we do not read request bodies
         self._send_json_error(405, None, "Method not allowed")
 
@@ -553,8 +585,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         hub = self.hub
-        range_header = self.headers.get("Range")
-        hub._record(method, self.path, range_header)
+        hub._record(method, self.path, self.headers, is_cdn=self.is_cdn)
 
         if hub._take_fault(self.path, ("drop",)) is not None:
             self.close_connection = True
@@ -836,6 +867,15 @@ def _shutdown_quickly(srv: http.server.ThreadingHTTPServer) -> None:
         except OSError:
             pass
         t.join(0.01)
+
+
+def _bucket_of(path: str) -> str | None:
+    """The Hub's rate-limit bucket of a request path on the main origin, if any."""
+    if path.startswith("/api/"):
+        return "api"
+    if "/resolve/" in path:
+        return "resolvers"
+    return None
 
 
 def _split_resolve_path(path: str) -> tuple[str, str, str] | None:

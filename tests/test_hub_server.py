@@ -535,3 +535,62 @@ def test_keep_alive_connection_reuse(hub):
     _get(hub, "model.safetensors", rng="bytes=999999-")  # 416 as well
     assert _get(hub, "config.json").content == CONFIG
     assert hub.connections_opened <= 1  # the client's pool may already hold the connection
+
+
+# ---------------------------------------------------------------------------------------------- request counters
+
+
+def _resolve(hub: FakeHub, filename: str = "model.safetensors", *, token: str | bool = False, method: str = "GET"):
+    """One resolve request, redirects not followed."""
+    return get_session().request(
+        method, _url(hub, filename), headers=build_hf_headers(token=token), follow_redirects=False
+    )
+
+
+def _storage_url(hub: FakeHub, filename: str = "model.safetensors") -> str:
+    r = _resolve(hub, filename)
+    assert r.status_code == 302, r.status_code
+    return r.headers["Location"]
+
+
+def _fetch(url: str, rng: str | None = None, *, method: str = "GET", headers: dict | None = None):
+    headers = dict(headers or {})
+    if rng is not None:
+        headers["Range"] = rng
+    return get_session().request(method, url, headers=headers)
+
+
+def test_request_counters(hub):
+    hub.redirect_lfs = True
+    hub.add_repo("acme/other", {"config.json": CONFIG})
+    api = HfApi(endpoint=hub.url, token=False)
+    api.model_info(REPO)
+    list(api.list_repo_tree(REPO))
+    _get(hub, "config.json")
+    _get(hub, "config.json", repo_id="acme/other")
+    get_hf_file_metadata(_url(hub, "config.json"), token=False)  # HEAD
+    _get(hub, "model.safetensors", rng="bytes=0-9")  # 302 + CDN
+    hub.fail_next(1, 503)
+    _get(hub, "nope.bin")  # injected failures are seen too
+    assert hub.api_calls == 2
+    assert hub.resolver_calls == 5
+    assert hub.resolver_calls_by_repo == {REPO: 4, "acme/other": 1}
+    assert hub.cdn_requests == 1
+    hub.reset_counters()
+    assert (hub.api_calls, hub.resolver_calls, hub.cdn_requests) == (0, 0, 0)
+    assert hub.resolver_calls_by_repo == {} and hub.requests == []
+
+
+def test_cdn_never_sees_the_token(hub, tmp_path):
+    hub.redirect_lfs = True
+    hub.add_token("hf_user")
+    path = hf_hub_download(REPO, "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token="hf_user")
+    assert Path(path).read_bytes() == WEIGHTS
+    r = _get(hub, "model.safetensors", token="hf_user", rng="bytes=0-9")  # httpx2 drops it on the redirect
+    assert r.content == WEIGHTS[:10] and [h.status_code for h in r.history] == [302]
+    assert hub.cdn_requests == 2 and hub.cdn_authorization_seen == []
+
+    _fetch(_storage_url(hub), "bytes=0-9", headers={"Authorization": "Bearer hf_user"})
+    assert hub.cdn_authorization_seen == ["Bearer hf_user"]
+    hub.reset_counters()
+    assert hub.cdn_authorization_seen == []
