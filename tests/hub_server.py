@@ -14,7 +14,13 @@ huggingface_hub 2.4, httpx2 based) to work against it:
 
 Optionally (``redirect_lfs = True``) LFS files are answered like the real Hub does: a 302 to a separate
 "CDN" origin (a second local server, different port = different origin) carrying ``X-Linked-Size``,
-``X-Linked-Etag`` and ``X-Repo-Commit``; the CDN serves the bytes (with Range) without auth.
+``X-Linked-Etag`` and ``X-Repo-Commit``; the CDN serves the bytes (with Range) without auth. The
+``Location`` is signed and expires like the Hub's storage URLs:
+``{cdn_url}/lfs/{sha256}?repo=...&name=...&expires={unix seconds}&sig={hmac-sha256 hex}``, valid while
+``clock() <= expires`` (``url_ttl`` seconds, default 3600, after the 302; ``clock`` is ``time.time`` unless a
+test replaces it with a fake clock). An expired URL answers ``expired_status`` (403 like S3/CloudFront, or set
+410) with an XML body "Request has expired"; a tampered or foreign one 403 "Invalid signature".
+``expire_urls()`` expires every URL handed out so far at once.
 
 Counters, zeroed by ``reset_counters()``: ``bytes_served`` (per repo), ``requests`` ((method, path, Range) of
 both origins), ``connections_opened``, ``api_calls``, ``resolver_calls`` (+ ``resolver_calls_by_repo``),
@@ -28,6 +34,9 @@ Usage::
         api = HfApi(endpoint=hub.url, token=False)
         api.model_info("org/model", files_metadata=True)
 
+        hub.redirect_lfs = True
+        hub.clock = lambda: now  # a fake clock: storage URLs expire by it
+
 Self-contained: importable as ``tests.hub_server`` or ``hub_server``.
 """
 
@@ -36,15 +45,19 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import hmac
 import http.server
 import json
+import math
 import os
 import pathlib
+import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 __all__ = ["FakeHub"]
 
@@ -236,7 +249,9 @@ class FakeHub:
         self._repos: dict[str, _Repo] = {}
         self._tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
-        self._blobs_by_sha256: dict[str, tuple[str, _Blob]] = {}
+        self._blobs_by_sha256: dict[str, _Blob] = {}
+        self._url_key = secrets.token_bytes(32)
+        self._url_generation = 0  # part of every storage URL signature: expire_urls() bumps it
         self._server: http.server.ThreadingHTTPServer | None = None
         self._cdn_server: http.server.ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -252,10 +267,16 @@ class FakeHub:
         self.cdn_requests: int = 0  # requests to the storage origin
         # Authorization header values that reached the storage origin: a correct client sends none there.
         self.cdn_authorization_seen: list[str] = []
+        # Unix seconds, read for storage URL expiry: tests may replace it with a fake clock.
+        self.clock: Callable[[], float] = time.time
         # When True, resolve answers 200 with the whole file even if a Range was sent.
         self.ignore_range: bool = False
         # When True, LFS files are answered with a 302 to the CDN origin (like the real Hub).
         self.redirect_lfs: bool = False
+        # Lifetime of the signed CDN URLs handed out by those 302s, and the CDN's status for an expired one
+        # (403 like S3/CloudFront; some storage hosts answer 410).
+        self.url_ttl: float = 3600.0
+        self.expired_status: int = 403
         # Like the real Hub: an Authorization header with an unknown token is rejected with
         # 401 "Invalid credentials in Authorization header" on every endpoint. Set False to treat
         # unknown tokens as anonymous instead.
@@ -346,6 +367,11 @@ class FakeHub:
             self.resolver_calls_by_repo.clear()
             self.cdn_requests = 0
             self.cdn_authorization_seen.clear()
+
+    def expire_urls(self) -> None:
+        """Make every CDN URL handed out so far expired (the CDN answers ``expired_status``); new 302s work."""
+        with self._lock:
+            self._url_generation += 1
 
     # ------------------------------------------------------------------ fault injection
 
@@ -517,11 +543,36 @@ class FakeHub:
                 f" https://huggingface.co/{repo.repo_id} to ask for access.",
             )
 
-    def _register_cdn_blob(self, repo_id: str, blob: _Blob) -> str:
+    def _storage_url(self, repo_id: str, filename: str, blob: _Blob) -> str:
+        """A signed CDN URL for the blob, valid until ``clock() + url_ttl`` or the next expire_urls()."""
         sha = blob.sha256
         with self._lock:
-            self._blobs_by_sha256.setdefault(sha, (repo_id, blob))
-        return sha
+            self._blobs_by_sha256.setdefault(sha, blob)
+            generation = self._url_generation
+        path = f"/lfs/{sha}"
+        expires = str(math.ceil(self.clock() + self.url_ttl))
+        sig = self._sign(path, repo_id, filename, expires, generation)
+        query = urlencode({"repo": repo_id, "name": filename, "expires": expires, "sig": sig}, quote_via=quote)
+        return f"{self.cdn_url}{path}?{query}"
+
+    def _sign(self, path: str, repo_id: str, filename: str, expires: str, generation: int) -> str:
+        message = "\0".join((path, repo_id, filename, expires, str(generation))).encode()
+        return hmac.new(self._url_key, message, hashlib.sha256).hexdigest()
+
+    def _check_storage_url(self, path: str, query: Mapping[str, list[str]]) -> tuple[int, str] | None:
+        """Why the CDN refuses this URL, as (status, message); None when it is valid."""
+        repo_id, filename, expires, sig = (query.get(k, [""])[-1] for k in ("repo", "name", "expires", "sig"))
+        with self._lock:
+            generation = self._url_generation
+
+        def signed_in(g: int) -> bool:
+            return hmac.compare_digest(sig.encode(), self._sign(path, repo_id, filename, expires, g).encode())
+
+        if signed_in(generation):
+            return None if self.clock() <= int(expires) else (self.expired_status, "Request has expired")
+        if any(signed_in(g) for g in range(generation)):
+            return self.expired_status, "Request has expired"
+        return 403, "Invalid signature"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -603,7 +654,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         try:
             if self.is_cdn:
-                self._handle_cdn(raw_path)
+                self._handle_cdn(raw_path, query)
                 return
             token, invalid = hub._auth(self.headers.get("Authorization"))
             if invalid and hub.reject_invalid_tokens:
@@ -739,8 +790,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             common["X-Linked-Etag"] = f'"{blob.sha256}"'
             common["X-Linked-Size"] = str(blob.size)
         if blob.lfs and hub.redirect_lfs:
-            sha = hub._register_cdn_blob(repo_id, blob)
-            location = f"{hub.cdn_url}/lfs/{sha}?repo={quote(repo_id, safe='')}&name={quote(filename, safe='')}"
+            location = hub._storage_url(repo_id, filename, blob)
             body = f"Found. Redirecting to {location}".encode()
             self.send_response(302)
             self.send_header("Location", location)
@@ -755,16 +805,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self._serve_blob(repo_id, blob, common)
 
-    def _handle_cdn(self, raw_path: str) -> None:
+    def _handle_cdn(self, raw_path: str, query: Mapping[str, list[str]]) -> None:
         segs = raw_path.strip("/").split("/")
         if len(segs) != 2 or segs[0] != "lfs":
             raise _Denied(404, None, "Not Found")
+        refusal = self.hub._check_storage_url(raw_path, query)
+        if refusal is not None:
+            self._send_storage_error(*refusal)
+            return
         with self.hub._lock:
-            found = self.hub._blobs_by_sha256.get(segs[1])
-        if found is None:
+            blob = self.hub._blobs_by_sha256.get(segs[1])
+        if blob is None:
             raise _Denied(404, None, "Not Found")
-        repo_id, blob = found
-        self._serve_blob(repo_id, blob, {})
+        self._serve_blob(query["repo"][-1], blob, {})  # the repo is part of the signed URL
+
+    def _send_storage_error(self, status: int, message: str) -> None:
+        """An error in the style of S3/CloudFront: XML body, no X-Error-* headers."""
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     # ------------------------------------------------------------------ content + Range
 

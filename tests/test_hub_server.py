@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -594,3 +595,115 @@ def test_cdn_never_sees_the_token(hub, tmp_path):
     assert hub.cdn_authorization_seen == ["Bearer hf_user"]
     hub.reset_counters()
     assert hub.cdn_authorization_seen == []
+
+
+# ---------------------------------------------------------------------------------------------- signed CDN URLs
+
+
+class _Clock:
+    """A fake ``FakeHub.clock``: time moves only when the test says so."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(hub):
+    hub.clock = _Clock()
+    return hub.clock
+
+
+def _with_query(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query.update(changes)
+    query = {k: v for k, v in query.items() if v is not None}
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def test_lfs_redirect_to_a_signed_expiring_url(hub, clock):
+    hub.redirect_lfs = True
+    r = _resolve(hub)
+    assert r.status_code == 302
+    assert r.headers["X-Linked-Size"] == str(len(WEIGHTS))
+    assert r.headers["X-Linked-Etag"] == f'"{hashlib.sha256(WEIGHTS).hexdigest()}"'
+    assert r.headers["X-Repo-Commit"] == HfApi(endpoint=hub.url, token=False).model_info(REPO).sha
+    location = urlsplit(r.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}" == hub.cdn_url
+    assert location.path == f"/lfs/{hashlib.sha256(WEIGHTS).hexdigest()}"
+    query = {k: v[-1] for k, v in parse_qs(location.query).items()}
+    assert query["repo"] == REPO and query["name"] == "model.safetensors"
+    assert int(query["expires"]) == clock.now + 3600
+    assert len(query["sig"]) == 64 and int(query["sig"], 16) >= 0
+
+    r = _fetch(r.headers["Location"], "bytes=100-199")
+    assert r.status_code == 206 and r.content == WEIGHTS[100:200]
+    assert _fetch(_storage_url(hub), method="HEAD").headers["Content-Length"] == str(len(WEIGHTS))
+    assert hub.bytes_served[REPO] == 100
+
+
+def test_expired_url_is_refused(hub, clock):
+    hub.redirect_lfs = True
+    hub.url_ttl = 2
+    url = _storage_url(hub)
+    clock.advance(2)
+    assert _fetch(url, "bytes=0-9").content == WEIGHTS[:10]  # valid up to and including `expires`
+    clock.advance(1)
+    r = _fetch(url, "bytes=0-9")
+    assert r.status_code == 403 and "Request has expired" in r.text
+    assert "X-Error-Message" not in r.headers  # the storage host is not the Hub
+    with pytest.raises(HfHubHTTPError):
+        hf_raise_for_status(r)
+    head = _fetch(url, method="HEAD")
+    assert head.status_code == 403 and head.content == b""
+
+    hub.expired_status = 410
+    assert _fetch(url, "bytes=0-9").status_code == 410
+    assert _fetch(_storage_url(hub), "bytes=0-9").content == WEIGHTS[:10]  # a new redirect works again
+    assert hub.bytes_served[REPO] == 20
+
+
+def test_tampered_url_is_refused(hub, clock):
+    hub.redirect_lfs = True
+    hub.expired_status = 410  # applies to expired URLs only
+    url = _storage_url(hub)
+    query = parse_qs(urlsplit(url).query)
+    sig, expires = query["sig"][-1], int(query["expires"][-1])
+    bad_sig = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+    for tampered in (
+        _with_query(url, sig=bad_sig),
+        _with_query(url, expires=str(expires + 3600)),
+        _with_query(url, name="config.json"),
+        _with_query(url, repo="acme/other"),
+        _with_query(url, sig=None),
+        _with_query(url, sig="\u00e9" * 64),
+        url.split("?")[0],
+    ):
+        r = _fetch(tampered, "bytes=0-9")
+        assert r.status_code == 403 and "Invalid signature" in r.text, tampered
+    with FakeHub() as other:  # another hub signs with another key
+        other.redirect_lfs = True
+        other.add_repo(REPO, {"model.safetensors": WEIGHTS})
+        foreign = _storage_url(other).replace(other.cdn_url, hub.cdn_url)
+    assert _fetch(foreign, "bytes=0-9").status_code == 403
+    assert hub.bytes_served[REPO] == 0
+
+
+def test_expire_urls_mid_read(hub):
+    hub.redirect_lfs = True
+    url = _storage_url(hub)
+    assert _fetch(url, "bytes=0-9").content == WEIGHTS[:10]
+    hub.expire_urls()
+    r = _fetch(url, "bytes=10-19")
+    assert r.status_code == 403 and "Request has expired" in r.text
+    hub.expired_status = 410
+    assert _fetch(url, "bytes=10-19").status_code == 410
+    fresh = _storage_url(hub)
+    assert fresh != url
+    assert _fetch(fresh, "bytes=10-19").content == WEIGHTS[10:20]
