@@ -22,10 +22,23 @@ test replaces it with a fake clock). An expired URL answers ``expired_status`` (
 410) with an XML body "Request has expired"; a tampered or foreign one 403 "Invalid signature".
 ``expire_urls()`` expires every URL handed out so far at once.
 
+Optionally (``enable_rate_limits(api=500, resolvers=3000, window=300.0, *, api_with_token=None,
+resolvers_with_token=None)``) the main origin is rate-limited like the Hub, in fixed windows of ``window``
+seconds of ``clock``, each starting with the first request after the previous one ended: every ``/api/...``
+request counts in the "api" bucket, every request with ``/resolve/`` in the "resolvers" bucket (the CDN never
+counts). One counter per bucket; a request with a valid token may go up to the ``*_with_token`` quota (None:
+as anonymous). Every answer to a counted request carries
+``RateLimit: "resolvers";r=REMAINING;t=SECONDS_TO_RESET`` and
+``RateLimit-Policy: "fixed window";"resolvers";q=QUOTA;w=WINDOW`` ("api" for the other bucket); past the
+quota the answer is 429 with those headers, ``Retry-After: SECONDS_TO_RESET`` and an ``X-Error-Message``.
+Requests refused with 429 use no quota. Beware: ``huggingface_hub``'s ``http_backoff`` and paginated calls
+(``list_repo_tree``) answer a 429 whose ``RateLimit`` says r=0 by sleeping t + 1 real seconds, then retrying.
+
 Counters, zeroed by ``reset_counters()``: ``bytes_served`` (per repo), ``requests`` ((method, path, Range) of
 both origins), ``connections_opened``, ``api_calls``, ``resolver_calls`` (+ ``resolver_calls_by_repo``),
-``cdn_requests`` and ``cdn_authorization_seen`` (Authorization values that reached the CDN: a correct
-client sends none there). Every request is counted, also those answered with an injected fault.
+``cdn_requests``, ``rate_limited`` (429s per bucket) and ``cdn_authorization_seen`` (Authorization values
+that reached the CDN: a correct client sends none there). Every request is counted, also those answered
+with an injected fault or a 429.
 
 Usage::
 
@@ -35,7 +48,8 @@ Usage::
         api.model_info("org/model", files_metadata=True)
 
         hub.redirect_lfs = True
-        hub.clock = lambda: now  # a fake clock: storage URLs expire by it
+        hub.clock = lambda: now  # a fake clock: expiry and rate-limit windows follow it
+        hub.enable_rate_limits(resolvers=10, window=60)
 
 Self-contained: importable as ``tests.hub_server`` or ``hub_server``.
 """
@@ -230,6 +244,42 @@ class _Fault:
     mode: str = "short"
 
 
+@dataclass
+class _Bucket:
+    """One rate-limit bucket ("api" or "resolvers"): a fixed window that starts with the first request counted
+    after the previous window ended. One counter for the client; the quota depends on whether the request
+    carried a valid token."""
+
+    name: str
+    quota: int
+    quota_with_token: int
+    window: float
+    window_start: float | None = None
+    used: int = 0
+
+    def take(self, now: float, with_token: bool) -> tuple[dict[str, str], str | None]:
+        """Count one request. Return the headers of its answer and, when the quota is exhausted, the
+        X-Error-Message of the 429 (the headers then include Retry-After). Refused requests use no quota."""
+        if self.window_start is None or now >= self.window_start + self.window:
+            self.window_start, self.used = now, 0
+        quota = self.quota_with_token if with_token else self.quota
+        refused = self.used >= quota
+        if not refused:
+            self.used += 1
+        reset = max(1, math.ceil(self.window_start + self.window - now))
+        headers = {
+            "RateLimit": f'"{self.name}";r={max(0, quota - self.used)};t={reset}',
+            "RateLimit-Policy": f'"fixed window";"{self.name}";q={quota};w={math.ceil(self.window)}',
+        }
+        if not refused:
+            return headers, None
+        headers["Retry-After"] = str(reset)
+        return headers, (
+            f"You have reached your '{self.name}' rate limit of {quota} requests per {math.ceil(self.window)}"
+            f" seconds. Retry after {reset} seconds."
+        )
+
+
 class _Denied(Exception):
     def __init__(self, status: int, code: str | None, message: str, headers: Mapping[str, str] | None = None):
         super().__init__(message)
@@ -250,6 +300,7 @@ class FakeHub:
         self._tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
         self._blobs_by_sha256: dict[str, _Blob] = {}
+        self._buckets: dict[str, _Bucket] = {}  # empty: no rate limits
         self._url_key = secrets.token_bytes(32)
         self._url_generation = 0  # part of every storage URL signature: expire_urls() bumps it
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -267,7 +318,8 @@ class FakeHub:
         self.cdn_requests: int = 0  # requests to the storage origin
         # Authorization header values that reached the storage origin: a correct client sends none there.
         self.cdn_authorization_seen: list[str] = []
-        # Unix seconds, read for storage URL expiry: tests may replace it with a fake clock.
+        self.rate_limited: collections.Counter[str] = collections.Counter()  # 429s sent, by bucket
+        # Unix seconds, read for storage URL expiry and rate-limit windows: tests may replace it with a fake clock.
         self.clock: Callable[[], float] = time.time
         # When True, resolve answers 200 with the whole file even if a Range was sent.
         self.ignore_range: bool = False
@@ -357,7 +409,7 @@ class FakeHub:
             )
 
     def reset_counters(self) -> None:
-        """Zero every counter."""
+        """Zero every counter (not the rate-limit buckets: enable_rate_limits() again does that)."""
         with self._lock:
             self.bytes_served.clear()
             self.requests.clear()
@@ -367,6 +419,28 @@ class FakeHub:
             self.resolver_calls_by_repo.clear()
             self.cdn_requests = 0
             self.cdn_authorization_seen.clear()
+            self.rate_limited.clear()
+
+    def enable_rate_limits(
+        self,
+        api: int = 500,
+        resolvers: int = 3000,
+        window: float = 300.0,
+        *,
+        api_with_token: int | None = None,
+        resolvers_with_token: int | None = None,
+    ) -> None:
+        """Rate-limit the main origin like the Hub: requests to /api/... count in the "api" bucket, requests
+        with /resolve/ in the "resolvers" bucket; the storage origin never counts. A request with a valid token
+        is allowed up to the ``*_with_token`` quota (None: the same as anonymous). Fixed windows of ``window``
+        seconds of ``clock``; calling this again starts fresh buckets."""
+        with self._lock:
+            self._buckets = {
+                "api": _Bucket("api", api, api if api_with_token is None else api_with_token, window),
+                "resolvers": _Bucket(
+                    "resolvers", resolvers, resolvers if resolvers_with_token is None else resolvers_with_token, window
+                ),
+            }
 
     def expire_urls(self) -> None:
         """Make every CDN URL handed out so far expired (the CDN answers ``expired_status``); new 302s work."""
@@ -488,6 +562,17 @@ class FakeHub:
                 if parsed is not None:
                     self.resolver_calls_by_repo[parsed[0]] += 1
 
+    def _take_quota(self, path: str, with_token: bool) -> tuple[dict[str, str], str | None]:
+        """Count a main-origin request against its rate-limit bucket: see _Bucket.take."""
+        with self._lock:
+            bucket = self._buckets.get(_bucket_of(urlsplit(path).path) or "")
+            if bucket is None:
+                return {}, None
+            headers, refusal = bucket.take(self.clock(), with_token)
+            if refusal is not None:
+                self.rate_limited[bucket.name] += 1
+        return headers, refusal
+
     def _count(self, repo_id: str, n: int) -> None:
         if n:
             with self._lock:
@@ -582,6 +667,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     hub: FakeHub
     is_cdn: bool
+    _rate_limit_headers: Mapping[str, str] = {}  # of the current request; sent with every answer to it
 
     # ------------------------------------------------------------------ plumbing
 
@@ -601,6 +687,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with self.hub._lock:
                 self.hub._connections.discard(self.connection)
 
+    def parse_request(self) -> bool:
+        self._rate_limit_headers = {}
+        return super().parse_request()
+
+    def end_headers(self) -> None:
+        for k, v in self._rate_limit_headers.items():
+            self.send_header(k, v)
+        super().end_headers()
+
     def do_GET(self) -> None:
         self._dispatch("GET")
 
@@ -610,7 +705,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _unsupported(self) -> None:
         self.hub._record(self.command, self.path, self.headers, is_cdn=self.is_cdn)
         self.close_connection = True  # we do not read request bodies
-        self._send_json_error(405, None, "Method not allowed")
+        if self._admit():
+            self._send_json_error(405, None, "Method not allowed")
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _unsupported
 
@@ -634,9 +730,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         h["X-Error-Message"] = message
         self._send_json(status, {"error": message}, h)
 
+    def _admit(self) -> bool:
+        """Count the request against its rate-limit bucket; when that is exhausted, answer 429 and return False."""
+        if self.is_cdn:
+            return True
+        token, _ = self.hub._auth(self.headers.get("Authorization"))
+        self._rate_limit_headers, refusal = self.hub._take_quota(self.path, with_token=token is not None)
+        if refusal is None:
+            return True
+        self._send_json_error(429, None, refusal)
+        return False
+
     def _dispatch(self, method: str) -> None:
         hub = self.hub
         hub._record(method, self.path, self.headers, is_cdn=self.is_cdn)
+        if not self._admit():
+            return
 
         if hub._take_fault(self.path, ("drop",)) is not None:
             self.close_connection = True

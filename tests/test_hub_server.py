@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import threading
+import types
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -29,7 +30,13 @@ from huggingface_hub.errors import (  # noqa: E402
 )
 from huggingface_hub.file_download import get_hf_file_metadata  # noqa: E402
 from huggingface_hub.hf_api import RepoFile, RepoFolder  # noqa: E402
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, http_backoff  # noqa: E402
+from huggingface_hub.utils import (  # noqa: E402
+    build_hf_headers,
+    get_session,
+    hf_raise_for_status,
+    http_backoff,
+    parse_ratelimit_headers,
+)
 
 try:
     from tests.hub_server import FakeHub
@@ -577,6 +584,7 @@ def test_request_counters(hub):
     assert hub.resolver_calls == 5
     assert hub.resolver_calls_by_repo == {REPO: 4, "acme/other": 1}
     assert hub.cdn_requests == 1
+    assert hub.rate_limited == {}
     hub.reset_counters()
     assert (hub.api_calls, hub.resolver_calls, hub.cdn_requests) == (0, 0, 0)
     assert hub.resolver_calls_by_repo == {} and hub.requests == []
@@ -707,3 +715,153 @@ def test_expire_urls_mid_read(hub):
     fresh = _storage_url(hub)
     assert fresh != url
     assert _fetch(fresh, "bytes=10-19").content == WEIGHTS[10:20]
+
+
+# ---------------------------------------------------------------------------------------------- rate limits
+
+
+def _rate_limit(r) -> tuple[str, str]:
+    return r.headers.get("RateLimit"), r.headers.get("RateLimit-Policy")
+
+
+def test_no_rate_limit_headers_by_default(hub):
+    r = _get(hub, "config.json")
+    assert "RateLimit" not in r.headers and "RateLimit-Policy" not in r.headers
+    for _ in range(5):
+        assert get_session().get(f"{hub.url}/api/models/{REPO}").status_code == 200
+
+
+def test_rate_limit_headers_on_every_counted_answer(hub, clock):
+    hub.redirect_lfs = True
+    hub.enable_rate_limits(api=5, resolvers=6)
+    api = HfApi(endpoint=hub.url, token=False)
+    r = get_session().get(f"{hub.url}/api/models/{REPO}")
+    assert _rate_limit(r) == ('"api";r=4;t=300', '"fixed window";"api";q=5;w=300')
+    info = parse_ratelimit_headers(r.headers)  # what huggingface_hub reads from them
+    assert (info.resource_type, info.remaining, info.reset_in_seconds) == ("api", 4, 300)
+    assert (info.limit, info.window_seconds) == (5, 300)
+    with pytest.raises(RepositoryNotFoundError) as exc:
+        api.model_info("acme/missing")
+    assert _rate_limit(exc.value.response)[0] == '"api";r=3;t=300'
+
+    clock.advance(10)
+    answers = [
+        _get(hub, "config.json"),  # 200
+        _resolve(hub),  # 302 to the CDN
+        _resolve(hub, method="HEAD"),
+        _get(hub, "nope.bin"),  # 404
+        _get(hub, "config.json", rng="bytes=999999-"),  # 416
+    ]
+    assert [a.status_code for a in answers] == [200, 302, 302, 404, 416]
+    assert [_rate_limit(a)[0] for a in answers] == [f'"resolvers";r={5 - i};t=300' for i in range(5)]
+    assert {_rate_limit(a)[1] for a in answers} == {'"fixed window";"resolvers";q=6;w=300'}
+
+    cdn = _fetch(answers[1].headers["Location"], "bytes=0-9")
+    assert cdn.status_code == 206 and _rate_limit(cdn) == (None, None)
+    # the window started with the first request of the bucket
+    clock.advance(5)
+    assert _rate_limit(get_session().get(f"{hub.url}/api/models/{REPO}"))[0] == '"api";r=2;t=285'
+    assert _rate_limit(_get(hub, "config.json"))[0] == '"resolvers";r=0;t=295'
+    assert hub.rate_limited == {}
+
+
+def test_exhausted_bucket_answers_429_until_the_window_resets(hub, clock):
+    hub.enable_rate_limits(api=2, resolvers=3, window=60)
+    for _ in range(3):
+        assert _get(hub, "config.json").status_code == 200
+    clock.advance(45)
+    r = _get(hub, "config.json")
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "15"
+    assert _rate_limit(r) == ('"resolvers";r=0;t=15', '"fixed window";"resolvers";q=3;w=60')
+    assert "'resolvers' rate limit" in r.headers["X-Error-Message"]
+    with pytest.raises(HfHubHTTPError) as exc:
+        hf_raise_for_status(r)
+    assert "you have reached your 'resolvers' rate limit" in str(exc.value)
+    with pytest.raises(HfHubHTTPError) as exc:
+        get_hf_file_metadata(_url(hub, "config.json"), token=False)  # HEAD counts as well
+    assert exc.value.response.status_code == 429
+
+    # the api bucket is separate
+    assert HfApi(endpoint=hub.url, token=False).model_info(REPO).id == REPO
+
+    clock.advance(14.5)
+    assert _get(hub, "config.json").headers["Retry-After"] == "1"  # rounded up, never 0
+    clock.advance(0.5)
+    r = _get(hub, "config.json")
+    assert r.status_code == 200 and _rate_limit(r)[0] == '"resolvers";r=2;t=60'
+    assert "Retry-After" not in r.headers
+    assert hub.rate_limited == {"resolvers": 3}
+    assert hub.resolver_calls == 7  # refused requests are seen (and use no quota)
+
+
+def test_api_bucket_429_through_huggingface_hub(hub, clock, monkeypatch):
+    hub.enable_rate_limits(api=1, window=60)
+    api = HfApi(endpoint=hub.url, token=False)
+    api.model_info(REPO)
+    with pytest.raises(HfHubHTTPError) as exc:
+        api.model_info(REPO)
+    assert exc.value.response.status_code == 429 and exc.value.response.headers["Retry-After"] == "60"
+    assert _get(hub, "config.json").status_code == 200  # resolvers are not limited by the api bucket
+
+    # Paginated calls (list_repo_tree) retry a 429 after the reset announced in RateLimit, plus 1 s, in real
+    # time: here the wait moves the fake clock instead.
+    import huggingface_hub.utils._http as hf_http
+
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds)
+
+    monkeypatch.setattr(hf_http, "time", types.SimpleNamespace(sleep=wait))
+    assert {e.path for e in api.list_repo_tree(REPO)} >= {"config.json"}
+    assert waits == [61]
+    assert hub.rate_limited == {"api": 2}
+
+
+def test_token_quota(hub, clock):
+    hub.add_token("hf_user")
+    hub.enable_rate_limits(api=1, resolvers=1, api_with_token=3)
+    anonymous = get_session().get(f"{hub.url}/api/models/{REPO}")
+    assert _rate_limit(anonymous) == ('"api";r=0;t=300', '"fixed window";"api";q=1;w=300')
+    assert get_session().get(f"{hub.url}/api/models/{REPO}").status_code == 429
+
+    with_token = HfApi(endpoint=hub.url, token="hf_user")
+    with_token.model_info(REPO)  # one counter for the client: the token raises its quota
+    r = get_session().get(f"{hub.url}/api/models/{REPO}", headers=build_hf_headers(token="hf_user"))
+    assert r.status_code == 200 and _rate_limit(r) == ('"api";r=0;t=300', '"fixed window";"api";q=3;w=300')
+    with pytest.raises(HfHubHTTPError) as exc:
+        with_token.model_info(REPO)
+    assert exc.value.response.status_code == 429
+    # an unknown token is not a valid one: anonymous quota (and the rate limit answers first)
+    r = get_session().get(f"{hub.url}/api/models/{REPO}", headers=build_hf_headers(token="hf_bogus"))
+    assert r.status_code == 429 and "q=1;" in r.headers["RateLimit-Policy"]
+
+    assert _get(hub, "config.json", token="hf_user").status_code == 200  # resolvers_with_token: as anonymous
+    r = _get(hub, "config.json", token="hf_user")
+    assert r.status_code == 429 and "q=1;" in r.headers["RateLimit-Policy"]
+
+
+def test_cdn_requests_never_count(hub, clock):
+    hub.redirect_lfs = True
+    hub.enable_rate_limits(resolvers=1)
+    url = _storage_url(hub)
+    for i in range(10):
+        r = _fetch(url, f"bytes={i}-{i}")
+        assert r.status_code == 206 and r.content == WEIGHTS[i : i + 1]
+        assert "RateLimit" not in r.headers
+    assert hub.cdn_requests == 10 and hub.resolver_calls == 1
+    assert _resolve(hub).status_code == 429
+    hub.enable_rate_limits(resolvers=1)  # fresh buckets
+    assert _resolve(hub).status_code == 302
+
+
+def test_other_paths_are_not_rate_limited(hub, clock):
+    hub.enable_rate_limits(api=1, resolvers=1)
+    for _ in range(3):
+        r = get_session().get(f"{hub.url}/{REPO}/blob/main/config.json")
+        assert r.status_code == 404 and "RateLimit" not in r.headers
+    r = get_session().post(f"{hub.url}/api/models/{REPO}")  # unsupported methods count too
+    assert r.status_code == 405 and _rate_limit(r)[0] == '"api";r=0;t=300'
+    assert get_session().post(f"{hub.url}/api/models/{REPO}").status_code == 429
