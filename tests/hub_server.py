@@ -40,6 +40,10 @@ both origins), ``connections_opened``, ``api_calls``, ``resolver_calls`` (+ ``re
 that reached the CDN: a correct client sends none there). Every request is counted, also those answered
 with an injected fault or a 429.
 
+Faults, each for the next ``n`` requests whose path contains ``path_contains``: ``fail_next`` (an error
+status), ``drop_next`` (connection closed, no answer), ``truncate_next`` (a short body) and ``trickle_next``
+(the body sent slowly, or with ``stall=True`` headers only, then nothing until ``stop()``, which wakes them).
+
 Usage::
 
     with FakeHub() as hub:
@@ -50,6 +54,7 @@ Usage::
         hub.redirect_lfs = True
         hub.clock = lambda: now  # a fake clock: expiry and rate-limit windows follow it
         hub.enable_rate_limits(resolvers=10, window=60)
+        hub.trickle_next(1, bytes_per_second=1000)  # the next CDN answer is slow
 
 Self-contained: importable as ``tests.hub_server`` or ``hub_server``.
 """
@@ -77,6 +82,7 @@ __all__ = ["FakeHub"]
 
 _LAST_MODIFIED = "2024-01-01T00:00:00.000Z"
 _CHUNK = 1024 * 1024
+_TRICKLE_PAUSE = 0.05  # seconds between the small pieces of a trickled answer
 
 # Extensions tracked by Git LFS in the Hub's default .gitattributes (subset).
 _LFS_SUFFIXES = (
@@ -236,12 +242,14 @@ class _Token:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "drop" | "truncate"
+    kind: str  # "fail" | "drop" | "truncate" | "trickle"
     remaining: int
     path_contains: str
     status: int = 503
     retry_after: float | None = None
     mode: str = "short"
+    bytes_per_second: float = 0.0
+    stall: bool = False
 
 
 @dataclass
@@ -303,6 +311,7 @@ class FakeHub:
         self._buckets: dict[str, _Bucket] = {}  # empty: no rate limits
         self._url_key = secrets.token_bytes(32)
         self._url_generation = 0  # part of every storage URL signature: expire_urls() bumps it
+        self._stopping = threading.Event()  # wakes trickling and stalled handlers on stop()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._cdn_server: http.server.ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -477,6 +486,17 @@ class FakeHub:
         with self._lock:
             self._faults.append(_Fault("truncate", n, path_contains, mode=mode))
 
+    def trickle_next(
+        self, n: int, path_contains: str = "/lfs/", bytes_per_second: float = 50.0, *, stall: bool = False
+    ) -> None:
+        """The next ``n`` matching content answers (GET with a body) send their body slowly: small pieces at
+        about ``bytes_per_second``. ``stall=True``: the headers are sent, then nothing until the hub stops.
+        The default ``path_contains`` matches the CDN origin (``redirect_lfs``)."""
+        if not stall and bytes_per_second <= 0:
+            raise ValueError("bytes_per_second must be positive")
+        with self._lock:
+            self._faults.append(_Fault("trickle", n, path_contains, bytes_per_second=bytes_per_second, stall=stall))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -495,6 +515,7 @@ class FakeHub:
     def start(self) -> "FakeHub":
         if self._server is not None:
             return self
+        self._stopping.clear()
         self._server = self._make_server(is_cdn=False)
         self._cdn_server = self._make_server(is_cdn=True)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -506,6 +527,7 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         servers = [s for s in (self._server, self._cdn_server) if s is not None]
         self._server = self._cdn_server = None
         for srv in servers:
@@ -964,6 +986,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 status, (start, end) = 206, parsed
 
         cut = False
+        trickle = None
         if self.command == "GET":
             fault = hub._take_fault(self.path, ("truncate",))
             if fault is not None:
@@ -972,6 +995,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     end = start + length // 2  # a 206 (or 200) that is consistent but shorter than asked
                 else:
                     cut = True
+            trickle = hub._take_fault(self.path, ("trickle",))
 
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
@@ -986,7 +1010,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         to_send = (end - start) // 2 if cut else end - start
-        sent = self._send_range(repo_id, blob, start, to_send)
+        if trickle is not None and trickle.stall:
+            hub._stopping.wait()
+            self.close_connection = True
+            return
+        sent = self._send_range(repo_id, blob, start, to_send, trickle.bytes_per_second if trickle else None)
         if cut or sent < to_send:
             self.close_connection = True
 
@@ -1006,12 +1034,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.hub._count(repo_id, n - want)
         return n
 
-    def _send_range(self, repo_id: str, blob: _Blob, start: int, length: int) -> int:
-        """Send ``length`` bytes of the blob from ``start``; return the number of bytes actually sent."""
+    def _send_range(
+        self, repo_id: str, blob: _Blob, start: int, length: int, bytes_per_second: float | None = None
+    ) -> int:
+        """Send ``length`` bytes of the blob from ``start``; return the number of bytes actually sent.
+
+        With ``bytes_per_second``, the bytes go out as small pieces each after a pause (a trickle), and
+        sending stops as soon as the hub stops.
+        """
         sock = self.connection
         sent = 0
         try:
-            if blob.path is not None and hasattr(os, "sendfile") and sock.gettimeout() is None:
+            zero_copy = hasattr(os, "sendfile") and sock.gettimeout() is None
+            if blob.path is not None and zero_copy and bytes_per_second is None:
                 with open(blob.path, "rb") as f:
                     while sent < length:
                         want = min(length - sent, 8 * _CHUNK)
@@ -1021,7 +1056,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             break  # file shrank
                         sent += n
                 return sent
-            for data in blob.pieces(start, length, _CHUNK):
+            piece, pause = _CHUNK, 0.0
+            if bytes_per_second is not None:
+                piece = max(1, int(bytes_per_second * _TRICKLE_PAUSE))
+                pause = piece / bytes_per_second
+            for data in blob.pieces(start, length, piece):
+                if pause and self.hub._stopping.wait(pause):
+                    break
                 view = memoryview(data)
                 while len(view):
                     n = self._counted_send(repo_id, len(view), lambda: sock.send(view))

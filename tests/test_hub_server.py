@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -865,3 +866,77 @@ def test_other_paths_are_not_rate_limited(hub, clock):
     r = get_session().post(f"{hub.url}/api/models/{REPO}")  # unsupported methods count too
     assert r.status_code == 405 and _rate_limit(r)[0] == '"api";r=0;t=300'
     assert get_session().post(f"{hub.url}/api/models/{REPO}").status_code == 429
+
+
+# ---------------------------------------------------------------------------------------------- trickle
+
+
+def test_trickle_sends_the_right_bytes_slowly(hub):
+    hub.redirect_lfs = True
+    hub.trickle_next(1, bytes_per_second=400)
+    url = _storage_url(hub)
+    t0 = time.monotonic()
+    r = _fetch(url, "bytes=100-299")
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 206 and r.content == WEIGHTS[100:300]
+    assert elapsed >= 0.25  # 200 bytes at 400 B/s: 0.5 s of pauses
+    assert _fetch(url, "bytes=0-9").content == WEIGHTS[:10]  # only the next answer trickled
+    assert hub.bytes_served[REPO] == 210
+
+
+def test_trickle_on_the_main_origin_and_from_disk(hub, tmp_path):
+    data = os.urandom(3000)
+    p = tmp_path / "w.bin"
+    p.write_bytes(data)
+    hub.add_repo("acme/disk", {"w.bin": p})
+    hub.trickle_next(2, path_contains="/resolve/", bytes_per_second=20_000)
+    assert _get(hub, "w.bin", repo_id="acme/disk").content == data
+    assert _get(hub, "w.bin", repo_id="acme/disk", rng="bytes=1000-1999").content == data[1000:2000]
+    hub.truncate_next(1, path_contains="/resolve/", mode="cut")  # both faults on one answer
+    hub.trickle_next(1, path_contains="/resolve/", bytes_per_second=20_000)
+    with pytest.raises(httpx2.RemoteProtocolError):
+        _get(hub, "w.bin", repo_id="acme/disk")
+    assert hub.bytes_served["acme/disk"] == 3000 + 1000 + 1500
+
+
+def test_trickle_rejects_a_zero_rate(hub):
+    with pytest.raises(ValueError):
+        hub.trickle_next(1, bytes_per_second=0)
+    hub.trickle_next(1, bytes_per_second=0, stall=True)  # no rate needed
+
+
+def test_stop_is_prompt_with_stalled_and_trickling_handlers():
+    hub = FakeHub().start()
+    hub.add_repo(REPO, {"model.safetensors": WEIGHTS, "config.json": CONFIG})
+    hub.trickle_next(1, path_contains="model.safetensors", stall=True)
+    hub.trickle_next(1, path_contains="config.json", bytes_per_second=1)
+    before = set(threading.enumerate())
+    started = [threading.Event(), threading.Event()]
+    outcomes: list = [None, None]
+
+    def read(i: int, filename: str) -> None:
+        try:
+            with httpx2.Client(timeout=60) as client:
+                with client.stream("GET", _url(hub, filename)) as r:
+                    started[i].set()
+                    outcomes[i] = r.read()
+        except Exception as e:  # the connection closes before the promised length
+            outcomes[i] = e
+        finally:
+            started[i].set()
+
+    readers = [threading.Thread(target=read, args=(i, f)) for i, f in enumerate(("model.safetensors", "config.json"))]
+    for t in readers:
+        t.start()
+    for e in started:
+        assert e.wait(30)
+    handlers = set(threading.enumerate()) - before - set(readers)
+    assert len(handlers) >= 2 and outcomes == [None, None]  # both answers have started and are still going
+
+    t0 = time.monotonic()
+    hub.stop()
+    assert time.monotonic() - t0 < 10
+    for t in [*readers, *handlers]:
+        t.join(10)
+        assert not t.is_alive(), t
+    assert all(isinstance(o, httpx2.HTTPError) for o in outcomes), outcomes
