@@ -14,7 +14,35 @@ huggingface_hub 2.4, httpx2 based) to work against it:
 
 Optionally (``redirect_lfs = True``) LFS files are answered like the real Hub does: a 302 to a separate
 "CDN" origin (a second local server, different port = different origin) carrying ``X-Linked-Size``,
-``X-Linked-Etag`` and ``X-Repo-Commit``; the CDN serves the bytes (with Range) without auth.
+``X-Linked-Etag`` and ``X-Repo-Commit``; the CDN serves the bytes (with Range) without auth. The
+``Location`` is signed and expires like the Hub's storage URLs:
+``{cdn_url}/lfs/{sha256}?repo=...&name=...&expires={unix seconds}&sig={hmac-sha256 hex}``, valid while
+``clock() <= expires`` (``url_ttl`` seconds, default 3600, after the 302; ``clock`` is ``time.time`` unless a
+test replaces it with a fake clock). An expired URL answers ``expired_status`` (403 like S3/CloudFront, or set
+410) with an XML body "Request has expired"; a tampered or foreign one 403 "Invalid signature".
+``expire_urls()`` expires every URL handed out so far at once.
+
+Optionally (``enable_rate_limits(api=500, resolvers=3000, window=300.0, *, api_with_token=None,
+resolvers_with_token=None)``) the main origin is rate-limited like the Hub, in fixed windows of ``window``
+seconds of ``clock``, each starting with the first request after the previous one ended: every ``/api/...``
+request counts in the "api" bucket, every request with ``/resolve/`` in the "resolvers" bucket (the CDN never
+counts). One counter per bucket; a request with a valid token may go up to the ``*_with_token`` quota (None:
+as anonymous). Every answer to a counted request carries
+``RateLimit: "resolvers";r=REMAINING;t=SECONDS_TO_RESET`` and
+``RateLimit-Policy: "fixed window";"resolvers";q=QUOTA;w=WINDOW`` ("api" for the other bucket); past the
+quota the answer is 429 with those headers, ``Retry-After: SECONDS_TO_RESET`` and an ``X-Error-Message``.
+Requests refused with 429 use no quota. Beware: ``huggingface_hub``'s ``http_backoff`` and paginated calls
+(``list_repo_tree``) answer a 429 whose ``RateLimit`` says r=0 by sleeping t + 1 real seconds, then retrying.
+
+Counters, zeroed by ``reset_counters()``: ``bytes_served`` (per repo), ``requests`` ((method, path, Range) of
+both origins), ``connections_opened``, ``api_calls``, ``resolver_calls`` (+ ``resolver_calls_by_repo``),
+``cdn_requests``, ``rate_limited`` (429s per bucket) and ``cdn_authorization_seen`` (Authorization values
+that reached the CDN: a correct client sends none there). Every request is counted, also those answered
+with an injected fault or a 429.
+
+Faults, each for the next ``n`` requests whose path contains ``path_contains``: ``fail_next`` (an error
+status), ``drop_next`` (connection closed, no answer), ``truncate_next`` (a short body) and ``trickle_next``
+(the body sent slowly, or with ``stall=True`` headers only, then nothing until ``stop()``, which wakes them).
 
 Usage::
 
@@ -23,27 +51,38 @@ Usage::
         api = HfApi(endpoint=hub.url, token=False)
         api.model_info("org/model", files_metadata=True)
 
+        hub.redirect_lfs = True
+        hub.clock = lambda: now  # a fake clock: expiry and rate-limit windows follow it
+        hub.enable_rate_limits(resolvers=10, window=60)
+        hub.trickle_next(1, bytes_per_second=1000)  # the next CDN answer is slow
+
 Self-contained: importable as ``tests.hub_server`` or ``hub_server``.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
+import hmac
 import http.server
 import json
+import math
 import os
 import pathlib
+import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from typing import Callable, Iterable, Iterator, Mapping
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 __all__ = ["FakeHub"]
 
 _LAST_MODIFIED = "2024-01-01T00:00:00.000Z"
 _CHUNK = 1024 * 1024
+_TRICKLE_PAUSE = 0.05  # seconds between the small pieces of a trickled answer
 
 # Extensions tracked by Git LFS in the Hub's default .gitattributes (subset).
 _LFS_SUFFIXES = (
@@ -108,6 +147,21 @@ class _Blob:
         assert self.path is not None
         with open(self.path, "rb") as f:
             return f.read()
+
+    def pieces(self, start: int, length: int, size: int) -> Iterator[bytes | memoryview]:
+        """``length`` bytes from ``start`` in pieces of at most ``size`` bytes (fewer if a disk file shrank)."""
+        if self.data is not None:
+            view = memoryview(self.data)
+            for offset in range(start, start + length, size):
+                yield view[offset : min(offset + size, start + length)]
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            left = length
+            while left > 0 and (data := f.read(min(size, left))):
+                left -= len(data)
+                yield data
 
     @property
     def sha256(self) -> str:
@@ -188,12 +242,50 @@ class _Token:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "drop" | "truncate"
+    kind: str  # "fail" | "drop" | "truncate" | "trickle"
     remaining: int
     path_contains: str
     status: int = 503
     retry_after: float | None = None
     mode: str = "short"
+    bytes_per_second: float = 0.0
+    stall: bool = False
+
+
+@dataclass
+class _Bucket:
+    """One rate-limit bucket ("api" or "resolvers"): a fixed window that starts with the first request counted
+    after the previous window ended. One counter for the client; the quota depends on whether the request
+    carried a valid token."""
+
+    name: str
+    quota: int
+    quota_with_token: int
+    window: float
+    window_start: float | None = None
+    used: int = 0
+
+    def take(self, now: float, with_token: bool) -> tuple[dict[str, str], str | None]:
+        """Count one request. Return the headers of its answer and, when the quota is exhausted, the
+        X-Error-Message of the 429 (the headers then include Retry-After). Refused requests use no quota."""
+        if self.window_start is None or now >= self.window_start + self.window:
+            self.window_start, self.used = now, 0
+        quota = self.quota_with_token if with_token else self.quota
+        refused = self.used >= quota
+        if not refused:
+            self.used += 1
+        reset = max(1, math.ceil(self.window_start + self.window - now))
+        headers = {
+            "RateLimit": f'"{self.name}";r={max(0, quota - self.used)};t={reset}',
+            "RateLimit-Policy": f'"fixed window";"{self.name}";q={quota};w={math.ceil(self.window)}',
+        }
+        if not refused:
+            return headers, None
+        headers["Retry-After"] = str(reset)
+        return headers, (
+            f"You have reached your '{self.name}' rate limit of {quota} requests per {math.ceil(self.window)}"
+            f" seconds. Retry after {reset} seconds."
+        )
 
 
 class _Denied(Exception):
@@ -215,7 +307,11 @@ class FakeHub:
         self._repos: dict[str, _Repo] = {}
         self._tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
-        self._blobs_by_sha256: dict[str, tuple[str, _Blob]] = {}
+        self._blobs_by_sha256: dict[str, _Blob] = {}
+        self._buckets: dict[str, _Bucket] = {}  # empty: no rate limits
+        self._url_key = secrets.token_bytes(32)
+        self._url_generation = 0  # part of every storage URL signature: expire_urls() bumps it
+        self._stopping = threading.Event()  # wakes trickling and stalled handlers on stop()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._cdn_server: http.server.ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -225,10 +321,23 @@ class FakeHub:
         self.bytes_served: collections.Counter[str] = collections.Counter()
         self.requests: list[tuple[str, str, str | None]] = []
         self.connections_opened: int = 0  # TCP connections accepted (both origins): checks keep-alive reuse
+        self.api_calls: int = 0  # requests to /api/... (main origin)
+        self.resolver_calls: int = 0  # requests with /resolve/ in the path (main origin)
+        self.resolver_calls_by_repo: collections.Counter[str] = collections.Counter()
+        self.cdn_requests: int = 0  # requests to the storage origin
+        # Authorization header values that reached the storage origin: a correct client sends none there.
+        self.cdn_authorization_seen: list[str] = []
+        self.rate_limited: collections.Counter[str] = collections.Counter()  # 429s sent, by bucket
+        # Unix seconds, read for storage URL expiry and rate-limit windows: tests may replace it with a fake clock.
+        self.clock: Callable[[], float] = time.time
         # When True, resolve answers 200 with the whole file even if a Range was sent.
         self.ignore_range: bool = False
         # When True, LFS files are answered with a 302 to the CDN origin (like the real Hub).
         self.redirect_lfs: bool = False
+        # Lifetime of the signed CDN URLs handed out by those 302s, and the CDN's status for an expired one
+        # (403 like S3/CloudFront; some storage hosts answer 410).
+        self.url_ttl: float = 3600.0
+        self.expired_status: int = 403
         # Like the real Hub: an Authorization header with an unknown token is rejected with
         # 401 "Invalid credentials in Authorization header" on every endpoint. Set False to treat
         # unknown tokens as anonymous instead.
@@ -309,10 +418,43 @@ class FakeHub:
             )
 
     def reset_counters(self) -> None:
+        """Zero every counter (not the rate-limit buckets: enable_rate_limits() again does that)."""
         with self._lock:
             self.bytes_served.clear()
             self.requests.clear()
             self.connections_opened = 0
+            self.api_calls = 0
+            self.resolver_calls = 0
+            self.resolver_calls_by_repo.clear()
+            self.cdn_requests = 0
+            self.cdn_authorization_seen.clear()
+            self.rate_limited.clear()
+
+    def enable_rate_limits(
+        self,
+        api: int = 500,
+        resolvers: int = 3000,
+        window: float = 300.0,
+        *,
+        api_with_token: int | None = None,
+        resolvers_with_token: int | None = None,
+    ) -> None:
+        """Rate-limit the main origin like the Hub: requests to /api/... count in the "api" bucket, requests
+        with /resolve/ in the "resolvers" bucket; the storage origin never counts. A request with a valid token
+        is allowed up to the ``*_with_token`` quota (None: the same as anonymous). Fixed windows of ``window``
+        seconds of ``clock``; calling this again starts fresh buckets."""
+        with self._lock:
+            self._buckets = {
+                "api": _Bucket("api", api, api if api_with_token is None else api_with_token, window),
+                "resolvers": _Bucket(
+                    "resolvers", resolvers, resolvers if resolvers_with_token is None else resolvers_with_token, window
+                ),
+            }
+
+    def expire_urls(self) -> None:
+        """Make every CDN URL handed out so far expired (the CDN answers ``expired_status``); new 302s work."""
+        with self._lock:
+            self._url_generation += 1
 
     # ------------------------------------------------------------------ fault injection
 
@@ -344,6 +486,17 @@ class FakeHub:
         with self._lock:
             self._faults.append(_Fault("truncate", n, path_contains, mode=mode))
 
+    def trickle_next(
+        self, n: int, path_contains: str = "/lfs/", bytes_per_second: float = 50.0, *, stall: bool = False
+    ) -> None:
+        """The next ``n`` matching content answers (GET with a body) send their body slowly: small pieces at
+        about ``bytes_per_second``. ``stall=True``: the headers are sent, then nothing until the hub stops.
+        The default ``path_contains`` matches the CDN origin (``redirect_lfs``)."""
+        if not stall and bytes_per_second <= 0:
+            raise ValueError("bytes_per_second must be positive")
+        with self._lock:
+            self._faults.append(_Fault("trickle", n, path_contains, bytes_per_second=bytes_per_second, stall=stall))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -362,6 +515,7 @@ class FakeHub:
     def start(self) -> "FakeHub":
         if self._server is not None:
             return self
+        self._stopping.clear()
         self._server = self._make_server(is_cdn=False)
         self._cdn_server = self._make_server(is_cdn=True)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -373,6 +527,7 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         servers = [s for s in (self._server, self._cdn_server) if s is not None]
         self._server = self._cdn_server = None
         for srv in servers:
@@ -410,9 +565,35 @@ class FakeHub:
 
     # ------------------------------------------------------------------ internals used by the handler
 
-    def _record(self, method: str, path: str, range_header: str | None) -> None:
+    def _record(self, method: str, path: str, headers: Mapping[str, str], *, is_cdn: bool) -> None:
+        route = urlsplit(path).path
         with self._lock:
-            self.requests.append((method, path, range_header))
+            self.requests.append((method, path, headers.get("Range")))
+            if is_cdn:
+                self.cdn_requests += 1
+                authorization = headers.get("Authorization")
+                if authorization is not None:
+                    self.cdn_authorization_seen.append(authorization)
+                return
+            bucket = _bucket_of(route)
+            if bucket == "api":
+                self.api_calls += 1
+            elif bucket == "resolvers":
+                self.resolver_calls += 1
+                parsed = _split_resolve_path(route)
+                if parsed is not None:
+                    self.resolver_calls_by_repo[parsed[0]] += 1
+
+    def _take_quota(self, path: str, with_token: bool) -> tuple[dict[str, str], str | None]:
+        """Count a main-origin request against its rate-limit bucket: see _Bucket.take."""
+        with self._lock:
+            bucket = self._buckets.get(_bucket_of(urlsplit(path).path) or "")
+            if bucket is None:
+                return {}, None
+            headers, refusal = bucket.take(self.clock(), with_token)
+            if refusal is not None:
+                self.rate_limited[bucket.name] += 1
+        return headers, refusal
 
     def _count(self, repo_id: str, n: int) -> None:
         if n:
@@ -469,11 +650,36 @@ class FakeHub:
                 f" https://huggingface.co/{repo.repo_id} to ask for access.",
             )
 
-    def _register_cdn_blob(self, repo_id: str, blob: _Blob) -> str:
+    def _storage_url(self, repo_id: str, filename: str, blob: _Blob) -> str:
+        """A signed CDN URL for the blob, valid until ``clock() + url_ttl`` or the next expire_urls()."""
         sha = blob.sha256
         with self._lock:
-            self._blobs_by_sha256.setdefault(sha, (repo_id, blob))
-        return sha
+            self._blobs_by_sha256.setdefault(sha, blob)
+            generation = self._url_generation
+        path = f"/lfs/{sha}"
+        expires = str(math.ceil(self.clock() + self.url_ttl))
+        sig = self._sign(path, repo_id, filename, expires, generation)
+        query = urlencode({"repo": repo_id, "name": filename, "expires": expires, "sig": sig}, quote_via=quote)
+        return f"{self.cdn_url}{path}?{query}"
+
+    def _sign(self, path: str, repo_id: str, filename: str, expires: str, generation: int) -> str:
+        message = "\0".join((path, repo_id, filename, expires, str(generation))).encode()
+        return hmac.new(self._url_key, message, hashlib.sha256).hexdigest()
+
+    def _check_storage_url(self, path: str, query: Mapping[str, list[str]]) -> tuple[int, str] | None:
+        """Why the CDN refuses this URL, as (status, message); None when it is valid."""
+        repo_id, filename, expires, sig = (query.get(k, [""])[-1] for k in ("repo", "name", "expires", "sig"))
+        with self._lock:
+            generation = self._url_generation
+
+        def signed_in(g: int) -> bool:
+            return hmac.compare_digest(sig.encode(), self._sign(path, repo_id, filename, expires, g).encode())
+
+        if signed_in(generation):
+            return None if self.clock() <= int(expires) else (self.expired_status, "Request has expired")
+        if any(signed_in(g) for g in range(generation)):
+            return self.expired_status, "Request has expired"
+        return 403, "Invalid signature"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -483,6 +689,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     hub: FakeHub
     is_cdn: bool
+    _rate_limit_headers: Mapping[str, str] = {}  # of the current request; sent with every answer to it
 
     # ------------------------------------------------------------------ plumbing
 
@@ -502,6 +709,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with self.hub._lock:
                 self.hub._connections.discard(self.connection)
 
+    def parse_request(self) -> bool:
+        self._rate_limit_headers = {}
+        return super().parse_request()
+
+    def end_headers(self) -> None:
+        for k, v in self._rate_limit_headers.items():
+            self.send_header(k, v)
+        super().end_headers()
+
     def do_GET(self) -> None:
         self._dispatch("GET")
 
@@ -509,9 +725,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._dispatch("HEAD")
 
     def _unsupported(self) -> None:
-        self.hub._record(self.command, self.path, self.headers.get("Range"))
+        self.hub._record(self.command, self.path, self.headers, is_cdn=self.is_cdn)
         self.close_connection = True  # we do not read request bodies
-        self._send_json_error(405, None, "Method not allowed")
+        if self._admit():
+            self._send_json_error(405, None, "Method not allowed")
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _unsupported
 
@@ -535,10 +752,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         h["X-Error-Message"] = message
         self._send_json(status, {"error": message}, h)
 
+    def _admit(self) -> bool:
+        """Count the request against its rate-limit bucket; when that is exhausted, answer 429 and return False."""
+        if self.is_cdn:
+            return True
+        token, _ = self.hub._auth(self.headers.get("Authorization"))
+        self._rate_limit_headers, refusal = self.hub._take_quota(self.path, with_token=token is not None)
+        if refusal is None:
+            return True
+        self._send_json_error(429, None, refusal)
+        return False
+
     def _dispatch(self, method: str) -> None:
         hub = self.hub
-        range_header = self.headers.get("Range")
-        hub._record(method, self.path, range_header)
+        hub._record(method, self.path, self.headers, is_cdn=self.is_cdn)
+        if not self._admit():
+            return
 
         if hub._take_fault(self.path, ("drop",)) is not None:
             self.close_connection = True
@@ -556,7 +785,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         try:
             if self.is_cdn:
-                self._handle_cdn(raw_path)
+                self._handle_cdn(raw_path, query)
                 return
             token, invalid = hub._auth(self.headers.get("Authorization"))
             if invalid and hub.reject_invalid_tokens:
@@ -674,16 +903,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ /{repo}/resolve/{rev}/{path}
 
     def _handle_resolve(self, raw_path: str, token: _Token | None) -> None:
-        segs = raw_path.lstrip("/").split("/")
-        try:
-            i = segs.index("resolve")
-        except ValueError:
+        parsed = _split_resolve_path(raw_path)
+        if parsed is None:
             raise _Denied(404, None, "Not Found")
-        if i not in (1, 2) or len(segs) < i + 3:
-            raise _Denied(404, None, "Not Found")
-        repo_id = unquote("/".join(segs[:i]))
-        revision = unquote(segs[i + 1])
-        filename = unquote("/".join(segs[i + 2 :]))
+        repo_id, revision, filename = parsed
         hub = self.hub
         repo = hub._get_repo(repo_id, token)
         FakeHub._check_gated(repo, token)
@@ -698,8 +921,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             common["X-Linked-Etag"] = f'"{blob.sha256}"'
             common["X-Linked-Size"] = str(blob.size)
         if blob.lfs and hub.redirect_lfs:
-            sha = hub._register_cdn_blob(repo_id, blob)
-            location = f"{hub.cdn_url}/lfs/{sha}?repo={quote(repo_id, safe='')}&name={quote(filename, safe='')}"
+            location = hub._storage_url(repo_id, filename, blob)
             body = f"Found. Redirecting to {location}".encode()
             self.send_response(302)
             self.send_header("Location", location)
@@ -714,16 +936,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self._serve_blob(repo_id, blob, common)
 
-    def _handle_cdn(self, raw_path: str) -> None:
+    def _handle_cdn(self, raw_path: str, query: Mapping[str, list[str]]) -> None:
         segs = raw_path.strip("/").split("/")
         if len(segs) != 2 or segs[0] != "lfs":
             raise _Denied(404, None, "Not Found")
+        refusal = self.hub._check_storage_url(raw_path, query)
+        if refusal is not None:
+            self._send_storage_error(*refusal)
+            return
         with self.hub._lock:
-            found = self.hub._blobs_by_sha256.get(segs[1])
-        if found is None:
+            blob = self.hub._blobs_by_sha256.get(segs[1])
+        if blob is None:
             raise _Denied(404, None, "Not Found")
-        repo_id, blob = found
-        self._serve_blob(repo_id, blob, {})
+        self._serve_blob(query["repo"][-1], blob, {})  # the repo is part of the signed URL
+
+    def _send_storage_error(self, status: int, message: str) -> None:
+        """An error in the style of S3/CloudFront: XML body, no X-Error-* headers."""
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        ).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     # ------------------------------------------------------------------ content + Range
 
@@ -748,6 +986,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 status, (start, end) = 206, parsed
 
         cut = False
+        trickle = None
         if self.command == "GET":
             fault = hub._take_fault(self.path, ("truncate",))
             if fault is not None:
@@ -756,6 +995,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     end = start + length // 2  # a 206 (or 200) that is consistent but shorter than asked
                 else:
                     cut = True
+            trickle = hub._take_fault(self.path, ("trickle",))
 
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
@@ -770,58 +1010,64 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         to_send = (end - start) // 2 if cut else end - start
-        sent = self._send_range(repo_id, blob, start, to_send)
+        if trickle is not None and trickle.stall:
+            hub._stopping.wait()
+            self.close_connection = True
+            return
+        sent = self._send_range(repo_id, blob, start, to_send, trickle.bytes_per_second if trickle else None)
         if cut or sent < to_send:
             self.close_connection = True
 
-    def _send_range(self, repo_id: str, blob: _Blob, start: int, length: int) -> int:
-        """Send ``length`` bytes of the blob from ``start``; return the number of bytes actually sent.
+    def _counted_send(self, repo_id: str, want: int, send: Callable[[], int]) -> int:
+        """Run ``send`` (which sends up to ``want`` bytes of the repo's content) and return what it sent.
 
-        Bytes are added to ``bytes_served`` *before* each send, and the unsent part is taken back
+        Bytes are added to ``bytes_served`` *before* the send, and the unsent part is taken back
         afterwards: a client that has received the bytes always finds them counted (no race with the
         test thread), and partial sends are counted exactly.
         """
-        sock = self.connection
-        hub = self.hub
-        sent = 0
-
-        def counted(want: int, send) -> int:
-            nonlocal sent
-            hub._count(repo_id, want)
-            n = 0
-            try:
-                n = send()
-            finally:
-                if n != want:
-                    hub._count(repo_id, n - want)
-                sent += n
-            return n
-
+        self.hub._count(repo_id, want)
+        n = 0
         try:
-            if blob.data is not None:
-                view = memoryview(blob.data)[start : start + length]
-                while sent < length:
-                    chunk = view[sent : sent + _CHUNK]
-                    counted(len(chunk), lambda: sock.send(chunk))
-                return sent
-            assert blob.path is not None
-            with open(blob.path, "rb") as f:
-                if hasattr(os, "sendfile") and sock.gettimeout() is None:
+            n = send()
+        finally:
+            if n != want:
+                self.hub._count(repo_id, n - want)
+        return n
+
+    def _send_range(
+        self, repo_id: str, blob: _Blob, start: int, length: int, bytes_per_second: float | None = None
+    ) -> int:
+        """Send ``length`` bytes of the blob from ``start``; return the number of bytes actually sent.
+
+        With ``bytes_per_second``, the bytes go out as small pieces each after a pause (a trickle), and
+        sending stops as soon as the hub stops.
+        """
+        sock = self.connection
+        sent = 0
+        try:
+            zero_copy = hasattr(os, "sendfile") and sock.gettimeout() is None
+            if blob.path is not None and zero_copy and bytes_per_second is None:
+                with open(blob.path, "rb") as f:
                     while sent < length:
                         want = min(length - sent, 8 * _CHUNK)
-                        offset = start + sent
-                        if counted(want, lambda: os.sendfile(sock.fileno(), f.fileno(), offset, want)) == 0:
+                        send = functools.partial(os.sendfile, sock.fileno(), f.fileno(), start + sent, want)
+                        n = self._counted_send(repo_id, want, send)
+                        if n == 0:
                             break  # file shrank
-                else:
-                    f.seek(start)
-                    while sent < length:
-                        data = f.read(min(_CHUNK, length - sent))
-                        if not data:
-                            break
-                        view = memoryview(data)
-                        while len(view):
-                            n = counted(len(view), lambda: sock.send(view))
-                            view = view[n:]
+                        sent += n
+                return sent
+            piece, pause = _CHUNK, 0.0
+            if bytes_per_second is not None:
+                piece = max(1, int(bytes_per_second * _TRICKLE_PAUSE))
+                pause = piece / bytes_per_second
+            for data in blob.pieces(start, length, piece):
+                if pause and self.hub._stopping.wait(pause):
+                    break
+                view = memoryview(data)
+                while len(view):
+                    n = self._counted_send(repo_id, len(view), lambda: sock.send(view))
+                    sent += n
+                    view = view[n:]
         except OSError:  # client went away (BrokenPipe, ConnectionReset, ...)
             self.close_connection = True
         return sent
@@ -837,6 +1083,27 @@ def _shutdown_quickly(srv: http.server.ThreadingHTTPServer) -> None:
         except OSError:
             pass
         t.join(0.01)
+
+
+def _bucket_of(path: str) -> str | None:
+    """The Hub's rate-limit bucket of a request path on the main origin, if any."""
+    if path.startswith("/api/"):
+        return "api"
+    if "/resolve/" in path:
+        return "resolvers"
+    return None
+
+
+def _split_resolve_path(path: str) -> tuple[str, str, str] | None:
+    """``/{repo_id}/resolve/{revision}/{filename}`` -> (repo_id, revision, filename), unquoted; None if malformed."""
+    segs = path.lstrip("/").split("/")
+    try:
+        i = segs.index("resolve")
+    except ValueError:
+        return None
+    if i not in (1, 2) or len(segs) < i + 3:
+        return None
+    return unquote("/".join(segs[:i])), unquote(segs[i + 1]), unquote("/".join(segs[i + 2 :]))
 
 
 def _truthy(values: list[str] | None) -> bool:

@@ -11,7 +11,10 @@ import os
 import socket
 import sys
 import threading
+import time
+import types
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -28,7 +31,13 @@ from huggingface_hub.errors import (  # noqa: E402
 )
 from huggingface_hub.file_download import get_hf_file_metadata  # noqa: E402
 from huggingface_hub.hf_api import RepoFile, RepoFolder  # noqa: E402
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, http_backoff  # noqa: E402
+from huggingface_hub.utils import (  # noqa: E402
+    build_hf_headers,
+    get_session,
+    hf_raise_for_status,
+    http_backoff,
+    parse_ratelimit_headers,
+)
 
 try:
     from tests.hub_server import FakeHub
@@ -535,3 +544,399 @@ def test_keep_alive_connection_reuse(hub):
     _get(hub, "model.safetensors", rng="bytes=999999-")  # 416 as well
     assert _get(hub, "config.json").content == CONFIG
     assert hub.connections_opened <= 1  # the client's pool may already hold the connection
+
+
+# ---------------------------------------------------------------------------------------------- request counters
+
+
+def _resolve(hub: FakeHub, filename: str = "model.safetensors", *, token: str | bool = False, method: str = "GET"):
+    """One resolve request, redirects not followed."""
+    return get_session().request(
+        method, _url(hub, filename), headers=build_hf_headers(token=token), follow_redirects=False
+    )
+
+
+def _storage_url(hub: FakeHub, filename: str = "model.safetensors") -> str:
+    r = _resolve(hub, filename)
+    assert r.status_code == 302, r.status_code
+    return r.headers["Location"]
+
+
+def _fetch(url: str, rng: str | None = None, *, method: str = "GET", headers: dict | None = None):
+    headers = dict(headers or {})
+    if rng is not None:
+        headers["Range"] = rng
+    return get_session().request(method, url, headers=headers)
+
+
+def test_request_counters(hub):
+    hub.redirect_lfs = True
+    hub.add_repo("acme/other", {"config.json": CONFIG})
+    api = HfApi(endpoint=hub.url, token=False)
+    api.model_info(REPO)
+    list(api.list_repo_tree(REPO))
+    _get(hub, "config.json")
+    _get(hub, "config.json", repo_id="acme/other")
+    get_hf_file_metadata(_url(hub, "config.json"), token=False)  # HEAD
+    _get(hub, "model.safetensors", rng="bytes=0-9")  # 302 + CDN
+    hub.fail_next(1, 503)
+    _get(hub, "nope.bin")  # injected failures are seen too
+    assert hub.api_calls == 2
+    assert hub.resolver_calls == 5
+    assert hub.resolver_calls_by_repo == {REPO: 4, "acme/other": 1}
+    assert hub.cdn_requests == 1
+    assert hub.rate_limited == {}
+    hub.reset_counters()
+    assert (hub.api_calls, hub.resolver_calls, hub.cdn_requests) == (0, 0, 0)
+    assert hub.resolver_calls_by_repo == {} and hub.requests == []
+
+
+def test_cdn_never_sees_the_token(hub, tmp_path):
+    hub.redirect_lfs = True
+    hub.add_token("hf_user")
+    path = hf_hub_download(REPO, "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token="hf_user")
+    assert Path(path).read_bytes() == WEIGHTS
+    r = _get(hub, "model.safetensors", token="hf_user", rng="bytes=0-9")  # httpx2 drops it on the redirect
+    assert r.content == WEIGHTS[:10] and [h.status_code for h in r.history] == [302]
+    assert hub.cdn_requests == 2 and hub.cdn_authorization_seen == []
+
+    _fetch(_storage_url(hub), "bytes=0-9", headers={"Authorization": "Bearer hf_user"})
+    assert hub.cdn_authorization_seen == ["Bearer hf_user"]
+    hub.reset_counters()
+    assert hub.cdn_authorization_seen == []
+
+
+# ---------------------------------------------------------------------------------------------- signed CDN URLs
+
+
+class _Clock:
+    """A fake ``FakeHub.clock``: time moves only when the test says so."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(hub):
+    hub.clock = _Clock()
+    return hub.clock
+
+
+def _with_query(url: str, **changes: str | None) -> str:
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query.update(changes)
+    query = {k: v for k, v in query.items() if v is not None}
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def test_lfs_redirect_to_a_signed_expiring_url(hub, clock):
+    hub.redirect_lfs = True
+    r = _resolve(hub)
+    assert r.status_code == 302
+    assert r.headers["X-Linked-Size"] == str(len(WEIGHTS))
+    assert r.headers["X-Linked-Etag"] == f'"{hashlib.sha256(WEIGHTS).hexdigest()}"'
+    assert r.headers["X-Repo-Commit"] == HfApi(endpoint=hub.url, token=False).model_info(REPO).sha
+    location = urlsplit(r.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}" == hub.cdn_url
+    assert location.path == f"/lfs/{hashlib.sha256(WEIGHTS).hexdigest()}"
+    query = {k: v[-1] for k, v in parse_qs(location.query).items()}
+    assert query["repo"] == REPO and query["name"] == "model.safetensors"
+    assert int(query["expires"]) == clock.now + 3600
+    assert len(query["sig"]) == 64 and int(query["sig"], 16) >= 0
+
+    r = _fetch(r.headers["Location"], "bytes=100-199")
+    assert r.status_code == 206 and r.content == WEIGHTS[100:200]
+    assert _fetch(_storage_url(hub), method="HEAD").headers["Content-Length"] == str(len(WEIGHTS))
+    assert hub.bytes_served[REPO] == 100
+
+
+def test_expired_url_is_refused(hub, clock):
+    hub.redirect_lfs = True
+    hub.url_ttl = 2
+    url = _storage_url(hub)
+    clock.advance(2)
+    assert _fetch(url, "bytes=0-9").content == WEIGHTS[:10]  # valid up to and including `expires`
+    clock.advance(1)
+    r = _fetch(url, "bytes=0-9")
+    assert r.status_code == 403 and "Request has expired" in r.text
+    assert "X-Error-Message" not in r.headers  # the storage host is not the Hub
+    with pytest.raises(HfHubHTTPError):
+        hf_raise_for_status(r)
+    head = _fetch(url, method="HEAD")
+    assert head.status_code == 403 and head.content == b""
+
+    hub.expired_status = 410
+    assert _fetch(url, "bytes=0-9").status_code == 410
+    assert _fetch(_storage_url(hub), "bytes=0-9").content == WEIGHTS[:10]  # a new redirect works again
+    assert hub.bytes_served[REPO] == 20
+
+
+def test_tampered_url_is_refused(hub, clock):
+    hub.redirect_lfs = True
+    hub.expired_status = 410  # applies to expired URLs only
+    url = _storage_url(hub)
+    query = parse_qs(urlsplit(url).query)
+    sig, expires = query["sig"][-1], int(query["expires"][-1])
+    bad_sig = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+    for tampered in (
+        _with_query(url, sig=bad_sig),
+        _with_query(url, expires=str(expires + 3600)),
+        _with_query(url, name="config.json"),
+        _with_query(url, repo="acme/other"),
+        _with_query(url, sig=None),
+        _with_query(url, sig="\u00e9" * 64),
+        url.split("?")[0],
+    ):
+        r = _fetch(tampered, "bytes=0-9")
+        assert r.status_code == 403 and "Invalid signature" in r.text, tampered
+    with FakeHub() as other:  # another hub signs with another key
+        other.redirect_lfs = True
+        other.add_repo(REPO, {"model.safetensors": WEIGHTS})
+        foreign = _storage_url(other).replace(other.cdn_url, hub.cdn_url)
+    assert _fetch(foreign, "bytes=0-9").status_code == 403
+    assert hub.bytes_served[REPO] == 0
+
+
+def test_expire_urls_mid_read(hub):
+    hub.redirect_lfs = True
+    url = _storage_url(hub)
+    assert _fetch(url, "bytes=0-9").content == WEIGHTS[:10]
+    hub.expire_urls()
+    r = _fetch(url, "bytes=10-19")
+    assert r.status_code == 403 and "Request has expired" in r.text
+    hub.expired_status = 410
+    assert _fetch(url, "bytes=10-19").status_code == 410
+    fresh = _storage_url(hub)
+    assert fresh != url
+    assert _fetch(fresh, "bytes=10-19").content == WEIGHTS[10:20]
+
+
+# ---------------------------------------------------------------------------------------------- rate limits
+
+
+def _rate_limit(r) -> tuple[str, str]:
+    return r.headers.get("RateLimit"), r.headers.get("RateLimit-Policy")
+
+
+def test_no_rate_limit_headers_by_default(hub):
+    r = _get(hub, "config.json")
+    assert "RateLimit" not in r.headers and "RateLimit-Policy" not in r.headers
+    for _ in range(5):
+        assert get_session().get(f"{hub.url}/api/models/{REPO}").status_code == 200
+
+
+def test_rate_limit_headers_on_every_counted_answer(hub, clock):
+    hub.redirect_lfs = True
+    hub.enable_rate_limits(api=5, resolvers=6)
+    api = HfApi(endpoint=hub.url, token=False)
+    r = get_session().get(f"{hub.url}/api/models/{REPO}")
+    assert _rate_limit(r) == ('"api";r=4;t=300', '"fixed window";"api";q=5;w=300')
+    info = parse_ratelimit_headers(r.headers)  # what huggingface_hub reads from them
+    assert (info.resource_type, info.remaining, info.reset_in_seconds) == ("api", 4, 300)
+    assert (info.limit, info.window_seconds) == (5, 300)
+    with pytest.raises(RepositoryNotFoundError) as exc:
+        api.model_info("acme/missing")
+    assert _rate_limit(exc.value.response)[0] == '"api";r=3;t=300'
+
+    clock.advance(10)
+    answers = [
+        _get(hub, "config.json"),  # 200
+        _resolve(hub),  # 302 to the CDN
+        _resolve(hub, method="HEAD"),
+        _get(hub, "nope.bin"),  # 404
+        _get(hub, "config.json", rng="bytes=999999-"),  # 416
+    ]
+    assert [a.status_code for a in answers] == [200, 302, 302, 404, 416]
+    assert [_rate_limit(a)[0] for a in answers] == [f'"resolvers";r={5 - i};t=300' for i in range(5)]
+    assert {_rate_limit(a)[1] for a in answers} == {'"fixed window";"resolvers";q=6;w=300'}
+
+    cdn = _fetch(answers[1].headers["Location"], "bytes=0-9")
+    assert cdn.status_code == 206 and _rate_limit(cdn) == (None, None)
+    # the window started with the first request of the bucket
+    clock.advance(5)
+    assert _rate_limit(get_session().get(f"{hub.url}/api/models/{REPO}"))[0] == '"api";r=2;t=285'
+    assert _rate_limit(_get(hub, "config.json"))[0] == '"resolvers";r=0;t=295'
+    assert hub.rate_limited == {}
+
+
+def test_exhausted_bucket_answers_429_until_the_window_resets(hub, clock):
+    hub.enable_rate_limits(api=2, resolvers=3, window=60)
+    for _ in range(3):
+        assert _get(hub, "config.json").status_code == 200
+    clock.advance(45)
+    r = _get(hub, "config.json")
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "15"
+    assert _rate_limit(r) == ('"resolvers";r=0;t=15', '"fixed window";"resolvers";q=3;w=60')
+    assert "'resolvers' rate limit" in r.headers["X-Error-Message"]
+    with pytest.raises(HfHubHTTPError) as exc:
+        hf_raise_for_status(r)
+    assert "you have reached your 'resolvers' rate limit" in str(exc.value)
+    with pytest.raises(HfHubHTTPError) as exc:
+        get_hf_file_metadata(_url(hub, "config.json"), token=False)  # HEAD counts as well
+    assert exc.value.response.status_code == 429
+
+    # the api bucket is separate
+    assert HfApi(endpoint=hub.url, token=False).model_info(REPO).id == REPO
+
+    clock.advance(14.5)
+    assert _get(hub, "config.json").headers["Retry-After"] == "1"  # rounded up, never 0
+    clock.advance(0.5)
+    r = _get(hub, "config.json")
+    assert r.status_code == 200 and _rate_limit(r)[0] == '"resolvers";r=2;t=60'
+    assert "Retry-After" not in r.headers
+    assert hub.rate_limited == {"resolvers": 3}
+    assert hub.resolver_calls == 7  # refused requests are seen (and use no quota)
+
+
+def test_api_bucket_429_through_huggingface_hub(hub, clock, monkeypatch):
+    hub.enable_rate_limits(api=1, window=60)
+    api = HfApi(endpoint=hub.url, token=False)
+    api.model_info(REPO)
+    with pytest.raises(HfHubHTTPError) as exc:
+        api.model_info(REPO)
+    assert exc.value.response.status_code == 429 and exc.value.response.headers["Retry-After"] == "60"
+    assert _get(hub, "config.json").status_code == 200  # resolvers are not limited by the api bucket
+
+    # Paginated calls (list_repo_tree) retry a 429 after the reset announced in RateLimit, plus 1 s, in real
+    # time: here the wait moves the fake clock instead.
+    import huggingface_hub.utils._http as hf_http
+
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds)
+
+    monkeypatch.setattr(hf_http, "time", types.SimpleNamespace(sleep=wait))
+    assert {e.path for e in api.list_repo_tree(REPO)} >= {"config.json"}
+    assert waits == [61]
+    assert hub.rate_limited == {"api": 2}
+
+
+def test_token_quota(hub, clock):
+    hub.add_token("hf_user")
+    hub.enable_rate_limits(api=1, resolvers=1, api_with_token=3)
+    anonymous = get_session().get(f"{hub.url}/api/models/{REPO}")
+    assert _rate_limit(anonymous) == ('"api";r=0;t=300', '"fixed window";"api";q=1;w=300')
+    assert get_session().get(f"{hub.url}/api/models/{REPO}").status_code == 429
+
+    with_token = HfApi(endpoint=hub.url, token="hf_user")
+    with_token.model_info(REPO)  # one counter for the client: the token raises its quota
+    r = get_session().get(f"{hub.url}/api/models/{REPO}", headers=build_hf_headers(token="hf_user"))
+    assert r.status_code == 200 and _rate_limit(r) == ('"api";r=0;t=300', '"fixed window";"api";q=3;w=300')
+    with pytest.raises(HfHubHTTPError) as exc:
+        with_token.model_info(REPO)
+    assert exc.value.response.status_code == 429
+    # an unknown token is not a valid one: anonymous quota (and the rate limit answers first)
+    r = get_session().get(f"{hub.url}/api/models/{REPO}", headers=build_hf_headers(token="hf_bogus"))
+    assert r.status_code == 429 and "q=1;" in r.headers["RateLimit-Policy"]
+
+    assert _get(hub, "config.json", token="hf_user").status_code == 200  # resolvers_with_token: as anonymous
+    r = _get(hub, "config.json", token="hf_user")
+    assert r.status_code == 429 and "q=1;" in r.headers["RateLimit-Policy"]
+
+
+def test_cdn_requests_never_count(hub, clock):
+    hub.redirect_lfs = True
+    hub.enable_rate_limits(resolvers=1)
+    url = _storage_url(hub)
+    for i in range(10):
+        r = _fetch(url, f"bytes={i}-{i}")
+        assert r.status_code == 206 and r.content == WEIGHTS[i : i + 1]
+        assert "RateLimit" not in r.headers
+    assert hub.cdn_requests == 10 and hub.resolver_calls == 1
+    assert _resolve(hub).status_code == 429
+    hub.enable_rate_limits(resolvers=1)  # fresh buckets
+    assert _resolve(hub).status_code == 302
+
+
+def test_other_paths_are_not_rate_limited(hub, clock):
+    hub.enable_rate_limits(api=1, resolvers=1)
+    for _ in range(3):
+        r = get_session().get(f"{hub.url}/{REPO}/blob/main/config.json")
+        assert r.status_code == 404 and "RateLimit" not in r.headers
+    r = get_session().post(f"{hub.url}/api/models/{REPO}")  # unsupported methods count too
+    assert r.status_code == 405 and _rate_limit(r)[0] == '"api";r=0;t=300'
+    assert get_session().post(f"{hub.url}/api/models/{REPO}").status_code == 429
+
+
+# ---------------------------------------------------------------------------------------------- trickle
+
+
+def test_trickle_sends_the_right_bytes_slowly(hub):
+    hub.redirect_lfs = True
+    hub.trickle_next(1, bytes_per_second=400)
+    url = _storage_url(hub)
+    t0 = time.monotonic()
+    r = _fetch(url, "bytes=100-299")
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 206 and r.content == WEIGHTS[100:300]
+    assert elapsed >= 0.25  # 200 bytes at 400 B/s: 0.5 s of pauses
+    assert _fetch(url, "bytes=0-9").content == WEIGHTS[:10]  # only the next answer trickled
+    assert hub.bytes_served[REPO] == 210
+
+
+def test_trickle_on_the_main_origin_and_from_disk(hub, tmp_path):
+    data = os.urandom(3000)
+    p = tmp_path / "w.bin"
+    p.write_bytes(data)
+    hub.add_repo("acme/disk", {"w.bin": p})
+    hub.trickle_next(2, path_contains="/resolve/", bytes_per_second=20_000)
+    assert _get(hub, "w.bin", repo_id="acme/disk").content == data
+    assert _get(hub, "w.bin", repo_id="acme/disk", rng="bytes=1000-1999").content == data[1000:2000]
+    hub.truncate_next(1, path_contains="/resolve/", mode="cut")  # both faults on one answer
+    hub.trickle_next(1, path_contains="/resolve/", bytes_per_second=20_000)
+    with pytest.raises(httpx2.RemoteProtocolError):
+        _get(hub, "w.bin", repo_id="acme/disk")
+    assert hub.bytes_served["acme/disk"] == 3000 + 1000 + 1500
+
+
+def test_trickle_rejects_a_zero_rate(hub):
+    with pytest.raises(ValueError):
+        hub.trickle_next(1, bytes_per_second=0)
+    hub.trickle_next(1, bytes_per_second=0, stall=True)  # no rate needed
+
+
+def test_stop_is_prompt_with_stalled_and_trickling_handlers():
+    hub = FakeHub().start()
+    hub.add_repo(REPO, {"model.safetensors": WEIGHTS, "config.json": CONFIG})
+    hub.trickle_next(1, path_contains="model.safetensors", stall=True)
+    hub.trickle_next(1, path_contains="config.json", bytes_per_second=1)
+    before = set(threading.enumerate())
+    started = [threading.Event(), threading.Event()]
+    outcomes: list = [None, None]
+
+    def read(i: int, filename: str) -> None:
+        try:
+            with httpx2.Client(timeout=60) as client:
+                with client.stream("GET", _url(hub, filename)) as r:
+                    started[i].set()
+                    outcomes[i] = r.read()
+        except Exception as e:  # the connection closes before the promised length
+            outcomes[i] = e
+        finally:
+            started[i].set()
+
+    readers = [threading.Thread(target=read, args=(i, f)) for i, f in enumerate(("model.safetensors", "config.json"))]
+    for t in readers:
+        t.start()
+    for e in started:
+        assert e.wait(30)
+    handlers = set(threading.enumerate()) - before - set(readers)
+    assert len(handlers) >= 2 and outcomes == [None, None]  # both answers have started and are still going
+
+    t0 = time.monotonic()
+    hub.stop()
+    assert time.monotonic() - t0 < 10
+    for t in [*readers, *handlers]:
+        t.join(10)
+        assert not t.is_alive(), t
+    assert all(isinstance(o, httpx2.HTTPError) for o in outcomes), outcomes
