@@ -585,6 +585,9 @@ class HubProcess:
     def add_repo(self, repo: str, files: dict[str, Path], lfs: dict[str, str] | None = None) -> str:
         return self._call(cmd="add", repo=repo, files={k: str(v) for k, v in files.items()}, lfs=lfs)["sha"]
 
+    def configure(self, **settings) -> None:
+        self._call(cmd="configure", **settings)
+
     def reset(self) -> None:
         self._call(cmd="reset")
 

@@ -5,8 +5,10 @@ client for the GIL: in one process, wall times of many small Range requests are 
 that contention, which a real Hub does not cause.
 
 Commands: {"cmd": "add", "repo": ..., "files": {path_in_repo: file path}, "lfs": {...}} -> {"sha": ...}
+          {"cmd": "configure", "redirect_lfs": bool, "rate_limits": {"api": n, "resolvers": n, "window": s}} -> {}
           {"cmd": "reset"} -> {}
-          {"cmd": "stats", "repo": ...} -> {"bytes_served", "requests": [[method, path, range], ...], "connections"}
+          {"cmd": "stats", "repo": ...} -> {"bytes_served", "requests": [[method, path, range], ...], "connections",
+                                            "resolver_calls", "api_calls", "cdn_requests", "rate_limited"}
           {"cmd": "stop"} -> {} and exit
 The first line printed is {"url": ...}.
 """
@@ -44,6 +46,11 @@ def main() -> None:
             if cmd == "add":
                 files = {k: Path(v) for k, v in msg["files"].items()}
                 say({"sha": hub.add_repo(msg["repo"], files, lfs_sha256=msg.get("lfs") or None)})
+            elif cmd == "configure":
+                hub.redirect_lfs = bool(msg.get("redirect_lfs", hub.redirect_lfs))
+                if msg.get("rate_limits"):
+                    hub.enable_rate_limits(**msg["rate_limits"])
+                say({})
             elif cmd == "reset":
                 hub.reset_counters()
                 say({})
@@ -52,6 +59,10 @@ def main() -> None:
                     "bytes_served": int(hub.bytes_served[msg["repo"]]),
                     "requests": [list(r) for r in hub.requests],
                     "connections": hub.connections_opened,
+                    "resolver_calls": hub.resolver_calls,
+                    "api_calls": hub.api_calls,
+                    "cdn_requests": hub.cdn_requests,
+                    "rate_limited": dict(hub.rate_limited),
                 })
             elif cmd == "stop":
                 say({})
