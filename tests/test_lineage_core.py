@@ -26,7 +26,8 @@ from fingerprint.errors import NonFiniteWeights
 from fingerprint.lineage import calibration, evidence
 from fingerprint.lineage.calibration import Calibration
 from fingerprint.lineage.measures import centred_pearson
-from fingerprint.lineage.probe import EMBED_TOKENS, PROBE_BUDGET, SLOTS, Probe, build_probe
+from fingerprint.lineage.plan import PROBE_BYTES, ProbeBudget
+from fingerprint.lineage.probe import Probe, build_probe
 from fingerprint.lineage.signals import SIGNAL_ORDER, Signal, missing
 from fingerprint.lineage.tensors import MATRIX_KINDS
 from fingerprint.lineage.transforms import permute_heads, scale_qk
@@ -59,7 +60,7 @@ TEST_CALIBRATION = Calibration(
 )
 
 
-def _probe(ref, *, budget: int = PROBE_BUDGET, opts: Options | None = None) -> Probe:
+def _probe(ref, *, budget: ProbeBudget | int = PROBE_BYTES, opts: Options | None = None) -> Probe:
     opts = opts or Options(use_cache=False)
     ckpt = open_model(str(ref), opts)
     try:
@@ -280,7 +281,8 @@ def test_hub_probe_reads_a_bounded_number_of_bytes_and_the_tokenizer(hub, synth,
     weight_reads = [r for m, path, r in hub.requests if m == "GET" and path.endswith("/model.safetensors")]
     assert weight_reads and all(r and r.startswith("bytes=") for r in weight_reads), "weights only by Range"
     n_tensors = len(synth["layout"].tensors)
-    assert len(weight_reads) <= SLOTS * n_tensors + EMBED_TOKENS  # at most one request per block
+    assert probe.requests == len([r for r in hub.requests if r[0] == "GET"]) - 1  # every read counted (the listing is an API call)
+    assert probe.requests <= ProbeBudget().requests
 
     assert probe.vocab_source == "tokenizer.json"
     assert probe.vocab_size == SYNTH["vocab"]
@@ -633,7 +635,7 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
     sampled, so the Q/K signals work; GPT-NeoX interleaves heads: left fused, and the note says so."""
     phi = build_phi3()
     write_safetensors_dir(phi, tmp_path / "phi")
-    for budget in (PROBE_BUDGET, 60_000):
+    for budget in (PROBE_BYTES, 60_000):
         probe = _probe(tmp_path / "phi", budget=budget)
         for kind in ("q", "k", "v"):
             for layer, s in probe.matrices[kind].items():

@@ -12,7 +12,8 @@ from ..reference import parse_reference
 from ..result import Fingerprint
 from ..store import default_path
 from . import calibration
-from .probe import PROBE_BUDGET, Probe, build_probe, probe_key
+from .plan import ProbeBudget, as_budget
+from .probe import Probe, build_probe, probe_key
 from .signals import Signal, all_signals, missing, sigma_signal
 from .verdict import Verdict, decide
 
@@ -35,13 +36,15 @@ def _load_cached(path: Path, model: str) -> Probe | None:
 
 
 def get_probe(
-    reference: str, opts: Options | None = None, *, budget: int = PROBE_BUDGET, revision: str | None = None
+    reference: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None, revision: str | None = None
 ) -> tuple[Probe, bool]:
     """The probe of one model, from the cache when present: (probe, cached). ``revision`` (the commit sha or
-    file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model."""
+    file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model.
+    ``budget``: a ProbeBudget, or bytes (with the default request budget)."""
     opts = opts or Options()
+    budget = as_budget(budget)
     ref = parse_reference(reference, filename=opts.file)
-    key = cache_key(ref) + f"|{budget}"
+    key = cache_key(ref) + f"|{budget.key()}"
     if opts.use_cache and revision and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text)):
         return hit, True
     ckpt = open_model(reference, opts)
