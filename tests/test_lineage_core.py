@@ -220,7 +220,7 @@ def test_budget_bounds_a_sampled_probe_and_small_models_are_read_whole(synth):
     assert 0 < big.bytes_read <= budget
     assert any(n.startswith("sampled") for n in big.notes)
 
-    small = _probe(STORIES)  # default budget (256 MB) on a 1 MB model
+    small = _probe(STORIES)  # default budget (128 MB) on a 1 MB model
     assert small.mode == "exact"
     assert not any(n.startswith("sampled") for n in small.notes)
     for kind in MATRIX_KINDS:
@@ -647,3 +647,35 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
     write_safetensors_dir(neox, tmp_path / "neox")
     probe = _probe(tmp_path / "neox")
     assert "q" not in probe.matrices and any("fused QKV" in n for n in probe.notes)
+
+
+# ============================================================================ 5. what a probe weighs
+
+
+@pytest.mark.parametrize("fmt", ["bf16", "q8_0.gguf", "q4_0.gguf"])
+def test_a_probe_weighs_no_more_than_it_read_on_disk_and_in_memory(tmp_path_factory, fmt):
+    root = tmp_path_factory.mktemp(f"weigh-{fmt}")
+    layout = build_llama(11, layers=4, **SYNTH)
+    if fmt == "bf16":
+        path = write_safetensors_dir(layout, root / "m", dtype="BF16")
+    else:
+        path = write_gguf(layout, root / "m.gguf", qtype={"q8_0.gguf": Q.Q8_0, "q4_0.gguf": Q.Q4_0}[fmt])
+    for budget in (PROBE_BYTES, 1_000_000):
+        probe = _probe(path, budget=budget)
+        stored = tmp_path_factory.mktemp("npz") / "p.npz"
+        probe.save(stored)
+        data_read = probe.bytes_read - probe.reads["headers_and_tokenizer"]
+        assert probe.memory_bytes <= data_read + 4 * sum(v.size for layers in probe.vectors.values() for v in layers.values())
+        assert stored.stat().st_size <= probe.bytes_read, (budget, stored.stat().st_size, probe.bytes_read)
+        again = Probe.load(stored)
+        for kind, layers in probe.matrices.items():
+            for layer, s in layers.items():
+                np.testing.assert_array_equal(again.matrices[kind][layer].data, s.data)
+                assert again.matrices[kind][layer].encoding == s.encoding
+        for kind, layers in probe.vectors.items():
+            for layer, v in layers.items():
+                np.testing.assert_array_equal(again.vectors[kind][layer], v)
+        np.testing.assert_array_equal(again.embedding, probe.embedding)
+    q = probe.matrices["q"][0]
+    assert q.encoding == {"bf16": "BF16", "q8_0.gguf": "gguf:Q8_0", "q4_0.gguf": "gguf:Q4_0"}[fmt]
+    assert q.kept.dtype == (np.uint16 if fmt == "bf16" else np.uint8)

@@ -319,8 +319,8 @@ def plan_probe(
     if embed is not None and vocab:
         t = embed.tensor
         window_bytes = budget.window_ids * max(t.row_bytes, 1)
-        # at most a third of what is left, and what one slot per matrix leaves (an eighth at least)
-        room = min(EMBED_BYTES, max(left_bytes, 0) // 3, max(left_bytes - floor_bytes, left_bytes // 8)) // window_bytes
+        # what one slot per matrix leaves (an eighth at least: AWM needs some tokens)
+        room = min(EMBED_BYTES, max(left_bytes - floor_bytes, left_bytes // 8)) // window_bytes
         n_windows = max(0, min(budget.embed_windows, room, left_requests - floor_requests))
         starts = pick_windows(vocab, n_windows, budget.window_ids, t.rows)
         if starts:

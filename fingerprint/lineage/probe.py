@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import threading
+import zipfile
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -107,25 +108,35 @@ class Probe:
                 "tool_version", "computed_at")
         return {k: getattr(self, k) for k in keys}
 
-    # ---- storage: numpy's npz without pickles; metadata as JSON ----
+    # ---- storage: an npz without pickles: every array packed into one pool per numpy dtype, stored
+    # as it is (the rows are already as compact as the source); the index and metadata as deflated JSON ----
     def save(self, path: Path) -> None:
-        arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps({**self.meta(), "version": PROBE_VERSION}))}
+        pools: dict[str, list[np.ndarray]] = {}
+        index: dict[str, dict] = {}
+
+        def put(key: str, arr: np.ndarray, **extra) -> None:
+            arr = np.ascontiguousarray(arr)
+            pool = pools.setdefault(arr.dtype.name, [])
+            index[key] = {"pool": arr.dtype.name, "offset": sum(a.size for a in pool), "shape": list(arr.shape), **extra}
+            pool.append(arr)
+
         for kind, layers in self.vectors.items():
+            enc = self.vector_encodings.get(kind, "F32")
             for layer, v in layers.items():
-                arrays[f"v|{kind}|{layer}"] = rowcodec.encode(v, self.vector_encodings.get(kind, "F32"))
-        for kind, layers in self.matrices.items():
-            for layer, s in layers.items():
-                _put_rows(arrays, f"m|{kind}|{layer}", s)
-        for kind, items in self.experts.items():
-            for (layer, expert), s in items.items():
-                _put_rows(arrays, f"e|{kind}|{layer}|{expert}", s)
-        if self.embedding_rows is not None:
-            _put_rows(arrays, "embedding", self.embedding_rows)
+                put(f"v|{kind}|{layer}", rowcodec.encode(v, enc), encoding=enc)
+        samples = [(f"m|{k}|{layer}", s) for k, layers in self.matrices.items() for layer, s in layers.items()]
+        samples += [(f"e|{k}|{layer}|{e}", s) for k, items in self.experts.items() for (layer, e), s in items.items()]
+        samples += [("embedding", self.embedding_rows)] if self.embedding_rows is not None else []
+        for key, s in samples:
+            put(key, s.kept, encoding=s.encoding, matrix=list(s.shape), runs=runs(s.rows))
+        meta = json.dumps({**self.meta(), "version": PROBE_VERSION, "index": index}).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".probe-", suffix=".npz")
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as z:
+                _write_npy(z, "meta", [np.frombuffer(meta, np.uint8)], zipfile.ZIP_DEFLATED)
+                for name, arrays in pools.items():
+                    _write_npy(z, f"pool_{name}", arrays, zipfile.ZIP_STORED)
             os.replace(tmp, path)  # readers see the old file or the whole new one
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -134,34 +145,39 @@ class Probe:
     @classmethod
     def load(cls, path: Path) -> Probe:
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
+            meta = json.loads(z["meta"].tobytes().decode())
             if meta.pop("version", None) != PROBE_VERSION:
                 raise ValueError("probe written by another version")
-            p = cls(**meta)
-            for key in z.files:
-                parts = key.split("|")
-                if parts[0] == "v":
-                    enc = p.vector_encodings.get(parts[1], "F32")
-                    p.vectors.setdefault(parts[1], {})[int(parts[2])] = rowcodec.decode(z[key], enc, z[key].shape[-1]).reshape(-1)
-                elif parts[0] == "m" and parts[-1] == "rows":
-                    p.matrices.setdefault(parts[1], {})[int(parts[2])] = _get_rows(z, key[: -len("|rows")])
-                elif parts[0] == "e" and parts[-1] == "rows":
-                    p.experts.setdefault(parts[1], {})[(int(parts[2]), int(parts[3]))] = _get_rows(z, key[: -len("|rows")])
-            if "embedding|rows" in z.files:
-                p.embedding_rows = _get_rows(z, "embedding")
+            index = meta.pop("index")
+            pools = {name: z[f"pool_{name}"] for name in {e["pool"] for e in index.values()}}
+        p = cls(**meta)
+        for key, e in index.items():
+            arr = pools[e["pool"]][e["offset"] : e["offset"] + int(np.prod(e["shape"]))].reshape(e["shape"])
+            parts = key.split("|")
+            if parts[0] == "v":
+                p.vectors.setdefault(parts[1], {})[int(parts[2])] = rowcodec.decode(arr, e["encoding"], arr.shape[-1]).reshape(-1)
+                continue
+            rows = np.concatenate([np.arange(a, b) for a, b in e["runs"]]) if e["runs"] else np.zeros(0, np.int64)
+            sample = RowSample(rows.astype(np.int64), arr, e["encoding"], tuple(e["matrix"]))
+            if parts[0] == "m":
+                p.matrices.setdefault(parts[1], {})[int(parts[2])] = sample
+            elif parts[0] == "e":
+                p.experts.setdefault(parts[1], {})[(int(parts[2]), int(parts[3]))] = sample
+            else:
+                p.embedding_rows = sample
         return p
 
 
-def _put_rows(arrays: dict, key: str, s: RowSample) -> None:
-    arrays[f"{key}|rows"] = s.rows.astype(np.int32)
-    arrays[f"{key}|kept"] = s.kept
-    arrays[f"{key}|encoding"] = np.array(s.encoding)
-    arrays[f"{key}|shape"] = np.array(s.shape, dtype=np.int64)
-
-
-def _get_rows(z, key: str) -> RowSample:
-    return RowSample(z[f"{key}|rows"].astype(np.int64), z[f"{key}|kept"], str(z[f"{key}|encoding"]),
-                     tuple(int(v) for v in z[f"{key}|shape"]))
+def _write_npy(z: zipfile.ZipFile, name: str, arrays: list[np.ndarray], compression: int) -> None:
+    """Arrays of one dtype, one after the other, as a single 1-D .npy entry (written piece by piece: no copy)."""
+    info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = compression
+    with z.open(info, "w", force_zip64=True) as fh:
+        header = {"descr": np.lib.format.dtype_to_descr(arrays[0].dtype), "fortran_order": False,
+                  "shape": (sum(a.size for a in arrays),)}
+        np.lib.format.write_array_header_2_0(fh, header)
+        for a in arrays:
+            fh.write(memoryview(a).cast("B"))
 
 
 def build_probe(
