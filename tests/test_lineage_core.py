@@ -649,7 +649,53 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
     assert "q" not in probe.matrices and any("fused QKV" in n for n in probe.notes)
 
 
-# ============================================================================ 5. what a probe weighs
+# ============================================================================ 5. σ from the probe, and what a probe weighs
+
+
+@pytest.mark.parametrize("model", [STORIES, STORIES_Q8, BABY361, BABY105], ids=lambda p: p.name)
+def test_sigma_of_a_probe_read_whole_is_the_exact_fingerprint_bit_for_bit(model):
+    from fingerprint.compute import compute
+    from fingerprint.lineage.sigma import fingerprint_of
+
+    probe = _probe(model)
+    assert probe.mode == "exact"
+    mine = fingerprint_of(probe)
+    exact = compute(str(model), Options(use_cache=False, mode="exact")).fingerprint
+    assert mine.mode == exact.mode == "exact" and mine.layers == exact.layers
+    for role in ("q", "k", "v", "o"):
+        assert mine.curves[role] == exact.curves[role], role  # bit for bit
+        for stat in ("mean", "rms", "std_err"):
+            assert mine.stats[role][stat] == exact.stats[role][stat], (role, stat)
+
+
+def test_sigma_of_a_sampled_probe_carries_its_error_and_is_near_the_exact_value(synth):
+    from fingerprint.compute import compute
+    from fingerprint.lineage.sigma import fingerprint_of
+
+    probe = _probe(synth["root"] / "st", budget=ProbeBudget(bytes=2_000_000, slot_elements=2048))
+    assert probe.mode == "sampled"
+    mine = fingerprint_of(probe)
+    exact = compute(str(synth["root"] / "st"), Options(use_cache=False, mode="exact")).fingerprint
+    assert mine.mode == "sampled" and any("jackknife" in n for n in mine.notes)
+    sampled = 0
+    for role in ("q", "k", "v", "o"):
+        for layer, (got, want, err) in enumerate(zip(mine.curves[role], exact.curves[role], mine.stats[role]["std_err"])):
+            whole = probe.matrices[role][layer].complete
+            sampled += not whole
+            assert (err == 0 and got == pytest.approx(want, rel=1e-12)) if whole else (err > 0), (role, layer)
+            assert abs(got - want) <= max(5 * err, 0.05 * want), (role, layer)
+    assert sampled >= 12
+
+
+def test_a_probe_without_q_k_v_o_rows_falls_back_to_a_sampled_fingerprint(tmp_path):
+    from fingerprint.lineage.sigma import fingerprint_of
+
+    neox = build_gpt_neox()
+    write_safetensors_dir(neox, tmp_path / "neox")
+    probe = _probe(tmp_path / "neox")
+    assert fingerprint_of(probe) is None
+    fp = evidence.probe_fingerprint(probe, str(tmp_path / "neox"), Options(use_cache=False))
+    assert fp.mode == "sampled" and "qkv" in fp.curves
 
 
 @pytest.mark.parametrize("fmt", ["bf16", "q8_0.gguf", "q4_0.gguf"])

@@ -34,7 +34,7 @@ SIGNAL_LABELS = {
     "moe": "MoE experts vs dense MLP (matched neurons)",
 }
 SIGNAL_READS = {
-    "sigma": "every attention projection's σ per layer (the fingerprint: exact or ≤32 MB sampled)",
+    "sigma": "Q, K, V, O σ per layer over the probe's rows (exact when they were read whole)",
     "vectors": "the norm weights before attention and MLP, the final norm, q/k/v biases: read whole",
     "elementwise": "sampled rows of Q, K, V, O, gate, up, down at shape-determined positions",
     "awm": "embedding rows of windows of token ids around hash-picked tokens (shared tokens matched by text) + sampled rows of Q and K",
