@@ -128,7 +128,7 @@ with c0:
         key="w_signal",
         format_func=lambda x: "σ-curves (weakest)" if x == "sigma" else SHORT_SIGNAL[x],
         help="σ-curves come from the fingerprints. The other signals read a sample of each model's weights "
-        "(at most 256 MB per model, the demo models whole) and compare every pair, computed on request:  \n"
+        "(at most 128 MB and 1,000 requests per model, the demo models whole) and compare every pair, computed on request:  \n"
         + "\n".join(f"- **{SHORT_SIGNAL[x]}**: {WHAT_SIGNAL[x]}" for x in MATRIX_SIGNALS),
     )
     save("w_signal", "signal")
@@ -176,7 +176,7 @@ def signal_heatmap() -> None:
         if big:
             st.warning(
                 f"{len(chosen)} models make {len(todo)} pairs to compare. Each model's sample is read once (up to "
-                "256 MB from the Hub for a large model), then each pair takes from a fraction of a second to a few "
+                "128 MB in at most 1,000 requests from the Hub for a large model), then each pair takes from a fraction of a second to a few "
                 "seconds (AWM aligns the hidden dimensions of both models). Progress and Stop appear at the top.",
                 icon=":material/schedule:",
             )
@@ -316,7 +316,8 @@ def lineage_evidence(ka: str, kb: str, label: dict) -> None:
         st.error(f"Could not be computed: {why}", icon=":material/error:")
     running = lineage_running()
     if st.button("Compute the lineage evidence", key="lineage_pair", icon=":material/balance:", disabled=running,
-                 help="Reads a sample of each model's weights (up to 256 MB per model, cached on disk; the demo "
+                 help="Reads a sample of each model's weights (up to 128 MB and 1,000 requests per model, cached on "
+                 "disk; the demo "
                  "models whole) and computes every signal. Seconds for small models."):
         for k in [(ka, kb), (kb, ka)]:
             failed.pop(k, None)

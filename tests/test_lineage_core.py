@@ -26,7 +26,8 @@ from fingerprint.errors import NonFiniteWeights
 from fingerprint.lineage import calibration, evidence
 from fingerprint.lineage.calibration import Calibration
 from fingerprint.lineage.measures import centred_pearson
-from fingerprint.lineage.probe import EMBED_TOKENS, PROBE_BUDGET, SLOTS, Probe, build_probe
+from fingerprint.lineage.plan import PROBE_BYTES, ProbeBudget
+from fingerprint.lineage.probe import Probe, build_probe
 from fingerprint.lineage.signals import SIGNAL_ORDER, Signal, missing
 from fingerprint.lineage.tensors import MATRIX_KINDS
 from fingerprint.lineage.transforms import permute_heads, scale_qk
@@ -59,7 +60,7 @@ TEST_CALIBRATION = Calibration(
 )
 
 
-def _probe(ref, *, budget: int = PROBE_BUDGET, opts: Options | None = None) -> Probe:
+def _probe(ref, *, budget: ProbeBudget | int = PROBE_BYTES, opts: Options | None = None) -> Probe:
     opts = opts or Options(use_cache=False)
     ckpt = open_model(str(ref), opts)
     try:
@@ -219,7 +220,7 @@ def test_budget_bounds_a_sampled_probe_and_small_models_are_read_whole(synth):
     assert 0 < big.bytes_read <= budget
     assert any(n.startswith("sampled") for n in big.notes)
 
-    small = _probe(STORIES)  # default budget (256 MB) on a 1 MB model
+    small = _probe(STORIES)  # default budget (128 MB) on a 1 MB model
     assert small.mode == "exact"
     assert not any(n.startswith("sampled") for n in small.notes)
     for kind in MATRIX_KINDS:
@@ -280,7 +281,8 @@ def test_hub_probe_reads_a_bounded_number_of_bytes_and_the_tokenizer(hub, synth,
     weight_reads = [r for m, path, r in hub.requests if m == "GET" and path.endswith("/model.safetensors")]
     assert weight_reads and all(r and r.startswith("bytes=") for r in weight_reads), "weights only by Range"
     n_tensors = len(synth["layout"].tensors)
-    assert len(weight_reads) <= SLOTS * n_tensors + EMBED_TOKENS  # at most one request per block
+    assert probe.requests == len([r for r in hub.requests if r[0] == "GET"]) - 1  # every read counted (the listing is an API call)
+    assert probe.requests <= ProbeBudget().requests
 
     assert probe.vocab_source == "tokenizer.json"
     assert probe.vocab_size == SYNTH["vocab"]
@@ -633,7 +635,7 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
     sampled, so the Q/K signals work; GPT-NeoX interleaves heads: left fused, and the note says so."""
     phi = build_phi3()
     write_safetensors_dir(phi, tmp_path / "phi")
-    for budget in (PROBE_BUDGET, 60_000):
+    for budget in (PROBE_BYTES, 60_000):
         probe = _probe(tmp_path / "phi", budget=budget)
         for kind in ("q", "k", "v"):
             for layer, s in probe.matrices[kind].items():
@@ -645,3 +647,81 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
     write_safetensors_dir(neox, tmp_path / "neox")
     probe = _probe(tmp_path / "neox")
     assert "q" not in probe.matrices and any("fused QKV" in n for n in probe.notes)
+
+
+# ============================================================================ 5. σ from the probe, and what a probe weighs
+
+
+@pytest.mark.parametrize("model", [STORIES, STORIES_Q8, BABY361, BABY105], ids=lambda p: p.name)
+def test_sigma_of_a_probe_read_whole_is_the_exact_fingerprint_bit_for_bit(model):
+    from fingerprint.compute import compute
+    from fingerprint.lineage.sigma import fingerprint_of
+
+    probe = _probe(model)
+    assert probe.mode == "exact"
+    mine = fingerprint_of(probe)
+    exact = compute(str(model), Options(use_cache=False, mode="exact")).fingerprint
+    assert mine.mode == exact.mode == "exact" and mine.layers == exact.layers
+    for role in ("q", "k", "v", "o"):
+        assert mine.curves[role] == exact.curves[role], role  # bit for bit
+        for stat in ("mean", "rms", "std_err"):
+            assert mine.stats[role][stat] == exact.stats[role][stat], (role, stat)
+
+
+def test_sigma_of_a_sampled_probe_carries_its_error_and_is_near_the_exact_value(synth):
+    from fingerprint.compute import compute
+    from fingerprint.lineage.sigma import fingerprint_of
+
+    probe = _probe(synth["root"] / "st", budget=ProbeBudget(bytes=2_000_000, slot_elements=2048))
+    assert probe.mode == "sampled"
+    mine = fingerprint_of(probe)
+    exact = compute(str(synth["root"] / "st"), Options(use_cache=False, mode="exact")).fingerprint
+    assert mine.mode == "sampled" and any("jackknife" in n for n in mine.notes)
+    sampled = 0
+    for role in ("q", "k", "v", "o"):
+        for layer, (got, want, err) in enumerate(zip(mine.curves[role], exact.curves[role], mine.stats[role]["std_err"])):
+            whole = probe.matrices[role][layer].complete
+            sampled += not whole
+            assert (err == 0 and got == pytest.approx(want, rel=1e-12)) if whole else (err > 0), (role, layer)
+            assert abs(got - want) <= max(5 * err, 0.05 * want), (role, layer)
+    assert sampled >= 12
+
+
+def test_a_probe_without_q_k_v_o_rows_falls_back_to_a_sampled_fingerprint(tmp_path):
+    from fingerprint.lineage.sigma import fingerprint_of
+
+    neox = build_gpt_neox()
+    write_safetensors_dir(neox, tmp_path / "neox")
+    probe = _probe(tmp_path / "neox")
+    assert fingerprint_of(probe) is None
+    fp = evidence.probe_fingerprint(probe, str(tmp_path / "neox"), Options(use_cache=False))
+    assert fp.mode == "sampled" and "qkv" in fp.curves
+
+
+@pytest.mark.parametrize("fmt", ["bf16", "q8_0.gguf", "q4_0.gguf"])
+def test_a_probe_weighs_no_more_than_it_read_on_disk_and_in_memory(tmp_path_factory, fmt):
+    root = tmp_path_factory.mktemp(f"weigh-{fmt}")
+    layout = build_llama(11, layers=4, **SYNTH)
+    if fmt == "bf16":
+        path = write_safetensors_dir(layout, root / "m", dtype="BF16")
+    else:
+        path = write_gguf(layout, root / "m.gguf", qtype={"q8_0.gguf": Q.Q8_0, "q4_0.gguf": Q.Q4_0}[fmt])
+    for budget in (PROBE_BYTES, 1_000_000):
+        probe = _probe(path, budget=budget)
+        stored = tmp_path_factory.mktemp("npz") / "p.npz"
+        probe.save(stored)
+        data_read = probe.bytes_read - probe.reads["headers_and_tokenizer"]
+        assert probe.memory_bytes <= data_read + 4 * sum(v.size for layers in probe.vectors.values() for v in layers.values())
+        assert stored.stat().st_size <= probe.bytes_read, (budget, stored.stat().st_size, probe.bytes_read)
+        again = Probe.load(stored)
+        for kind, layers in probe.matrices.items():
+            for layer, s in layers.items():
+                np.testing.assert_array_equal(again.matrices[kind][layer].data, s.data)
+                assert again.matrices[kind][layer].encoding == s.encoding
+        for kind, layers in probe.vectors.items():
+            for layer, v in layers.items():
+                np.testing.assert_array_equal(again.vectors[kind][layer], v)
+        np.testing.assert_array_equal(again.embedding, probe.embedding)
+    q = probe.matrices["q"][0]
+    assert q.encoding == {"bf16": "BF16", "q8_0.gguf": "gguf:Q8_0", "q4_0.gguf": "gguf:Q4_0"}[fmt]
+    assert q.kept.dtype == (np.uint16 if fmt == "bf16" else np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..compare import compare_pair
@@ -11,8 +12,9 @@ from ..errors import FingerprintError, InternalError
 from ..reference import parse_reference
 from ..result import Fingerprint
 from ..store import default_path
-from . import calibration
-from .probe import PROBE_BUDGET, Probe, build_probe, probe_key
+from . import calibration, sigma
+from .plan import ProbeBudget, as_budget
+from .probe import Probe, build_probe, probe_key
 from .signals import Signal, all_signals, missing, sigma_signal
 from .verdict import Verdict, decide
 
@@ -35,13 +37,15 @@ def _load_cached(path: Path, model: str) -> Probe | None:
 
 
 def get_probe(
-    reference: str, opts: Options | None = None, *, budget: int = PROBE_BUDGET, revision: str | None = None
+    reference: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None, revision: str | None = None
 ) -> tuple[Probe, bool]:
     """The probe of one model, from the cache when present: (probe, cached). ``revision`` (the commit sha or
-    file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model."""
+    file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model.
+    ``budget``: a ProbeBudget, or bytes (with the default request budget)."""
     opts = opts or Options()
+    budget = as_budget(budget)
     ref = parse_reference(reference, filename=opts.file)
-    key = cache_key(ref) + f"|{budget}"
+    key = cache_key(ref) + f"|{budget.key()}"
     if opts.use_cache and revision and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text)):
         return hit, True
     ckpt = open_model(reference, opts)
@@ -63,6 +67,20 @@ def get_probe(
         ckpt.close()
 
 
+def probe_fingerprint(probe: Probe, reference: str, opts: Options | None = None) -> Fingerprint:
+    """The σ fingerprint a verdict uses: from the probe's own rows, or - when it has no Q/K/V/O rows,
+    e.g. an interleaved fused QKV - a sampled fingerprint read separately."""
+    opts = opts or Options()
+    ref = parse_reference(reference, filename=opts.file)
+    fp = sigma.fingerprint_of(probe, source=ref.kind, repo_id=ref.repo_id)
+    if fp is not None:
+        return fp
+    out = compute(reference, replace(opts, mode="sampled"))
+    if out.error is not None:
+        raise out.error
+    return out.fingerprint
+
+
 def sigma_between(fa: Fingerprint | None, fb: Fingerprint | None, why: str | None = None) -> Signal:
     if fa is None or fb is None:
         return missing("sigma", why or "no fingerprint")
@@ -82,21 +100,17 @@ def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
         widths=(pa.config.get("hidden"), pb.config.get("hidden")),
         moe=(pa.is_moe, pb.is_moe),
     )
-    v.reads = {p.model: {"bytes_read": p.bytes_read, "bytes_total": p.bytes_total, "mode": p.mode, "parts": p.reads} for p in (pa, pb)}
+    v.reads = {p.model: {"bytes_read": p.bytes_read, "requests": p.requests, "bytes_total": p.bytes_total, "mode": p.mode,
+                         "parts": p.reads} for p in (pa, pb)}
     v.caveats += [f"{p.model}: {n}" for p in (pa, pb) for n in p.notes]
     return v
 
 
-def verdict(a: str, b: str, opts: Options | None = None) -> Verdict:
-    """Fingerprints, probes and every signal of one pair. Raises FingerprintError naming the model."""
+def verdict(a: str, b: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None) -> Verdict:
+    """Probes, their σ-curves and every signal of one pair. Raises FingerprintError naming the model."""
     opts = opts or Options()
-    fps = []
-    for ref in (a, b):
-        out = compute(ref, opts)
-        if out.error is not None:
-            raise out.error
-        fps.append(out.fingerprint)
-    probes = [get_probe(ref, opts, revision=fp.revision)[0] for ref, fp in zip((a, b), fps)]
+    probes = [get_probe(ref, opts, budget=budget)[0] for ref in (a, b)]
+    fps = [probe_fingerprint(p, ref, opts) for p, ref in zip(probes, (a, b))]
     try:
         return verdict_from(probes[0], probes[1], sigma_between(*fps))
     except FingerprintError:

@@ -34,10 +34,10 @@ SIGNAL_LABELS = {
     "moe": "MoE experts vs dense MLP (matched neurons)",
 }
 SIGNAL_READS = {
-    "sigma": "every attention projection's σ per layer (the fingerprint: exact or ≤32 MB sampled)",
+    "sigma": "Q, K, V, O σ per layer over the probe's rows (exact when they were read whole)",
     "vectors": "the norm weights before attention and MLP, the final norm, q/k/v biases: read whole",
     "elementwise": "sampled rows of Q, K, V, O, gate, up, down at shape-determined positions",
-    "awm": "embedding rows of hash-picked shared tokens + sampled rows of Q and K",
+    "awm": "embedding rows of windows of token ids around hash-picked tokens (shared tokens matched by text) + sampled rows of Q and K",
     "depth": "the same rows as elementwise (or awm when shapes differ), every layer against every layer",
     "moe": "gate/up rows of up to 8 experts in up to 4 MoE layers + the dense model's gate/up rows",
 }
@@ -119,27 +119,52 @@ def depth_signal(pa: Probe, pb: Probe, alignment: HiddenAlignment | None) -> Dep
 
 
 def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
+    """Mean element-wise r of every layer of a against every layer of b, on at most MATRIX_ELEMENTS
+    elements per matrix: each matrix is decoded once and thinned, not once per layer pair."""
     kinds = [k for k in ("q", "k", "v", "o", "gate", "up", "down") if k in pa.matrices and k in pb.matrices]
-    sim = np.full((pa.n_layers, pb.n_layers), np.nan)
-    found = False
-    for i in range(pa.n_layers):
-        for j in range(pb.n_layers):
-            rs = []
-            for k in kinds:
-                sa, sb = pa.matrices[k].get(i), pb.matrices[k].get(j)
+    rs: dict[tuple[int, int], list[float]] = {}
+    for k in kinds:
+        la, lb = pa.matrices[k], pb.matrices[k]
+        sig_a = {i: (s.shape, hash(s.rows.tobytes())) for i, s in la.items()}
+        sig_b = {j: (s.shape, hash(s.rows.tobytes())) for j, s in lb.items()}
+        thinning: dict[tuple, tuple[np.ndarray, np.ndarray, int] | None] = {}
+        thin: dict[tuple, np.ndarray] = {}
+
+        def thinned(side: str, layer: int, s: RowSample, idx: np.ndarray, step: int, key: tuple) -> np.ndarray:
+            if (side, layer, key) not in thin:
+                thin[(side, layer, key)] = s.data[idx].reshape(-1)[::step]
+            return thin[(side, layer, key)]
+
+        for i in range(pa.n_layers):
+            for j in range(pb.n_layers):
+                sa, sb = la.get(i), lb.get(j)
                 if sa is None or sb is None:
                     continue
-                common = _common_rows(sa, sb)
-                if common is None:
+                key = (sig_a[i], sig_b[j])
+                if key not in thinning:
+                    thinning[key] = _thinning(sa, sb)
+                if thinning[key] is None:
                     continue
-                x, y = (c.reshape(-1)[:: max(1, c.size // MATRIX_ELEMENTS)] for c in common)
-                r = centred_pearson(x, y)
+                ia, ib, step = thinning[key]
+                r = centred_pearson(thinned("a", i, sa, ia, step, key), thinned("b", j, sb, ib, step, key))
                 if r is not None:
-                    rs.append(r)
-            if rs:
-                sim[i, j] = float(np.mean(rs))
-                found = True
-    return (sim if found else None), "elementwise"
+                    rs.setdefault((i, j), []).append(r)
+    if not rs:
+        return None, "elementwise"
+    sim = np.full((pa.n_layers, pb.n_layers), np.nan)
+    for (i, j), vals in rs.items():
+        sim[i, j] = float(np.mean(vals))
+    return sim, "elementwise"
+
+
+def _thinning(a: RowSample, b: RowSample) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(rows of a, rows of b, element stride) that compare two samples on their common rows."""
+    if a.shape != b.shape:
+        return None
+    common, ia, ib = np.intersect1d(a.rows, b.rows, assume_unique=True, return_indices=True)
+    if len(common) == 0:
+        return None
+    return ia, ib, max(1, len(common) * a.shape[1] // MATRIX_ELEMENTS)
 
 
 MATRIX_DIMS = 1024  # hidden dims (CKA examples) in the all-layers matrix: 48 x 48 layers stay a few seconds
@@ -170,7 +195,7 @@ def _qk_features(p: Probe, layer: int, dims: np.ndarray, signs: np.ndarray | Non
     out = {}
     for k in ("q", "k"):
         s = p.matrices.get(k, {}).get(layer)
-        if s is None or s.data.shape[1] < dims.max(initial=0) + 1:
+        if s is None or s.shape[1] < dims.max(initial=0) + 1:
             continue
         x = s.data[:, dims].T.astype(np.float64)
         if signs is not None:
@@ -192,8 +217,8 @@ ROTATION_TOKENS = 2  # a rotation is fitted only with at least this many shared 
 
 
 def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | None]:
-    if pa.embedding is None or pb.embedding is None:
-        who = [p.model for p in (pa, pb) if p.embedding is None]
+    if pa.embedding_rows is None or pb.embedding_rows is None:
+        who = [p.model for p in (pa, pb) if p.embedding_rows is None]
         return None, f"no embedding rows with a vocabulary for {', '.join(who)}"
     stand_in = [p.model for p in (pa, pb) if "token ids stand in" in p.vocab_source]
     if stand_in and pa.vocab_size != pb.vocab_size:

@@ -9,6 +9,11 @@ cached one model at a time), yet two probes must share as many tokens as possibl
 token text gets a pseudo-random rank from a hash; a probe reads the K lowest-ranked tokens
 of its vocabulary. For two models, every token both vocabularies contain whose rank is
 below both models' cut-offs was read by both.
+
+Scattered ids cost one Range request each, so a probe reads *windows* of consecutive ids
+instead (``pick_windows``): each window is the aligned block of ids around one of the
+lowest-ranked tokens, in rank order. Two models with the same tokenizer read identical rows;
+with different tokenizers at least the anchor tokens are shared (matched by text, never by id).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+
+import numpy as np
 
 from ..checkpoint import Checkpoint
 from ..errors import CorruptFile
@@ -121,11 +128,34 @@ def _id_map(vocab: dict) -> list[str]:
     return out
 
 
-def pick_tokens(texts: list[str], limit: int, rows: int) -> list[int]:
-    """Ids of the ``limit`` tokens with the lowest rank (distinct, non-empty texts, id < rows), ascending by id."""
+def first_ids(texts: list[str], rows: int) -> dict[str, int]:
+    """Each distinct, non-empty token text (id < rows) -> its first id: the rows whose text names them."""
     seen: dict[str, int] = {}
     for i, t in enumerate(texts[:rows]):
         if t and t not in seen:
             seen[t] = i
+    return seen
+
+
+def pick_tokens(texts: list[str], limit: int, rows: int) -> list[int]:
+    """Ids of the ``limit`` tokens with the lowest rank (distinct, non-empty texts, id < rows), ascending by id."""
+    seen = first_ids(texts, rows)
     chosen = sorted(seen, key=rank)[:limit]
     return sorted(seen[t] for t in chosen)
+
+
+def pick_windows(texts: list[str], windows: int, width: int, rows: int) -> list[int]:
+    """First ids of up to ``windows`` aligned windows of ``width`` consecutive ids (the window
+    holding each of the lowest-ranked tokens, in rank order), ascending. A smaller count is a
+    prefix of a larger one: probes with fewer windows read a subset of the rows."""
+    if windows <= 0 or width <= 0:
+        return []
+    named = first_ids(texts, rows)
+    ids = np.fromiter(named.values(), dtype=np.int64, count=len(named))
+    ranks = np.fromiter((rank(t) for t in named), dtype=np.uint64, count=len(named))
+    starts: dict[int, None] = {}
+    for i in ids[np.argsort(ranks, kind="stable")]:
+        starts.setdefault(int(i) // width * width)
+        if len(starts) >= windows:
+            break
+    return sorted(starts)
