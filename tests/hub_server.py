@@ -689,7 +689,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     hub: FakeHub
     is_cdn: bool
-    _rate_limit_headers: Mapping[str, str] = {}  # of the current request; sent with every answer to it
+    _answer_headers: Mapping[str, str] = {}  # of the current request (rate limits, Connection): sent with its answer
 
     # ------------------------------------------------------------------ plumbing
 
@@ -710,11 +710,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.hub._connections.discard(self.connection)
 
     def parse_request(self) -> bool:
-        self._rate_limit_headers = {}
+        self._answer_headers = {}
         return super().parse_request()
 
     def end_headers(self) -> None:
-        for k, v in self._rate_limit_headers.items():
+        for k, v in self._answer_headers.items():
             self.send_header(k, v)
         super().end_headers()
 
@@ -726,7 +726,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _unsupported(self) -> None:
         self.hub._record(self.command, self.path, self.headers, is_cdn=self.is_cdn)
-        self.close_connection = True  # we do not read request bodies
+        # We do not read request bodies, so the connection cannot carry another request: say so.
+        self._answer_headers = {"Connection": "close"}
+        self.close_connection = True
         if self._admit():
             self._send_json_error(405, None, "Method not allowed")
 
@@ -757,7 +759,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.is_cdn:
             return True
         token, _ = self.hub._auth(self.headers.get("Authorization"))
-        self._rate_limit_headers, refusal = self.hub._take_quota(self.path, with_token=token is not None)
+        headers, refusal = self.hub._take_quota(self.path, with_token=token is not None)
+        self._answer_headers = {**self._answer_headers, **headers}
         if refusal is None:
             return True
         self._send_json_error(429, None, refusal)

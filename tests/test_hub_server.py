@@ -535,6 +535,15 @@ def test_hf_hub_download_gated_and_lfs_redirect(hub, tmp_path):
     assert _get(hub, "config.json").history == []
 
 
+def test_unsupported_method_closes_the_connection_and_says_so(hub):
+    hub.reset_counters()
+    for _ in range(20):
+        r = get_session().post(f"{hub.url}/api/models/{REPO}", content=b"x" * 100)
+        assert r.status_code == 405 and r.headers["Connection"] == "close"
+        assert _get(hub, "config.json").content == CONFIG  # not sent on the closed connection
+    assert hub.connections_opened >= 20
+
+
 def test_keep_alive_connection_reuse(hub):
     hub.reset_counters()
     for i in range(10):
@@ -865,7 +874,8 @@ def test_other_paths_are_not_rate_limited(hub, clock):
         assert r.status_code == 404 and "RateLimit" not in r.headers
     r = get_session().post(f"{hub.url}/api/models/{REPO}")  # unsupported methods count too
     assert r.status_code == 405 and _rate_limit(r)[0] == '"api";r=0;t=300'
-    assert get_session().post(f"{hub.url}/api/models/{REPO}").status_code == 429
+    r = get_session().post(f"{hub.url}/api/models/{REPO}")
+    assert r.status_code == 429 and r.headers["Connection"] == "close"
 
 
 # ---------------------------------------------------------------------------------------------- trickle
