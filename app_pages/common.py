@@ -446,10 +446,15 @@ def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: d
         for i, k in enumerate(need):
             if task.cancel.is_set():
                 return out
-            task.status = f"Reading a sample of {names[k]}'s weights ({i + 1} of {len(need)} models)"
+            reading = f"Reading a sample of {names[k]}'s weights ({i + 1} of {len(need)} models)"
+            task.status = reading
+
+            def show(p, name=names[k], reading=reading) -> None:
+                task.status = f"{name}: {p.message}" if p.stage == "rate_limited" else reading
+
             try:
                 fp = fps.get(k)
-                out["probes"][k] = get_probe(k, opts, revision=fp.revision if fp else None)[0]
+                out["probes"][k] = get_probe(k, opts, revision=fp.revision if fp else None, progress=show)[0]
             except FingerprintError as exc:
                 out["failed"][k] = f"{names[k]}: {exc}"
         have = {**probes, **out["probes"]}

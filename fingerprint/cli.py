@@ -110,6 +110,8 @@ def _progress_printer(quiet: bool):
         with lock:
             if p.stage == "rate_limited":
                 sys.stderr.write(f"\r{p.model}: {p.message}   ")
+            elif p.stage == "probing":
+                sys.stderr.write(f"\r{p.model}: reading a sample of the weights   ")
             elif p.stage == "reading" and p.bytes_needed:
                 pct = 100 * p.bytes_done / p.bytes_needed
                 sys.stderr.write(f"\r{p.model}: reading {_size(p.bytes_done)} of {_size(p.bytes_needed)} ({pct:.0f}%, {p.mode})   ")
@@ -239,7 +241,12 @@ def cmd_verdict(args) -> int:
 
     opts = _options(args)
     try:
-        v = verdict(args.a, args.b, opts)
+        v = verdict(args.a, args.b, opts, progress=_progress_printer(args.quiet))
+        if not args.quiet and sys.stderr.isatty():
+            sys.stderr.write("\r" + " " * 100 + "\r")
+    except KeyboardInterrupt:
+        opts.cancel.set()
+        raise
     except FingerprintError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -33,7 +33,7 @@ class Progress:
     """What the dashboard or CLI shows while a model is being fingerprinted."""
 
     model: str
-    stage: str  # resolving | headers | reading | rate_limited | done | cached | failed
+    stage: str  # resolving | headers | reading | probing | rate_limited | done | cached | failed
     bytes_done: int = 0
     bytes_needed: int = 0
     mode: str | None = None

@@ -151,3 +151,32 @@ def test_a_stalled_server_meets_the_deadline(hub_like):
     hub_like.trickle_next(50, path_contains="/lfs/", stall=True)
     out = compute("org/stalled", opts(hub_like, deadline=1.5))
     assert isinstance(out.error, DeadlineExceeded), out.error
+
+
+def test_a_full_verdict_of_two_models_stays_inside_the_buckets(hub_like, sharded):
+    from fingerprint.lineage.evidence import verdict
+
+    hub_like.enable_rate_limits(api=4, resolvers=12, window=300)
+    hub_like.add_repo("org/a", fixture_files(sharded))
+    hub_like.add_repo("org/b", fixture_files(STORIES))
+    v = verdict("org/a", "org/b", opts(hub_like))
+    assert v.verdict and sum(hub_like.rate_limited.values()) == 0
+    assert hub_like.api_calls == 2  # one model_info per model: σ comes from the probe's reads
+    for repo in ("org/a", "org/b"):
+        per_file = collections.Counter(
+            path.split("/resolve/", 1)[1].split("/", 1)[1] for _, path, _ in hub_like.requests if path.startswith(f"/{repo}/resolve/")
+        )
+        assert hub_like.resolver_calls_by_repo[repo] <= len(per_file) + 1, per_file
+        assert v.reads[repo]["requests"] <= 1000 and v.reads[repo]["bytes_read"] <= 128e6
+
+
+def test_a_verdict_reports_its_rate_limit_waits(hub_like):
+    from fingerprint.lineage.evidence import verdict
+
+    hub_like.enable_rate_limits(api=10, resolvers=1, window=1)
+    hub_like.add_repo("org/a", fixture_files(STORIES))
+    hub_like.add_repo("org/b", fixture_files(FIXTURES / "babyllama-tok105"))
+    seen = []
+    v = verdict("org/a", "org/b", opts(hub_like), progress=seen.append)
+    assert v.verdict
+    assert any(p.stage == "rate_limited" and "for the Hub's rate limit" in p.message for p in seen)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..compare import compare_pair
-from ..compute import Options, cache_key, compute, io_error, open_model
+from ..compute import Options, Progress, ProgressFn, cache_key, compute, io_error, open_model
 from ..errors import FingerprintError, InternalError
 from ..reference import parse_reference
 from ..result import Fingerprint
@@ -37,19 +37,28 @@ def _load_cached(path: Path, model: str) -> Probe | None:
 
 
 def get_probe(
-    reference: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None, revision: str | None = None
+    reference: str,
+    opts: Options | None = None,
+    *,
+    budget: ProbeBudget | int | None = None,
+    revision: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> tuple[Probe, bool]:
     """The probe of one model, from the cache when present: (probe, cached). ``revision`` (the commit sha or
     file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model.
-    ``budget``: a ProbeBudget, or bytes (with the default request budget)."""
+    ``budget``: a ProbeBudget, or bytes (with the default request budget). ``progress`` hears the stages
+    ("resolving", "probing") and every wait for the Hub's rate limit ("rate_limited")."""
     opts = opts or Options()
     budget = as_budget(budget)
     ref = parse_reference(reference, filename=opts.file)
     key = cache_key(ref) + f"|{budget.key()}"
     if opts.use_cache and revision and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text)):
         return hit, True
-    ckpt = open_model(reference, opts)
+    report = progress or (lambda p: None)
+    report(Progress(ref.text, "resolving"))
+    ckpt = open_model(reference, opts, progress)
     try:
+        report(Progress(ref.text, "probing", ckpt.context.bytes))
         path = probe_dir(opts) / f"{probe_key(key, ckpt.revision)}.npz" if opts.use_cache else None
         if path is not None and (hit := _load_cached(path, ref.text)):
             return hit, True
@@ -106,10 +115,12 @@ def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
     return v
 
 
-def verdict(a: str, b: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None) -> Verdict:
+def verdict(
+    a: str, b: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None, progress: ProgressFn | None = None
+) -> Verdict:
     """Probes, their σ-curves and every signal of one pair. Raises FingerprintError naming the model."""
     opts = opts or Options()
-    probes = [get_probe(ref, opts, budget=budget)[0] for ref in (a, b)]
+    probes = [get_probe(ref, opts, budget=budget, progress=progress)[0] for ref in (a, b)]
     fps = [probe_fingerprint(p, ref, opts) for p, ref in zip(probes, (a, b))]
     try:
         return verdict_from(probes[0], probes[1], sigma_between(*fps))
