@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl  # noqa: E402
 import cost_models  # noqa: E402
+import numpy as np  # noqa: E402
 
 HUB_LIMITS = {"api": 500, "resolvers": 3000, "window": 300.0}
 TARGETS = {"bytes": 128e6, "requests": 1000, "verdict_rss_7b": 600 * 2**20}
@@ -66,6 +67,29 @@ def per_repo(stats: dict, repo: str, blob_shas: set[str]) -> dict:
             "resolver_calls": resolves, "api_calls": api}
 
 
+def sampled_accuracy(exact: dict, sampled: dict) -> dict:
+    """How honest the sampled σ is: the share of per-layer values whose exact value lies within 2 stated
+    standard errors, and each role's curve's Pearson r against exact."""
+    inside = total = 0
+    r_by_role = {}
+    for role, ex in exact["curves"].items():
+        sa = sampled["curves"].get(role)
+        se = sampled["stats"][role]["std_err"]
+        if not sa:
+            continue
+        for e, v, err in zip(ex, sa, se):
+            if e is None or v is None or err is None:
+                continue
+            total += 1
+            inside += abs(v - e) <= 2 * err
+        a = np.array([x for x in ex if x is not None], float)
+        b = np.array([x for x in sa if x is not None], float)
+        if len(a) == len(b) and len(a) > 2:
+            r_by_role[role] = float(np.corrcoef(a, b)[0, 1])
+    return {"within_2se": inside / total if total else None, "values": total, "r_by_role": r_by_role,
+            "min_r": min(r_by_role.values()) if r_by_role else None}
+
+
 def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
     repos, shas = {}, {}
     for seed in (0, 1):
@@ -84,14 +108,18 @@ def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
         "sigma_exact": ["compute", repos[0], "--mode", "exact"],
         "sigma_sampled": ["compute", repos[0], "--mode", "sampled"],
     }
+    curves: dict[str, dict] = {}
     for name, args in runs.items():
         with tempfile.TemporaryDirectory(prefix="cost-") as tmp:
             tmpdir = Path(tmp)
             hub.reset()
-            run = measured([*args, "--cache", str(tmpdir / "cache" / "cache.sqlite"), "-q"],
+            extra = ["--json", str(tmpdir / "out.json")]
+            run = measured([*args, "--cache", str(tmpdir / "cache" / "cache.sqlite"), "-q", *extra],
                            {**env, "HF_HOME": str(tmpdir / "hf_home")}, bl.ROOT)
             stats = {seed: hub.stats(repos[seed]) for seed in (0, 1)}
             written = folder_bytes(tmpdir / "cache") if (tmpdir / "cache").exists() else 0
+            if name.startswith("sigma") and (tmpdir / "out.json").is_file():
+                curves[name] = json.loads((tmpdir / "out.json").read_text())[0]
         if run["exit"] != 0:
             log(f"  {size} {name}: FAILED (exit {run['exit']}): {run['stderr'][-500:]}")
         models = [per_repo(stats[seed], repos[seed], shas[seed]) for seed in ((0, 1) if name == "verdict" else (0,))]
@@ -103,6 +131,8 @@ def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
         if name == "verdict":
             entry["verdict"] = next((ln for ln in run["stdout"].splitlines() if ln.startswith("Verdict:")), "")
         out[name] = entry
+        if name == "sigma_sampled" and {"sigma_exact", "sigma_sampled"} <= curves.keys():
+            out["sampled_accuracy"] = sampled_accuracy(curves["sigma_exact"], curves["sigma_sampled"])
         worst = max(models, key=lambda m: m["bytes"])
         log(f"  {size} {name}: {worst['bytes'] / 1e6:.1f} MB, {worst['requests']} requests "
             f"({worst['resolver_calls']} resolver calls), RSS {run['rss'] / 2**20:.0f} MiB, "
@@ -110,10 +140,90 @@ def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
     return out
 
 
+def render(c: dict) -> list[str]:
+    """The BENCHMARKS.md section (also used by run_all.py)."""
+    L = ["## 4. Cost of a verdict on the Hub (`benchmarks/cost.py`)", ""]
+    lim = c["hub_limits"]
+    L += [
+        "Each figure is one fresh `python -m fingerprint` process against a local server that behaves like the Hub: a",
+        "weight file's `/resolve/` answers 302 to a second origin with a signed, expiring URL, and the Hub's limits for",
+        f"an anonymous IP are enforced ({lim['api']} API calls and {lim['resolvers']:,} resolver calls per "
+        f"{lim['window'] / 60:g} min). Models: generated bf16 Llamas of three shapes (`benchmarks/cost_models.py`;",
+        "no tokenizer files, so token ids stand in for tokens). A verdict compares the two seeds of one shape; its",
+        "figures are per model, for all the evidence of the verdict, σ-curve included (from the probe's own reads).",
+        "Requests = to the Hub and to the storage host; disk = the cache folder after the run (probes, fingerprints).",
+        "",
+        "| model | run | read per model | HTTP requests per model | resolver calls per model | API calls | peak RSS | disk written | wall | 429s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    names = {"verdict": "verdict (pair)", "sigma_exact": "σ exact", "sigma_sampled": "σ sampled"}
+    for s in c["sizes"]:
+        for key, label in names.items():
+            e = s.get(key)
+            if not e:
+                continue
+            worst = max(e["per_model"], key=lambda m: m["bytes"])
+            fail = "" if e["exit"] == 0 else " **(failed)**"
+            L.append(
+                f"| {s['size']} ({s['model_bytes'] / 1e9:.2f} GB) | {label}{fail} | {worst['bytes'] / 1e6:.1f} MB | "
+                f"{worst['requests']:,} ({worst['storage_requests']:,} to storage) | {worst['resolver_calls']} | "
+                f"{worst['api_calls']} | {e['peak_rss'] / 2**20:.0f} MiB | {e['disk_written'] / 1e6:.1f} MB | "
+                f"{e['seconds']:.1f} s | {sum(e['rate_limited'].values()) if e['rate_limited'] else 0} |"
+            )
+    L += ["", "Targets for a verdict (per model): ≤ 128 MB read, ≤ 1,000 HTTP requests, resolver calls ≤ files read + 1,",
+          "peak RSS ≤ 600 MiB for a pair of 7B-shaped models, probe files no larger than the bytes read.", ""]
+    rows = []
+    for s in c["sizes"]:
+        v = s.get("verdict")
+        if not v:
+            continue
+        worst = max(v["per_model"], key=lambda m: m["bytes"])
+        rows.append(f"| {s['size']} | ≤ 128 MB read | {worst['bytes'] / 1e6:.1f} MB | {'pass' if worst['bytes'] <= 128e6 else '**FAIL**'} |")
+        rows.append(f"| {s['size']} | ≤ 1,000 requests | {worst['requests']} | {'pass' if worst['requests'] <= 1000 else '**FAIL**'} |")
+        disk_ok = v["disk_written"] <= sum(m["bytes"] for m in v["per_model"]) * 1.01
+        rows.append(f"| {s['size']} | disk ≤ bytes read | {v['disk_written'] / 1e6:.1f} MB for "
+                    f"{sum(m['bytes'] for m in v['per_model']) / 1e6:.1f} MB read | {'pass' if disk_ok else '**FAIL**'} |")
+        if s["size"] == "7B":
+            ok = v["peak_rss"] <= 600 * 2**20
+            rows.append(f"| 7B pair | peak RSS ≤ 600 MiB | {v['peak_rss'] / 2**20:.0f} MiB | {'pass' if ok else '**FAIL**'} |")
+        acc = s.get("sampled_accuracy")
+        if acc and acc["within_2se"] is not None:
+            rows.append(f"| {s['size']} | sampled σ: exact within 2 stated SE for ≥ 95 % of per-layer values | "
+                        f"{100 * acc['within_2se']:.1f} % of {acc['values']} | {'pass' if acc['within_2se'] >= 0.95 else '**FAIL**'} |")
+            rows.append(f"| {s['size']} | sampled σ: each curve's r vs exact ≥ 0.97 | min {acc['min_r']:.4f} "
+                        f"({', '.join(f'{k} {v:.3f}' for k, v in acc['r_by_role'].items())}) | "
+                        f"{'pass' if acc['min_r'] >= 0.97 else '**FAIL**'} |")
+    L += ["| model | target | measured | result |", "|---|---|---|---|", *rows, ""]
+    return L
+
+
+def write_section(c: dict) -> None:
+    """Replace (or add, before Findings) this section of BENCHMARKS.md, leaving the others as they are."""
+    out = bl.ROOT / "BENCHMARKS.md"
+    text = out.read_text()
+    section = "\n".join(render(c)) + "\n"
+    head = "## 4. Cost of a verdict"
+    if head in text:
+        before, rest = text.split(head, 1)
+        after = rest.split("\n## ", 1)[1] if "\n## " in rest else ""
+        text = before + section + ("\n## " + after if after else "")
+    elif "## Findings" in text:
+        before, after = text.split("## Findings", 1)
+        text = before + section + "\n## Findings" + after
+    else:
+        text = text.rstrip() + "\n\n" + section
+    out.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=list(cost_models.SIZES))
+    ap.add_argument("--render", action="store_true", help="only rewrite the BENCHMARKS.md section from the last results")
     args = ap.parse_args(argv)
+    if args.render:
+        results = json.loads((bl.RESULTS / "cost.json").read_text())
+        write_section(results)
+        return results
     folders = cost_models.ensure_all(tuple(args.sizes))
     hub = bl.HubProcess()
     try:
@@ -123,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         hub.stop()
     bl.save_result("cost", results)
+    write_section(results)
     return results
 
 
