@@ -269,7 +269,8 @@ def render_verdict(v) -> str:
     lines += ["", _table(rows, ["signal", "value", "vs unrelated pairs (or why not available)"])]
     if v.reads:
         lines += ["", "Read (all signals together):"]
-        lines += [f"  - {m}: {_size(r['bytes_read'])} of {_size(r['bytes_total'])} ({r['mode']})" for m, r in v.reads.items()]
+        lines += [f"  - {m}: {_size(r['bytes_read'])} of {_size(r['bytes_total'])} in {r.get('requests', '?')} reads ({r['mode']})"
+                  for m, r in v.reads.items()]
     if v.not_checked:
         lines += ["", "Could not be checked:"] + [f"  - {n}" for n in v.not_checked]
     lines += ["", "Caveats:"] + [f"  - {c}" for c in v.caveats]

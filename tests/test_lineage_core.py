@@ -345,6 +345,18 @@ def test_corrupt_probe_cache_is_recomputed(tmp_path, kind):
     assert evidence.get_probe(str(STORIES), opts)[1]
 
 
+def test_a_probe_cached_by_an_older_version_is_recomputed(tmp_path):
+    opts = Options(store=Store(tmp_path / "c.sqlite"))
+    first, _ = evidence.get_probe(str(STORIES), opts)
+    (path,) = (tmp_path / "probes").glob("*.npz")
+    meta = {**first.meta(), "version": 2}  # the layout of version 2: a unicode meta array, float32 arrays
+    np.savez(path, meta=np.array(json.dumps(meta)), **{"m|q|0|data": first.matrices["q"][0].data})
+    again, cached = evidence.get_probe(str(STORIES), opts)
+    assert not cached
+    np.testing.assert_array_equal(again.matrices["q"][0].data, first.matrices["q"][0].data)
+    assert Probe.load(path).matrices["q"][0].encoding == "F32"  # rewritten in the current layout
+
+
 def test_nan_in_an_mlp_matrix_is_refused_naming_the_tensor(tmp_path):
     weights, config = _load(STORIES)
     bad = dict(weights)

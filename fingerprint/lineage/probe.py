@@ -50,6 +50,10 @@ class RowSample:
         """The rows as float32 (len(rows), cols), decoded anew on each use: keep it only while needed."""
         return rowcodec.decode(self.kept, self.encoding, self.shape[1])
 
+    def data_of(self, index: np.ndarray) -> np.ndarray:
+        """float32 of the rows at these positions of the sample (only those are decoded)."""
+        return rowcodec.decode(self.kept[index], self.encoding, self.shape[1])
+
     @property
     def complete(self) -> bool:
         return len(self.rows) == self.shape[0]

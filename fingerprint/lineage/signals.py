@@ -206,10 +206,11 @@ def _qk_features(p: Probe, layer: int, dims: np.ndarray, signs: np.ndarray | Non
 
 @dataclass
 class SharedTokens:
-    """The embedding rows of the tokens both probes read, in the same order, and the AWM alignment."""
+    """The AWM alignment from the embedding rows of the tokens both probes read, and those rows (same order)
+    when there are enough of them to fit a rotation (else they are not kept: at 8192 dims they weigh 128 MB)."""
 
-    emb_a: np.ndarray
-    emb_b: np.ndarray
+    emb_a: np.ndarray | None
+    emb_b: np.ndarray | None
     alignment: HiddenAlignment
 
 
@@ -231,17 +232,21 @@ def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | N
     if len(pairs) < MIN_SHARED_TOKENS:
         return None, f"only {len(pairs)} shared tokens among those read (need {MIN_SHARED_TOKENS})"
     ia, ib = (np.array(x) for x in zip(*pairs))
-    ea, eb = pa.embedding[ia], pb.embedding[ib]
-    return SharedTokens(ea, eb, align_hidden(ea, eb)), None
+    dims = (pa.embedding_rows.shape[1], pb.embedding_rows.shape[1])
+    if dims[0] == dims[1] and len(pairs) >= ROTATION_TOKENS * dims[0]:
+        ea, eb = pa.embedding_rows.data_of(ia), pb.embedding_rows.data_of(ib)
+        return SharedTokens(ea, eb, align_hidden(ea, eb)), None
+    ea, eb = (p.embedding_rows.data_of(i).astype(np.float64) for p, i in ((pa, ia), (pb, ib)))
+    return SharedTokens(None, None, align_hidden(ea, eb, overwrite=True)), None
 
 
 def _rotation(shared: SharedTokens) -> np.ndarray | None:
     """The orthogonal map of a's hidden space onto b's that best carries a's shared-token embeddings onto
     b's (orthogonal Procrustes) - only when the tokens far outnumber the hidden dims, so that it cannot
     simply fit noise, and the widths are equal."""
-    ea, eb = shared.emb_a.astype(np.float64), shared.emb_b.astype(np.float64)
-    if ea.shape[1] != eb.shape[1] or len(ea) < ROTATION_TOKENS * ea.shape[1]:
+    if shared.emb_a is None or shared.emb_b is None:
         return None
+    ea, eb = shared.emb_a.astype(np.float64), shared.emb_b.astype(np.float64)
     u, _, vt = np.linalg.svd(ea.T @ eb, full_matrices=False)
     return u @ vt
 
