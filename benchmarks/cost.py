@@ -197,8 +197,8 @@ def render(c: dict) -> list[str]:
     L += [
         "Resolver calls are one per file read (config.json, the shard index, each shard): every Range read after the",
         "first goes to the storage host. The sampled-σ rows are the targets decided in issue 8, replacing \"every",
-        "per-layer σ within 1 %\" and \"r > 0.99\" in the Targets table above (that table is re-rendered by the next",
-        "full `./run bench`). Likewise local speed: the target is ≥ 2x with the file hash cached; the first sight of a",
+        "per-layer σ within 1 %\" and \"r > 0.99\" in the Targets table above, which bytes.py still judges by the former",
+        "targets (not re-run here). Likewise local speed: the target is ≥ 2x with the file hash cached; the first sight of a",
         "local file is bounded by sha256 speed, since a file's identity is its hash.",
         "",
     ]
