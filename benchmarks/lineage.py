@@ -15,8 +15,9 @@ calibration that does not contain it).
 
 The models are small enough to be read whole under the probe's budget, so the pairs are judged
 again with probes that read only a fraction of each model's matrix bytes (``--fractions``; slots
-of one row or rotary pair, 64 embedding rows, no request limit): the trade-off between the budget
-and the decisions. A 7B model at the default budget reads about 0.5 % of its matrix bytes.
+of one row or rotary pair, no request limit), with 64 embedding rows (half a row per hidden dim,
+as a 7B reads) and with all of them: the trade-off between the budget and the decisions. A 7B
+model at the default budget reads about 0.5 % of its matrix bytes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ SKIPPED = 3  # exit code: no trained models here (run_all.py keeps the last resu
 MANIPULATIONS = ("permute_heads", "scale_qk", "permute_mlp", "rotate_hidden")
 FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25)  # of each model's matrix bytes, for the budget trade-off
 SCALED_WINDOWS, SCALED_WINDOW_IDS = 2, 32  # 64 embedding rows: half a row per hidden dim, as a 7B reads
+EVERY_WINDOW = 1 << 20
 
 
 def pairs_for(models: dict[str, str]) -> list[tuple[str, str, bool, str]]:
@@ -174,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             row.pop("_signals")
         tradeoff = []
-        for fraction in args.fractions:
-            t = time.perf_counter()
-            scaled, scaled_probes = judge(models, pairs, opts, lambda name: scaled_budget(probes[name], fraction))
-            tradeoff.append(_tradeoff_row(fraction, scaled, scaled_probes, probes, time.perf_counter() - t))
-            print(f"fraction {fraction}: {tradeoff[-1]['verdict']}")
+        for every_token in (False, True):
+            for fraction in args.fractions:
+                t = time.perf_counter()
+                scaled, scaled_probes = judge(models, pairs, opts,
+                                              lambda name: scaled_budget(probes[name], fraction, every_token))
+                tradeoff.append(_tradeoff_row(fraction, every_token, scaled, scaled_probes, probes, time.perf_counter() - t))
+                print(f"fraction {fraction}, every token {every_token}: {tradeoff[-1]['verdict']}")
     summary = _summarise(rows)
     manifest = args.models / "manifest.json"
     trained = json.loads(manifest.read_text()).get("models", []) if manifest.is_file() else []
@@ -232,17 +236,18 @@ def _matrix_bytes(reads: dict) -> int:
     return sum(v for k, v in reads.items() if k.startswith("matrices_")) + reads.get("experts", 0)
 
 
-def scaled_budget(full, fraction: float) -> ProbeBudget:
+def scaled_budget(full, fraction: float, every_token: bool = False) -> ProbeBudget:
     """A budget that reads ``fraction`` of a model's matrix bytes (``full``: its probe read whole), in slots
-    of one row or rotary pair, with the headers, the vectors and 64 embedding rows on top."""
+    of one row or rotary pair, with the headers, the vectors and 64 embedding rows (or all of them) on top."""
     parts = full.reads
+    windows = EVERY_WINDOW if every_token else SCALED_WINDOWS
     kept = full.embedding_rows.kept if full.embedding_rows is not None else None
-    embed = 0 if kept is None else SCALED_WINDOWS * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
+    embed = 0 if kept is None else parts["embedding"] if every_token else windows * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
     return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + int(fraction * _matrix_bytes(parts)),
-                       requests=10**6, slot_elements=1, embed_windows=SCALED_WINDOWS, window_ids=SCALED_WINDOW_IDS)
+                       requests=10**6, slot_elements=1, embed_windows=windows, window_ids=SCALED_WINDOW_IDS)
 
 
-def _tradeoff_row(fraction: float, rows: list[dict], probes: dict, full: dict, seconds: float) -> dict:
+def _tradeoff_row(fraction: float, every_token: bool, rows: list[dict], probes: dict, full: dict, seconds: float) -> dict:
     shipped = cal_mod.load()
     with_shipped = [_decide(r, probes, shipped) for r in rows]
     read = [_matrix_bytes(p.reads) / max(_matrix_bytes(full[n].reads), 1) for n, p in probes.items()]
@@ -251,6 +256,7 @@ def _tradeoff_row(fraction: float, rows: list[dict], probes: dict, full: dict, s
     summary = _summarise(rows)
     return {
         "fraction": fraction,
+        "every_token": every_token,
         "matrix_fraction_read": {"median": float(sorted(read)[len(read) // 2]), "min": min(read), "max": max(read)},
         "tokens": {"min": min(len(p.tokens) for p in probes.values()), "max": max(len(p.tokens) for p in probes.values())},
         "verdict": summary["verdict"],

@@ -240,27 +240,33 @@ def render_tradeoff(rows: list[dict]) -> list[str]:
         found = round(v["true_positive_rate"] * v["n_related"])
         table_rows.append(
             [f"{100 * r['fraction']:g} %", f"{100 * m['median']:.2g} % ({100 * m['min']:.2g}-{100 * m['max']:.2g} %)",
+             "all" if r.get("every_token") else f"{r['tokens']['min']}-{r['tokens']['max']}",
              f"{v['false_positives']} of {v['n_unrelated']}", f"{found} of {v['n_related']}",
              f"{sh['false_positives']} / {sh['related_found']}"]
             + [f"{r['signals'][n]['unrelated_max']:+.3f} / {r['signals'][n]['related_min']:+.3f}"
                if r["signals"].get(n, {}).get("unrelated_max") is not None and r["signals"][n].get("related_min") is not None
                else "n/a" for n in names])
-    L += table(["budget (of matrix bytes)", "read (median, range over models)", "unrelated called related (LOO)",
+    L += table(["budget (of matrix bytes)", "read (median, range over models)", "embedding rows", "unrelated called related (LOO)",
                 "related found (LOO)", "shipped: false positives / related found",
                 *[f"{n}: max unrelated / min related" for n in names]], table_rows)
-    keep = [r for r in rows if r["verdict"]["false_positives"] == 0 and r["verdict"]["true_positive_rate"] == 1.0]
-    if keep:
-        best = min(keep, key=lambda r: r["fraction"])
-        misses = {p for r in rows if r["fraction"] >= best["fraction"] for p in r["verdict"]["misses"]}
-        L += [f"Smallest budget that keeps every decision (0 false positives, every related pair found): "
-              f"**{100 * best['fraction']:g} %** of the matrix bytes" + (" (but larger budgets miss: " + "; ".join(sorted(misses)) + ")" if misses else "") + ".", ""]
-    else:
-        L += ["No fraction tried keeps every decision.", ""]
-    for r in rows:
-        if r["verdict"]["misses"] or r["verdict"]["false_positive_pairs"]:
-            L += [f"- {100 * r['fraction']:g} %: " + "; ".join(
-                [f"missed {m}" for m in r["verdict"]["misses"]] + [f"false positive {p}" for p in r["verdict"]["false_positive_pairs"]])]
-    return L + [""]
+    for every in (False, True):
+        group = [r for r in rows if bool(r.get("every_token")) == every]
+        keep = [r for r in group if r["verdict"]["false_positives"] == 0 and r["verdict"]["true_positive_rate"] == 1.0]
+        what = "every embedding row" if every else "64 embedding rows"
+        if not group:
+            continue
+        if keep:
+            best = min(keep, key=lambda r: r["fraction"])
+            L += [f"With {what}: the smallest budget that keeps every decision (0 false positives, every related pair "
+                  f"found) is **{100 * best['fraction']:g} %** of the matrix bytes.", ""]
+        else:
+            L += [f"With {what}: no fraction tried keeps every decision.", ""]
+        for r in group:
+            if r["verdict"]["misses"] or r["verdict"]["false_positive_pairs"]:
+                L += [f"- {100 * r['fraction']:g} %, {what}: " + "; ".join(
+                    [f"missed {m}" for m in r["verdict"]["misses"]] + [f"false positive {p}" for p in r["verdict"]["false_positive_pairs"]])]
+        L += [""]
+    return L
 
 
 def render_bytes(b: dict) -> list[str]:
