@@ -12,6 +12,12 @@ Writes fingerprint/lineage/calibration.json (the unrelated background the verdic
 against) and benchmarks/data/results/lineage.json (AUROC per signal, the verdict's true- and
 false-positive rates, with the verdict judged leave-one-out: each pair is decided with a
 calibration that does not contain it).
+
+The models are small enough to be read whole under the probe's budget, so the pairs are judged
+again with probes that read only a fraction of each model's matrix bytes (``--fractions``; slots
+of one row or rotary pair, no request limit), with 64 embedding rows (half a row per hidden dim,
+as a 7B reads) and with all of them: the trade-off between the budget and the decisions. A 7B
+model at the default budget reads about 0.5 % of its matrix bytes.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchlib as bl  # noqa: E402
 
-from fingerprint.compute import Options, compute  # noqa: E402
+from fingerprint.compute import Options  # noqa: E402
 from fingerprint.lineage import calibration as cal_mod  # noqa: E402
-from fingerprint.lineage.evidence import get_probe, sigma_between  # noqa: E402
+from fingerprint.lineage.evidence import get_probe, probe_fingerprint, sigma_between  # noqa: E402
+from fingerprint.lineage.plan import ProbeBudget  # noqa: E402
 from fingerprint.lineage.signals import SIGNAL_ORDER, all_signals  # noqa: E402
 from fingerprint.lineage.stress import load_small_model, write_model  # noqa: E402
 from fingerprint.lineage.transforms import TRANSFORMS  # noqa: E402
@@ -42,6 +49,9 @@ FIXTURES = bl.ROOT / "tests" / "fixtures"
 DEFAULT_MODELS = bl.DATA / "lineage"
 SKIPPED = 3  # exit code: no trained models here (run_all.py keeps the last results)
 MANIPULATIONS = ("permute_heads", "scale_qk", "permute_mlp", "rotate_hidden")
+FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25)  # of each model's matrix bytes, for the budget trade-off
+SCALED_WINDOWS, SCALED_WINDOW_IDS = 2, 32  # 64 embedding rows: half a row per hidden dim, as a 7B reads
+EVERY_WINDOW = 1 << 20
 
 
 def pairs_for(models: dict[str, str]) -> list[tuple[str, str, bool, str]]:
@@ -130,6 +140,13 @@ def probe_large_models() -> dict:
     return out
 
 
+def verdict_7b() -> dict:
+    """A whole verdict between two 7B-shaped bf16 models (benchmarks/probe_7b.py): bytes, requests, peak RSS, probe files."""
+    from probe_7b import measure  # noqa: PLC0415 - generates its sparse models on first use
+
+    return measure()
+
+
 def auroc(pos: list[float], neg: list[float]) -> float | None:
     if not pos or not neg:
         return None
@@ -141,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder of benchmarks/train_tiny.py")
     ap.add_argument("--no-calibration", action="store_true", help="do not rewrite fingerprint/lineage/calibration.json")
+    ap.add_argument("--fractions", type=float, nargs="*", default=list(FRACTIONS),
+                    help="judge the pairs again with probes reading these fractions of each model's matrix bytes")
     args = ap.parse_args(argv)
     if not args.models.is_dir():
         print(f"{args.models} not found: train the models first - `pip install -e '.[train]'` (CPU PyTorch), then "
@@ -151,42 +170,27 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
         models = discover(args.models, Path(tmp))
         pairs = pairs_for(models)
-        probes, fps, probe_info = {}, {}, {}
-        for name in sorted({m for p in pairs for m in p[:2]}):
-            out = compute(models[name], opts)
-            if out.error:
-                raise SystemExit(f"{name}: {out.error}")
-            fps[name] = out.fingerprint
-            probe, _ = get_probe(models[name], opts)
-            probe.model = name
-            probes[name] = probe
-            probe_info[name] = {"bytes_read": probe.bytes_read, "mode": probe.mode, "layers": probe.n_layers,
-                                "hidden": probe.config.get("hidden"), "experts": probe.config.get("experts")}
-        rows = []
-        for a, b, related, kind in pairs:
-            t = time.perf_counter()
-            sig = all_signals(probes[a], probes[b], sigma_between(fps[a], fps[b]))
-            rows.append({"a": a, "b": b, "related": related, "kind": kind,
-                         "signals": {n: s.value for n, s in sig.items() if s.available},
-                         "seconds": round(time.perf_counter() - t, 3), "_signals": sig})
-    # the verdict, leave-one-out: each pair judged against a calibration without it
-    for i, row in enumerate(rows):
-        others = [r for j, r in enumerate(rows) if j != i]
-        cal = _calibration(others)
-        pa, pb = probes[row["a"]], probes[row["b"]]
-        v = decide(row["a"], row["b"], row["_signals"], cal, formats=(pa.format, pb.format),
-                   depths=(pa.n_layers, pb.n_layers), widths=(pa.config.get("hidden"), pb.config.get("hidden")),
-                   moe=(pa.is_moe, pb.is_moe))
-        row.update(verdict=v.verdict, called_related=v.related, strength=round(v.strength, 3))
-    for row in rows:
-        row.pop("_signals")
+        rows, probes = judge(models, pairs, opts, lambda name: None)
+        probe_info = {name: {"bytes_read": p.bytes_read, "requests": p.requests, "mode": p.mode, "layers": p.n_layers,
+                             "hidden": p.config.get("hidden"), "experts": p.config.get("experts")} for name, p in probes.items()}
+        for row in rows:
+            row.pop("_signals")
+        tradeoff = []
+        for every_token in (False, True):
+            for fraction in args.fractions:
+                t = time.perf_counter()
+                scaled, scaled_probes = judge(models, pairs, opts,
+                                              lambda name: scaled_budget(probes[name], fraction, every_token))
+                tradeoff.append(_tradeoff_row(fraction, every_token, scaled, scaled_probes, probes, time.perf_counter() - t))
+                print(f"fraction {fraction}, every token {every_token}: {tradeoff[-1]['verdict']}")
     summary = _summarise(rows)
     manifest = args.models / "manifest.json"
     trained = json.loads(manifest.read_text()).get("models", []) if manifest.is_file() else []
     payload = {"trained": [{k: m.get(k) for k in ("name", "kind", "parent", "seed", "steps", "data", "train_loss", "eval_loss", "seconds")}
                            for m in trained],
                "machine": bl.machine(), "seconds": round(time.perf_counter() - t0, 1), "pairs": rows,
-               "summary": summary, "probes": probe_info, "probes_large": probe_large_models()}
+               "summary": summary, "probes": probe_info, "probes_large": probe_large_models(), "budget_tradeoff": tradeoff,
+               "verdict_7b": verdict_7b()}
     bl.save_result("lineage", payload)
     if not args.no_calibration:
         cal_mod.CALIBRATION_FILE.write_text(json.dumps({
@@ -197,6 +201,73 @@ def main(argv: list[str] | None = None) -> int:
         }, indent=1) + "\n")
     _print(rows, summary)
     return 0
+
+
+def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tuple[list[dict], dict]:
+    """Probes (with ``budget_for(name)``), their σ-curves, every signal of every pair, and each pair's verdict
+    judged leave-one-out (against a calibration made from the other pairs)."""
+    probes, fps = {}, {}
+    for name in sorted({m for p in pairs for m in p[:2]}):
+        probe, _ = get_probe(models[name], opts, budget=budget_for(name))
+        fps[name] = probe_fingerprint(probe, models[name], opts)
+        probe.model = name
+        probes[name] = probe
+    rows = []
+    for a, b, related, kind in pairs:
+        t = time.perf_counter()
+        sig = all_signals(probes[a], probes[b], sigma_between(fps[a], fps[b]))
+        rows.append({"a": a, "b": b, "related": related, "kind": kind,
+                     "signals": {n: s.value for n, s in sig.items() if s.available},
+                     "seconds": round(time.perf_counter() - t, 3), "_signals": sig})
+    for i, row in enumerate(rows):
+        row.update(_decide(row, probes, _calibration([r for j, r in enumerate(rows) if j != i])))
+    return rows, probes
+
+
+def _decide(row: dict, probes: dict, cal: cal_mod.Calibration) -> dict:
+    pa, pb = probes[row["a"]], probes[row["b"]]
+    v = decide(row["a"], row["b"], row["_signals"], cal, formats=(pa.format, pb.format),
+               depths=(pa.n_layers, pb.n_layers), widths=(pa.config.get("hidden"), pb.config.get("hidden")),
+               moe=(pa.is_moe, pb.is_moe))
+    return {"verdict": v.verdict, "called_related": v.related, "strength": round(v.strength, 3)}
+
+
+def _matrix_bytes(reads: dict) -> int:
+    return sum(v for k, v in reads.items() if k.startswith("matrices_")) + reads.get("experts", 0)
+
+
+def scaled_budget(full, fraction: float, every_token: bool = False) -> ProbeBudget:
+    """A budget that reads ``fraction`` of a model's matrix bytes (``full``: its probe read whole), in slots
+    of one row or rotary pair, with the headers, the vectors and 64 embedding rows (or all of them) on top."""
+    parts = full.reads
+    windows = EVERY_WINDOW if every_token else SCALED_WINDOWS
+    kept = full.embedding_rows.kept if full.embedding_rows is not None else None
+    embed = 0 if kept is None else parts["embedding"] if every_token else windows * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
+    return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + int(fraction * _matrix_bytes(parts)),
+                       requests=10**6, slot_elements=1, embed_windows=windows, window_ids=SCALED_WINDOW_IDS)
+
+
+def _tradeoff_row(fraction: float, every_token: bool, rows: list[dict], probes: dict, full: dict, seconds: float) -> dict:
+    shipped = cal_mod.load()
+    with_shipped = [_decide(r, probes, shipped) for r in rows]
+    read = [_matrix_bytes(p.reads) / max(_matrix_bytes(full[n].reads), 1) for n, p in probes.items()]
+    for r in rows:
+        r.pop("_signals")
+    summary = _summarise(rows)
+    return {
+        "fraction": fraction,
+        "every_token": every_token,
+        "matrix_fraction_read": {"median": float(sorted(read)[len(read) // 2]), "min": min(read), "max": max(read)},
+        "tokens": {"min": min(len(p.tokens) for p in probes.values()), "max": max(len(p.tokens) for p in probes.values())},
+        "verdict": summary["verdict"],
+        "signals": summary["signals"],
+        "shipped_calibration": {
+            "false_positives": sum(d["called_related"] for d, r in zip(with_shipped, rows) if not r["related"]),
+            "related_found": sum(d["called_related"] for d, r in zip(with_shipped, rows) if r["related"]),
+        },
+        "pairs": [{k: r[k] for k in ("a", "b", "related", "signals", "verdict", "called_related")} for r in rows],
+        "seconds": round(seconds, 1),
+    }
 
 
 def _calibration(rows: list[dict]) -> cal_mod.Calibration:

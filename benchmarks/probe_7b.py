@@ -9,7 +9,7 @@ the rest of each file is a hole of zeros, so a model costs about 100 MB of disk.
 is the first plus noise (a fine-tune). The verdict runs in its own process (peak RSS), with a probe
 cache, so the probe files on disk can be weighed against the bytes read.
 
-Writes benchmarks/data/results/probe_7b.json.
+Run by the lineage benchmark (its figures go to BENCHMARKS.md section 3); alone it prints them.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def fill(path: Path, ranges: list[tuple[int, int]], seed: int, base: Path | None
             src.close()
 
 
-def main() -> int:
+def measure() -> dict:
     root = bl.DATA / "probe-7b"
     a, b = root / "llama-7b-a", root / "llama-7b-b"
     if not (a / "model.safetensors").exists():
@@ -139,7 +139,11 @@ def main() -> int:
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["probe_files"] = sorted(p.stat().st_size for p in cache.glob("probes/*.npz"))
     out["model_bytes"] = (a / "model.safetensors").stat().st_size
-    bl.save_result("probe_7b", out)
+    return out
+
+
+def main() -> int:
+    out = measure()
     print(json.dumps({k: v for k, v in out.items() if k != "signals"}, indent=1))
     print(out["signals"])
     return 0
