@@ -7,8 +7,10 @@ sampled mode are run through the public API, compute("org/name@<sha>", Options(.
 
 Targets (from the issue):
   exact    bytes read <= 1.02 x (attention tensor bytes + headers), both computed here from the headers
-  sampled  bytes read <= 32 MB (32,000,000 bytes) whatever the model size,
-           every per-layer σ within 1 % of exact, per-role Pearson r of the σ-curve vs exact > 0.99
+  sampled  bytes read <= 32 MB (32,000,000 bytes) whatever the model size; the stated standard error is
+           honest (the exact value within 2 stated SE for >= 95 % of the sampled per-layer values) and each
+           curve keeps its shape (per-role Pearson r vs exact >= 0.97) - the targets decided in issue 8,
+           which replaced "every per-layer σ within 1 %" and "r > 0.99"
 
 Usage: python benchmarks/bytes.py [--quick]   (--quick: fixtures only)
 Writes benchmarks/data/results/bytes.json; run_all.py turns it into BENCHMARKS.md.
@@ -37,8 +39,8 @@ BIG = bl.LlamaSpec("llama-32L-h2048-bf16")  # 3.28 GB, 2 shards
 GGUF = bl.LlamaSpec("llama-16L-h2048-q8_0-gguf", layers=16, heads=32, kv_heads=8, intermediate=8192, vocab=128256, seed=2)
 SAMPLED_LIMIT = 32_000_000
 EXACT_SLACK = 1.02
-SIGMA_TOL = 0.01
-R_MIN = 0.99
+COVERAGE_MIN = 0.95  # share of sampled per-layer values whose exact value lies within 2 stated SE
+R_MIN = 0.97
 
 
 def pearson(a: list[float], b: list[float]) -> float:
@@ -127,12 +129,16 @@ def bench_model(hub: bl.HubProcess, label: str, repo: str, sha: str, local: Path
         "targets": {
             "exact_bytes": {"limit": allowed, "value": ex["bytes_read"], "pass": ex["bytes_read"] <= allowed},
             "sampled_bytes": {"limit": SAMPLED_LIMIT, "value": sa["bytes_read"], "pass": sa["bytes_read"] <= SAMPLED_LIMIT},
-            "sampled_sigma": {"limit": SIGMA_TOL, "value": cmp["max_rel_err"], "pass": cmp["max_rel_err"] <= SIGMA_TOL},
+            "sampled_honest": {
+                "limit": COVERAGE_MIN,
+                "value": cmp["within_2se"] / cmp["sampled_values"] if cmp["sampled_values"] else 1.0,
+                "pass": not cmp["sampled_values"] or cmp["within_2se"] >= COVERAGE_MIN * cmp["sampled_values"],
+            },
             "sampled_r": {
                 "limit": R_MIN,
                 "value": cmp["min_r"],
                 # a role whose curve is flat or has < 3 layers has no r; it cannot fail the target
-                "pass": math.isnan(cmp["min_r"]) or cmp["min_r"] > R_MIN,
+                "pass": math.isnan(cmp["min_r"]) or cmp["min_r"] >= R_MIN,
             },
         },
     }

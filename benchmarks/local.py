@@ -334,8 +334,9 @@ def main(argv: list[str] | None = None) -> dict:
             summary[cache][name]["speedup"] = sp
             nr, tr = summary[cache]["naive"]["runs_s"], summary[cache][name]["runs_s"]
             summary[cache][name]["speedup_range"] = [min(nr) / max(tr), max(nr) / min(tr)]
-            targets[f"speed, {cache}, {name}"] = {"limit": SPEEDUP_MIN, "value": sp, "pass": sp >= SPEEDUP_MIN,
-                                                  "range": summary[cache][name]["speedup_range"]}
+            if "hash cached" in name:  # the first sight of a file is bounded by sha256 speed: no speed target there
+                targets[f"speed, {cache}, {name}"] = {"limit": SPEEDUP_MIN, "value": sp, "pass": sp >= SPEEDUP_MIN,
+                                                      "range": summary[cache][name]["speedup_range"]}
     for name in list(variants)[1:]:
         rss = max(summary[c][name]["peak_rss"] for c in ("cold", "warm"))
         targets[f"peak RSS, {name}"] = {"limit": RSS_MAX, "value": rss, "pass": rss < RSS_MAX}
