@@ -559,7 +559,7 @@ class FakeHub:
 
         Handler.hub = hub
         Handler.is_cdn = is_cdn
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        srv = _QuietServer(("127.0.0.1", 0), Handler)
         srv.daemon_threads = True
         return srv
 
@@ -1074,6 +1074,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:  # client went away (BrokenPipe, ConnectionReset, ...)
             self.close_connection = True
         return sent
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that drops its keep-alive connection is normal; anything else is printed as usual."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _shutdown_quickly(srv: http.server.ThreadingHTTPServer) -> None:
