@@ -147,17 +147,43 @@ def _report(outcomes: list[Outcome]) -> int:
     return 1 if failed else 0
 
 
+def _unwritable(path: str | None) -> str | None:
+    """Why ``path`` cannot be written (checked before any work is done), or None."""
+    if not path:
+        return None
+    p = Path(path).expanduser().resolve()
+    if not p.parent.is_dir():
+        return f"the folder {p.parent} does not exist"
+    if p.is_dir():
+        return "it is a folder"
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        return "permission denied"
+    return None
+
+
+def _write_atomically(path: str, text: str) -> str | None:
+    """Write the whole file or leave the old one; returns the OS's reason on failure."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return exc.strerror or type(exc).__name__
+    return None
+
+
 def cmd_compute(args) -> int:
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        print(f"error: cannot write {args.json}: the folder {Path(args.json).resolve().parent} does not exist", file=sys.stderr)
+    if why := _unwritable(args.json):
+        print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
         return 2
     outcomes = _run(args.models, args)
     if args.json:
         good = [o.fingerprint.to_json() for o in outcomes if o.fingerprint]
-        path = Path(args.json)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(good, indent=1))
-        os.replace(tmp, path)
+        if why := _write_atomically(args.json, json.dumps(good, indent=1)):
+            print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
+            return 2
     return _report(outcomes)
 
 
@@ -239,6 +265,9 @@ def cmd_compare(args) -> int:
 def cmd_verdict(args) -> int:
     from .lineage.evidence import verdict
 
+    if why := _unwritable(args.json):
+        print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
+        return 2
     opts = _options(args)
     try:
         v = verdict(args.a, args.b, opts, progress=_progress_printer(args.quiet))
@@ -252,7 +281,9 @@ def cmd_verdict(args) -> int:
         return 1
     print(render_verdict(v))
     if args.json:
-        Path(args.json).write_text(json.dumps(v.to_json(), indent=2, ensure_ascii=False) + "\n")
+        if why := _write_atomically(args.json, json.dumps(v.to_json(), indent=2, ensure_ascii=False) + "\n"):
+            print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
+            return 2
         print(f"\nwrote {args.json}")
     return 0
 

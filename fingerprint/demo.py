@@ -70,7 +70,7 @@ def demo_name(reference: str) -> str | None:
     """The demo model's short name when ``reference`` points to one, else None."""
     try:
         p = Path(reference).expanduser().resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: an embedded NUL
         return None
     for m in DEMO_MODELS:
         if p == m.absolute:

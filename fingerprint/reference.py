@@ -12,6 +12,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 WEIGHT_SUFFIXES = (".safetensors", ".gguf")
 HUB_PREFIX = "hf://"
+MAX_REFERENCE = 1024  # characters: longer than any Hub ID with revision and file, or any sane path
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,18 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
     text = text.strip()
     if not text:
         raise BadReference("empty model reference")
+    if len(text) > MAX_REFERENCE:
+        raise BadReference(f"the model reference is {len(text):,} characters long (at most {MAX_REFERENCE:,})", model=text[:60] + "...")
+    if any(not c.isprintable() for c in text):
+        raise BadReference("the model reference contains control characters", model=text)
     forced_hub = text.startswith(HUB_PREFIX)  # hf://org/name: the Hub even if a folder has that name
     path = Path(text).expanduser()
-    if not forced_hub and path.exists():
+    if not forced_hub and _exists(path):
         return ModelRef(text=text, kind="local", path=path.resolve())
     if forced_hub:
         text = text[len(HUB_PREFIX) :]
-    if text.startswith((".", "/", "~")) or text.endswith(WEIGHT_SUFFIXES) and "/" not in text:
+    looks_like_a_file = text.endswith(WEIGHT_SUFFIXES) and text.count("/") < 2  # org/name/file.gguf names a Hub file
+    if text.startswith((".", "/", "~")) or (looks_like_a_file and not forced_hub):
         raise BadReference(f"no such file or folder: {text}", model=text)
 
     body, revision = text, None
@@ -54,7 +60,7 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
     parts = body.split("/")
     repo_id = "/".join(parts[:2])
     inner = "/".join(parts[2:]) or None
-    if not _HUB_ID.match(repo_id):
+    if not _HUB_ID.match(repo_id) or not _valid_repo_id(repo_id):
         raise BadReference(f"not a Hub model ID or an existing path: {text!r}", model=text)
     if inner and filename and inner != filename:
         raise BadReference(f"two file names given ({inner} and {filename})", model=text)
@@ -62,3 +68,22 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
     if chosen and not chosen.endswith(WEIGHT_SUFFIXES):
         raise BadReference(f"{chosen} is not a .safetensors or .gguf file", model=text)
     return ModelRef(text=text, kind="hub", repo_id=repo_id, revision=revision, filename=chosen)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, an embedded NUL
+        return False
+
+
+def _valid_repo_id(repo_id: str) -> bool:
+    """The Hub's own rule for repository names (no '..' or '--', length, first and last characters)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return True

@@ -130,6 +130,18 @@ def test_failures_do_not_stop_the_others(monkeypatch, fast_retries):
     assert "from the cache" in status[good[0]]
 
 
+def test_hostile_hub_ids_get_one_line_errors_not_exception_boxes():
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/models.py").run()
+    at.text_area(key="w_hub_ids").set_value("\n".join(["a" * 100_000, "org/na\x00me", "org/.."]))
+    at.run()
+    at.button(key="compute").click().run()
+    settle(at)
+    assert not at.exception, at.exception
+    errors = texts(at, "error")
+    assert "100,000 characters long" in errors and "control characters" in errors and "not a Hub model ID" in errors
+
+
 def test_hub_model_links_its_commit_and_token_stays_secret(hub, monkeypatch):
     from huggingface_hub import constants
 

@@ -30,6 +30,7 @@ from fingerprint.errors import (
     CorruptFile,
     FileNotInRepo,
     FingerprintError,
+    NetworkError,
     NoAttentionTensors,
     NonFiniteWeights,
     NoWeights,
@@ -940,3 +941,78 @@ def test_cli_compare_with_a_bad_model(tmp_path, capsys):
         ln for ln in captured.err.splitlines() if ln.startswith(f"error: {bad}: ")
     ]
     assert "σ-curve correlation" in captured.out
+
+
+# ---------------------------------------------------------------------------------------------- hostile references
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("org/..", "not a Hub model ID"),
+        ("org/--x", "not a Hub model ID"),
+        ("h/x.safetensors", "no such file or folder"),
+        ("a" * 100_000, "100,000 characters long"),
+        ("org/na\x00me", "control characters"),
+        ("org/name\n", None),  # surrounding whitespace is trimmed: a valid Hub ID
+    ],
+)
+def test_hostile_references_get_a_one_line_error_and_the_run_goes_on(text, says, fixtures):
+    good = str(fixtures / "stories260k")
+    bad_out, good_out = compute_many([text, good], Options(use_cache=False))
+    assert good_out.error is None
+    if says is None:
+        assert not isinstance(bad_out.error, BadReference)
+        return
+    assert isinstance(bad_out.error, BadReference), bad_out.error
+    msg = str(bad_out.error)
+    assert says in msg and "\n" not in msg and len(msg) < 1000
+
+
+def test_a_hub_answer_with_a_forged_commit_sha_is_never_used(monkeypatch):
+    from huggingface_hub import HfApi
+
+    from fingerprint.sources import hub as hubsrc
+
+    def forged(self, repo_id, revision=None, files_metadata=False):
+        return types.SimpleNamespace(sha="../../../../api/whoami", siblings=[])
+
+    monkeypatch.setattr(HfApi, "model_info", forged)
+    with pytest.raises(NetworkError, match="no valid commit sha"):
+        hubsrc.resolve_snapshot("org/model", None, endpoint="http://127.0.0.1:9")
+
+
+def test_repo_file_names_that_step_out_of_the_resolve_url_are_dropped(monkeypatch):
+    from huggingface_hub import HfApi
+
+    from fingerprint.sources import hub as hubsrc
+
+    names = ["model.safetensors", "../../api/whoami", "/etc/passwd", "a/./b.json", "a\\b", "ok/config.json"]
+    siblings = [types.SimpleNamespace(rfilename=n, size=1) for n in names]
+
+    def info(self, repo_id, revision=None, files_metadata=False):
+        return types.SimpleNamespace(sha="a" * 40, siblings=siblings)
+
+    monkeypatch.setattr(HfApi, "model_info", info)
+    snap = hubsrc.resolve_snapshot("org/model", None, endpoint="http://127.0.0.1:9")
+    assert sorted(snap.files) == ["model.safetensors", "ok/config.json"]
+
+
+def test_a_fifo_named_like_a_weight_file_is_refused_at_once(tmp_path, fixtures):
+    fifo = tmp_path / "x.safetensors"
+    os.mkfifo(fifo)
+    bad, good = compute_many([str(fifo), str(fixtures / "stories260k")], Options(use_cache=False))
+    assert isinstance(bad.error, CorruptFile) and "not a regular file" in str(bad.error)
+    assert good.error is None
+
+
+@pytest.mark.parametrize("command", ["compute", "verdict"])
+def test_an_unwritable_json_path_is_refused_before_any_work(command, tmp_path, fixtures, capsys):
+    model = str(fixtures / "stories260k")
+    target = tmp_path / "is-a-folder"
+    target.mkdir()
+    args = [command, model, "--json", str(target), "--no-cache"] if command == "compute" else [
+        command, model, model, "--json", str(target), "--no-cache"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {target}: it is a folder") and "Traceback" not in err

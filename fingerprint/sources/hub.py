@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -129,10 +130,21 @@ def resolve_snapshot(
             raise translate_hub_error(exc, repo_id) from None
     else:
         raise RateLimited(f"the Hub kept rate-limiting API calls for {repo_id} (HTTP 429)")
-    if not info.sha:
-        raise NetworkError(f"the Hub gave no commit sha for {repo_id}")
-    files = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
+    if not info.sha or not _COMMIT_SHA.fullmatch(info.sha):
+        # the sha goes into every URL read with the token: only a real one is used
+        raise NetworkError(f"the Hub answered with no valid commit sha for {repo_id}")
+    files = {s.rfilename: int(s.size or 0) for s in (info.siblings or []) if _safe_file_name(s.rfilename)}
     return HubSnapshot(repo_id=repo_id, sha=info.sha, files=files, endpoint=endpoint, token=token)
+
+
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def _safe_file_name(name: str | None) -> bool:
+    """A repo file name that cannot step out of its resolve URL ('..', absolute, backslashes, control characters)."""
+    if not name or name.startswith("/") or "\\" in name or len(name) > 1024:
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/")) and name.isprintable()
 
 
 def _says_when(headers) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from ..errors import CorruptFile
@@ -16,8 +17,14 @@ class LocalFile(ByteSource):
         super().__init__(context)
         self.path = Path(path)
         self.name = name or self.path.name
-        self._fd = os.open(self.path, os.O_RDONLY)
-        self.size = os.fstat(self._fd).st_size
+        # O_NONBLOCK: opening a FIFO or a device named like a weight file must not wait for a writer
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self._fd)
+            self._fd = -1
+            raise CorruptFile(f"{self.name} is not a regular file (a pipe, a device or a socket)")
+        self.size = st.st_size
 
     def fetch(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
