@@ -4,6 +4,8 @@
     python benchmarks/run_all.py --only bytes # one benchmark (the other's last results are reused)
     python benchmarks/run_all.py --render     # rewrite BENCHMARKS.md from the last results, run nothing
     python benchmarks/run_all.py --strict     # exit 1 when a target fails
+    python benchmarks/run_all.py --only lineage --section   # rewrite only that section and its targets in
+                                              # BENCHMARKS.md (when the other results are not on this machine)
 
 Each benchmark runs in its own process and leaves its figures in benchmarks/data/results/*.json.
 """
@@ -160,6 +162,36 @@ def render(results: dict, durations: dict) -> str:
         L += render_lineage(g)
     L += render_findings(b, l)
     return "\n".join(L).rstrip() + "\n"
+
+
+LINEAGE_SECTION = "## 3. Lineage signals and verdicts"
+_LINEAGE_TARGET = ("| lineage pairs |", "lineage signals", "7B-shaped")
+
+
+def splice_lineage(doc: str, g: dict) -> str:
+    """BENCHMARKS.md with section 3 and the lineage target rows rendered anew from ``g``; the rest kept."""
+    fresh = render({"lineage": g}, {})
+    m = g["machine"]
+
+    def section(text: str) -> str:
+        start = text.index(LINEAGE_SECTION)
+        nxt = text.find("\n## ", start + 1)
+        return text[start : nxt + 1 if nxt >= 0 else len(text)]
+
+    new_section = section(fresh).replace(
+        "\n\n", f"\n\nThis section was measured on {m['date']} (code {m['git']}), after sections 1 and 2.\n\n", 1)
+    doc = doc.replace(section(doc), new_section)
+    targets = [line for line in fresh.split("## Targets", 1)[1].split("\n## ", 1)[0].splitlines()
+               if line.startswith("| ") and any(k in line for k in _LINEAGE_TARGET)]
+    head, rest = doc.split("## Targets", 1)
+    table_part, tail = rest.split("\n## ", 1)
+    lines = [line for line in table_part.splitlines() if not any(k in line for k in _LINEAGE_TARGET) or not line.startswith("| ")]
+    last_row = max(i for i, line in enumerate(lines) if line.startswith("| "))
+    lines[last_row + 1 : last_row + 1] = targets
+    rows = [line for line in lines if line.startswith("| ") and ("**PASS**" in line or "**FAIL**" in line)]
+    fails = sum("**FAIL**" in line for line in rows)
+    lines = [f"{len(rows) - fails} of {len(rows)} targets pass." if line.endswith("targets pass.") else line for line in lines]
+    return head + "## Targets" + "\n".join(lines) + "\n## " + tail
 
 
 def render_lineage(g: dict) -> list[str]:
@@ -614,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
     ap.add_argument("--render", action="store_true", help="only rewrite BENCHMARKS.md from the last results")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    ap.add_argument("--section", action="store_true",
+                    help="with --only lineage: rewrite only its section and target rows, keep the rest of BENCHMARKS.md")
     args = ap.parse_args(argv)
     durations: dict[str, float] = {}
     if not args.render:
@@ -626,7 +660,12 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = json.loads(p.read_text())
     if not results:
         raise SystemExit("no results yet: run without --render")
-    OUT.write_text(render(results, durations))
+    if args.section:
+        if args.only != ["lineage"] or "lineage" not in results:
+            raise SystemExit("--section rewrites the lineage section only: use it with --only lineage")
+        OUT.write_text(splice_lineage(OUT.read_text(), results["lineage"]))
+    else:
+        OUT.write_text(render(results, durations))
     fails = OUT.read_text().split("## Targets", 1)[1].split("##", 1)[0].count("**FAIL**")
     print(f"wrote {OUT} ({fails} target(s) failed)")
     return 1 if args.strict and fails else 0
