@@ -256,9 +256,10 @@ def render_lineage(g: dict) -> list[str]:
 def render_tradeoff(rows: list[dict]) -> list[str]:
     L = ["### Budget trade-off: the same pairs judged from a fraction of each model", ""]
     L += [
-        "The models above are read whole. A 7B Llama at the default budget (128 MB, 1,000 requests) reads about",
-        "0.5 % of its matrix bytes (70.6 of 13,000 MB, 32-64 rows per matrix) and 2,048 embedding rows, half a row",
-        "per hidden dim; a 70B about 0.05 % (8 rows per matrix). Here every model is read again with a budget",
+        "The models above are read whole. A 7B Llama at the default budget (128 MB, 1,000 requests) reads 0.55 %",
+        "of its matrix bytes (70.6 of 12,952 MB: 64 rows of Q and K, 32 of V, O, gate and up, 5 of down) and 2,048",
+        "embedding rows, half a row per hidden dim; a 70B 0.05 % (8 rows per matrix, 2 of down; `tests/test_lineage_plan.py`).",
+        "Here every model is read again with a budget",
         "of a fraction of its own matrix bytes, in slots of one row or rotary pair, with 64 embedding rows (half",
         "a row per hidden dim, as the 7B) and no request limit; σ-curves come from the same rows. *LOO*: each",
         "pair decided against a calibration made from the other pairs at the same budget, as above; *shipped*:",
