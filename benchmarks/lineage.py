@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                "machine": bl.machine(), "seconds": round(time.perf_counter() - t0, 1), "pairs": rows,
                "summary": summary, "probes": probe_info, "probes_large": probe_large_models(), "budget_tradeoff": tradeoff,
                "verdict_7b": verdict_7b()}
+    payload["calibration_drift"] = _drift(rows)
     bl.save_result("lineage", payload)
     if not args.no_calibration:
         cal_mod.CALIBRATION_FILE.write_text(json.dumps({
@@ -268,6 +269,25 @@ def _tradeoff_row(fraction: float, every_token: bool, rows: list[dict], probes: 
         "pairs": [{k: r[k] for k in ("a", "b", "related", "signals", "verdict", "called_related")} for r in rows],
         "seconds": round(seconds, 1),
     }
+
+
+def _drift(rows: list[dict]) -> dict:
+    """How far this run's signal values are from those in calibration.json (before it is rewritten)."""
+    try:
+        shipped = json.loads(cal_mod.CALIBRATION_FILE.read_text())["pairs"]
+    except (OSError, ValueError, KeyError):
+        return {"pairs": 0}
+    old = {(p["a"], p["b"]): p["signals"] for p in shipped}
+    worst = {"pairs": 0, "max": 0.0, "signal": None, "pair": None}
+    for r in rows:
+        before = old.get((r["a"], r["b"]))
+        if before is None:
+            continue
+        worst["pairs"] += 1
+        for name, value in r["signals"].items():
+            if name in before and abs(value - before[name]) > worst["max"]:
+                worst.update(max=abs(value - before[name]), signal=name, pair=f"{r['a']} vs {r['b']}")
+    return worst
 
 
 def _calibration(rows: list[dict]) -> cal_mod.Calibration:

@@ -191,7 +191,7 @@ def splice_lineage(doc: str, g: dict) -> str:
     rows = [line for line in lines if line.startswith("| ") and ("**PASS**" in line or "**FAIL**" in line)]
     fails = sum("**FAIL**" in line for line in rows)
     lines = [f"{len(rows) - fails} of {len(rows)} targets pass." if line.endswith("targets pass.") else line for line in lines]
-    return head + "## Targets" + "\n".join(lines) + "\n## " + tail
+    return head + "## Targets" + "\n".join(lines) + ("\n" if table_part.endswith("\n") else "") + "\n## " + tail
 
 
 def render_lineage(g: dict) -> list[str]:
@@ -216,6 +216,10 @@ def render_lineage(g: dict) -> list[str]:
                  f"{100 * v['true_positive_rate']:.0f} % called related", f"{v['n_related']} / {v['n_unrelated']}",
                  f"{v['false_positives']} false positives", ""])
     L += table(["signal", "AUROC", "TPR at 0 FP", "related / unrelated pairs", "max unrelated", "min related"], rows)
+    drift = g.get("calibration_drift")
+    if drift and drift["pairs"]:
+        L += [f"Largest difference between these signal values and those in `fingerprint/lineage/calibration.json`: "
+              f"{drift['max']:.2g} ({drift['signal']}, {drift['pair']}; {drift['pairs']} pairs compared).", ""]
     if v["misses"]:
         L += ["Related pairs the verdict did not call related:", ""] + [f"- {m}" for m in v["misses"]] + [""]
     L += ["Every pair (signal values; `-` = not available for that pair):", ""]

@@ -30,7 +30,7 @@ from ..formats.tensor import TensorInfo
 from ..roles import _GGUF_PERMUTED
 from ..stats import _dequant_scale
 from . import rowcodec
-from .plan import MATRIX_KINDS, ProbeBudget, Want, as_budget, plan_probe, runs
+from .plan import ProbeBudget, Want, as_budget, plan_probe, runs
 from .tensors import locate_all
 from .vocab import read_vocabulary
 
