@@ -239,12 +239,19 @@ def _matrix_bytes(reads: dict) -> int:
 
 def scaled_budget(full, fraction: float, every_token: bool = False) -> ProbeBudget:
     """A budget that reads ``fraction`` of a model's matrix bytes (``full``: its probe read whole), in slots
-    of one row or rotary pair, with the headers, the vectors and 64 embedding rows (or all of them) on top."""
+    of one row or rotary pair - but at least one slot per matrix - with the headers, the vectors and 64
+    embedding rows (or all of them) on top."""
     parts = full.reads
     windows = EVERY_WINDOW if every_token else SCALED_WINDOWS
     kept = full.embedding_rows.kept if full.embedding_rows is not None else None
     embed = 0 if kept is None else parts["embedding"] if every_token else windows * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
-    return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + int(fraction * _matrix_bytes(parts)),
+    samples = [*(s for layers in full.matrices.values() for s in layers.values()), *(s for items in full.experts.values()
+                                                                                    for s in items.values())]
+    floor = sum(s.kept.nbytes // max(len(s.rows), 1) * (2 if kind in ("q", "k") else 1)
+                for kind, layers in full.matrices.items() for s in layers.values())  # one slot per matrix, at least
+    floor += sum(s.kept.nbytes // max(len(s.rows), 1) for items in full.experts.values() for s in items.values())
+    matrices = max(int(fraction * _matrix_bytes(parts)), floor) if samples else 0
+    return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + matrices,
                        requests=10**6, slot_elements=1, embed_windows=windows, window_ids=SCALED_WINDOW_IDS)
 
 

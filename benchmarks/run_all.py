@@ -267,7 +267,12 @@ def render_tradeoff(rows: list[dict]) -> list[str]:
         "of a fraction of its own matrix bytes, in slots of one row or rotary pair, with 64 embedding rows (half",
         "a row per hidden dim, as the 7B) and no request limit; σ-curves come from the same rows. *LOO*: each",
         "pair decided against a calibration made from the other pairs at the same budget, as above; *shipped*:",
-        "decided against the calibration of the models read whole (`calibration.json`).",
+        "decided against the calibration of the models read whole (`calibration.json`). One row or rotary pair per",
+        "matrix is already 0.3-2 % of these small matrices: smaller fractions cannot be read.",
+        "",
+        "A rotated residual stream is only undone by fitting the rotation, which needs at least 2 shared tokens per",
+        "hidden dim (`signals.ROTATION_TOKENS`): 64 embedding rows for 128 dims can never find it, nor can a 7B's",
+        "2,048 rows for 4,096 dims. The runs with every embedding row show what the matrix fraction alone does.",
         "",
     ]
     names = [n for n in ("elementwise", "awm", "depth", "moe") if any(n in r["signals"] for r in rows)]
