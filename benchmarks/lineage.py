@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                "machine": bl.machine(), "seconds": round(time.perf_counter() - t0, 1), "pairs": rows,
                "summary": summary, "probes": probe_info, "probes_large": probe_large_models(), "budget_tradeoff": tradeoff,
                "verdict_7b": verdict_7b()}
+    payload["calibration_drift"] = _drift(rows)
     bl.save_result("lineage", payload)
     if not args.no_calibration:
         cal_mod.CALIBRATION_FILE.write_text(json.dumps({
@@ -238,12 +239,19 @@ def _matrix_bytes(reads: dict) -> int:
 
 def scaled_budget(full, fraction: float, every_token: bool = False) -> ProbeBudget:
     """A budget that reads ``fraction`` of a model's matrix bytes (``full``: its probe read whole), in slots
-    of one row or rotary pair, with the headers, the vectors and 64 embedding rows (or all of them) on top."""
+    of one row or rotary pair - but at least one slot per matrix - with the headers, the vectors and 64
+    embedding rows (or all of them) on top."""
     parts = full.reads
     windows = EVERY_WINDOW if every_token else SCALED_WINDOWS
     kept = full.embedding_rows.kept if full.embedding_rows is not None else None
     embed = 0 if kept is None else parts["embedding"] if every_token else windows * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
-    return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + int(fraction * _matrix_bytes(parts)),
+    samples = [*(s for layers in full.matrices.values() for s in layers.values()), *(s for items in full.experts.values()
+                                                                                    for s in items.values())]
+    floor = sum(s.kept.nbytes // max(len(s.rows), 1) * (2 if kind in ("q", "k") else 1)
+                for kind, layers in full.matrices.items() for s in layers.values())  # one slot per matrix, at least
+    floor += sum(s.kept.nbytes // max(len(s.rows), 1) for items in full.experts.values() for s in items.values())
+    matrices = max(int(fraction * _matrix_bytes(parts)), floor) if samples else 0
+    return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + matrices,
                        requests=10**6, slot_elements=1, embed_windows=windows, window_ids=SCALED_WINDOW_IDS)
 
 
@@ -268,6 +276,25 @@ def _tradeoff_row(fraction: float, every_token: bool, rows: list[dict], probes: 
         "pairs": [{k: r[k] for k in ("a", "b", "related", "signals", "verdict", "called_related")} for r in rows],
         "seconds": round(seconds, 1),
     }
+
+
+def _drift(rows: list[dict]) -> dict:
+    """How far this run's signal values are from those in calibration.json (before it is rewritten)."""
+    try:
+        shipped = json.loads(cal_mod.CALIBRATION_FILE.read_text())["pairs"]
+    except (OSError, ValueError, KeyError):
+        return {"pairs": 0}
+    old = {(p["a"], p["b"]): p["signals"] for p in shipped}
+    worst = {"pairs": 0, "max": 0.0, "signal": None, "pair": None}
+    for r in rows:
+        before = old.get((r["a"], r["b"]))
+        if before is None:
+            continue
+        worst["pairs"] += 1
+        for name, value in r["signals"].items():
+            if name in before and abs(value - before[name]) > worst["max"]:
+                worst.update(max=abs(value - before[name]), signal=name, pair=f"{r['a']} vs {r['b']}")
+    return worst
 
 
 def _calibration(rows: list[dict]) -> cal_mod.Calibration:

@@ -280,7 +280,6 @@ def test_hub_probe_reads_a_bounded_number_of_bytes_and_the_tokenizer(hub, synth,
     assert 0 < served <= budget and probe.bytes_read <= budget
     weight_reads = [r for m, path, r in hub.requests if m == "GET" and path.endswith("/model.safetensors")]
     assert weight_reads and all(r and r.startswith("bytes=") for r in weight_reads), "weights only by Range"
-    n_tensors = len(synth["layout"].tensors)
     assert probe.requests == len([r for r in hub.requests if r[0] == "GET"]) - 1  # every read counted (the listing is an API call)
     assert probe.requests <= ProbeBudget().requests
 
