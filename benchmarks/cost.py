@@ -172,37 +172,42 @@ def render(c: dict) -> list[str]:
             )
     L += ["", "Targets for a verdict (per model): ≤ 128 MB read, ≤ 1,000 HTTP requests, resolver calls ≤ files read + 1,",
           "peak RSS ≤ 600 MiB for a pair of 7B-shaped models, probe files no larger than the bytes read.", ""]
+    rows = [f"| {m} | {t} | {v} | {'pass' if ok else '**FAIL**'} |" for m, t, v, ok in target_rows(c)]
+    L += ["| model | target | measured | result |", "|---|---|---|---|", *rows, ""]
+    L += [
+        "Resolver calls are one per file read (config.json, the shard index, each shard): every Range read after the",
+        "first goes to the storage host. The sampled-σ targets are the ones decided in issue 8 (the stated standard",
+        "error is honest, each curve keeps its shape), judged here and in section 1.",
+        "",
+    ]
+    return L
+
+
+def target_rows(c: dict) -> list[tuple[str, str, str, bool]]:
+    """(model, target, measured, passed) for every target this benchmark judges."""
     rows = []
     for s in c["sizes"]:
         v = s.get("verdict")
         if not v:
             continue
         worst = max(v["per_model"], key=lambda m: m["bytes"])
-        rows.append(f"| {s['size']} | ≤ 128 MB read | {worst['bytes'] / 1e6:.1f} MB | {'pass' if worst['bytes'] <= 128e6 else '**FAIL**'} |")
-        rows.append(f"| {s['size']} | ≤ 1,000 requests | {worst['requests']} | {'pass' if worst['requests'] <= 1000 else '**FAIL**'} |")
-        disk_ok = v["disk_written"] <= sum(m["bytes"] for m in v["per_model"]) * 1.01
-        rows.append(f"| {s['size']} | disk ≤ bytes read | {v['disk_written'] / 1e6:.1f} MB for "
-                    f"{sum(m['bytes'] for m in v['per_model']) / 1e6:.1f} MB read | {'pass' if disk_ok else '**FAIL**'} |")
+        read = sum(m["bytes"] for m in v["per_model"])
+        rows += [
+            (f"{s['size']} verdict", "≤ 128 MB read per model", f"{worst['bytes'] / 1e6:.1f} MB", worst["bytes"] <= 128e6),
+            (f"{s['size']} verdict", "≤ 1,000 HTTP requests per model", f"{worst['requests']:,}", worst["requests"] <= 1000),
+            (f"{s['size']} verdict", "probe files ≤ bytes read", f"{v['disk_written'] / 1e6:.1f} MB for {read / 1e6:.1f} MB read",
+             v["disk_written"] <= read * 1.01),
+        ]
         if s["size"] == "7B":
-            ok = v["peak_rss"] <= 600 * 2**20
-            rows.append(f"| 7B pair | peak RSS ≤ 600 MiB | {v['peak_rss'] / 2**20:.0f} MiB | {'pass' if ok else '**FAIL**'} |")
+            rows.append(("7B verdict (pair)", "peak RSS ≤ 600 MiB", f"{v['peak_rss'] / 2**20:.0f} MiB", v["peak_rss"] <= 600 * 2**20))
         acc = s.get("sampled_accuracy")
         if acc and acc["within_2se"] is not None:
-            rows.append(f"| {s['size']} | sampled σ: exact within 2 stated SE for ≥ 95 % of per-layer values | "
-                        f"{100 * acc['within_2se']:.1f} % of {acc['values']} | {'pass' if acc['within_2se'] >= 0.95 else '**FAIL**'} |")
-            rows.append(f"| {s['size']} | sampled σ: each curve's r vs exact ≥ 0.97 | min {acc['min_r']:.4f} "
-                        f"({', '.join(f'{k} {v:.3f}' for k, v in acc['r_by_role'].items())}) | "
-                        f"{'pass' if acc['min_r'] >= 0.97 else '**FAIL**'} |")
-    L += ["| model | target | measured | result |", "|---|---|---|---|", *rows, ""]
-    L += [
-        "Resolver calls are one per file read (config.json, the shard index, each shard): every Range read after the",
-        "first goes to the storage host. The sampled-σ rows are the targets decided in issue 8, replacing \"every",
-        "per-layer σ within 1 %\" and \"r > 0.99\" in the Targets table above, which bytes.py still judges by the former",
-        "targets (not re-run here). Likewise local speed: the target is ≥ 2x with the file hash cached; the first sight of a",
-        "local file is bounded by sha256 speed, since a file's identity is its hash.",
-        "",
-    ]
-    return L
+            rows.append((f"{s['size']} σ sampled", "exact within 2 stated SE for ≥ 95 % of per-layer values",
+                         f"{100 * acc['within_2se']:.1f} % of {acc['values']}", acc["within_2se"] >= 0.95))
+            rows.append((f"{s['size']} σ sampled", "each curve's r vs exact ≥ 0.97",
+                         f"min {acc['min_r']:.4f} ({', '.join(f'{k} {x:.3f}' for k, x in acc['r_by_role'].items())})",
+                         acc["min_r"] >= 0.97))
+    return rows
 
 
 def write_section(c: dict) -> None:

@@ -23,8 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl  # noqa: E402
+import cost  # noqa: E402
 
-BENCHMARKS = {"bytes": "bytes.py", "local": "local.py", "lineage": "lineage.py"}
+BENCHMARKS = {"bytes": "bytes.py", "local": "local.py", "lineage": "lineage.py", "cost": "cost.py"}
 OUT = bl.ROOT / "BENCHMARKS.md"
 
 
@@ -85,8 +86,8 @@ def table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render(results: dict, durations: dict) -> str:
-    b, l, g = results.get("bytes"), results.get("local"), results.get("lineage")
-    m = (b or l or g)["machine"]
+    b, l, g, c = results.get("bytes"), results.get("local"), results.get("lineage"), results.get("cost")
+    m = (b or l or g or c)["machine"]
     L: list[str] = []
     L += [
         "# Benchmarks",
@@ -151,6 +152,9 @@ def render(results: dict, durations: dict) -> str:
             rows.append(["verdict of two 7B-shaped bf16 models", "probe file <= bytes read",
                          f"{size(max(v7['probe_files']))} for {size(worst_bytes)} read",
                          verdict(max(v7["probe_files"]) <= min(r["bytes_read"] for r in per_model))])
+    if c:
+        rows += [[f"{model} (Hub-like server)", target, measured, "**PASS**" if ok else "**FAIL**"]
+                 for model, target, measured, ok in cost.target_rows(c)]
     L += table(["model", "target", "measured", "result"], rows)
     n_fail = sum(1 for r in rows if "FAIL" in r[-1])
     L += [f"{len(rows) - n_fail} of {len(rows)} targets pass.", ""]
@@ -161,6 +165,8 @@ def render(results: dict, durations: dict) -> str:
         L += render_local(l)
     if g:
         L += render_lineage(g)
+    if c:
+        L += cost.render(c)
     L += render_findings(b, l)
     return "\n".join(L).rstrip() + "\n"
 
