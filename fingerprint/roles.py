@@ -134,6 +134,15 @@ _OVERRIDES: dict[str, MODEL_TENSOR | None] = {
 _SUFFIXES = (".weight", ".bias")
 
 
+MAX_BLOCK_DIGITS = 5  # a layer or expert number has at most this many digits (real models: a few hundred layers)
+
+
+def is_block_index(part: str) -> bool:
+    """A name part that can be a layer or expert number: ASCII digits ('²' is a digit to str.isdigit, not to int),
+    short enough that a hostile name cannot make the tool plan billions of layers."""
+    return part.isascii() and part.isdigit() and len(part) <= MAX_BLOCK_DIGITS
+
+
 def match_name(name: str) -> tuple[str, int, str] | None:
     """Return (prefix, layer, role) for an attention tensor name, else None."""
     suffix = next((s for s in _SUFFIXES if name.endswith(s)), "")
@@ -141,7 +150,7 @@ def match_name(name: str) -> tuple[str, int, str] | None:
         return None
     parts = name[: -len(suffix)].split(".")
     table = _templates()
-    numeric = [i for i, p in enumerate(parts) if p.isdigit()]
+    numeric = [i for i, p in enumerate(parts) if is_block_index(p)]
     for start in range(len(parts)):
         for j in numeric:
             if j < start:
@@ -165,7 +174,7 @@ def compile_mapping(mapping: dict[str, str]) -> list[tuple[re.Pattern, str]]:
     for role, pattern in mapping.items():
         if "{layer}" not in pattern or pattern.count("{layer}") > 1:
             raise BadMapping(f"the mapping for {role!r} needs one {{layer}} placeholder: {pattern!r}")
-        rx = re.escape(pattern).replace(r"\{layer\}", r"(\d+)")
+        rx = re.escape(pattern).replace(r"\{layer\}", rf"([0-9]{{1,{MAX_BLOCK_DIGITS}}})")
         out.append((re.compile(rf"^{rx}(\.weight|\.bias)?$"), role))
     return out
 

@@ -265,7 +265,8 @@ def test_header_length_absurd(tmp_path, good_st):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b"\xff\xfe\x00garbage", b'{"a": 1', b"[" * 100_000, b"\x00" * 64],
+    [b"{not json", b"\xff\xfe\x00garbage", b'{"a": 1', b'{"pad":"' + b"x" * 20_000 + b'","a":' + b"[" * 2000 + b"]" * 2000 + b"}",
+     b"\x00" * 64],
     ids=["syntax", "not-utf8", "unterminated", "deeply-nested", "zeros"],
 )
 def test_header_not_json(tmp_path, raw):
@@ -1016,3 +1017,59 @@ def test_an_unwritable_json_path_is_refused_before_any_work(command, tmp_path, f
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write {target}: it is a folder") and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------- absurd sizes in tiny headers
+
+
+def _good_and(bad: Path, fixtures: Path) -> tuple:
+    """Run a bad model next to a good one: the bad one fails with a typed error, the good one is kept."""
+    bad_out, good_out = compute_many([str(bad), str(fixtures / "stories260k")], NO_CACHE)
+    assert good_out.error is None, good_out.error
+    return bad_out
+
+
+def test_a_zero_size_tensor_of_2_60_rows_is_refused_from_the_header(tmp_path, fixtures):
+    header = {"model.layers.0.self_attn.q_proj.weight": {"dtype": "F32", "shape": [2**60, 0], "data_offsets": [0, 0]}}
+    path = write_model(tmp_path / "z", st_pack(header))
+    out = _good_and(path, fixtures)
+    assert_one_line_error(out.error, str(path), CorruptFile, "2^31")
+
+
+@pytest.mark.parametrize("layer", ["1000000000000", "9" * 5000, "²"])
+def test_absurd_layer_numbers_are_not_layers(tmp_path, fixtures, layer):
+    arr = np.zeros((HEADS * HEAD_DIM, HIDDEN), np.float32)
+    header, data = st_layout({f"model.layers.{layer}.self_attn.q_proj.weight": arr})
+    path = write_model(tmp_path / "layer", st_pack(header, data))
+    out = _good_and(path, fixtures)
+    assert isinstance(out.error, NoAttentionTensors), out.error  # not "a bug in the tool", not a hang
+    assert "bug" not in str(out.error)
+
+
+def test_a_header_made_of_empty_lists_is_refused_before_parsing(tmp_path, fixtures):
+    import tracemalloc
+
+    raw = b'{"x":' + b"[" + b"[]," * 700_000 + b"[]]}"
+    path = write_model(tmp_path / "lists", st_pack(raw))
+    tracemalloc.start()
+    try:
+        out = _good_and(path, fixtures)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_one_line_error(out.error, str(path), CorruptFile, "JSON objects and lists")
+    assert peak < 64 << 20
+
+
+def test_gguf_dims_of_2_60_are_refused(tmp_path, good_gguf):
+    pos = gguf_tensor_info_pos(good_gguf, "blk.0.attn_q.weight") + 8 + len(b"blk.0.attn_q.weight")
+    (n_dims,) = struct.unpack_from("<I", good_gguf, pos)
+    assert n_dims == 2
+    blob = put(put(good_gguf, pos + 4, "<Q", 0), pos + 12, "<Q", 2**60)
+    fails(write_gguf_bytes(tmp_path, blob), CorruptFile, "2^31")
+
+
+def test_gguf_offsets_off_the_alignment_are_refused(tmp_path, good_gguf):
+    pos = gguf_offset_field(good_gguf, "blk.1.attn_q.weight")
+    (offset,) = struct.unpack_from("<Q", good_gguf, pos)
+    fails(write_gguf_bytes(tmp_path, put(good_gguf, pos, "<Q", offset + 4)), CorruptFile, "not aligned")

@@ -15,7 +15,7 @@ from gguf import GGMLQuantizationType, GGUFValueType
 from ..errors import CorruptFile, UnsupportedFormat
 from ..sources.base import ByteSource
 from .dtypes import gguf_nbytes
-from .tensor import TensorInfo, check_no_overlap
+from .tensor import TensorInfo, check_no_overlap, check_shape
 
 GGUF_MAGIC = b"GGUF"
 MAX_DIMS = 4
@@ -132,6 +132,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
         if not 1 <= n_dims <= MAX_DIMS:
             raise CorruptFile(f"{name}: tensor {tname} has {n_dims} dimensions")
         dims = [cur.unpack("<Q") for _ in range(n_dims)]
+        check_shape(name, tname, dims)
         type_id = cur.unpack("<I")
         offset = cur.unpack("<Q")
         infos.append((tname, dims, type_id, offset))
@@ -152,6 +153,8 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
             raise CorruptFile(f"{name}: tensor {tname} ({qtype.name}) has a row length that is not whole blocks")
         if offset + nbytes > data_size:
             raise CorruptFile(f"{name}: tensor {tname} lies outside the file's data (truncated?)")
+        if offset % alignment:  # llama.cpp writes every tensor at a multiple of general.alignment
+            raise CorruptFile(f"{name}: tensor {tname} starts at offset {offset}, not aligned to {alignment} bytes")
         tensors.append(
             TensorInfo(
                 name=tname,

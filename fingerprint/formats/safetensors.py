@@ -12,9 +12,12 @@ import struct
 from ..errors import CorruptFile
 from ..sources.base import ByteSource
 from .dtypes import SAFETENSORS_DTYPES
-from .tensor import TensorInfo, check_no_overlap
+from .tensor import TensorInfo, check_no_overlap, check_shape
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
+# JSON containers ({ and [) a header may hold before it is parsed: a real one has three per tensor (the entry,
+# its shape, its offsets) and ~70 bytes per tensor; a header of empty lists would cost ~50 bytes of RAM per byte.
+MAX_CONTAINERS = 1_000_000
 
 
 def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
@@ -28,6 +31,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
     if 8 + n > source.size:
         raise CorruptFile(f"{name}: header length {n} goes beyond the end of the file ({source.size} bytes; truncated?)")
     raw = source.read(8, n)
+    _check_json_cost(name, raw)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -53,6 +57,7 @@ def _entry(fname: str, key: str, value: object, data_start: int, data_size: int,
         raise CorruptFile(f"{fname}: {key} has no dtype")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise CorruptFile(f"{fname}: {key} has an invalid shape {_short(shape)}")
+    check_shape(fname, key, shape)
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
@@ -75,6 +80,15 @@ def _entry(fname: str, key: str, value: object, data_start: int, data_size: int,
         nbytes=end - begin,
         format="safetensors",
     )
+
+
+def _check_json_cost(name: str, raw: bytes) -> None:
+    """Refuse, before parsing, a header whose JSON would cost far more memory than a real one: too many
+    containers for its size (brackets inside strings count too, which only makes the bound stricter for
+    headers no real model writes). Deep nesting ends in RecursionError, reported as invalid JSON."""
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > min(MAX_CONTAINERS, 64 + len(raw) // 8):
+        raise CorruptFile(f"{name}: header holds {containers:,} JSON objects and lists, more than a real safetensors header")
 
 
 def _numel(shape: list[int], limit: int) -> int:

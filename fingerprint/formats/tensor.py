@@ -9,6 +9,21 @@ from ..errors import CorruptFile
 from ..sources.base import ByteSource
 
 
+MAX_DIM = 1 << 31  # no real weight has a dimension of 2^31 or more (the largest vocabularies are ~10^6)
+
+
+def check_shape(fname: str, tname: str, shape: list[int] | tuple[int, ...]) -> None:
+    """Refuse a declared shape no real tensor has, before anything is planned or allocated from it
+    (a zero-size tensor of 2^60 rows costs no bytes, but a plan over its rows would never end)."""
+    if any(d >= MAX_DIM for d in shape):
+        raise CorruptFile(f"{fname}: {tname} declares a dimension of 2^31 or more ({_dims(shape)})")
+
+
+def _dims(shape) -> str:
+    text = "x".join(str(d) for d in shape)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     name: str

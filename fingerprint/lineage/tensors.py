@@ -17,6 +17,7 @@ from gguf import MODEL_TENSOR, TENSOR_NAMES
 from gguf.tensor_mapping import TensorNameMap
 
 from ..formats.tensor import TensorInfo
+from ..roles import is_block_index
 
 KIND_OF_TYPE: dict[MODEL_TENSOR, str] = {
     MODEL_TENSOR.TOKEN_EMBD: "embed",
@@ -84,7 +85,7 @@ def locate(name: str, tensor: TensorInfo) -> Located | None:
         key = ".".join(rest)
         if key in top and suffix == ".weight":
             return Located(tensor, KIND_OF_TYPE[top[key]], -1, None, prefix)
-        numeric = [i for i, p in enumerate(rest) if p.isdigit()]
+        numeric = [i for i, p in enumerate(rest) if is_block_index(p)]
         for j in numeric:
             for x in [None, *[i for i in numeric if i > j]]:
                 kept = [("{bid}" if i == j else p) for i, p in enumerate(rest) if i != x]
