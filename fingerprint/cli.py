@@ -52,6 +52,8 @@ def _parse_map(items: list[str] | None) -> dict[str, str] | None:
 
 def _options(args) -> Options:
     store = None if args.no_cache else Store(args.cache)
+    if store is not None and store.note:
+        print(f"note: {store.note}", file=sys.stderr)
     return Options(
         mode=getattr(args, "mode", "auto"),
         token=args.token or None,

@@ -41,7 +41,32 @@ class Fingerprint:
         if version != SCHEMA_VERSION:
             raise ValueError(f"fingerprint schema_version {version!r} is not {SCHEMA_VERSION}")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        fp = cls(**{k: v for k, v in d.items() if k in known})
+        fp.check()
+        return fp
+
+    def check(self) -> None:
+        """Raise ValueError unless every field has the type the rest of the tool relies on (a cache row or a
+        JSON file may have been edited or damaged)."""
+        for name in ("model", "revision", "source", "format", "mode", "tool_version", "computed_at"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"fingerprint field {name} is not a string")
+        if not isinstance(self.layers, int) or isinstance(self.layers, bool) or not 0 < self.layers < 100_000:
+            raise ValueError("fingerprint field layers is not a layer count")
+        for name in ("bytes_read", "bytes_total"):
+            if not isinstance(getattr(self, name), int):
+                raise ValueError(f"fingerprint field {name} is not an integer")
+        if not isinstance(self.curves, dict) or not self.curves:
+            raise ValueError("fingerprint has no curves")
+        for role, values in self.curves.items():
+            if not isinstance(role, str) or not _numbers(values, self.layers):
+                raise ValueError(f"fingerprint curve {role!r} is not {self.layers} numbers")
+        if not isinstance(self.stats, dict) or not all(
+            isinstance(s, dict) and all(_numbers(v, self.layers) for v in s.values()) for s in self.stats.values()
+        ):
+            raise ValueError("fingerprint stats are not per-layer numbers")
+        if not isinstance(self.notes, list) or not isinstance(self.files, list) or not isinstance(self.config, dict):
+            raise ValueError("fingerprint notes, files or config have the wrong type")
 
     @property
     def roles(self) -> list[str]:
@@ -50,6 +75,12 @@ class Fingerprint:
     @property
     def short_revision(self) -> str:
         return self.revision.removeprefix("sha256:")[:12]
+
+
+def _numbers(values, n: int) -> bool:
+    return isinstance(values, list) and len(values) == n and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
+    )
 
 
 def _num(v: float | None) -> float | None:

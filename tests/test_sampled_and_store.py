@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import ml_dtypes
@@ -163,3 +164,51 @@ def test_exact_reads_above_a_servers_cap_are_sampled_with_a_note(model):
     assert Settings.from_env({"FINGERPRINT_SHARED_MODE": "1"}).max_exact_mb == 2000
     assert Settings.from_env({}).max_exact_mb == 0
     assert Settings.from_env({"FINGERPRINT_MAX_EXACT_MB": "5"}).max_exact_mb == 5
+
+
+# ---------------------------------------------------------------------------------------------- a cache that heals
+
+
+@pytest.mark.parametrize("content", [b"SQLite format 3\x00" + b"\x00" * 50, os.urandom(4096)], ids=["truncated", "random"])
+def test_a_damaged_cache_is_moved_aside_and_rebuilt(tmp_path, content, fixtures):
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(content)
+    store = Store(path)
+    assert "moved aside" in store.note and "\n" not in store.note
+    assert [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]
+    out = compute(str(fixtures / "stories260k"), Options(store=store))
+    assert out.error is None and Store(path).get(*_key_of(out)) is not None
+
+
+def test_an_unusable_cache_location_means_running_without_it(tmp_path, fixtures):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    store = Store(blocker / "cache.sqlite")
+    assert "running without a persistent cache" in store.note
+    out = compute(str(fixtures / "stories260k"), Options(store=store))
+    assert out.error is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{not json", json.dumps({"schema_version": 1, "model": 3}), "__wrong_types__"],
+    ids=["invalid-json", "missing-fields", "wrong-types"],
+)
+def test_cache_rows_that_fail_validation_are_recomputed_never_served(tmp_path, fixtures, body):
+    store = Store(tmp_path / "cache.sqlite")
+    model = str(fixtures / "stories260k")
+    first = compute(model, Options(store=store))
+    key, revision, mode = _key_of(first)
+    if body == "__wrong_types__":
+        bad = first.fingerprint.to_json()
+        bad["curves"] = {"q": "not a list"}
+        body = json.dumps(bad)
+    with store._db:
+        store._db.execute("UPDATE fingerprints SET body=? WHERE key=? AND revision=?", (body, key, revision))
+    again = compute(model, Options(store=store))
+    assert again.error is None and not again.cached
+    assert again.fingerprint.curves == first.fingerprint.curves
+
+
+def _key_of(out) -> tuple[str, str, str]:
+    return "local", out.fingerprint.revision, out.fingerprint.mode
