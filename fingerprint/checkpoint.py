@@ -58,6 +58,7 @@ class Checkpoint:
     metadata: dict = field(default_factory=dict, repr=False)  # GGUF metadata (vocabulary included)
     listing: dict[str, int] = field(default_factory=dict, repr=False)  # every file of the repo or folder
     opener: Callable[[str], ByteSource] | None = field(default=None, repr=False)
+    access: str = "local"  # Hub repos: "public" | "gated" | "private" (from the Hub at open time)
 
     def open_file(self, name: str) -> ByteSource | None:
         """Another file of the model (e.g. tokenizer.json), read through the same context (counts, deadline)."""
@@ -182,7 +183,7 @@ def _open_hub(ref: ModelRef, context: ReadContext, *, token, endpoint, snapshot)
     sources = [open_file(n) for n in names]
     files = [WeightFile(n, snap.files[n]) for n in names]
     ckpt = _assemble(ref, snap.sha, fmt, files, sources, config, context)
-    ckpt.listing, ckpt.opener = dict(snap.files), open_file
+    ckpt.listing, ckpt.opener, ckpt.access = dict(snap.files), open_file, snap.access
     return ckpt
 
 

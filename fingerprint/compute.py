@@ -257,6 +257,8 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
     if store and ref.pinned:
         hit = store.get(key, ref.revision, opts.mode)
         if hit:
+            if needs_access_check(hit):
+                check_access(ref, opts)
             return _cached(ref, hit, report)
     report(Progress(ref.text, "resolving"))
     opened = _open(ref, opts, store, key, read_context(opts, ref.text, report))
@@ -288,6 +290,25 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
         store.put(key, fp)
     report(Progress(ref.text, "done", fp.bytes_read, fp.bytes_read, fp.mode))
     return Outcome(ref.text, fingerprint=fp)
+
+
+def needs_access_check(fp: Fingerprint) -> bool:
+    """A cached Hub result of a repo that is not known to be public: the caller must show it may read the repo."""
+    return fp.source == "hub" and fp.access != "public"
+
+
+def check_access(ref: ModelRef, opts: Options) -> None:
+    """With the caller's own token, one API call at the pinned sha (and for a gated repo one 1-byte read):
+    raises RepoNotFound / GatedRepo when this caller may not read the repo, so a result cached for one
+    visitor is never shown to another who may not."""
+    from .sources.hub import HubFile, resolve_snapshot
+
+    snap = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)  # private: 404 here
+    if snap.access != "public" and snap.files:
+        # a gated repo's metadata is public: only reading a file tells whether this caller was granted access
+        name = "config.json" if snap.files.get("config.json") else min(snap.files, key=lambda n: (snap.files[n] == 0, snap.files[n]))
+        if snap.files[name]:
+            HubFile(snap, name).read(0, 1)
 
 
 def _cached(ref: ModelRef, fp: Fingerprint, report: ProgressFn) -> Outcome:
@@ -347,6 +368,7 @@ def _build(ref: ModelRef, ckpt: Checkpoint, rmap: RoleMap, plan: ReadPlan, stats
         files=[{k: v for k, v in vars(f).items() if v is not None} for f in ckpt.files],
         config=_config_summary(ckpt),
         notes=notes,
+        access=ckpt.access,
     )
 
 

@@ -27,6 +27,9 @@ class Fingerprint:
     files: list[dict] = field(default_factory=list)  # [{name, size, sha256?}]
     config: dict = field(default_factory=dict)  # heads, kv heads, head_dim, hidden size as found
     notes: list[str] = field(default_factory=list)
+    # who may be shown it: "public", "gated" or "private" (Hub), "local"; "unknown" in files written before this
+    # field existed. A cached gated or private result is shown only after the Hub confirms the caller's access.
+    access: str = "unknown"
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:

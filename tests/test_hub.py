@@ -243,3 +243,27 @@ def test_hf_prefix_forces_the_hub_even_when_a_folder_has_that_name(hub, tmp_path
     assert compute("org/stories", Options(endpoint=hub.url, use_cache=False)).fingerprint is None  # the empty folder
     out = compute("hf://org/stories", Options(endpoint=hub.url, use_cache=False))
     assert out.error is None and out.fingerprint.source == "hub"
+
+
+@pytest.mark.parametrize("kind", ["private", "gated"])
+def test_a_cached_private_or_gated_result_is_shown_only_to_who_may_read_the_repo(hub, tmp_path, kind):
+    """Shared server, one cache: visitor A (token) computed org/secret; visitor B (no token) asks for it pinned."""
+    sha = hub.add_repo("org/secret", fixture_files(STORIES), **({"private": True} if kind == "private" else {"gated": True}))
+    hub.add_token("hf_visitor_a", gated_access={"org/secret"}, private_access={"org/secret"})
+    store = Store(tmp_path / "shared.sqlite")
+    pinned = f"org/secret@{sha}"
+    a = compute(pinned, Options(endpoint=hub.url, store=store, token="hf_visitor_a"))
+    assert a.error is None and a.fingerprint.access == kind
+    b = compute(pinned, Options(endpoint=hub.url, store=store, token=None))
+    assert b.fingerprint is None and isinstance(b.error, (RepoNotFound, GatedRepo)), b.error
+    again = compute(pinned, Options(endpoint=hub.url, store=store, token="hf_visitor_a"))
+    assert again.cached and again.fingerprint.curves == a.fingerprint.curves
+
+
+def test_a_cached_public_result_needs_no_network(hub, tmp_path):
+    sha = hub.add_repo("org/open", fixture_files(STORIES))
+    store = Store(tmp_path / "c.sqlite")
+    assert compute(f"org/open@{sha}", Options(endpoint=hub.url, store=store)).fingerprint.access == "public"
+    hub.reset_counters()
+    again = compute(f"org/open@{sha}", Options(endpoint=hub.url, store=store))
+    assert again.cached and hub.api_calls == 0 and hub.resolver_calls == 0

@@ -64,6 +64,7 @@ class HubSnapshot:
     files: dict[str, int]
     endpoint: str = ""
     token: str | None = field(default=None, repr=False)
+    access: str = "public"  # "public" | "gated" | "private": who may be shown results read from it
 
 
 def translate_hub_error(exc: BaseException, what: str) -> FingerprintError:
@@ -134,7 +135,8 @@ def resolve_snapshot(
         # the sha goes into every URL read with the token: only a real one is used
         raise NetworkError(f"the Hub answered with no valid commit sha for {repo_id}")
     files = {s.rfilename: int(s.size or 0) for s in (info.siblings or []) if _safe_file_name(s.rfilename)}
-    return HubSnapshot(repo_id=repo_id, sha=info.sha, files=files, endpoint=endpoint, token=token)
+    access = "private" if getattr(info, "private", False) else "gated" if getattr(info, "gated", False) else "public"
+    return HubSnapshot(repo_id=repo_id, sha=info.sha, files=files, endpoint=endpoint, token=token, access=access)
 
 
 _COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
