@@ -158,10 +158,16 @@ def shared_mode_refusal(reference: str, settings: Settings, allowed_roots: Itera
     resolved = resolve_demo_reference(reference)
     if resolved is not None:
         return None
+    refusal = (
+        f"{reference}: files and folders on the server cannot be read on this shared server. "
+        "Give a Hub ID, or upload the file on the Models page."
+    )
     try:
         ref = parse_reference(reference)
     except FingerprintError:
-        return None  # not local either: the core reports the bad reference
+        # a path that does not exist gets the same answer as one that does: a visitor must not learn
+        # which files the server has
+        return refusal if _looks_like_a_path(reference) else None
     if ref.kind != "local":
         return None
     path = ref.path or Path(reference)
@@ -173,9 +179,16 @@ def shared_mode_refusal(reference: str, settings: Settings, allowed_roots: Itera
                 return None
         except OSError:
             continue
-    return (
-        f"{reference}: files and folders on the server cannot be read on this shared server. "
-        "Give a Hub ID, or upload the file on the Models page."
+    return refusal
+
+
+def _looks_like_a_path(reference: str) -> bool:
+    """A reference that failed to parse and reads as a path on the server rather than a Hub ID."""
+    text = reference.strip()
+    if text.startswith("hf://"):
+        return False
+    return text.startswith(("/", ".", "~", "\\")) or text.count("/") >= 2 or text.endswith(
+        (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt")
     )
 
 

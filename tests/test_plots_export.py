@@ -438,3 +438,15 @@ def test_job_stop_keeps_finished_models_and_cancels_the_rest(monkeypatch):
     assert stages[paths[0]] == "done"
     assert stages[paths[2]] == "cancelled" and stages[paths[3]] == "cancelled"
     assert job.counts()["ok"] + job.counts()["cancelled"] == 4
+
+
+def test_shared_mode_refuses_server_paths_with_the_same_words_whether_they_exist_or_not(tmp_path):
+    from fingerprint.settings import Settings, shared_mode_refusal
+
+    shared = Settings(shared=True)
+    real = tmp_path / "exists.safetensors"
+    real.write_bytes(b"x")
+    answers = [shared_mode_refusal(str(p), shared) for p in (real, tmp_path / "missing.safetensors", tmp_path, tmp_path / "nope")]
+    assert all(a is not None for a in answers)
+    assert len({a.split(": ", 1)[1] for a in answers}) == 1  # the same sentence after the reference
+    assert shared_mode_refusal("org/model", shared) is None and shared_mode_refusal("org/..", shared) is None
