@@ -131,7 +131,7 @@ with left:
         current.append(f.file_id)
         if f.file_id in seen:
             continue
-        why = upload_refusal(f.name, f.size, s, upload_limit)
+        why = upload_refusal(f.name, f.size, s, upload_limit, held=[u["size"] for u in uploads.values()])
         if why:
             seen[f.file_id] = None
             refused[f.file_id] = why

@@ -36,10 +36,14 @@ ENV_MAX_UPLOAD_MB = "FINGERPRINT_MAX_UPLOAD_MB"
 ENV_UPLOAD_DIR = "FINGERPRINT_UPLOAD_DIR"
 ENV_TOKEN = "HF_TOKEN"
 ENV_MAX_EXACT_MB = "FINGERPRINT_MAX_EXACT_MB"
+ENV_SESSION_UPLOADS = "FINGERPRINT_SESSION_UPLOADS"
+ENV_SESSION_UPLOAD_MB = "FINGERPRINT_SESSION_UPLOAD_MB"
 
 DEFAULT_MAX_MODELS = {False: 50, True: 8}
 DEFAULT_MAX_UPLOAD_MB = {False: 2000, True: 200}
 DEFAULT_MAX_EXACT_MB = {False: 0, True: 2000}  # 0: no cap; a shared server samples bigger models
+DEFAULT_SESSION_UPLOADS = {False: 200, True: 8}  # files one session may hold at once
+DEFAULT_SESSION_UPLOAD_MB = {False: 100_000, True: 400}  # MB one session may hold at once
 MB = 1024 * 1024  # Streamlit's upload limits count MB as MiB
 
 UPLOAD_TYPES = ("safetensors", "gguf")
@@ -60,6 +64,8 @@ class Settings:
     max_models: int = DEFAULT_MAX_MODELS[False]
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB[False]
     max_exact_mb: int = DEFAULT_MAX_EXACT_MB[False]  # exact reads larger than this fall back to sampled (0: no cap)
+    session_uploads: int = DEFAULT_SESSION_UPLOADS[False]
+    session_upload_mb: int = DEFAULT_SESSION_UPLOAD_MB[False]
     hf_token: str | None = field(default=None, repr=False)  # never shown, logged or exported
     problems: tuple[str, ...] = ()  # environment values that could not be used (for the server log)
 
@@ -93,6 +99,8 @@ class Settings:
             max_models=positive(ENV_MAX_MODELS, DEFAULT_MAX_MODELS[shared]),
             max_upload_mb=positive(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB[shared]),
             max_exact_mb=positive(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared]) if shared or env.get(ENV_MAX_EXACT_MB) else 0,
+            session_uploads=positive(ENV_SESSION_UPLOADS, DEFAULT_SESSION_UPLOADS[shared]),
+            session_upload_mb=positive(ENV_SESSION_UPLOAD_MB, DEFAULT_SESSION_UPLOAD_MB[shared]),
             hf_token=(env.get(ENV_TOKEN) or "").strip() or None,
             problems=tuple(problems),
         )
@@ -212,8 +220,10 @@ def count_refusal(already: Iterable[str], asked: Iterable[str], settings: Settin
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
-def upload_refusal(name: str, size: int, settings: Settings, limit_mb: int | None = None) -> str | None:
-    """Why an uploaded file is refused (type, size), or None."""
+def upload_refusal(
+    name: str, size: int, settings: Settings, limit_mb: int | None = None, held: Iterable[int] = ()
+) -> str | None:
+    """Why an uploaded file is refused (type, size, or the session's quota given the sizes it ``held``), or None."""
     suffix = Path(name).suffix.lower().lstrip(".")
     if suffix in PICKLE_TYPES:
         return f"{name}: refused. {PICKLE_EXPLANATION}"
@@ -226,6 +236,13 @@ def upload_refusal(name: str, size: int, settings: Settings, limit_mb: int | Non
             + (" on this shared server" if settings.shared else "")
             + ". Put the model on the Hub (a private repository and a token work) or run the tool on your own computer."
         )
+    held = list(held)
+    if len(held) >= settings.session_uploads:
+        return (f"{name}: refused, this session already holds {len(held)} uploaded files (at most "
+                f"{settings.session_uploads}). Remove one from the upload box first.")
+    if (sum(held) + size) > settings.session_upload_mb * MB:
+        return (f"{name}: refused, the uploads of this session would take {(sum(held) + size) / MB:,.0f} MB (at most "
+                f"{settings.session_upload_mb:,} MB). Remove one from the upload box first.")
     return None
 
 

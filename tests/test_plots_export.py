@@ -450,3 +450,15 @@ def test_shared_mode_refuses_server_paths_with_the_same_words_whether_they_exist
     assert all(a is not None for a in answers)
     assert len({a.split(": ", 1)[1] for a in answers}) == 1  # the same sentence after the reference
     assert shared_mode_refusal("org/model", shared) is None and shared_mode_refusal("org/..", shared) is None
+
+
+def test_a_shared_session_has_an_upload_quota_in_count_and_bytes():
+    from fingerprint.settings import MB, Settings, upload_refusal
+
+    shared = Settings.from_env({"FINGERPRINT_SHARED_MODE": "1", "FINGERPRINT_SESSION_UPLOADS": "3", "FINGERPRINT_SESSION_UPLOAD_MB": "10"})
+    assert upload_refusal("a.safetensors", 4 * MB, shared, held=[1 * MB, 1 * MB]) is None
+    too_many = upload_refusal("a.safetensors", 1 * MB, shared, held=[1 * MB] * 3)
+    assert "already holds 3 uploaded files (at most 3)" in too_many
+    too_big = upload_refusal("a.safetensors", 6 * MB, shared, held=[3 * MB, 2 * MB])
+    assert "would take 11 MB (at most 10 MB)" in too_big
+    assert Settings.from_env({"FINGERPRINT_SHARED_MODE": "1"}).session_uploads == 8  # the shared default
