@@ -15,6 +15,7 @@ process-wide rate limiter (``ratelimit.py``), which waits rather than fails.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -315,48 +316,44 @@ class HubFile(ByteSource):
             time.sleep(delay)
 
     def _attempt(self, offset: int, length: int) -> bytes:
-        """One read: from the storage target when the file is resolved, else through the resolve URL
-        (which resolves it: one resolver call, under a per-file lock so parallel reads share it)."""
+        """One read: from the storage target when the file is resolved, else through the resolve URL, which
+        resolves it (one resolver call; the first resolution holds a per-file lock so parallel reads share it)."""
         resolved = RESOLVED.get(self._key)
-        if resolved is None:
-            with RESOLVED.lock(self._key):
-                resolved = RESOLVED.get(self._key)
-                if resolved is None:
-                    data = self._through_hub(offset, length)
-                    if data is not None:
-                        return data
-                    resolved = RESOLVED.get(self._key)
-        if resolved is None or resolved.target is None:
-            data = self._through_hub(offset, length)
-            if data is not None:
-                return data
-            resolved = RESOLVED.get(self._key)
-            assert resolved is not None and resolved.target is not None
+        target = resolved.target if resolved is not None else None
+        if target is None:
+            with RESOLVED.lock(self._key) if resolved is None else contextlib.nullcontext():
+                again = RESOLVED.get(self._key)
+                target = again.target if again is not None else None
+                if target is None:
+                    answer = self._through_hub(offset, length)
+                    if isinstance(answer, bytes):
+                        return answer  # the Hub serves this file itself
+                    target = answer
         try:
-            return self._get(resolved.target, offset, length, self._storage_headers, storage=True)
+            return self._get(target, offset, length, self._storage_headers, storage=True)
         except (_Expired, httpx2.TransportError):
             # an expired signature, or a storage host that cannot be reached: the next attempt asks the Hub again
-            RESOLVED.forget(self._key, resolved.target)
+            RESOLVED.forget(self._key, target)
             raise
 
-    def _through_hub(self, offset: int, length: int) -> bytes | None:
-        """A Range GET of the resolve URL that does not follow a redirect to another host: the bytes when
-        the Hub serves the file itself, or None after remembering the storage target it redirected to."""
+    def _through_hub(self, offset: int, length: int) -> bytes | str:
+        """A Range GET of the resolve URL that does not follow a redirect to another host: the bytes when the Hub
+        serves the file itself, else the storage URL it redirected to (remembered for every later read)."""
         url = self.url
+        endpoint = self.snapshot.endpoint
         for _ in range(MAX_REDIRECTS + 1):
-            limiter = rate_limiter()
-            endpoint = self.snapshot.endpoint
-            self.context.excuse(
-                limiter.acquire(endpoint, self._credential, "resolvers", cancel=self.context.cancel, on_wait=self.context.waiting)
+            waited = rate_limiter().acquire(
+                endpoint, self._credential, "resolvers", cancel=self.context.cancel, on_wait=self.context.waiting
             )
-            location = self._get(url, offset, length, self._hub_headers, storage=False)
-            if isinstance(location, bytes):
+            self.context.excuse(waited)
+            answer = self._get(url, offset, length, self._hub_headers, storage=False)
+            if isinstance(answer, bytes):
                 RESOLVED.put(self._key, None)
-                return location
-            target = urljoin(url, location)
+                return answer
+            target = urljoin(url, answer)
             if not _same_origin(target, endpoint):
                 RESOLVED.put(self._key, target)
-                return None
+                return target
             url = target  # a Hub-internal redirect (renamed repository): follow it with the token
         raise NetworkError(f"the Hub redirected {self.name} more than {MAX_REDIRECTS} times (a redirect loop)")
 
