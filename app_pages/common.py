@@ -37,6 +37,23 @@ from fingerprint.settings import Settings, UploadFolder, shared_mode_refusal
 from fingerprint.store import default_path
 from app_pages.jobs import Job, Line, Task
 
+
+def _import_figure_libraries() -> None:
+    """Import pandas and plotly's lazily imported parts once, while this module is being imported.
+
+    Plotly imports pandas (and more) on a figure's first use; visitors whose first page views run at the same
+    moment then import pandas in several script threads at once, and some get "partially initialized module
+    'pandas'" and a blank page (seen with eight visitors running the demo together). Python's import lock makes
+    every other session wait here until this module, and so these imports, are complete.
+    """
+    import pandas  # noqa: F401
+    import plotly.graph_objects as go
+
+    go.Figure(go.Heatmap(z=[[0.0]], colorbar={"tickvals": [0.0]}), layout={"title": "warm-up"}).to_plotly_json()
+
+
+_import_figure_libraries()
+
 log = logging.getLogger("llm_fingerprint.dashboard")
 
 PAGES = {
