@@ -57,36 +57,22 @@ def _tensors(shape: dict, fmt: str, dtype: str) -> dict[str, TensorInfo]:
         offset += nbytes
 
     vec = "F32" if fmt == "gguf" else dtype  # llama.cpp keeps 1-D tensors in F32
-    if fmt == "safetensors":
-        add("model.embed_tokens.weight", (shape["vocab"], h), dtype)
-        for i in range(shape["layers"]):
-            p = f"model.layers.{i}."
-            add(p + "input_layernorm.weight", (h,), vec)
-            add(p + "self_attn.q_proj.weight", (h, h), dtype)
-            add(p + "self_attn.k_proj.weight", (kvd, h), dtype)
-            add(p + "self_attn.v_proj.weight", (kvd, h), dtype)
-            add(p + "self_attn.o_proj.weight", (h, h), dtype)
-            add(p + "post_attention_layernorm.weight", (h,), vec)
-            add(p + "mlp.gate_proj.weight", (shape["inter"], h), dtype)
-            add(p + "mlp.up_proj.weight", (shape["inter"], h), dtype)
-            add(p + "mlp.down_proj.weight", (h, shape["inter"]), dtype)
-        add("model.norm.weight", (h,), vec)
-        add("lm_head.weight", (shape["vocab"], h), dtype)
-    else:
-        add("token_embd.weight", (shape["vocab"], h), dtype)
-        for i in range(shape["layers"]):
-            p = f"blk.{i}."
-            add(p + "attn_norm.weight", (h,), vec)
-            add(p + "attn_q.weight", (h, h), dtype)
-            add(p + "attn_k.weight", (kvd, h), dtype)
-            add(p + "attn_v.weight", (kvd, h), dtype)
-            add(p + "attn_output.weight", (h, h), dtype)
-            add(p + "ffn_norm.weight", (h,), vec)
-            add(p + "ffn_gate.weight", (shape["inter"], h), dtype)
-            add(p + "ffn_up.weight", (shape["inter"], h), dtype)
-            add(p + "ffn_down.weight", (h, shape["inter"]), dtype)
-        add("output_norm.weight", (h,), vec)
-        add("output.weight", (shape["vocab"], h), dtype)
+    gguf = fmt == "gguf"
+    inter = shape["inter"]
+    add("token_embd.weight" if gguf else "model.embed_tokens.weight", (shape["vocab"], h), dtype)
+    # (Hugging Face name, GGUF name, shape) of each tensor of a block, in file order
+    block = [
+        ("input_layernorm", "attn_norm", (h,)), ("self_attn.q_proj", "attn_q", (h, h)),
+        ("self_attn.k_proj", "attn_k", (kvd, h)), ("self_attn.v_proj", "attn_v", (kvd, h)),
+        ("self_attn.o_proj", "attn_output", (h, h)), ("post_attention_layernorm", "ffn_norm", (h,)),
+        ("mlp.gate_proj", "ffn_gate", (inter, h)), ("mlp.up_proj", "ffn_up", (inter, h)),
+        ("mlp.down_proj", "ffn_down", (h, inter)),
+    ]  # fmt: skip
+    for i in range(shape["layers"]):
+        for hf, gg, dims in block:
+            add(f"blk.{i}.{gg}.weight" if gguf else f"model.layers.{i}.{hf}.weight", dims, vec if len(dims) == 1 else dtype)
+    add("output_norm.weight" if gguf else "model.norm.weight", (h,), vec)
+    add("output.weight" if gguf else "lm_head.weight", (shape["vocab"], h), dtype)
     return out
 
 
