@@ -42,8 +42,6 @@ nav = st.navigation(
 )
 
 harvest()
-if goto := st.session_state.pop("goto", None):
-    st.switch_page(PAGES[goto])
 apply_link(s)
 
 with st.sidebar:

@@ -230,7 +230,6 @@ def harvest() -> None:
     if j.then == "compare":
         st.session_state["compare_models"] = [k for k, _ in j.items if k in ok]
         st.session_state.pop("w_compare_models", None)
-        st.session_state["goto"] = "compare"
     elif j.then == "restore" and failed:
         notes = st.session_state.setdefault("link_notes", [])
         notes += [f"Could not be restored: {runs[k]['message']}" for k in failed]

@@ -54,15 +54,18 @@ st.title("Compare")
 lineage_panel("pairs")
 
 all_fps = fingerprints()
-restoring = (j := job()) is not None and not j.harvested and j.then == "restore"
-if restoring:
+running = (j := job()) is not None and not j.harvested and j.then in ("restore", "compare")
+if running and j.then == "restore":
     st.info(
         "Opening a shared view: fingerprinting the models of the link that are not in this session yet "
         "(pinned Hub models come from the cache when they were read before). Progress is above.",
         icon=":material/link:",
     )
+elif running:
+    st.info("Fingerprinting the models: progress is above; the comparison appears here when they are done.",
+            icon=":material/hourglass_top:")
 if not all_fps:
-    if restoring:
+    if running:
         st.stop()
     st.info("No models fingerprinted yet. Run the demo on Home, or add models on the Models page.")
     st.page_link(PAGES["home"], label="Home: run the demo", icon=":material/play_arrow:")

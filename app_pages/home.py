@@ -51,8 +51,11 @@ with demo, st.container(border=True):
         if too_many:
             st.error(too_many, icon=":material/block:")
         else:
+            # Compare shows the progress, then the results: the page changes now, in this click's run, never
+            # later from the progress poller (a page change from there raced with the poller and left some
+            # visitors of a busy server with a blank page).
             start_job(refs, then="compare")
-            st.rerun()
+            st.switch_page(PAGES["compare"])
 
 st.markdown("**The four demo models**")
 cols = st.columns(len(DEMO_MODELS))
