@@ -8,6 +8,7 @@ import streamlit as st
 
 from fingerprint.export import CRITIQUE_URL, PAPER_URL
 from fingerprint.settings import apply_secrets
+from app_pages.turns import TURNS
 from app_pages.common import (
     PAGES,
     URL_PATHS,
@@ -29,6 +30,7 @@ if st.secrets.load_if_toml_exists():
     apply_secrets(st.secrets.to_dict())
 s = settings()
 log_settings_problems(s, st.get_option("server.maxUploadSize"))
+TURNS.set_limit(s.max_concurrent)
 init_state()
 
 nav = st.navigation(

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from fingerprint import Options, Store
 from fingerprint.demo import demo_name, demo_reference, resolve_demo_reference
@@ -35,7 +36,8 @@ from fingerprint.export import (
 )
 from fingerprint.settings import Settings, UploadFolder, shared_mode_refusal
 from fingerprint.store import default_path
-from app_pages.jobs import Job, Line, Task
+from app_pages.jobs import Job, Line, Task, queue_words
+from app_pages.session_end import SESSION_ENDS
 
 
 def _import_figure_libraries() -> None:
@@ -72,6 +74,17 @@ def init_state() -> None:
     st.session_state.setdefault("fps", {})
     st.session_state.setdefault("runs", {})
     st.session_state.setdefault("uploads", {})
+
+
+def visitor() -> str:
+    """This browser session's id: whose turn a computation is on a shared server (app_pages/turns.py)."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def when_session_ends(name: str, undo) -> None:
+    """Run ``undo()`` once this visitor's session has ended (tab closed, not reconnected): see session_end.py."""
+    SESSION_ENDS.on_end(visitor(), name, undo, ttl=float(st.get_option("server.disconnectedSessionTTL")))
 
 
 def settings() -> Settings:
@@ -132,7 +145,8 @@ def job_running() -> bool:
 
 def upload_folder() -> UploadFolder:
     if "upload_folder" not in st.session_state:
-        st.session_state["upload_folder"] = UploadFolder()
+        folder = st.session_state["upload_folder"] = UploadFolder()
+        when_session_ends("uploads", folder.cleanup)
     return st.session_state["upload_folder"]
 
 
@@ -189,8 +203,9 @@ def start_job(keys: list[str], *, mode: str = "auto", then: str | None = None) -
     """Start fingerprinting in the background; wait a moment so quick runs show their result at once."""
     if not keys:
         return None
-    j = Job([(k, k) for k in keys], session_options(mode), then=then).start()
+    j = Job([(k, k) for k in keys], session_options(mode), then=then, visitor=visitor()).start()
     st.session_state["job"] = j
+    when_session_ends("job", j.stop)
     if j.wait(GRACE_SECONDS):
         harvest()
     return j
@@ -249,10 +264,12 @@ def _line_text(line: Line, stopping: bool) -> str:
     name = label_of(line.key)
     mode = f", {line.mode} mode" if line.mode else ""
     stage = line.stage
-    if stopping and stage in ("waiting", "resolving", "headers", "reading", "rate_limited"):
+    if stopping and stage in ("waiting", "queued", "resolving", "headers", "reading", "rate_limited"):
         return f"{name}: stopping…"
     if stage == "rate_limited":
         return f"{name}: {line.message}"
+    if stage == "queued":
+        return f"{name}: waiting for its turn on this shared server ({queue_words(line.ahead)})"
     if stage == "waiting":
         return f"{name}: waiting"
     if stage == "resolving":
@@ -497,8 +514,9 @@ PROBE_KEEP_BYTES = 32 << 20  # probes kept in the session's memory up to this si
 
 def start_lineage(kind: str, fn) -> Task:
     """Start a lineage task; wait a moment so quick ones (the demo models) show their result at once."""
-    t = Task(kind, fn).start()
+    t = Task(kind, fn, visitor=visitor()).start()
     st.session_state["lineage_task"] = t
+    when_session_ends("lineage", t.cancel.set)
     if t.wait(GRACE_SECONDS):
         harvest_lineage()
     return t
@@ -522,6 +540,8 @@ def harvest_lineage() -> None:
         st.session_state["lineage_error"] = f"{type(t.error).__name__}: {t.error}"
         return
     st.session_state.pop("lineage_error", None)
+    if t.result is None:
+        return
     if t.kind == "pairs":
         # keep small probes for the next pair; big ones come back from the disk cache (get_probe) when needed
         keep = {k: p for k, p in t.result["probes"].items() if p.memory_bytes <= PROBE_KEEP_BYTES}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from fingerprint.errors import Cancelled
+from app_pages.turns import TURNS, Turns
 
 core = importlib.import_module("fingerprint.compute")  # the module (the package's `compute` is the function)
 
@@ -31,11 +32,12 @@ class Line:
 
     key: str
     fraction: float
-    stage: str  # waiting | resolving | headers | reading | rate_limited | done | cached | failed | cancelled
+    stage: str  # waiting | queued | resolving | headers | reading | rate_limited | done | cached | failed | cancelled
     bytes_done: int = 0
     bytes_needed: int = 0
     mode: str | None = None
     message: str = ""  # rate_limited: the wait, in words
+    ahead: int = 0  # queued: computations on this server that start before this one
 
 
 def progress_fraction(p: core.Progress) -> float:
@@ -43,6 +45,13 @@ def progress_fraction(p: core.Progress) -> float:
     if p.stage == "reading":
         return 0.05 + 0.95 * min(1.0, p.bytes_done / p.bytes_needed) if p.bytes_needed else 0.05
     return {"resolving": 0.02, "headers": 0.05}.get(p.stage, 1.0 if p.stage in ("done", "cached") else 0.0)
+
+
+def queue_words(ahead: int) -> str:
+    """A place in the server's queue, in words."""
+    if ahead == 0:
+        return "next in line"
+    return f"{ahead} computation{'s' if ahead != 1 else ''} ahead"
 
 
 class Background:
@@ -86,7 +95,7 @@ class Task(Background):
     """One lineage computation (probes and verdicts, or a stress test): ``fn(task)`` returns the result;
     ``task.status`` is the line the panel shows; an exception is kept for the page to show."""
 
-    def __init__(self, kind: str, fn: Callable[[Task], object]) -> None:
+    def __init__(self, kind: str, fn: Callable[[Task], object], *, visitor: str = "", turns: Turns = TURNS) -> None:
         super().__init__(f"lineage-{kind}")
         self.kind = kind  # "pairs" | "stress"
         self.status = "starting"
@@ -94,10 +103,19 @@ class Task(Background):
         self.result = None
         self.error: BaseException | None = None
         self._fn = fn
+        self._visitor = visitor
+        self._turns = turns
+
+    def _queued(self, ahead: int) -> None:
+        self.status = f"Waiting for its turn on this shared server ({queue_words(ahead)})"
 
     def _body(self) -> None:
         try:
-            self.result = self._fn(self)
+            with self._turns.turn(self._visitor, self.cancel, self._queued):
+                self.status = "starting"
+                self.result = self._fn(self)
+        except Cancelled:
+            self.result = None  # stopped before its turn came: nothing to show
         except BaseException as exc:  # noqa: BLE001 - shown to the visitor by the page
             self.error = exc
 
@@ -110,8 +128,11 @@ class Job(Background):
         *,
         then: str | None = None,
         parallel: int = 2,
+        visitor: str = "",
+        turns: Turns = TURNS,
     ) -> None:
-        """``items``: (key in the session, reference given to the core) per model, in order."""
+        """``items``: (key in the session, reference given to the core) per model, in order; ``visitor``: whose
+        job this is, for ``turns`` (each model takes its turn among every visitor's computations)."""
         super().__init__("fingerprint-job")
         self.items = list(items)
         self.options = options
@@ -122,6 +143,9 @@ class Job(Background):
         self.outcomes: dict[str, core.Outcome] = {}
         self._latest: dict[str, core.Progress] = {}
         self._rate_limited: dict[str, core.Progress] = {}  # a wait for the Hub's rate limit, until the next progress
+        self._queued: dict[str, int] = {}  # key -> computations that start before it (while it waits for its turn)
+        self._visitor = visitor
+        self._turns = turns
         self._by_ref = {ref.strip(): key for key, ref in self.items}
         self._lock = threading.Lock()
 
@@ -145,12 +169,22 @@ class Job(Background):
                     self._rate_limited.pop(key, None)
                     self._latest[key] = p
 
-    def _one(self, key: str, ref: str) -> None:
-        if self.cancel.is_set():
-            out = core.Outcome(ref, error=Cancelled("cancelled before it started", model=ref))
-        else:
-            out = core.compute(ref, self.options, self._progress)
+    def _wait(self, key: str, ahead: int) -> None:
         with self._lock:
+            self._queued[key] = ahead
+
+    def _one(self, key: str, ref: str) -> None:
+        try:
+            with self._turns.turn(self._visitor, self.cancel, lambda ahead: self._wait(key, ahead)):
+                with self._lock:
+                    self._queued.pop(key, None)
+                if self.cancel.is_set():
+                    raise Cancelled("cancelled before it started")
+                out = core.compute(ref, self.options, self._progress)
+        except Cancelled as exc:
+            out = core.Outcome(ref, error=Cancelled(exc.problem, model=ref))
+        with self._lock:
+            self._queued.pop(key, None)
             self.outcomes[key] = out
 
     def _body(self) -> None:
@@ -163,6 +197,7 @@ class Job(Background):
         with self._lock:
             latest = dict(self._latest)
             waits = dict(self._rate_limited)
+            queued = dict(self._queued)
             outcomes = dict(self.outcomes)
         out = []
         for key, _ in self.items:
@@ -175,6 +210,9 @@ class Job(Background):
                 else:
                     stage = "cancelled" if isinstance(o.error, Cancelled) else "failed"
                     out.append(Line(key, 1.0, stage))
+                continue
+            if key in queued:
+                out.append(Line(key, 0.0, "queued", ahead=queued[key]))
                 continue
             p = latest.get(key)
             if key in waits:

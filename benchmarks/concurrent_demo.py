@@ -2,7 +2,8 @@
 
     python benchmarks/concurrent_demo.py [N]      (default 8; needs Debian's chromium, as the browser test does)
 
-Prints each page's time to its heatmap, and saves a screenshot of every page that got none to /tmp/race-<i>.png.
+Prints each page's time to its heatmap, and saves a screenshot of every page that got none to /tmp/race-<i>.png
+(and of the last visitor's page 8 s after the clicks, usually waiting for its turn, to /tmp/race-queue.png).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main(n: int) -> int:
             page.get_by_role("button", name="Run the demo").wait_for()
         for page in pages:
             page.get_by_role("button", name="Run the demo").click()
+        pages[-1].wait_for_timeout(8000)
+        pages[-1].screenshot(path="/tmp/race-queue.png")  # the last visitor, waiting for a turn
         t0, done = time.monotonic(), set()
         while time.monotonic() - t0 < WAIT_SECONDS and len(done) < n:
             for i, page in enumerate(pages):

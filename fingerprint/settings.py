@@ -11,6 +11,9 @@ No streamlit here.
                             (default 2000 local, 200 shared). Streamlit's own server.maxUploadSize
                             must be at least this (it is the hard limit on the server side).
   FINGERPRINT_UPLOAD_DIR    where per-session upload folders go (default: the system temp dir)
+  FINGERPRINT_MAX_CONCURRENT computations (one model's fingerprint, one lineage task) running at once on this
+                            server, for all visitors together; the others queue, visitor by visitor
+                            (default 2 shared, no limit local)
   HF_TOKEN                  the server's Hub token: used for Hub reads, never shown or exported
 """
 
@@ -38,12 +41,14 @@ ENV_TOKEN = "HF_TOKEN"
 ENV_MAX_EXACT_MB = "FINGERPRINT_MAX_EXACT_MB"
 ENV_SESSION_UPLOADS = "FINGERPRINT_SESSION_UPLOADS"
 ENV_SESSION_UPLOAD_MB = "FINGERPRINT_SESSION_UPLOAD_MB"
+ENV_MAX_CONCURRENT = "FINGERPRINT_MAX_CONCURRENT"
 
 DEFAULT_MAX_MODELS = {False: 50, True: 8}
 DEFAULT_MAX_UPLOAD_MB = {False: 2000, True: 200}
 DEFAULT_MAX_EXACT_MB = {False: 0, True: 2000}  # 0: no cap; a shared server samples bigger models
 DEFAULT_SESSION_UPLOADS = {False: 200, True: 8}  # files one session may hold at once
 DEFAULT_SESSION_UPLOAD_MB = {False: 100_000, True: 400}  # MB one session may hold at once
+DEFAULT_MAX_CONCURRENT = {False: 0, True: 2}  # 0: no limit; shared: about one per core of a small server
 MB = 1024 * 1024  # Streamlit's upload limits count MB as MiB
 
 UPLOAD_TYPES = ("safetensors", "gguf")
@@ -66,6 +71,7 @@ class Settings:
     max_exact_mb: int = DEFAULT_MAX_EXACT_MB[False]  # exact reads larger than this fall back to sampled (0: no cap)
     session_uploads: int = DEFAULT_SESSION_UPLOADS[False]
     session_upload_mb: int = DEFAULT_SESSION_UPLOAD_MB[False]
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT[False]  # computations at once for all visitors (0: no limit)
     hf_token: str | None = field(default=None, repr=False)  # never shown, logged or exported
     problems: tuple[str, ...] = ()  # environment values that could not be used (for the server log)
 
@@ -101,6 +107,8 @@ class Settings:
             max_exact_mb=positive(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared]) if shared or env.get(ENV_MAX_EXACT_MB) else 0,
             session_uploads=positive(ENV_SESSION_UPLOADS, DEFAULT_SESSION_UPLOADS[shared]),
             session_upload_mb=positive(ENV_SESSION_UPLOAD_MB, DEFAULT_SESSION_UPLOAD_MB[shared]),
+            max_concurrent=(positive(ENV_MAX_CONCURRENT, DEFAULT_MAX_CONCURRENT[shared] or 1)
+                            if shared or env.get(ENV_MAX_CONCURRENT) else 0),
             hf_token=(env.get(ENV_TOKEN) or "").strip() or None,
             problems=tuple(problems),
         )

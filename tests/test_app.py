@@ -404,6 +404,46 @@ def test_shared_mode_hides_local_paths_and_refuses_them(shared, tmp_path):
     assert "hf_server_token_never_shown" not in all_text(at)
 
 
+def test_shared_mode_queues_computations_beyond_the_server_limit_and_shows_the_place(shared, monkeypatch):
+    import app_pages.common as common
+    from app_pages.turns import TURNS
+
+    monkeypatch.setenv("FINGERPRINT_MAX_CONCURRENT", "1")
+    monkeypatch.setenv("FINGERPRINT_MAX_MODELS", "8")
+    monkeypatch.setattr(common, "GRACE_SECONDS", 0.3)
+    inside, release = threading.Event(), threading.Event()
+
+    def another_visitor() -> None:
+        with TURNS.turn("another visitor"):
+            inside.set()
+            release.wait(60)
+
+    other = threading.Thread(target=another_visitor, daemon=True)
+    at = AppTest.from_file(APP, default_timeout=60).run()  # applies the limit of 1
+    other.start()
+    try:
+        assert inside.wait(30)
+        at.button(key="run_demo").click().run()
+        job = at.session_state["job"]
+        for _ in range(600):  # both of the job's workers are in the queue
+            if [line.stage for line in job.lines()[:2]] == ["queued", "queued"] and job.lines()[1].ahead == 1:
+                break
+            job.wait(0.05)
+        at.run()
+        assert not at.exception, at.exception
+        bars = [p.proto.text for p in at.get("progress")]
+        assert "stories260k: waiting for its turn on this shared server (next in line)" in bars
+        assert any("1 computation ahead" in t for t in bars)  # this visitor's second model: after the first
+        assert "comparison appears here when they are done" in texts(at, "info")
+    finally:
+        release.set()
+        other.join(30)
+    settle(at)
+    assert not at.exception, at.exception
+    assert len(heatmap(at)["z"]) == 4
+    TURNS.set_limit(0)
+
+
 def test_shared_mode_caps_the_model_count(shared):
     at = models_page()
     at.text_area(key="w_hub_ids").set_value("org/a\norg/b\norg/c\norg/d").run()

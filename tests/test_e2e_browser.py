@@ -7,6 +7,7 @@ Screenshots of every step go to tests/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -116,6 +117,34 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
     print(f"\nbrowser: demo -> compare -> export in {time.monotonic() - started:.1f} s")
 
 
+def test_shared_mode_deletes_a_visitors_uploads_when_their_session_ends(chromium, tmp_path, monkeypatch):
+    uploads = tmp_path / "uploads"
+    mine = tmp_path / "my-model.safetensors"
+    mine.write_bytes((FIXTURES / "stories260k" / "model.safetensors").read_bytes())
+    serve = contextlib.contextmanager(_serve)
+    with serve(tmp_path, monkeypatch, FINGERPRINT_SHARED_MODE="1", FINGERPRINT_UPLOAD_DIR=str(uploads),
+               STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL="1") as server:
+        context, page = new_page(chromium)
+        try:
+            page.goto(f"{server.url}/models")
+            page.locator("input[type=file]").set_input_files(str(mine))
+            expect(page.get_by_text("my-model.safetensors").first).to_be_visible()
+            saved: list[Path] = []
+            for _ in range(600):
+                saved = list(uploads.glob("session-*/*/my-model.safetensors"))
+                if saved:
+                    break
+                page.wait_for_timeout(50)
+            assert len(saved) == 1 and saved[0].read_bytes() == mine.read_bytes()
+        finally:
+            context.close()  # the visitor leaves and does not come back
+        for _ in range(1200):  # the TTL (1 s) plus the janitor's round (5 s), with room for a slow machine
+            if not list(uploads.glob("session-*")):
+                break
+            time.sleep(0.05)
+        assert not list(uploads.glob("session-*")), "the session's upload folder is still there"
+
+
 def share_url(base: str, models: list[str], role: str, order: str) -> str:
     query = urllib.parse.urlencode({"models": ",".join(models), "role": role, "order": order}, safe="/,")
     return f"{base}/compare?{query}"
@@ -168,17 +197,27 @@ def test_share_link_opens_the_same_view_in_a_fresh_browser(server, chromium):
         context.close()
 
 
-def test_shared_mode_runs_the_demo_and_refuses_local_paths_in_links(shared_server, chromium):
-    context, page = new_page(chromium)
+def test_shared_mode_several_visitors_at_once_each_get_their_heatmap(shared_server, chromium):
+    """Visitors whose demos run at the same moment, with more of them than the server's turns (2 by default):
+    each gets their own heatmap (issue 9: a page change from the progress poller once left some blank)."""
+    visitors = [new_page(chromium) for _ in range(3)]
     try:
-        page.goto(shared_server.url)
-        page.get_by_role("button", name="Run the demo").click()
-        page.wait_for_url("**/compare", timeout=TIMEOUT_MS)
-        _, trace = wait_for_heatmap(page, 4)  # the demo's models ship with the tool: allowed on a shared server
-        assert cell(trace, "stories260k", "stories260k-q8_0.gguf") > 0.99
-        shot(page, "e2e-6-shared-mode-demo", page.locator(".js-plotly-plot").first)
+        for _, page in visitors:
+            page.goto(shared_server.url)
+        for _, page in visitors:
+            expect(page.get_by_role("button", name="Run the demo")).to_be_enabled()
+        for _, page in visitors:
+            page.get_by_role("button", name="Run the demo").click()
+        for i, (_, page) in enumerate(visitors):
+            page.wait_for_url("**/compare**", timeout=TIMEOUT_MS)  # with the view's query once it is drawn
+            try:
+                _, trace = wait_for_heatmap(page, 4, timeout=120)  # the demo's models ship with the tool
+            finally:
+                shot(page, f"e2e-6-shared-mode-visitor-{i}")
+            assert cell(trace, "stories260k", "stories260k-q8_0.gguf") > 0.99
     finally:
-        context.close()
+        for context, _ in visitors:
+            context.close()
     context, page = new_page(chromium)
     try:
         page.goto(share_url(shared_server.url, [str(FIXTURES.parent / "conftest.py")], role="mean", order="input"))
