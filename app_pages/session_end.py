@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("llm_fingerprint.dashboard")
 
-CHECK_SECONDS = 5.0
+CHECK_SECONDS = 2.0
 
 
 def streamlit_session_is_connected(session_id: str) -> bool:

@@ -138,7 +138,7 @@ def test_shared_mode_deletes_a_visitors_uploads_when_their_session_ends(chromium
             assert len(saved) == 1 and saved[0].read_bytes() == mine.read_bytes()
         finally:
             context.close()  # the visitor leaves and does not come back
-        for _ in range(1200):  # the TTL (1 s) plus the janitor's round (5 s), with room for a slow machine
+        for _ in range(1200):  # the TTL (1 s) plus two of the janitor's rounds (2 s), with room for a slow machine
             if not list(uploads.glob("session-*")):
                 break
             time.sleep(0.05)
