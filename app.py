@@ -6,9 +6,6 @@ found in the URL; draw the sidebar and, while a run is going, its progress with 
 
 import streamlit as st
 
-from fingerprint.export import CRITIQUE_URL, PAPER_URL
-from fingerprint.settings import apply_secrets
-from app_pages.turns import TURNS
 from app_pages.common import (
     PAGES,
     URL_PATHS,
@@ -22,6 +19,9 @@ from app_pages.common import (
     settings,
     show_link_notes,
 )
+from app_pages.turns import TURNS
+from fingerprint.export import CRITIQUE_URL, PAPER_URL
+from fingerprint.settings import apply_secrets
 
 st.set_page_config(page_title="LLM fingerprint", page_icon=":material/fingerprint:", layout="wide")
 

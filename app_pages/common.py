@@ -22,6 +22,8 @@ import logging
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app_pages.jobs import Job, Line, Task, queue_words
+from app_pages.session_end import SESSION_ENDS
 from fingerprint import Options, Store
 from fingerprint.demo import demo_name, demo_reference, resolve_demo_reference
 from fingerprint.errors import Cancelled
@@ -36,8 +38,6 @@ from fingerprint.export import (
 )
 from fingerprint.settings import Settings, UploadFolder, shared_mode_refusal
 from fingerprint.store import default_path
-from app_pages.jobs import Job, Line, Task, queue_words
-from app_pages.session_end import SESSION_ENDS
 
 
 def _import_figure_libraries() -> None:
@@ -237,8 +237,11 @@ def harvest() -> None:
             message = f"{label_of(key)}: cancelled." if cancelled else str(err)
             if key in uploads and not cancelled:
                 message = message.replace(key, uploads[key]["name"])
-            runs[key] = {"status": "cancelled" if cancelled else "failed", "message": message,
-                         "kind": getattr(err, "kind", "error")}
+            runs[key] = {
+                "status": "cancelled" if cancelled else "failed",
+                "message": message,
+                "kind": getattr(err, "kind", "error"),
+            }
             failed.append(key)
     c = j.counts()
     st.session_state["last_summary"] = summary_text(j, c)
@@ -277,8 +280,10 @@ def _line_text(line: Line, stopping: bool) -> str:
     if stage == "headers":
         return f"{name}: reading the file headers ({human_bytes(line.bytes_done)})"
     if stage == "reading":
-        return (f"{name}: reading attention weights, {human_bytes(line.bytes_done)} of "
-                f"{human_bytes(line.bytes_needed)}{mode}")
+        return (
+            f"{name}: reading attention weights, {human_bytes(line.bytes_done)} of "
+            f"{human_bytes(line.bytes_needed)}{mode}"
+        )
     if stage == "done":
         return f"{name}: done, {human_bytes(line.bytes_done)} read{mode}"
     if stage == "cached":
@@ -298,8 +303,11 @@ def _job_fragment() -> None:
     lines = j.lines()
     c = j.counts()
     n = len(lines)
-    label = (f"Stopping… {c['ok']} of {n} done" if j.stopping
-             else f"Fingerprinting {n} model{'s' if n != 1 else ''}… {c['ok']} of {n} done, {j.seconds:.0f} s")
+    label = (
+        f"Stopping… {c['ok']} of {n} done"
+        if j.stopping
+        else f"Fingerprinting {n} model{'s' if n != 1 else ''}… {c['ok']} of {n} done, {j.seconds:.0f} s"
+    )
     with st.container(border=True):
         st.markdown(f":material/hourglass_top: **{label}**")
         for line in lines:
@@ -501,7 +509,7 @@ def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: d
             try:
                 pa, pb = (dataclasses.replace(have[k], model=names[k]) for k in (a, b))
                 out["verdicts"][(a, b)] = verdict_from(pa, pb, sigma_between(fps.get(a), fps.get(b)))
-            except Exception as exc:  # noqa: BLE001 - one pair's failure must not lose the others
+            except Exception as exc:
                 log.exception("lineage evidence failed for %s vs %s", a, b)
                 out["failed"][(a, b)] = f"{names[a]} vs {names[b]}: {type(exc).__name__}: {exc}"
         return out
@@ -564,8 +572,14 @@ def _lineage_fragment(kind: str) -> None:
             st.markdown(f":material/hourglass_top: **Stopping…** {t.status}")
         else:
             st.markdown(f":material/hourglass_top: **{t.status}…** ({t.seconds:.0f} s)")
-        st.button("Stop", key=f"stop_lineage_{kind}", icon=":material/stop_circle:", on_click=t.cancel.set,
-                  disabled=t.cancel.is_set(), help="Stop after the current model or pair; what is done stays.")
+        st.button(
+            "Stop",
+            key=f"stop_lineage_{kind}",
+            icon=":material/stop_circle:",
+            on_click=t.cancel.set,
+            disabled=t.cancel.is_set(),
+            help="Stop after the current model or pair; what is done stays.",
+        )
 
 
 def lineage_panel(kind: str) -> None:

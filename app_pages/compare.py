@@ -3,17 +3,19 @@ caveats and the lineage evidence (every signal against the unrelated background,
 
 import streamlit as st
 
-from fingerprint.export import GENERAL_CAVEAT, WHAT_IS_R, human_bytes, pair_caveats, pairs_rows, strength
-from fingerprint.plots import (
-    curves_figure,
-    display_names,
-    heatmap_figure,
-    pair_figure,
-    pair_matrix,
-    role_label,
-    roles_present,
-    score_label,
-    short_role,
+from app_pages.common import (
+    PAGES,
+    fingerprints,
+    harvest_lineage,
+    init_state,
+    job,
+    lineage_panel,
+    lineage_running,
+    link_in_address_bar,
+    persist,
+    save,
+    start_pairs,
+    sync_link,
 )
 from fingerprint.evidence_plots import (
     MATRIX_SIGNALS,
@@ -31,19 +33,17 @@ from fingerprint.evidence_plots import (
     signal_rows,
     strength_text,
 )
-from app_pages.common import (
-    PAGES,
-    fingerprints,
-    harvest_lineage,
-    init_state,
-    job,
-    lineage_panel,
-    lineage_running,
-    link_in_address_bar,
-    persist,
-    save,
-    start_pairs,
-    sync_link,
+from fingerprint.export import GENERAL_CAVEAT, WHAT_IS_R, human_bytes, pair_caveats, pairs_rows, strength
+from fingerprint.plots import (
+    curves_figure,
+    display_names,
+    heatmap_figure,
+    pair_figure,
+    pair_matrix,
+    role_label,
+    roles_present,
+    score_label,
+    short_role,
 )
 
 LARGE_SET = 12  # more models than this: the lineage signals of every pair wait for a click
@@ -62,8 +62,10 @@ if running and j.then == "restore":
         icon=":material/link:",
     )
 elif running:
-    st.info("Fingerprinting the models: progress is above; the comparison appears here when they are done.",
-            icon=":material/hourglass_top:")
+    st.info(
+        "Fingerprinting the models: progress is above; the comparison appears here when they are done.",
+        icon=":material/hourglass_top:",
+    )
 if not all_fps:
     if running:
         st.stop()
@@ -79,8 +81,10 @@ st.session_state["compare_models"] = kept
 persist("w_compare_models", "compare_models", kept)
 st.session_state["w_compare_models"] = [r for r in st.session_state["w_compare_models"] if r in names_all]
 if link_in_address_bar():
-    st.caption(":material/link: Opened from a share link: the models, role, order, curve view and pair it names. "
-               "Change anything and the address bar becomes the link to the new view.")
+    st.caption(
+        ":material/link: Opened from a share link: the models, role, order, curve view and pair it names. "
+        "Change anything and the address bar becomes the link to the new view."
+    )
 st.multiselect(
     "Models to compare",
     refs,
@@ -120,7 +124,7 @@ else:
 
 # ---- heatmap
 st.header("Correlation matrix")
-roles = ["mean"] + roles_present(fps)
+roles = ["mean", *roles_present(fps)]
 key_names = dict(zip(chosen, names, strict=True))
 c0, c1, c2 = st.columns([2, 2, 3])
 with c0:
@@ -163,7 +167,6 @@ with c2:
 role, order = st.session_state["role"], st.session_state["order"]
 
 
-
 def signal_heatmap() -> None:
     """The heatmap of one lineage signal: the pairs not computed yet on request (automatically for a few models)."""
     verdicts = st.session_state.setdefault("verdicts", {})
@@ -183,19 +186,25 @@ def signal_heatmap() -> None:
                 "seconds (AWM aligns the hidden dimensions of both models). Progress and Stop appear at the top.",
                 icon=":material/schedule:",
             )
-        if st.button(f"Compute the lineage signals ({len(todo)} pair{'s' if len(todo) != 1 else ''} to go)",
-                     key="compute_signals", icon=":material/play_arrow:"):
+        if st.button(
+            f"Compute the lineage signals ({len(todo)} pair{'s' if len(todo) != 1 else ''} to go)",
+            key="compute_signals",
+            icon=":material/play_arrow:",
+        ):
             start_pairs(todo, key_names)
             st.rerun()
     if todo and lineage_running():
-        st.caption(":material/hourglass_top: A lineage computation is running (progress at the top of the page, or on "
-                   "the Stress test page); the missing cells follow when it is done.")
+        st.caption(
+            ":material/hourglass_top: A lineage computation is running (progress at the top of the page, or on "
+            "the Stress test page); the missing cells follow when it is done."
+        )
     gone = [m for k, m in failed.items() if isinstance(k, tuple) and k[0] in key_names and k[1] in key_names]
     if gone:
         st.error("Could not be compared:\n" + "\n".join(f"- {m}" for m in gone), icon=":material/error:")
     matrix, notes = signal_matrix(chosen, verdicts, signal)
-    st.plotly_chart(signal_heatmap_figure(names, matrix, notes, signal, order), width="stretch", theme=None,
-                    key="signal_heatmap")
+    st.plotly_chart(
+        signal_heatmap_figure(names, matrix, notes, signal, order), width="stretch", theme=None, key="signal_heatmap"
+    )
     st.caption(
         f"Each cell: {WHAT_SIGNAL[signal]} between the row's and the column's model, on the same -1..1 scale as the "
         "σ heatmap (red = alike, white = nothing in common). Unlike σ-curves, independent models score near 0 here. "
@@ -226,7 +235,11 @@ if len(fps) >= 2:
         height=min(400, 38 + 35 * len(rows)),
         column_config={
             "r (mean over projections)": st.column_config.NumberColumn(format="%.3f", help=score_label("mean")),
-            **{k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k.startswith("r ") and k != "r (mean over projections)"},
+            **{
+                k: st.column_config.NumberColumn(format="%.3f")
+                for k in rows[0]
+                if k.startswith("r ") and k != "r (mean over projections)"
+            },
         },
     )
 
@@ -280,25 +293,35 @@ def show_verdict(v) -> None:
     st.plotly_chart(evidence_figure(v), width="stretch", theme=None, key="evidence")
     st.caption(evidence_explanation())
     if not has_calibration() and v.verdict not in ("same_weights", "quantized_copy"):
-        st.info("No calibration is installed: without the values of known unrelated pairs no signal can be called "
-                "high enough, so only near-identical weights (the same weights, a quantized copy) can be recognised. "
-                "Read the values with the guide above.", icon=":material/info:")
+        st.info(
+            "No calibration is installed: without the values of known unrelated pairs no signal can be called "
+            "high enough, so only near-identical weights (the same weights, a quantized copy) can be recognised. "
+            "Read the values with the guide above.",
+            icon=":material/info:",
+        )
     depth = depth_figure(v)
     if depth is not None:
         m = v.signals["depth"].detail["matrix"]
         differ = len(m) != len(m[0])
-        with st.expander("Layer-by-layer alignment" + (" (the models have different depths)" if differ else ""),
-                         expanded=differ, icon=":material/grid_on:"):
+        with st.expander(
+            "Layer-by-layer alignment" + (" (the models have different depths)" if differ else ""),
+            expanded=differ,
+            icon=":material/grid_on:",
+        ):
             st.plotly_chart(depth, width="stretch", theme=None, key="depth")
-            st.caption("Every layer of one model against every layer of the other. A copy or a fine-tune lights up "
-                       "the diagonal; a model with layers removed or added shows a path that skips; unrelated models "
-                       "show no pattern.")
+            st.caption(
+                "Every layer of one model against every layer of the other. A copy or a fine-tune lights up "
+                "the diagonal; a model with layers removed or added shows a path that skips; unrelated models "
+                "show no pattern."
+            )
     moe = moe_figure(v)
     if moe is not None:
         st.plotly_chart(moe, width="stretch", theme=None, key="moe")
     with st.expander("Every number, as a table", icon=":material/table:"):
-        rows = [{k: ("n/a" if x is None else f"{x:.4f}" if k == "value" else x) for k, x in r.items()}
-                for r in signal_rows(v)]
+        rows = [
+            {k: ("n/a" if x is None else f"{x:.4f}" if k == "value" else x) for k, x in r.items()}
+            for r in signal_rows(v)
+        ]
         st.dataframe(rows, hide_index=True, width="stretch")
 
 
@@ -318,10 +341,15 @@ def lineage_evidence(ka: str, kb: str, label: dict) -> None:
     if why:
         st.error(f"Could not be computed: {why}", icon=":material/error:")
     running = lineage_running()
-    if st.button("Compute the lineage evidence", key="lineage_pair", icon=":material/balance:", disabled=running,
-                 help="Reads a sample of each model's weights (up to 128 MB and 1,000 requests per model, cached on "
-                 "disk; the demo "
-                 "models whole) and computes every signal. Seconds for small models."):
+    if st.button(
+        "Compute the lineage evidence",
+        key="lineage_pair",
+        icon=":material/balance:",
+        disabled=running,
+        help="Reads a sample of each model's weights (up to 128 MB and 1,000 requests per model, cached on "
+        "disk; the demo "
+        "models whole) and computes every signal. Seconds for small models.",
+    ):
         for k in [(ka, kb), (kb, ka)]:
             failed.pop(k, None)
         start_pairs([(ka, kb)], label)
@@ -376,6 +404,7 @@ if len(fps) >= 2:
 
 sync_link(chosen)  # the address bar is always a link to this view
 st.page_link(
-    PAGES["export"], label="Export these results (CSV, JSON, HTML report, images, a share link)",
+    PAGES["export"],
+    label="Export these results (CSV, JSON, HTML report, images, a share link)",
     icon=":material/download:",
 )

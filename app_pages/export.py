@@ -1,9 +1,10 @@
 """Export: the matrix and curves as CSV, the fingerprints as JSON, a self-contained HTML report."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
+from app_pages.common import PAGES, URL_PATHS, current_link_view, harvest_lineage, init_state, label_of, reference_shown
 from fingerprint.export import (
     StaticImageUnavailable,
     app_base_url,
@@ -19,7 +20,6 @@ from fingerprint.export import (
     static_image_problem,
 )
 from fingerprint.plots import display_names, heatmap_figure, pair_matrix, role_label
-from app_pages.common import PAGES, URL_PATHS, current_link_view, harvest_lineage, init_state, label_of, reference_shown
 
 init_state()
 harvest_lineage()
@@ -44,7 +44,7 @@ st.markdown(
 )
 failures = [r["message"] for r in st.session_state["runs"].values() if r["status"] == "failed"]
 pairs = pair_matrix(fps)
-stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
 # the lineage evidence computed so far (pair view, signal heatmaps) for models still in the session; the stress test
 have = st.session_state["fps"]
 evidence = [(k, v) for k, v in st.session_state.get("verdicts", {}).items() if k[0] in have and k[1] in have]
@@ -71,25 +71,45 @@ if verdicts or stress is not None:
 st.session_state["exports"] = files  # what was offered, for tests and for a re-download without recomputing
 
 items = [
-    ("matrix.csv", "text/csv", "Correlation matrix (CSV)",
-     "The N x N matrix the heatmap shows, same order and names. Opens in any spreadsheet."),
-    ("curves.csv", "text/csv", "σ-curves (CSV, long form)",
-     "One row per model, role and layer: σ, its standard error (sampled mode), mean and RMS."),
-    ("fingerprints.json", "application/json", "Fingerprints (JSON)",
-     "Everything computed, with provenance: exact revision or file sha256, files read, mode, tool version, time. "
-     "The same format as the command line's --json (see SCHEMA.md); `./run cli compare` reads it back."),
-    ("report.html", "text/html", "Report (HTML)",
-     "One self-contained page with the charts (interactive, works offline), the model table, every pair with its "
-     "caveats, and the lineage evidence computed so far. Attach it to an article or a filing; it opens in any "
-     "browser."),
+    (
+        "matrix.csv",
+        "text/csv",
+        "Correlation matrix (CSV)",
+        "The N x N matrix the heatmap shows, same order and names. Opens in any spreadsheet.",
+    ),
+    (
+        "curves.csv",
+        "text/csv",
+        "σ-curves (CSV, long form)",
+        "One row per model, role and layer: σ, its standard error (sampled mode), mean and RMS.",
+    ),
+    (
+        "fingerprints.json",
+        "application/json",
+        "Fingerprints (JSON)",
+        "Everything computed, with provenance: exact revision or file sha256, files read, mode, tool version, time. "
+        "The same format as the command line's --json (see SCHEMA.md); `./run cli compare` reads it back.",
+    ),
+    (
+        "report.html",
+        "text/html",
+        "Report (HTML)",
+        "One self-contained page with the charts (interactive, works offline), the model table, every pair with its "
+        "caveats, and the lineage evidence computed so far. Attach it to an article or a filing; it opens in any "
+        "browser.",
+    ),
 ]
 if "lineage.json" in files:
     n = len(verdicts)
     items.append(
-        ("lineage.json", "application/json", "Lineage evidence (JSON)",
-         f"The verdict{'s' if n != 1 else ''} computed so far ({n} pair{'s' if n != 1 else ''}), each with every "
-         "signal, what it read, where it falls among unrelated pairs, and the caveats"
-         + ("; and the stress test's table." if stress is not None else "."))
+        (
+            "lineage.json",
+            "application/json",
+            "Lineage evidence (JSON)",
+            f"The verdict{'s' if n != 1 else ''} computed so far ({n} pair{'s' if n != 1 else ''}), each with every "
+            "signal, what it read, where it falls among unrelated pairs, and the caveats"
+            + ("; and the stress test's table." if stress is not None else "."),
+        )
     )
 for name, mime, label, what in items:
     with st.container(border=True):
@@ -106,10 +126,13 @@ for name, mime, label, what in items:
             width="stretch",
         )
 if "lineage.json" not in files:
-    st.caption(":material/info: No lineage evidence computed yet: it is added here (JSON, and in the report) once you "
-               "compute it in Compare's pair view, a signal heatmap, or on the Stress test page.")
-st.caption("No token is ever included. Local models appear under the paths you entered; uploaded files under "
-           "their file names.")
+    st.caption(
+        ":material/info: No lineage evidence computed yet: it is added here (JSON, and in the report) once you "
+        "compute it in Compare's pair view, a signal heatmap, or on the Stress test page."
+    )
+st.caption(
+    "No token is ever included. Local models appear under the paths you entered; uploaded files under their file names."
+)
 with st.expander("Preview: the matrix CSV"):
     st.code(files["matrix.csv"], language=None)
 
@@ -146,15 +169,27 @@ if problem:
     st.info(problem, icon=":material/image_not_supported:")
 else:
     c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
-    fmt = c1.radio("Format", ["png", "svg"], horizontal=True, key="w_image_format",
-                   format_func={"png": "PNG", "svg": "SVG (vector)"}.get)
-    if c2.button("Make the image", key="make_image", icon=":material/image:",
-                 help="Draws the heatmap as shown on Compare (same role and order) with a headless Chromium; "
-                 "takes a few seconds."):
+    fmt = c1.radio(
+        "Format",
+        ["png", "svg"],
+        horizontal=True,
+        key="w_image_format",
+        format_func={"png": "PNG", "svg": "SVG (vector)"}.get,
+    )
+    if c2.button(
+        "Make the image",
+        key="make_image",
+        icon=":material/image:",
+        help="Draws the heatmap as shown on Compare (same role and order) with a headless Chromium; "
+        "takes a few seconds.",
+    ):
         with st.spinner("Drawing the heatmap…"):
             try:
                 fig = heatmap_figure(fps, role, order, names, pairs)
-                st.session_state["heatmap_image"] = (fmt, static_image(fig, fmt, width=max(900, int(fig.layout.height or 800))))
+                st.session_state["heatmap_image"] = (
+                    fmt,
+                    static_image(fig, fmt, width=max(900, int(fig.layout.height or 800))),
+                )
             except StaticImageUnavailable as exc:
                 st.session_state["heatmap_image"] = None
                 st.info(str(exc), icon=":material/image_not_supported:")
@@ -162,7 +197,11 @@ else:
     if img:
         ext, data = img
         st.download_button(
-            f"Download heatmap.{ext}", data, file_name=f"llm-fingerprint-{stamp}-heatmap.{ext}",
-            mime="image/png" if ext == "png" else "image/svg+xml", on_click="ignore", icon=":material/download:",
+            f"Download heatmap.{ext}",
+            data,
+            file_name=f"llm-fingerprint-{stamp}-heatmap.{ext}",
+            mime="image/png" if ext == "png" else "image/svg+xml",
+            on_click="ignore",
+            icon=":material/download:",
             key="dl_image",
         )

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
+from app_pages.common import PAGES, job_running, settings, start_job
 from fingerprint.demo import DEMO_EXPLANATION, DEMO_MODELS, demo_paths
 from fingerprint.export import CRITIQUE_URL, PAPER_URL
 from fingerprint.settings import count_refusal
-from app_pages.common import PAGES, job_running, settings, start_job
 
 st.title("How do two language models' weights relate?")
 intro, demo = st.columns([3, 2], gap="large")
@@ -41,7 +41,11 @@ with demo, st.container(border=True):
     st.subheader("Try it: the built-in demo")
     st.markdown(DEMO_EXPLANATION)
     clicked = st.button(
-        "Run the demo", type="primary", icon=":material/play_arrow:", key="run_demo", width="stretch",
+        "Run the demo",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="run_demo",
+        width="stretch",
         disabled=job_running(),
     )
     st.caption("Reads the model files shipped with this tool (a few megabytes); needs no network.")

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Self
 
-from fingerprint.errors import Cancelled
 from app_pages.turns import TURNS, Turns
+from fingerprint.errors import Cancelled
 
 core = importlib.import_module("fingerprint.compute")  # the module (the package's `compute` is the function)
 
@@ -116,7 +116,7 @@ class Task(Background):
                 self.result = self._fn(self)
         except Cancelled:
             self.result = None  # stopped before its turn came: nothing to show
-        except BaseException as exc:  # noqa: BLE001 - shown to the visitor by the page
+        except BaseException as exc:
             self.error = exc
 
 

@@ -5,9 +5,6 @@ import time
 
 import streamlit as st
 
-from fingerprint.demo import PRESETS, DEMO_MODELS, SuggestionsUnavailable, demo_paths, format_hit, search_hub
-from fingerprint.export import human_bytes, hub_commit_url
-from fingerprint.settings import PICKLE_EXPLANATION, UPLOAD_TYPES, count_refusal, upload_refusal
 from app_pages.common import (
     PAGES,
     check_request,
@@ -23,6 +20,9 @@ from app_pages.common import (
     start_job,
     upload_folder,
 )
+from fingerprint.demo import DEMO_MODELS, PRESETS, SuggestionsUnavailable, demo_paths, format_hit, search_hub
+from fingerprint.export import hub_commit_url, human_bytes
+from fingerprint.settings import PICKLE_EXPLANATION, UPLOAD_TYPES, count_refusal, upload_refusal
 
 init_state()
 s = settings()
@@ -62,23 +62,33 @@ def hub_search() -> None:
     if len(query) < 2:
         return
     if time.monotonic() < st.session_state.get("search_offline_until", 0.0):
-        st.caption(":material/cloud_off: Suggestions are unavailable (the Hub could not be reached a moment ago). "
-                   "Type full IDs like `org/name` in the list above.")
+        st.caption(
+            ":material/cloud_off: Suggestions are unavailable (the Hub could not be reached a moment ago). "
+            "Type full IDs like `org/name` in the list above."
+        )
         return
     try:
         hits = _suggest(query)
     except SuggestionsUnavailable as exc:
         st.session_state["search_offline_until"] = time.monotonic() + 30
-        st.caption(f":material/cloud_off: Suggestions are unavailable (the Hub could not be reached: {exc}). "
-                   "Type full IDs like `org/name` in the list above; everything else works as usual.")
+        st.caption(
+            f":material/cloud_off: Suggestions are unavailable (the Hub could not be reached: {exc}). "
+            "Type full IDs like `org/name` in the list above; everything else works as usual."
+        )
         return
     if not hits:
         st.caption(f"No Hub model ID contains “{query}”.")
         return
     st.caption("Click to add (downloads: last 30 days, as the Hub counts them):")
     for i, hit in enumerate(hits):
-        if st.button(format_hit(hit), key=f"hit_{i}", icon=":material/add:", type="tertiary",
-                     on_click=_add_ids, args=((hit.id,),)):
+        if st.button(
+            format_hit(hit),
+            key=f"hit_{i}",
+            icon=":material/add:",
+            type="tertiary",
+            on_click=_add_ids,
+            args=((hit.id,),),
+        ):
             st.rerun()  # the list above is outside this fragment: redraw the page
 
 
@@ -120,7 +130,8 @@ with left:
         max_upload_size=upload_limit,
         key="w_uploads",
         help="Each file is one model. A sharded checkpoint (several .safetensors files) cannot be uploaded: use "
-        "its Hub ID" + ("." if s.shared else ", or its folder above.")
+        "its Hub ID"
+        + ("." if s.shared else ", or its folder above.")
         + " Uploads are kept for this browser session only.",
     )
     seen = st.session_state.setdefault("upload_ids", {})  # uploader file_id -> saved path, or None if refused
@@ -159,8 +170,10 @@ with left:
             st.error(refused[fid], icon=":material/block:")
     upload_keys = [seen[fid] for fid in current if seen.get(fid)]
     if upload_keys:
-        st.caption("Uploaded, ready to fingerprint: " + ", ".join(
-            f"{uploads[k]['name']} ({human_bytes(uploads[k]['size'])})" for k in upload_keys))
+        st.caption(
+            "Uploaded, ready to fingerprint: "
+            + ", ".join(f"{uploads[k]['name']} ({human_bytes(uploads[k]['size'])})" for k in upload_keys)
+        )
 
 with right:
     st.markdown("**Presets: well-known cases**")
@@ -175,8 +188,13 @@ with right:
         lines = [ln for ln in st.session_state.get("w_local_paths", "").splitlines() if ln.strip()]
         st.session_state["w_local_paths"] = "\n".join(lines + [p for p in demo_paths() if p not in lines])
 
-    st.button("The demo models (offline)", key="preset_demo", on_click=_add_demo, width="stretch",
-              help="The four tiny trained models shipped with this tool.")
+    st.button(
+        "The demo models (offline)",
+        key="preset_demo",
+        on_click=_add_demo,
+        width="stretch",
+        help="The four tiny trained models shipped with this tool.",
+    )
 
 with st.expander("Options: token and reading mode"):
     if s.shared and s.hf_token:
@@ -248,7 +266,7 @@ fps = st.session_state["fps"]
 if runs:
     if summary := st.session_state.get("last_summary"):
         st.caption(f"Last run: {summary}.")
-    for ref, run in runs.items():
+    for run in runs.values():
         if run["status"] == "failed":
             st.error(run["message"], icon=":material/error:")
     st.subheader("Models fingerprinted in this session")
@@ -286,7 +304,8 @@ if runs:
                 "commit", help="The exact Hub commit every byte was read from", display_text=r"/commit/([0-9a-f]{7})"
             ),
             "revision": st.column_config.TextColumn(
-                "revision", help="Hub: the commit sha. Local: the sha256 of the file(s), as the Hub shows for LFS files."
+                "revision",
+                help="Hub: the commit sha. Local: the sha256 of the file(s), as the Hub shows for LFS files.",
             ),
             "bytes read": st.column_config.TextColumn("bytes read", help="bytes read of the weight files' total size"),
         },

@@ -72,7 +72,7 @@ class SessionEnds:
             for name, undo in s.undo.items():
                 try:
                     undo()
-                except Exception:  # noqa: BLE001 - one failed clean-up must not stop the others
+                except Exception:
                     log.exception("session end: %s of session %s failed", name, sid[:8])
         return [sid for sid, _ in ended]
 

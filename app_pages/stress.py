@@ -4,6 +4,17 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.common import (
+    harvest_lineage,
+    init_state,
+    lineage_panel,
+    lineage_running,
+    lineage_task,
+    persist,
+    save,
+    settings,
+    start_lineage,
+)
 from fingerprint.demo import DEMO_MODELS, demo_name
 from fingerprint.errors import FingerprintError
 from fingerprint.evidence_plots import (
@@ -16,17 +27,6 @@ from fingerprint.evidence_plots import (
 )
 from fingerprint.lineage.stress import StressReport, stress_test
 from fingerprint.lineage.transforms import TRANSFORMS
-from app_pages.common import (
-    harvest_lineage,
-    init_state,
-    lineage_panel,
-    lineage_running,
-    lineage_task,
-    persist,
-    save,
-    settings,
-    start_lineage,
-)
 
 init_state()
 harvest_lineage()
@@ -55,8 +55,12 @@ with c1:
     save("w_stress_model", "stress_model")
     path = st.session_state["stress_model"]
     if path == OTHER:
-        path = st.text_input("Folder", key="w_stress_path", placeholder="/path/to/model-folder",
-                             help="A folder with config.json and .safetensors weights.").strip()
+        path = st.text_input(
+            "Folder",
+            key="w_stress_path",
+            placeholder="/path/to/model-folder",
+            help="A folder with config.json and .safetensors weights.",
+        ).strip()
     elif path in FIXTURES:
         st.caption(FIXTURES[path].description)
     if s.shared:
@@ -65,8 +69,10 @@ with c2:
     st.markdown("**Transformations** (all by default; a few seconds each on a demo model)")
     picked = set(st.session_state.get("stress_transforms", list(TRANSFORMS)))
     cols = st.columns(2)
-    for col, exact, title in ((cols[0], True, "exact: the model computes the same"),
-                              (cols[1], False, "approximate: a small change")):
+    for col, exact, title in (
+        (cols[0], True, "exact: the model computes the same"),
+        (cols[1], False, "approximate: a small change"),
+    ):
         with col:
             st.caption(title)
             for key, t in TRANSFORMS.items():
@@ -100,8 +106,13 @@ def stress_worker(model: str, transforms: list[str]):
 
 running = lineage_running()
 busy = running and (t := lineage_task()) is not None and t.kind != "stress"
-if st.button("Run the stress test", key="run_stress", icon=":material/play_arrow:", type="primary",
-             disabled=running or not chosen or not path):
+if st.button(
+    "Run the stress test",
+    key="run_stress",
+    icon=":material/play_arrow:",
+    type="primary",
+    disabled=running or not chosen or not path,
+):
     if s.shared and path not in FIXTURES:
         st.error("Only the demo models can be stress-tested on this shared server.")
     elif path not in FIXTURES and not Path(path).expanduser().is_dir():
@@ -120,8 +131,9 @@ error = st.session_state.get("lineage_error")
 t = lineage_task()
 if error and t is not None and t.kind == "stress" and t.harvested:
     err = t.error
-    st.error(str(err) if isinstance(err, FingerprintError) else f"The stress test failed: {error}",
-             icon=":material/error:")
+    st.error(
+        str(err) if isinstance(err, FingerprintError) else f"The stress test failed: {error}", icon=":material/error:"
+    )
 
 result = st.session_state.get("stress")
 if result:
@@ -130,8 +142,10 @@ if result:
         st.info("No transformation was run.")
         st.stop()
     st.header("Which signals survived")
-    st.caption(f"{len(report.rows)} transformation{'s' if len(report.rows) != 1 else ''} of {report.model} in "
-               f"{result['seconds']:.1f} s.")
+    st.caption(
+        f"{len(report.rows)} transformation{'s' if len(report.rows) != 1 else ''} of {report.model} in "
+        f"{result['seconds']:.1f} s."
+    )
     if not has_calibration():
         st.info(
             "No calibration is installed, so 'survived' (still clearly above every unrelated pair) cannot be judged and no "
@@ -156,14 +170,15 @@ if result:
         column_config={
             "output change (nats)": st.column_config.TextColumn(
                 help="The largest change of any next-token log-probability over a few token sequences: about "
-                "1e-12 means the same model."),
+                "1e-12 means the same model."
+            ),
         },
     )
-    st.caption("n/a: the signal does not apply or could not be computed for that pair (hover the cell in the chart "
-               "for the reason).")
-    exact_broken = sorted({
-        n for r in report.rows if r.exact for n, ok in r.survived.items() if ok is False
-    })
+    st.caption(
+        "n/a: the signal does not apply or could not be computed for that pair (hover the cell in the chart "
+        "for the reason)."
+    )
+    exact_broken = sorted({n for r in report.rows if r.exact for n, ok in r.survived.items() if ok is False})
     if exact_broken:
         st.warning(
             "Broken by an exact transformation, so defeatable on purpose at no cost: "

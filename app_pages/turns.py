@@ -99,7 +99,9 @@ class Turns:
     def _free(self) -> bool:
         return not self._limit or sum(self._running.values()) < self._limit
 
-    def _wait_for_turn(self, visitor: str, cancel: threading.Event | None, on_wait: Callable[[int], None] | None) -> None:
+    def _wait_for_turn(
+        self, visitor: str, cancel: threading.Event | None, on_wait: Callable[[int], None] | None
+    ) -> None:
         with self._cond:
             me = _Waiting(visitor, next(self._arrivals))
             self._waiting.append(me)

@@ -120,7 +120,9 @@ ROW_STRUCTURE = {
 }
 
 _ROLE_OF = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o"}
-_LAYER_RX = re.compile(r"^model\.layers\.(\d+)\.(?:self_attn\.(q_proj|k_proj|v_proj|o_proj)|(input_layernorm))\.weight$")
+_LAYER_RX = re.compile(
+    r"^model\.layers\.(\d+)\.(?:self_attn\.(q_proj|k_proj|v_proj|o_proj)|(input_layernorm))\.weight$"
+)
 
 
 def row_scales(spec: LlamaSpec, role: str, layer: int, rows: int, structure: dict | None = None) -> np.ndarray:
@@ -236,7 +238,10 @@ def ensure_model(spec: LlamaSpec, log=print) -> tuple[Path, dict]:
         try:
             manifest = json.loads(mf.read_text())
             same = all(manifest.get(k) == v for k, v in want.items())
-            files_ok = all((folder / n).is_file() and (folder / n).stat().st_size == f["size"] for n, f in manifest["files"].items())
+            files_ok = all(
+                (folder / n).is_file() and (folder / n).stat().st_size == f["size"]
+                for n, f in manifest["files"].items()
+            )
             if same and files_ok:
                 return folder, manifest
         except (ValueError, KeyError, OSError):
@@ -309,7 +314,12 @@ def layout_bytes(folder_or_file: Path) -> dict:
         r = GGUFReader(str(p))
         attn = sum(int(t.n_bytes) for t in r.tensors if ATTN_GGUF.match(t.name))
         n_attn = sum(1 for t in r.tensors if ATTN_GGUF.match(t.name))
-        return {"file_bytes": p.stat().st_size, "attention_bytes": attn, "attention_tensors": n_attn, "header_bytes": int(r.data_offset)}
+        return {
+            "file_bytes": p.stat().st_size,
+            "attention_bytes": attn,
+            "attention_tensors": n_attn,
+            "header_bytes": int(r.data_offset),
+        }
     shards = sorted(q for q in p.glob("*.safetensors"))
     file_bytes = header_bytes = attn = n_attn = 0
     for s in shards:
@@ -323,7 +333,12 @@ def layout_bytes(folder_or_file: Path) -> dict:
     for small in ("config.json", "model.safetensors.index.json"):
         if (p / small).is_file():
             header_bytes += (p / small).stat().st_size
-    return {"file_bytes": file_bytes, "attention_bytes": attn, "attention_tensors": n_attn, "header_bytes": header_bytes}
+    return {
+        "file_bytes": file_bytes,
+        "attention_bytes": attn,
+        "attention_tensors": n_attn,
+        "header_bytes": header_bytes,
+    }
 
 
 # ----------------------------------------------------------------------------- machine, results
@@ -349,7 +364,7 @@ def machine() -> dict:
     import safetensors
 
     return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "ram_gib": round(mem / 2**30, 1),
@@ -364,8 +379,12 @@ def machine() -> dict:
 
 def _git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "fingerprint"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "fingerprint"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return rev + (" (fingerprint/ modified)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -474,7 +493,12 @@ def ensure_gguf(spec: LlamaSpec, n_merges: int = 280147, log=print) -> tuple[Pat
 
     folder = DATA / spec.name
     path = folder / f"{spec.name}.gguf"
-    want = {"generator_version": GGUF_GENERATOR_VERSION, "spec": asdict(spec), "row_structure": ROW_STRUCTURE, "merges": n_merges}
+    want = {
+        "generator_version": GGUF_GENERATOR_VERSION,
+        "spec": asdict(spec),
+        "row_structure": ROW_STRUCTURE,
+        "merges": n_merges,
+    }
     mf = folder / "manifest.json"
     if mf.is_file() and path.is_file():
         try:
@@ -553,9 +577,16 @@ def ensure_gguf(spec: LlamaSpec, n_merges: int = 280147, log=print) -> tuple[Pat
     fout.close()
     w.fout = None
     tmp.rename(path)
-    manifest = {**want, "size": path.stat().st_size, "data_offset": data_offset, "generation_seconds": round(time.perf_counter() - t0, 1)}
+    manifest = {
+        **want,
+        "size": path.stat().st_size,
+        "data_offset": data_offset,
+        "generation_seconds": round(time.perf_counter() - t0, 1),
+    }
     mf.write_text(json.dumps(manifest, indent=2) + "\n")
-    log(f"  {path.stat().st_size / 1e9:.2f} GB (header {data_offset / 1e6:.1f} MB) in {manifest['generation_seconds']} s")
+    log(
+        f"  {path.stat().st_size / 1e9:.2f} GB (header {data_offset / 1e6:.1f} MB) in {manifest['generation_seconds']} s"
+    )
     return path, manifest
 
 

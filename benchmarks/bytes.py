@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
 bl.hub_env()
 
@@ -36,7 +36,9 @@ from fingerprint import Options, compute, inspect  # noqa: E402
 
 BIG = bl.LlamaSpec("llama-32L-h2048-bf16")  # 3.28 GB, 2 shards
 # Llama-3.2-1B-shaped Q8_0 GGUF with a Llama-3-sized tokenizer (an 8.3 MB header)
-GGUF = bl.LlamaSpec("llama-16L-h2048-q8_0-gguf", layers=16, heads=32, kv_heads=8, intermediate=8192, vocab=128256, seed=2)
+GGUF = bl.LlamaSpec(
+    "llama-16L-h2048-q8_0-gguf", layers=16, heads=32, kv_heads=8, intermediate=8192, vocab=128256, seed=2
+)
 SAMPLED_LIMIT = 32_000_000
 EXACT_SLACK = 1.02
 COVERAGE_MIN = 0.95  # share of sampled per-layer values whose exact value lies within 2 stated SE
@@ -128,7 +130,11 @@ def bench_model(hub: bl.HubProcess, label: str, repo: str, sha: str, local: Path
         "compare": cmp,
         "targets": {
             "exact_bytes": {"limit": allowed, "value": ex["bytes_read"], "pass": ex["bytes_read"] <= allowed},
-            "sampled_bytes": {"limit": SAMPLED_LIMIT, "value": sa["bytes_read"], "pass": sa["bytes_read"] <= SAMPLED_LIMIT},
+            "sampled_bytes": {
+                "limit": SAMPLED_LIMIT,
+                "value": sa["bytes_read"],
+                "pass": sa["bytes_read"] <= SAMPLED_LIMIT,
+            },
             "sampled_honest": {
                 "limit": COVERAGE_MIN,
                 "value": cmp["within_2se"] / cmp["sampled_values"] if cmp["sampled_values"] else 1.0,
@@ -176,7 +182,7 @@ def tool_plan(folder: Path, budget: int | None = None) -> tuple[dict, dict]:
             except TypeError:
                 shares = stats._water_fill(sizes, total)
             budget_rows = {(t.role, t.layer): b // max(t.tensor.row_bytes, 1) for t, b in zip(rmap.tensors, shares)}
-        except Exception:  # noqa: BLE001 - private helper changed: the figure is left out
+        except Exception:
             budget_rows = {}
     finally:
         ckpt.close()
@@ -185,7 +191,10 @@ def tool_plan(folder: Path, budget: int | None = None) -> tuple[dict, dict]:
         for p in job.pieces:
             out.setdefault((p.item.role, p.item.layer), []).append((p.r0, p.r1))
     keep = ("q", "k", "v", "o")
-    return ({k: sorted(v) for k, v in out.items() if k[0] in keep}, {k: v for k, v in budget_rows.items() if k[0] in keep})
+    return (
+        {k: sorted(v) for k, v in out.items() if k[0] in keep},
+        {k: v for k, v in budget_rows.items() if k[0] in keep},
+    )
 
 
 def _jittered_blocks(rows: int, take: int, blocks: int, seed: int) -> list[tuple[int, int]]:
@@ -244,15 +253,24 @@ def sampling_diagnosis(folder: Path, spec: bl.LlamaSpec, exact, sampled) -> dict
     from fingerprint import stats
 
     roles = ("q", "k", "v", "o")
-    rows_of = {"q": spec.heads * spec.head_dim, "k": spec.kv_heads * spec.head_dim, "v": spec.kv_heads * spec.head_dim, "o": spec.hidden}
+    rows_of = {
+        "q": spec.heads * spec.head_dim,
+        "k": spec.kv_heads * spec.head_dim,
+        "v": spec.kv_heads * spec.head_dim,
+        "o": spec.hidden,
+    }
     row_bytes = spec.hidden * 2
     structures = {
         "as generated": bl.ROW_STRUCTURE,
         "without the within-head profile": {r: {**v, "pos": 0.0} for r, v in bl.ROW_STRUCTURE.items()},
         "independent rows only": {r: {"pos": 0.0, "head": 0.0, "row": v["row"]} for r, v in bl.ROW_STRUCTURE.items()},
     }
-    scales = {(st, r, l): bl.row_scales(spec, r, l, rows_of[r], structures[st]) ** 2
-              for st in structures for r in roles for l in range(spec.layers)}
+    scales = {
+        (st, r, l): bl.row_scales(spec, r, l, rows_of[r], structures[st]) ** 2
+        for st in structures
+        for r in roles
+        for l in range(spec.layers)
+    }
 
     def evaluate(structure: str, plan_of) -> dict:
         per_role = {}
@@ -293,8 +311,10 @@ def sampling_diagnosis(folder: Path, spec: bl.LlamaSpec, exact, sampled) -> dict
     # 1) the model of the error: predicted from the plan vs measured
     pred = evaluate("as generated", lambda r, l: blocks[(r, l)])
     out["check"] = {
-        r: {"predicted": pred["roles"][r]["max_rel_err"],
-            "measured": max(abs(s - e) / e for s, e in zip(sampled.curves[r], exact.curves[r]))}
+        r: {
+            "predicted": pred["roles"][r]["max_rel_err"],
+            "measured": max(abs(s - e) / e for s, e in zip(sampled.curves[r], exact.curves[r])),
+        }
         for r in roles
     }
     # 2) which part of the row structure causes it (the tool's plan)
@@ -308,21 +328,32 @@ def sampling_diagnosis(folder: Path, spec: bl.LlamaSpec, exact, sampled) -> dict
         nblk = max(len(v) for v in blk.values())
         tag = f"budget {mult}x" if mult > 1 else "budget as shipped"
         plans[f"tool's planner, {tag}"] = {
-            "bytes": sum(take.values()) * row_bytes, "requests_per_tensor": nblk,
+            "bytes": sum(take.values()) * row_bytes,
+            "requests_per_tensor": nblk,
             **evaluate("as generated", lambda r, l, blk=blk: blk[(r, l)]),
         }
         if brows:
             plans[f"{nblk} jittered blocks using every budgeted row, {tag}"] = {
-                "bytes": sum(min(v, rows_of[k[0]]) for k, v in brows.items()) * row_bytes, "requests_per_tensor": nblk,
-                **evaluate("as generated", lambda r, l, brows=brows, nblk=nblk: _jittered_blocks(rows_of[r], brows[(r, l)], nblk, seed(r, l))),
+                "bytes": sum(min(v, rows_of[k[0]]) for k, v in brows.items()) * row_bytes,
+                "requests_per_tensor": nblk,
+                **evaluate(
+                    "as generated",
+                    lambda r, l, brows=brows, nblk=nblk: _jittered_blocks(rows_of[r], brows[(r, l)], nblk, seed(r, l)),
+                ),
             }
             plans[f"{nblk} blocks spread over the positions in a head, every budgeted row, {tag}"] = {
-                "bytes": sum(min(v, rows_of[k[0]]) for k, v in brows.items()) * row_bytes, "requests_per_tensor": nblk,
-                **evaluate("as generated", lambda r, l, brows=brows, nblk=nblk: _head_spread_blocks(
-                    rows_of[r], brows[(r, l)], nblk, spec.head_dim, seed(r, l))),
+                "bytes": sum(min(v, rows_of[k[0]]) for k, v in brows.items()) * row_bytes,
+                "requests_per_tensor": nblk,
+                **evaluate(
+                    "as generated",
+                    lambda r, l, brows=brows, nblk=nblk: _head_spread_blocks(
+                        rows_of[r], brows[(r, l)], nblk, spec.head_dim, seed(r, l)
+                    ),
+                ),
             }
         plans[f"independent random rows, same rows as the tool, {tag}"] = {
-            "bytes": sum(take.values()) * row_bytes, "requests_per_tensor": f"up to {max(take.values())}",
+            "bytes": sum(take.values()) * row_bytes,
+            "requests_per_tensor": f"up to {max(take.values())}",
             **evaluate("as generated", lambda r, l, take=take: _random_rows(rows_of[r], take[(r, l)], seed(r, l))),
         }
     out["plans"] = plans
@@ -431,10 +462,21 @@ def main(argv: list[str] | None = None) -> dict:
         d = bl.FIXTURES / name
         models.append((f"fixture {name} (fp32)", f"fixtures/{name}", bl.repo_files(d), d, None, None))
     if not args.quick:
-        gpath, gman = bl.ensure_gguf(GGUF)
-        models.append((f"generated {gpath.name} (Q8_0, 8.3 MB header)", f"bench/{GGUF.name}", {gpath.name: gpath}, gpath, None, None))
+        gpath, _gman = bl.ensure_gguf(GGUF)
+        models.append(
+            (
+                f"generated {gpath.name} (Q8_0, 8.3 MB header)",
+                f"bench/{GGUF.name}",
+                {gpath.name: gpath},
+                gpath,
+                None,
+                None,
+            )
+        )
     g = bl.FIXTURES / "stories260k-q8_0.gguf"
-    models.append(("fixture stories260k-q8_0.gguf (GGUF Q8_0)", "fixtures/stories260k-q8_0-gguf", {g.name: g}, g, None, None))
+    models.append(
+        ("fixture stories260k-q8_0.gguf (GGUF Q8_0)", "fixtures/stories260k-q8_0-gguf", {g.name: g}, g, None, None)
+    )
 
     results = []
     hub = bl.HubProcess()
@@ -448,20 +490,30 @@ def main(argv: list[str] | None = None) -> dict:
                 t0 = time.perf_counter()
                 try:
                     res["diagnosis"] = sampling_diagnosis(local, spec, ex_fp, sa_fp)
-                    print(f"  sampling diagnosis ({time.perf_counter() - t0:.1f} s): " + ", ".join(
-                        f"{k}: max err {v['max_rel_err']:.2%}" for k, v in res["diagnosis"]["plans"].items()))
-                except Exception as exc:  # noqa: BLE001
+                    print(
+                        f"  sampling diagnosis ({time.perf_counter() - t0:.1f} s): "
+                        + ", ".join(
+                            f"{k}: max err {v['max_rel_err']:.2%}" for k, v in res["diagnosis"]["plans"].items()
+                        )
+                    )
+                except Exception as exc:
                     print(f"  sampling diagnosis skipped: {type(exc).__name__}: {exc}")
                 try:
                     res["threads"] = thread_check(hub, repo, sha)
                     print(f"  sampled statistics, threads: {res['threads']}")
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     print(f"  thread check skipped: {type(exc).__name__}: {exc}")
             results.append(res)
     finally:
         hub.stop()
-    payload = {"benchmark": "bytes", "machine": bl.machine(), "models": results, "calibration": calibration(),
-               "row_structure": bl.ROW_STRUCTURE, "core": core_facts()}
+    payload = {
+        "benchmark": "bytes",
+        "machine": bl.machine(),
+        "models": results,
+        "calibration": calibration(),
+        "row_structure": bl.ROW_STRUCTURE,
+        "core": core_facts(),
+    }
     path = bl.save_result("bytes", payload)
     print(f"wrote {path}")
     return payload

@@ -16,16 +16,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from browser import StreamlitServer, heatmap, launch_chromium  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
+from browser import StreamlitServer, heatmap, launch_chromium
+from playwright.sync_api import sync_playwright
 
 WAIT_SECONDS = 150
 
 
 def main(n: int) -> int:
     tmp = Path(tempfile.mkdtemp())
-    env = dict(os.environ, HF_ENDPOINT="http://127.0.0.1:9", FINGERPRINT_CACHE=str(tmp / "c.sqlite"),
-               HF_HOME=str(tmp / "hf"), FINGERPRINT_SHARED_MODE="1")
+    env = dict(
+        os.environ,
+        HF_ENDPOINT="http://127.0.0.1:9",
+        FINGERPRINT_CACHE=str(tmp / "c.sqlite"),
+        HF_HOME=str(tmp / "hf"),
+        FINGERPRINT_SHARED_MODE="1",
+    )
     with StreamlitServer(tmp / "streamlit.log", env=env) as server, sync_playwright() as p:
         browser = launch_chromium(p)
         pages = []

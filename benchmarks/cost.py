@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
-import cost_models  # noqa: E402
-import numpy as np  # noqa: E402
+import benchlib as bl
+import cost_models
+import numpy as np
 
 HUB_LIMITS = {"api": 500, "resolvers": 3000, "window": 300.0}
 TARGETS = {"bytes": 128e6, "requests": 1000, "verdict_rss_7b": 600 * 2**20}
@@ -47,7 +47,9 @@ def measured(args: list[str], env: dict, cwd: Path) -> dict:
         "print(json.dumps({'exit':p.returncode,'seconds':round(time.perf_counter()-t,2),'rss':r.ru_maxrss*1024,"
         "'stdout':p.stdout[-3000:],'stderr':p.stderr[-2000:]}))"
     )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *args], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *args], env=env, cwd=cwd, capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -63,8 +65,14 @@ def per_repo(stats: dict, repo: str, blob_shas: set[str]) -> dict:
         elif path.startswith(f"/{repo}/resolve/"):
             resolves += 1
             hub += 1
-    return {"bytes": stats["bytes_served"], "requests": hub + cdn, "hub_requests": hub, "storage_requests": cdn,
-            "resolver_calls": resolves, "api_calls": api}
+    return {
+        "bytes": stats["bytes_served"],
+        "requests": hub + cdn,
+        "hub_requests": hub,
+        "storage_requests": cdn,
+        "resolver_calls": resolves,
+        "api_calls": api,
+    }
 
 
 def sampled_accuracy(exact: dict, sampled: dict) -> dict:
@@ -86,8 +94,12 @@ def sampled_accuracy(exact: dict, sampled: dict) -> dict:
         b = np.array([x for x in sa if x is not None], float)
         if len(a) == len(b) and len(a) > 2:
             r_by_role[role] = float(np.corrcoef(a, b)[0, 1])
-    return {"within_2se": inside / total if total else None, "values": total, "r_by_role": r_by_role,
-            "min_r": min(r_by_role.values()) if r_by_role else None}
+    return {
+        "within_2se": inside / total if total else None,
+        "values": total,
+        "r_by_role": r_by_role,
+        "min_r": min(r_by_role.values()) if r_by_role else None,
+    }
 
 
 def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
@@ -114,8 +126,11 @@ def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
             tmpdir = Path(tmp)
             hub.reset()
             extra = ["--json", str(tmpdir / "out.json")]
-            run = measured([*args, "--cache", str(tmpdir / "cache" / "cache.sqlite"), "-q", *extra],
-                           {**env, "HF_HOME": str(tmpdir / "hf_home")}, bl.ROOT)
+            run = measured(
+                [*args, "--cache", str(tmpdir / "cache" / "cache.sqlite"), "-q", *extra],
+                {**env, "HF_HOME": str(tmpdir / "hf_home")},
+                bl.ROOT,
+            )
             stats = {seed: hub.stats(repos[seed]) for seed in (0, 1)}
             written = folder_bytes(tmpdir / "cache") if (tmpdir / "cache").exists() else 0
             if name.startswith("sigma") and (tmpdir / "out.json").is_file():
@@ -125,8 +140,13 @@ def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
         models = [per_repo(stats[seed], repos[seed], shas[seed]) for seed in ((0, 1) if name == "verdict" else (0,))]
         rate_limited = stats[0]["rate_limited"]
         entry = {
-            "exit": run["exit"], "seconds": run["seconds"], "peak_rss": run["rss"], "disk_written": written,
-            "per_model": models, "rate_limited": rate_limited, "stderr": run["stderr"][-800:] if run["exit"] else "",
+            "exit": run["exit"],
+            "seconds": run["seconds"],
+            "peak_rss": run["rss"],
+            "disk_written": written,
+            "per_model": models,
+            "rate_limited": rate_limited,
+            "stderr": run["stderr"][-800:] if run["exit"] else "",
         }
         if name == "verdict":
             entry["verdict"] = next((ln for ln in run["stdout"].splitlines() if ln.startswith("Verdict:")), "")
@@ -134,9 +154,11 @@ def bench_size(hub: bl.HubProcess, size: str, folders: dict, log=print) -> dict:
         if name == "sigma_sampled" and {"sigma_exact", "sigma_sampled"} <= curves.keys():
             out["sampled_accuracy"] = sampled_accuracy(curves["sigma_exact"], curves["sigma_sampled"])
         worst = max(models, key=lambda m: m["bytes"])
-        log(f"  {size} {name}: {worst['bytes'] / 1e6:.1f} MB, {worst['requests']} requests "
+        log(
+            f"  {size} {name}: {worst['bytes'] / 1e6:.1f} MB, {worst['requests']} requests "
             f"({worst['resolver_calls']} resolver calls), RSS {run['rss'] / 2**20:.0f} MiB, "
-            f"disk {written / 1e6:.1f} MB, {run['seconds']:.1f} s")
+            f"disk {written / 1e6:.1f} MB, {run['seconds']:.1f} s"
+        )
     return out
 
 
@@ -170,8 +192,12 @@ def render(c: dict) -> list[str]:
                 f"{worst['api_calls']} | {e['peak_rss'] / 2**20:.0f} MiB | {e['disk_written'] / 1e6:.1f} MB | "
                 f"{e['seconds']:.1f} s | {sum(e['rate_limited'].values()) if e['rate_limited'] else 0} |"
             )
-    L += ["", "Targets for a verdict (per model): ≤ 128 MB read, ≤ 1,000 HTTP requests, resolver calls ≤ files read + 1,",
-          "peak RSS ≤ 600 MiB for a pair of 7B-shaped models, probe files no larger than the bytes read.", ""]
+    L += [
+        "",
+        "Targets for a verdict (per model): ≤ 128 MB read, ≤ 1,000 HTTP requests, resolver calls ≤ files read + 1,",
+        "peak RSS ≤ 600 MiB for a pair of 7B-shaped models, probe files no larger than the bytes read.",
+        "",
+    ]
     rows = [f"| {m} | {t} | {v} | {'pass' if ok else '**FAIL**'} |" for m, t, v, ok in target_rows(c)]
     L += ["| model | target | measured | result |", "|---|---|---|---|", *rows, ""]
     L += [
@@ -193,20 +219,52 @@ def target_rows(c: dict) -> list[tuple[str, str, str, bool]]:
         worst = max(v["per_model"], key=lambda m: m["bytes"])
         read = sum(m["bytes"] for m in v["per_model"])
         rows += [
-            (f"{s['size']} verdict", "≤ 128 MB read per model", f"{worst['bytes'] / 1e6:.1f} MB", worst["bytes"] <= 128e6),
-            (f"{s['size']} verdict", "≤ 1,000 HTTP requests per model", f"{worst['requests']:,}", worst["requests"] <= 1000),
-            (f"{s['size']} verdict", "probe files ≤ bytes read", f"{v['disk_written'] / 1e6:.1f} MB for {read / 1e6:.1f} MB read",
-             v["disk_written"] <= read * 1.01),
+            (
+                f"{s['size']} verdict",
+                "≤ 128 MB read per model",
+                f"{worst['bytes'] / 1e6:.1f} MB",
+                worst["bytes"] <= 128e6,
+            ),
+            (
+                f"{s['size']} verdict",
+                "≤ 1,000 HTTP requests per model",
+                f"{worst['requests']:,}",
+                worst["requests"] <= 1000,
+            ),
+            (
+                f"{s['size']} verdict",
+                "probe files ≤ bytes read",
+                f"{v['disk_written'] / 1e6:.1f} MB for {read / 1e6:.1f} MB read",
+                v["disk_written"] <= read * 1.01,
+            ),
         ]
         if s["size"] == "7B":
-            rows.append(("7B verdict (pair)", "peak RSS ≤ 600 MiB", f"{v['peak_rss'] / 2**20:.0f} MiB", v["peak_rss"] <= 600 * 2**20))
+            rows.append(
+                (
+                    "7B verdict (pair)",
+                    "peak RSS ≤ 600 MiB",
+                    f"{v['peak_rss'] / 2**20:.0f} MiB",
+                    v["peak_rss"] <= 600 * 2**20,
+                )
+            )
         acc = s.get("sampled_accuracy")
         if acc and acc["within_2se"] is not None:
-            rows.append((f"{s['size']} σ sampled", "exact within 2 stated SE for ≥ 95 % of per-layer values",
-                         f"{100 * acc['within_2se']:.1f} % of {acc['values']}", acc["within_2se"] >= 0.95))
-            rows.append((f"{s['size']} σ sampled", "each curve's r vs exact ≥ 0.97",
-                         f"min {acc['min_r']:.4f} ({', '.join(f'{k} {x:.3f}' for k, x in acc['r_by_role'].items())})",
-                         acc["min_r"] >= 0.97))
+            rows.append(
+                (
+                    f"{s['size']} σ sampled",
+                    "exact within 2 stated SE for ≥ 95 % of per-layer values",
+                    f"{100 * acc['within_2se']:.1f} % of {acc['values']}",
+                    acc["within_2se"] >= 0.95,
+                )
+            )
+            rows.append(
+                (
+                    f"{s['size']} σ sampled",
+                    "each curve's r vs exact ≥ 0.97",
+                    f"min {acc['min_r']:.4f} ({', '.join(f'{k} {x:.3f}' for k, x in acc['r_by_role'].items())})",
+                    acc["min_r"] >= 0.97,
+                )
+            )
     return rows
 
 
@@ -231,7 +289,9 @@ def write_section(c: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=list(cost_models.SIZES))
-    ap.add_argument("--render", action="store_true", help="only rewrite the BENCHMARKS.md section from the last results")
+    ap.add_argument(
+        "--render", action="store_true", help="only rewrite the BENCHMARKS.md section from the last results"
+    )
     args = ap.parse_args(argv)
     if args.render:
         results = json.loads((bl.RESULTS / "cost.json").read_text())
@@ -241,8 +301,12 @@ def main(argv: list[str] | None = None) -> dict:
     hub = bl.HubProcess()
     try:
         hub.configure(redirect_lfs=True, rate_limits=HUB_LIMITS)
-        results = {"machine": bl.machine(), "hub_limits": HUB_LIMITS, "targets": TARGETS,
-                   "sizes": [bench_size(hub, s, folders) for s in args.sizes]}
+        results = {
+            "machine": bl.machine(),
+            "hub_limits": HUB_LIMITS,
+            "targets": TARGETS,
+            "sizes": [bench_size(hub, s, folders) for s in args.sizes],
+        }
     finally:
         hub.stop()
     bl.save_result("cost", results)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
 SIZES = {
     # SmolLM2-135M's shape (its head is tied on the Hub; here it is a tensor of its own)
@@ -15,7 +15,9 @@ SIZES = {
     # TinyLlama-1.1B's shape
     "1.1B": dict(hidden=2048, layers=22, heads=32, kv_heads=4, intermediate=5632, vocab=32000),
     # Llama-2-7B's shape, in 5 GB shards
-    "7B": dict(hidden=4096, layers=32, heads=32, kv_heads=32, intermediate=11008, vocab=32000, max_shard_bytes=5_000_000_000),
+    "7B": dict(
+        hidden=4096, layers=32, heads=32, kv_heads=32, intermediate=11008, vocab=32000, max_shard_bytes=5_000_000_000
+    ),
 }
 
 

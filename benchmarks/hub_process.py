@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
 bl.hub_env()
 
@@ -55,15 +55,17 @@ def main() -> None:
                 hub.reset_counters()
                 say({})
             elif cmd == "stats":
-                say({
-                    "bytes_served": int(hub.bytes_served[msg["repo"]]),
-                    "requests": [list(r) for r in hub.requests],
-                    "connections": hub.connections_opened,
-                    "resolver_calls": hub.resolver_calls,
-                    "api_calls": hub.api_calls,
-                    "cdn_requests": hub.cdn_requests,
-                    "rate_limited": dict(hub.rate_limited),
-                })
+                say(
+                    {
+                        "bytes_served": int(hub.bytes_served[msg["repo"]]),
+                        "requests": [list(r) for r in hub.requests],
+                        "connections": hub.connections_opened,
+                        "resolver_calls": hub.resolver_calls,
+                        "api_calls": hub.api_calls,
+                        "cdn_requests": hub.cdn_requests,
+                        "rate_limited": dict(hub.rate_limited),
+                    }
+                )
             elif cmd == "stop":
                 say({})
                 break

@@ -27,23 +27,23 @@ import json
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
-from fingerprint.compute import Options  # noqa: E402
-from fingerprint.lineage import calibration as cal_mod  # noqa: E402
-from fingerprint.lineage.evidence import get_probe, probe_fingerprint, sigma_between  # noqa: E402
-from fingerprint.lineage.plan import ProbeBudget  # noqa: E402
-from fingerprint.lineage.signals import SIGNAL_ORDER, all_signals  # noqa: E402
-from fingerprint.lineage.stress import load_small_model, write_model  # noqa: E402
-from fingerprint.lineage.transforms import TRANSFORMS  # noqa: E402
-from fingerprint.lineage.verdict import decide  # noqa: E402
+from fingerprint.compute import Options
+from fingerprint.lineage import calibration as cal_mod
+from fingerprint.lineage.evidence import get_probe, probe_fingerprint, sigma_between
+from fingerprint.lineage.plan import ProbeBudget
+from fingerprint.lineage.signals import SIGNAL_ORDER, all_signals
+from fingerprint.lineage.stress import load_small_model, write_model
+from fingerprint.lineage.transforms import TRANSFORMS
+from fingerprint.lineage.verdict import decide
 
 FIXTURES = bl.ROOT / "tests" / "fixtures"
 DEFAULT_MODELS = bl.DATA / "lineage"
@@ -126,14 +126,16 @@ def probe_large_models() -> dict:
     """Probe the big generated models of benchmarks/bytes.py (when present), each in its own process (peak RSS)."""
     import subprocess
 
-    from bytes import BIG, GGUF  # noqa: PLC0415 - the specs live with the bytes benchmark
+    from bytes import BIG, GGUF
 
     out = {}
     for spec, path in ((BIG, bl.DATA / BIG.name), (GGUF, bl.DATA / GGUF.name / f"{GGUF.name}.gguf")):
         if not path.exists():
             print(f"(skipping {spec.name}: generate it with benchmarks/bytes.py)")
             continue
-        proc = subprocess.run([sys.executable, "-c", LARGE_PROBE_SCRIPT, str(path)], capture_output=True, text=True, cwd=bl.ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-c", LARGE_PROBE_SCRIPT, str(path)], capture_output=True, text=True, cwd=bl.ROOT
+        )
         if proc.returncode != 0:
             raise SystemExit(f"probe of {spec.name} failed: {proc.stderr[-2000:]}")
         out[spec.name] = {"label": spec.name, **json.loads(proc.stdout.strip().splitlines()[-1])}
@@ -142,7 +144,7 @@ def probe_large_models() -> dict:
 
 def verdict_7b() -> dict:
     """A whole verdict between two 7B-shaped bf16 models (benchmarks/probe_7b.py): bytes, requests, peak RSS, probe files."""
-    from probe_7b import measure  # noqa: PLC0415 - generates its sparse models on first use
+    from probe_7b import measure
 
     return measure()
 
@@ -158,12 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder of benchmarks/train_tiny.py")
     ap.add_argument("--no-calibration", action="store_true", help="do not rewrite fingerprint/lineage/calibration.json")
-    ap.add_argument("--fractions", type=float, nargs="*", default=list(FRACTIONS),
-                    help="judge the pairs again with probes reading these fractions of each model's matrix bytes")
+    ap.add_argument(
+        "--fractions",
+        type=float,
+        nargs="*",
+        default=list(FRACTIONS),
+        help="judge the pairs again with probes reading these fractions of each model's matrix bytes",
+    )
     args = ap.parse_args(argv)
     if not args.models.is_dir():
-        print(f"{args.models} not found: train the models first - `pip install -e '.[train]'` (CPU PyTorch), then "
-              "`python benchmarks/train_tiny.py` (about 10 minutes on 2 cores)", file=sys.stderr)
+        print(
+            f"{args.models} not found: train the models first - `pip install -e '.[train]'` (CPU PyTorch), then "
+            "`python benchmarks/train_tiny.py` (about 10 minutes on 2 cores)",
+            file=sys.stderr,
+        )
         return SKIPPED
     t0 = time.perf_counter()
     opts = Options(use_cache=False)
@@ -171,35 +181,70 @@ def main(argv: list[str] | None = None) -> int:
         models = discover(args.models, Path(tmp))
         pairs = pairs_for(models)
         rows, probes = judge(models, pairs, opts, lambda name: None)
-        probe_info = {name: {"bytes_read": p.bytes_read, "requests": p.requests, "mode": p.mode, "layers": p.n_layers,
-                             "hidden": p.config.get("hidden"), "experts": p.config.get("experts")} for name, p in probes.items()}
+        probe_info = {
+            name: {
+                "bytes_read": p.bytes_read,
+                "requests": p.requests,
+                "mode": p.mode,
+                "layers": p.n_layers,
+                "hidden": p.config.get("hidden"),
+                "experts": p.config.get("experts"),
+            }
+            for name, p in probes.items()
+        }
         for row in rows:
             row.pop("_signals")
         tradeoff = []
         for every_token in (False, True):
             for fraction in args.fractions:
                 t = time.perf_counter()
-                scaled, scaled_probes = judge(models, pairs, opts,
-                                              lambda name: scaled_budget(probes[name], fraction, every_token))
-                tradeoff.append(_tradeoff_row(fraction, every_token, scaled, scaled_probes, probes, time.perf_counter() - t))
+                scaled, scaled_probes = judge(
+                    models,
+                    pairs,
+                    opts,
+                    lambda name, fraction=fraction, every_token=every_token: scaled_budget(
+                        probes[name], fraction, every_token
+                    ),
+                )
+                tradeoff.append(
+                    _tradeoff_row(fraction, every_token, scaled, scaled_probes, probes, time.perf_counter() - t)
+                )
                 print(f"fraction {fraction}, every token {every_token}: {tradeoff[-1]['verdict']}")
     summary = _summarise(rows)
     manifest = args.models / "manifest.json"
     trained = json.loads(manifest.read_text()).get("models", []) if manifest.is_file() else []
-    payload = {"trained": [{k: m.get(k) for k in ("name", "kind", "parent", "seed", "steps", "data", "train_loss", "eval_loss", "seconds")}
-                           for m in trained],
-               "machine": bl.machine(), "seconds": round(time.perf_counter() - t0, 1), "pairs": rows,
-               "summary": summary, "probes": probe_info, "probes_large": probe_large_models(), "budget_tradeoff": tradeoff,
-               "verdict_7b": verdict_7b()}
+    payload = {
+        "trained": [
+            {
+                k: m.get(k)
+                for k in ("name", "kind", "parent", "seed", "steps", "data", "train_loss", "eval_loss", "seconds")
+            }
+            for m in trained
+        ],
+        "machine": bl.machine(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "pairs": rows,
+        "summary": summary,
+        "probes": probe_info,
+        "probes_large": probe_large_models(),
+        "budget_tradeoff": tradeoff,
+        "verdict_7b": verdict_7b(),
+    }
     payload["calibration_drift"] = _drift(rows)
     bl.save_result("lineage", payload)
     if not args.no_calibration:
-        cal_mod.CALIBRATION_FILE.write_text(json.dumps({
-            "generated_by": "benchmarks/lineage.py",
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "note": "small CPU-trained Llamas and the test fixtures; large models may score differently",
-            "pairs": [{k: r[k] for k in ("a", "b", "related", "kind", "signals")} for r in rows],
-        }, indent=1) + "\n")
+        cal_mod.CALIBRATION_FILE.write_text(
+            json.dumps(
+                {
+                    "generated_by": "benchmarks/lineage.py",
+                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "note": "small CPU-trained Llamas and the test fixtures; large models may score differently",
+                    "pairs": [{k: r[k] for k in ("a", "b", "related", "kind", "signals")} for r in rows],
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     _print(rows, summary)
     return 0
 
@@ -217,9 +262,17 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
     for a, b, related, kind in pairs:
         t = time.perf_counter()
         sig = all_signals(probes[a], probes[b], sigma_between(fps[a], fps[b]))
-        rows.append({"a": a, "b": b, "related": related, "kind": kind,
-                     "signals": {n: s.value for n, s in sig.items() if s.available},
-                     "seconds": round(time.perf_counter() - t, 3), "_signals": sig})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "related": related,
+                "kind": kind,
+                "signals": {n: s.value for n, s in sig.items() if s.available},
+                "seconds": round(time.perf_counter() - t, 3),
+                "_signals": sig,
+            }
+        )
     for i, row in enumerate(rows):
         row.update(_decide(row, probes, _calibration([r for j, r in enumerate(rows) if j != i])))
     return rows, probes
@@ -227,9 +280,16 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
 
 def _decide(row: dict, probes: dict, cal: cal_mod.Calibration) -> dict:
     pa, pb = probes[row["a"]], probes[row["b"]]
-    v = decide(row["a"], row["b"], row["_signals"], cal, formats=(pa.format, pb.format),
-               depths=(pa.n_layers, pb.n_layers), widths=(pa.config.get("hidden"), pb.config.get("hidden")),
-               moe=(pa.is_moe, pb.is_moe))
+    v = decide(
+        row["a"],
+        row["b"],
+        row["_signals"],
+        cal,
+        formats=(pa.format, pb.format),
+        depths=(pa.n_layers, pb.n_layers),
+        widths=(pa.config.get("hidden"), pb.config.get("hidden")),
+        moe=(pa.is_moe, pb.is_moe),
+    )
     return {"verdict": v.verdict, "called_related": v.related, "strength": round(v.strength, 3)}
 
 
@@ -244,18 +304,36 @@ def scaled_budget(full, fraction: float, every_token: bool = False) -> ProbeBudg
     parts = full.reads
     windows = EVERY_WINDOW if every_token else SCALED_WINDOWS
     kept = full.embedding_rows.kept if full.embedding_rows is not None else None
-    embed = 0 if kept is None else parts["embedding"] if every_token else windows * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
-    samples = [*(s for layers in full.matrices.values() for s in layers.values()), *(s for items in full.experts.values()
-                                                                                    for s in items.values())]
-    floor = sum(s.kept.nbytes // max(len(s.rows), 1) * (2 if kind in ("q", "k") else 1)
-                for kind, layers in full.matrices.items() for s in layers.values())  # one slot per matrix, at least
+    embed = (
+        0
+        if kept is None
+        else parts["embedding"]
+        if every_token
+        else windows * SCALED_WINDOW_IDS * kept.nbytes // max(kept.shape[0], 1)
+    )
+    samples = [
+        *(s for layers in full.matrices.values() for s in layers.values()),
+        *(s for items in full.experts.values() for s in items.values()),
+    ]
+    floor = sum(
+        s.kept.nbytes // max(len(s.rows), 1) * (2 if kind in ("q", "k") else 1)
+        for kind, layers in full.matrices.items()
+        for s in layers.values()
+    )  # one slot per matrix, at least
     floor += sum(s.kept.nbytes // max(len(s.rows), 1) for items in full.experts.values() for s in items.values())
     matrices = max(int(fraction * _matrix_bytes(parts)), floor) if samples else 0
-    return ProbeBudget(bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + matrices,
-                       requests=10**6, slot_elements=1, embed_windows=windows, window_ids=SCALED_WINDOW_IDS)
+    return ProbeBudget(
+        bytes=parts["headers_and_tokenizer"] + parts["vectors"] + embed + matrices,
+        requests=10**6,
+        slot_elements=1,
+        embed_windows=windows,
+        window_ids=SCALED_WINDOW_IDS,
+    )
 
 
-def _tradeoff_row(fraction: float, every_token: bool, rows: list[dict], probes: dict, full: dict, seconds: float) -> dict:
+def _tradeoff_row(
+    fraction: float, every_token: bool, rows: list[dict], probes: dict, full: dict, seconds: float
+) -> dict:
     shipped = cal_mod.load()
     with_shipped = [_decide(r, probes, shipped) for r in rows]
     read = [_matrix_bytes(p.reads) / max(_matrix_bytes(full[n].reads), 1) for n, p in probes.items()]
@@ -266,7 +344,10 @@ def _tradeoff_row(fraction: float, every_token: bool, rows: list[dict], probes: 
         "fraction": fraction,
         "every_token": every_token,
         "matrix_fraction_read": {"median": float(sorted(read)[len(read) // 2]), "min": min(read), "max": max(read)},
-        "tokens": {"min": min(len(p.tokens) for p in probes.values()), "max": max(len(p.tokens) for p in probes.values())},
+        "tokens": {
+            "min": min(len(p.tokens) for p in probes.values()),
+            "max": max(len(p.tokens) for p in probes.values()),
+        },
         "verdict": summary["verdict"],
         "signals": summary["signals"],
         "shipped_calibration": {
@@ -312,13 +393,21 @@ def _summarise(rows: list[dict]) -> dict:
         pos = [r["signals"][n] for r in rows if r["related"] and n in r["signals"]]
         neg = [r["signals"][n] for r in rows if not r["related"] and n in r["signals"]]
         tpr0 = sum(p > max(neg) for p in pos) / len(pos) if pos and neg else None
-        per_signal[n] = {"auroc": auroc(pos, neg), "tpr_at_zero_fp": tpr0, "n_related": len(pos), "n_unrelated": len(neg),
-                         "unrelated_max": max(neg) if neg else None, "related_min": min(pos) if pos else None}
+        per_signal[n] = {
+            "auroc": auroc(pos, neg),
+            "tpr_at_zero_fp": tpr0,
+            "n_related": len(pos),
+            "n_unrelated": len(neg),
+            "unrelated_max": max(neg) if neg else None,
+            "related_min": min(pos) if pos else None,
+        }
     pos = [r for r in rows if r["related"]]
     neg = [r for r in rows if not r["related"]]
     verdict = {
-        "auroc": auroc([r["strength"] if r["called_related"] else 1 - r["strength"] for r in pos],
-                       [r["strength"] if r["called_related"] else 1 - r["strength"] for r in neg]),
+        "auroc": auroc(
+            [r["strength"] if r["called_related"] else 1 - r["strength"] for r in pos],
+            [r["strength"] if r["called_related"] else 1 - r["strength"] for r in neg],
+        ),
         "true_positive_rate": sum(r["called_related"] for r in pos) / len(pos) if pos else None,
         "false_positives": sum(r["called_related"] for r in neg),
         "n_related": len(pos),

@@ -85,8 +85,15 @@ def child(variant: str, folder: Path, store_path: str | None) -> dict:
                     curves.setdefault(role, {})[int(m.group(1))] = float(np.std(t.astype(np.float32)))
             del sd
         work = time.perf_counter() - t0
-        return {"variant": variant, "work_s": work, "import_s": t_import, "rss_after_import": after_import["vmrss"], **_rss(),
-                "curves": {r: [v[i] for i in sorted(v)] for r, v in curves.items()}, "bytes_read": None}
+        return {
+            "variant": variant,
+            "work_s": work,
+            "import_s": t_import,
+            "rss_after_import": after_import["vmrss"],
+            **_rss(),
+            "curves": {r: [v[i] for i in sorted(v)] for r, v in curves.items()},
+            "bytes_read": None,
+        }
 
     from fingerprint import Options, Store, compute
 
@@ -99,8 +106,15 @@ def child(variant: str, folder: Path, store_path: str | None) -> dict:
     if out.error is not None:
         raise SystemExit(f"compute failed: {out.error!r}")
     fp = out.fingerprint
-    return {"variant": variant, "work_s": work, "import_s": t_import, "rss_after_import": after_import["vmrss"], **_rss(),
-            "curves": fp.curves, "bytes_read": fp.bytes_read}
+    return {
+        "variant": variant,
+        "work_s": work,
+        "import_s": t_import,
+        "rss_after_import": after_import["vmrss"],
+        **_rss(),
+        "curves": fp.curves,
+        "bytes_read": fp.bytes_read,
+    }
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -130,8 +144,12 @@ def resident(files: list[Path]) -> int | None:
     if not shutil.which("fincore"):
         return None
     try:
-        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, files)],
-                             capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run(
+            ["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, files)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
         return sum(int(x) for x in out.split())
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
@@ -218,7 +236,9 @@ def kernel(folder: Path) -> dict:
 
         ns = {
             "current _piece_moments": per_element(lambda: _piece_moments(piece, raw[: piece.length], None)),
-            "decode_rows (bf16 -> f32)": per_element(lambda: decode_rows(raw[: piece.length], t.dtype, t.format, piece.r1 - piece.r0, t.cols)),
+            "decode_rows (bf16 -> f32)": per_element(
+                lambda: decode_rows(raw[: piece.length], t.dtype, t.format, piece.r1 - piece.r0, t.cols)
+            ),
             "sum in f64 (finiteness check)": per_element(lambda: float(x.sum(dtype=np.float64))),
             "Moments.of (f64 copy, mean, subtract, dot)": per_element(lambda: Moments.of(x)),
             "alternative: f64 sum + dot": per_element(alternative),
@@ -231,8 +251,13 @@ def kernel(folder: Path) -> dict:
             rel[key] = abs(math.sqrt(s2 / n_ - (s1 / n_) ** 2) - ref) / ref
     finally:
         ckpt.close()
-    return {"elements": elements, "pread_s": pread_s, "compute_stats_s": threads, "ns_per_element": ns,
-            "alternative_rel_diff": rel}
+    return {
+        "elements": elements,
+        "pread_s": pread_s,
+        "compute_stats_s": threads,
+        "ns_per_element": ns,
+        "alternative_rel_diff": rel,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -292,8 +317,11 @@ def main(argv: list[str] | None = None) -> dict:
             results["cold"].setdefault(name, []).append(run_child(kind[name], folder, store()))
     for name in variants:
         c = results["cold"][name]
-        print(f"cold  {name}: median {statistics.median(r['work_s'] for r in c):.2f} s of {[round(r['work_s'], 2) for r in c]}, "
-              f"peak RSS {max(r['ru_maxrss'] for r in c) / 2**20:.0f} MiB", flush=True)
+        print(
+            f"cold  {name}: median {statistics.median(r['work_s'] for r in c):.2f} s of {[round(r['work_s'], 2) for r in c]}, "
+            f"peak RSS {max(r['ru_maxrss'] for r in c) / 2**20:.0f} MiB",
+            flush=True,
+        )
     # warm: whole file in cache before each run; one unmeasured run per variant first, then N interleaved
     bl.warm(files)
     for name, store in variants.items():
@@ -304,8 +332,11 @@ def main(argv: list[str] | None = None) -> dict:
             results["warm"].setdefault(name, []).append(run_child(kind[name], folder, store()))
     for name in variants:
         w = results["warm"][name]
-        print(f"warm  {name}: median {statistics.median(r['work_s'] for r in w):.2f} s of {[round(r['work_s'], 2) for r in w]}, "
-              f"peak RSS {max(r['ru_maxrss'] for r in w) / 2**20:.0f} MiB", flush=True)
+        print(
+            f"warm  {name}: median {statistics.median(r['work_s'] for r in w):.2f} s of {[round(r['work_s'], 2) for r in w]}, "
+            f"peak RSS {max(r['ru_maxrss'] for r in w) / 2**20:.0f} MiB",
+            flush=True,
+        )
 
     # agreement of the tool's exact σ with numpy's
     naive_curves = results["warm"]["naive"][0]["curves"]
@@ -335,15 +366,19 @@ def main(argv: list[str] | None = None) -> dict:
             nr, tr = summary[cache]["naive"]["runs_s"], summary[cache][name]["runs_s"]
             summary[cache][name]["speedup_range"] = [min(nr) / max(tr), max(nr) / min(tr)]
             if "hash cached" in name:  # the first sight of a file is bounded by sha256 speed: no speed target there
-                targets[f"speed, {cache}, {name}"] = {"limit": SPEEDUP_MIN, "value": sp, "pass": sp >= SPEEDUP_MIN,
-                                                      "range": summary[cache][name]["speedup_range"]}
+                targets[f"speed, {cache}, {name}"] = {
+                    "limit": SPEEDUP_MIN,
+                    "value": sp,
+                    "pass": sp >= SPEEDUP_MIN,
+                    "range": summary[cache][name]["speedup_range"],
+                }
     for name in list(variants)[1:]:
         rss = max(summary[c][name]["peak_rss"] for c in ("cold", "warm"))
         targets[f"peak RSS, {name}"] = {"limit": RSS_MAX, "value": rss, "pass": rss < RSS_MAX}
     try:  # uses the core's internals: if those change, report and go on
         k = kernel(folder)
         print(f"kernel: {json.dumps(k)}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"kernel breakdown skipped: {type(exc).__name__}: {exc}")
         k = None
     payload = {

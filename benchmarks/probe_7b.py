@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import benchlib as bl  # noqa: E402
+import benchlib as bl
 
 LAYERS, HIDDEN, INTER, VOCAB, HEADS = 32, 4096, 11008, 32000, 32
 
@@ -49,9 +49,12 @@ def _tensors() -> list[tuple[str, tuple[int, ...]]]:
         p = f"model.layers.{i}."
         out += [(p + "input_layernorm.weight", (HIDDEN,)), (p + "post_attention_layernorm.weight", (HIDDEN,))]
         out += [(p + f"self_attn.{n}_proj.weight", (HIDDEN, HIDDEN)) for n in "qkvo"]
-        out += [(p + "mlp.gate_proj.weight", (INTER, HIDDEN)), (p + "mlp.up_proj.weight", (INTER, HIDDEN)),
-                (p + "mlp.down_proj.weight", (HIDDEN, INTER))]
-    return out + [("model.norm.weight", (HIDDEN,)), ("lm_head.weight", (VOCAB, HIDDEN))]
+        out += [
+            (p + "mlp.gate_proj.weight", (INTER, HIDDEN)),
+            (p + "mlp.up_proj.weight", (INTER, HIDDEN)),
+            (p + "mlp.down_proj.weight", (HIDDEN, INTER)),
+        ]
+    return [*out, ("model.norm.weight", (HIDDEN,)), ("lm_head.weight", (VOCAB, HIDDEN))]
 
 
 def write_sparse_model(folder: Path) -> Path:
@@ -67,12 +70,25 @@ def write_sparse_model(folder: Path) -> Path:
     with open(path, "wb") as f:
         f.write(len(raw).to_bytes(8, "little") + raw)
         f.truncate(8 + len(raw) + offset)
-    (folder / "config.json").write_text(json.dumps({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN, "intermediate_size": INTER,
-        "num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": HEADS, "vocab_size": VOCAB,
-        "torch_dtype": "bfloat16"}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "hidden_size": HIDDEN,
+                "intermediate_size": INTER,
+                "num_hidden_layers": LAYERS,
+                "num_attention_heads": HEADS,
+                "num_key_value_heads": HEADS,
+                "vocab_size": VOCAB,
+                "torch_dtype": "bfloat16",
+            }
+        )
+    )
     vocab = {f"w{i}": i for i in range(VOCAB)}
-    (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}}))
+    (folder / "tokenizer.json").write_text(
+        json.dumps({"model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}})
+    )
     return path
 
 
@@ -132,8 +148,9 @@ def measure() -> dict:
     cache = root / "cache"
     for old in cache.glob("probes/*.npz"):
         old.unlink()
-    proc = subprocess.run([sys.executable, "-c", VERDICT_SCRIPT, str(a), str(b), str(cache)], capture_output=True,
-                          text=True, cwd=bl.ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", VERDICT_SCRIPT, str(a), str(b), str(cache)], capture_output=True, text=True, cwd=bl.ROOT
+    )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib as bl  # noqa: E402
-import cost  # noqa: E402
+import benchlib as bl
+import cost
 
 BENCHMARKS = {"bytes": "bytes.py", "local": "local.py", "lineage": "lineage.py", "cost": "cost.py"}
 OUT = bl.ROOT / "BENCHMARKS.md"
@@ -79,7 +79,7 @@ def over(mod: dict) -> str:
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return out + [""]
+    return [*out, ""]
 
 
 # ----------------------------------------------------------------------------- BENCHMARKS.md
@@ -110,51 +110,117 @@ def render(results: dict, durations: dict) -> str:
     if b:
         for mod in b["models"]:
             t = mod["targets"]
-            rows.append([mod["label"], "exact: bytes read <= 1.02 x (attention + headers)",
-                         f"{size(t['exact_bytes']['value'])} of {size(t['exact_bytes']['limit'])} allowed ({over(mod)})",
-                         verdict(t["exact_bytes"]["pass"])])
-            rows.append([mod["label"], "sampled: bytes read <= 32 MB", size(t["sampled_bytes"]["value"]), verdict(t["sampled_bytes"]["pass"])])
-            rows.append([mod["label"], "sampled: exact σ within 2 stated SE for >= 95 % of per-layer values",
-                         f"{pct(t['sampled_honest']['value'], 1)} (largest error {pct(mod['compare']['max_rel_err'])})",
-                         verdict(t["sampled_honest"]["pass"])])
-            rows.append([mod["label"], "sampled: per-role σ-curve r vs exact >= 0.97", f"min {r4(t['sampled_r']['value'])}",
-                         verdict(t["sampled_r"]["pass"])])
+            rows.append(
+                [
+                    mod["label"],
+                    "exact: bytes read <= 1.02 x (attention + headers)",
+                    f"{size(t['exact_bytes']['value'])} of {size(t['exact_bytes']['limit'])} allowed ({over(mod)})",
+                    verdict(t["exact_bytes"]["pass"]),
+                ]
+            )
+            rows.append(
+                [
+                    mod["label"],
+                    "sampled: bytes read <= 32 MB",
+                    size(t["sampled_bytes"]["value"]),
+                    verdict(t["sampled_bytes"]["pass"]),
+                ]
+            )
+            rows.append(
+                [
+                    mod["label"],
+                    "sampled: exact σ within 2 stated SE for >= 95 % of per-layer values",
+                    f"{pct(t['sampled_honest']['value'], 1)} (largest error {pct(mod['compare']['max_rel_err'])})",
+                    verdict(t["sampled_honest"]["pass"]),
+                ]
+            )
+            rows.append(
+                [
+                    mod["label"],
+                    "sampled: per-role σ-curve r vs exact >= 0.97",
+                    f"min {r4(t['sampled_r']['value'])}",
+                    verdict(t["sampled_r"]["pass"]),
+                ]
+            )
     if l:
         for name, t in l["targets"].items():
             if name.startswith("speed"):
                 _, cache, variant = [x.strip() for x in name.split(",", 2)]
                 sm = l["summary"][cache]
                 best = min(sm["naive"]["runs_s"]) / min(sm[variant]["runs_s"])
-                rows.append([f"local {l['model']['name']}, {cache} cache", f"{variant}: >= 2x faster than naive",
-                             f"{t['value']:.2f}x (ratio of medians; of the fastest runs: {best:.2f}x)", verdict(t["pass"])])
+                rows.append(
+                    [
+                        f"local {l['model']['name']}, {cache} cache",
+                        f"{variant}: >= 2x faster than naive",
+                        f"{t['value']:.2f}x (ratio of medians; of the fastest runs: {best:.2f}x)",
+                        verdict(t["pass"]),
+                    ]
+                )
             else:
                 variant = name.split(",", 1)[1].strip()
-                rows.append([f"local {l['model']['name']}", f"{variant}: peak RSS < 300 MiB", mib(t["value"]), verdict(t["pass"])])
+                rows.append(
+                    [
+                        f"local {l['model']['name']}",
+                        f"{variant}: peak RSS < 300 MiB",
+                        mib(t["value"]),
+                        verdict(t["pass"]),
+                    ]
+                )
     if g:
         v = g["summary"]["verdict"]
-        rows.append(["lineage pairs", "no unrelated pair called related",
-                     f"{v['false_positives']} of {v['n_unrelated']}", verdict(v["false_positives"] == 0)])
+        rows.append(
+            [
+                "lineage pairs",
+                "no unrelated pair called related",
+                f"{v['false_positives']} of {v['n_unrelated']}",
+                verdict(v["false_positives"] == 0),
+            ]
+        )
         biggest = max(g.get("probes_large", {}).values(), key=lambda p: p["bytes_read"], default=None)
         if biggest:
             ok = biggest["bytes_read"] <= 128_000_000 and biggest["requests"] <= 1000
-            rows.append([biggest["label"], "all lineage signals, σ included, read <= 128 MB in <= 1,000 requests per model",
-                         f"{size(biggest['bytes_read'])} in {biggest['requests']} requests", verdict(ok)])
+            rows.append(
+                [
+                    biggest["label"],
+                    "all lineage signals, σ included, read <= 128 MB in <= 1,000 requests per model",
+                    f"{size(biggest['bytes_read'])} in {biggest['requests']} requests",
+                    verdict(ok),
+                ]
+            )
         v7 = g.get("verdict_7b")
         if v7:
             per_model = list(v7["reads"].values())
             worst_bytes = max(r["bytes_read"] for r in per_model)
             worst_requests = max(r["requests"] for r in per_model)
-            rows.append(["verdict of two 7B-shaped bf16 models", "<= 128 MB and <= 1,000 requests per model",
-                         f"{size(worst_bytes)} in {worst_requests} requests",
-                         verdict(worst_bytes <= 128_000_000 and worst_requests <= 1000)])
-            rows.append(["verdict of two 7B-shaped bf16 models", "peak RSS <= 600 MB", size(v7["peak_rss"]),
-                         verdict(v7["peak_rss"] <= 600_000_000)])
-            rows.append(["verdict of two 7B-shaped bf16 models", "probe file <= bytes read",
-                         f"{size(max(v7['probe_files']))} for {size(worst_bytes)} read",
-                         verdict(max(v7["probe_files"]) <= min(r["bytes_read"] for r in per_model))])
+            rows.append(
+                [
+                    "verdict of two 7B-shaped bf16 models",
+                    "<= 128 MB and <= 1,000 requests per model",
+                    f"{size(worst_bytes)} in {worst_requests} requests",
+                    verdict(worst_bytes <= 128_000_000 and worst_requests <= 1000),
+                ]
+            )
+            rows.append(
+                [
+                    "verdict of two 7B-shaped bf16 models",
+                    "peak RSS <= 600 MB",
+                    size(v7["peak_rss"]),
+                    verdict(v7["peak_rss"] <= 600_000_000),
+                ]
+            )
+            rows.append(
+                [
+                    "verdict of two 7B-shaped bf16 models",
+                    "probe file <= bytes read",
+                    f"{size(max(v7['probe_files']))} for {size(worst_bytes)} read",
+                    verdict(max(v7["probe_files"]) <= min(r["bytes_read"] for r in per_model)),
+                ]
+            )
     if c:
-        rows += [[f"{model} (Hub-like server)", target, measured, "**PASS**" if ok else "**FAIL**"]
-                 for model, target, measured, ok in cost.target_rows(c)]
+        rows += [
+            [f"{model} (Hub-like server)", target, measured, "**PASS**" if ok else "**FAIL**"]
+            for model, target, measured, ok in cost.target_rows(c)
+        ]
     L += table(["model", "target", "measured", "result"], rows)
     n_fail = sum(1 for r in rows if "FAIL" in r[-1])
     L += [f"{len(rows) - n_fail} of {len(rows)} targets pass.", ""]
@@ -186,18 +252,29 @@ def splice_lineage(doc: str, g: dict) -> str:
         return text[start : nxt + 1 if nxt >= 0 else len(text)]
 
     new_section = section(fresh).replace(
-        "\n\n", f"\n\nThis section was measured on {m['date']} (code {m['git']}), after sections 1 and 2.\n\n", 1)
+        "\n\n", f"\n\nThis section was measured on {m['date']} (code {m['git']}), after sections 1 and 2.\n\n", 1
+    )
     doc = doc.replace(section(doc), new_section)
-    targets = [line for line in fresh.split("## Targets", 1)[1].split("\n## ", 1)[0].splitlines()
-               if line.startswith("| ") and any(k in line for k in _LINEAGE_TARGET)]
+    targets = [
+        line
+        for line in fresh.split("## Targets", 1)[1].split("\n## ", 1)[0].splitlines()
+        if line.startswith("| ") and any(k in line for k in _LINEAGE_TARGET)
+    ]
     head, rest = doc.split("## Targets", 1)
     table_part, tail = rest.split("\n## ", 1)
-    lines = [line for line in table_part.splitlines() if not any(k in line for k in _LINEAGE_TARGET) or not line.startswith("| ")]
+    lines = [
+        line
+        for line in table_part.splitlines()
+        if not any(k in line for k in _LINEAGE_TARGET) or not line.startswith("| ")
+    ]
     last_row = max(i for i, line in enumerate(lines) if line.startswith("| "))
     lines[last_row + 1 : last_row + 1] = targets
     rows = [line for line in lines if line.startswith("| ") and ("**PASS**" in line or "**FAIL**" in line)]
     fails = sum("**FAIL**" in line for line in rows)
-    lines = [f"{len(rows) - fails} of {len(rows)} targets pass." if line.endswith("targets pass.") else line for line in lines]
+    lines = [
+        f"{len(rows) - fails} of {len(rows)} targets pass." if line.endswith("targets pass.") else line
+        for line in lines
+    ]
     return head + "## Targets" + "\n".join(lines) + ("\n" if table_part.endswith("\n") else "") + "\n## " + tail
 
 
@@ -213,54 +290,118 @@ def render_lineage(g: dict) -> list[str]:
     ]
     rows = []
     for name, s in g["summary"]["signals"].items():
-        rows.append([name, r4(s["auroc"]) if s["auroc"] is not None else "n/a",
-                     "n/a" if s["tpr_at_zero_fp"] is None else f"{100 * s['tpr_at_zero_fp']:.0f} %",
-                     f"{s['n_related']} / {s['n_unrelated']}",
-                     "n/a" if s["unrelated_max"] is None else f"{s['unrelated_max']:+.3f}",
-                     "n/a" if s["related_min"] is None else f"{s['related_min']:+.3f}"])
+        rows.append(
+            [
+                name,
+                r4(s["auroc"]) if s["auroc"] is not None else "n/a",
+                "n/a" if s["tpr_at_zero_fp"] is None else f"{100 * s['tpr_at_zero_fp']:.0f} %",
+                f"{s['n_related']} / {s['n_unrelated']}",
+                "n/a" if s["unrelated_max"] is None else f"{s['unrelated_max']:+.3f}",
+                "n/a" if s["related_min"] is None else f"{s['related_min']:+.3f}",
+            ]
+        )
     v = g["summary"]["verdict"]
-    rows.append(["**verdict**", r4(v["auroc"]) if v["auroc"] is not None else "n/a",
-                 f"{100 * v['true_positive_rate']:.0f} % called related", f"{v['n_related']} / {v['n_unrelated']}",
-                 f"{v['false_positives']} false positives", ""])
+    rows.append(
+        [
+            "**verdict**",
+            r4(v["auroc"]) if v["auroc"] is not None else "n/a",
+            f"{100 * v['true_positive_rate']:.0f} % called related",
+            f"{v['n_related']} / {v['n_unrelated']}",
+            f"{v['false_positives']} false positives",
+            "",
+        ]
+    )
     L += table(["signal", "AUROC", "TPR at 0 FP", "related / unrelated pairs", "max unrelated", "min related"], rows)
     drift = g.get("calibration_drift")
     if drift and drift["pairs"]:
-        L += [f"Largest difference between these signal values and those in `fingerprint/lineage/calibration.json`: "
-              f"{drift['max']:.2g} ({drift['signal']}, {drift['pair']}; {drift['pairs']} pairs compared).", ""]
+        L += [
+            f"Largest difference between these signal values and those in `fingerprint/lineage/calibration.json`: "
+            f"{drift['max']:.2g} ({drift['signal']}, {drift['pair']}; {drift['pairs']} pairs compared).",
+            "",
+        ]
     if v["misses"]:
         L += ["Related pairs the verdict did not call related:", ""] + [f"- {m}" for m in v["misses"]] + [""]
     L += ["Every pair (signal values; `-` = not available for that pair):", ""]
     names = list(g["summary"]["signals"])
     prow = []
     for p in g["pairs"]:
-        prow.append([f"{p['a']} vs {p['b']}", p["kind"], "related" if p["related"] else "unrelated",
-                     f"{p['verdict']} ({p['strength']:.2f})"]
-                    + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names])
+        prow.append(
+            [
+                f"{p['a']} vs {p['b']}",
+                p["kind"],
+                "related" if p["related"] else "unrelated",
+                f"{p['verdict']} ({p['strength']:.2f})",
+            ]
+            + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names]
+        )
     L += table(["pair", "how it was made", "truth", "verdict (strength)", *names], prow)
     if g.get("trained"):
-        L += ["The trained models (`benchmarks/train_tiny.py`; loss in nats per character, eval on held-out prose):", ""]
-        L += table(["model", "kind", "from", "steps", "data", "train loss", "eval loss", "seconds"],
-                   [[m["name"], m["kind"], m["parent"] or "-", str(m["steps"] or "-"), m["data"] or "-",
-                     "-" if m["train_loss"] is None else f"{m['train_loss']:.2f}",
-                     "-" if m["eval_loss"] is None else f"{m['eval_loss']:.2f}",
-                     "-" if m["seconds"] is None else f"{m['seconds']:.0f}"] for m in g["trained"]])
+        L += [
+            "The trained models (`benchmarks/train_tiny.py`; loss in nats per character, eval on held-out prose):",
+            "",
+        ]
+        L += table(
+            ["model", "kind", "from", "steps", "data", "train loss", "eval loss", "seconds"],
+            [
+                [
+                    m["name"],
+                    m["kind"],
+                    m["parent"] or "-",
+                    str(m["steps"] or "-"),
+                    m["data"] or "-",
+                    "-" if m["train_loss"] is None else f"{m['train_loss']:.2f}",
+                    "-" if m["eval_loss"] is None else f"{m['eval_loss']:.2f}",
+                    "-" if m["seconds"] is None else f"{m['seconds']:.0f}",
+                ]
+                for m in g["trained"]
+            ],
+        )
     if g.get("budget_tradeoff"):
         L += render_tradeoff(g["budget_tradeoff"])
     v7 = g.get("verdict_7b")
     if v7:
-        L += ["A whole verdict (`lineage.evidence.verdict`: two probes, σ from their rows, every signal) between two",
-              "7B-shaped bf16 models (`benchmarks/probe_7b.py`: Llama-2-7B layout, 13.5 GB sparse files, random values",
-              "where a probe reads; the second is the first plus noise), in its own process with a probe cache:", ""]
-        L += table(["model", "size", "read", "requests", "verdict", "seconds (both)", "peak RSS (both)"],
-                   [[Path(m).name, size(r["bytes_total"]), size(r["bytes_read"]), str(r["requests"]),
-                     v7["verdict"], f"{v7['seconds']:.1f}", size(v7["peak_rss"])] for m, r in v7["reads"].items()])
-        L += [f"Probe files on disk: {', '.join(size(f) for f in v7['probe_files'])} (rows kept as read: bf16 bits).", ""]
+        L += [
+            "A whole verdict (`lineage.evidence.verdict`: two probes, σ from their rows, every signal) between two",
+            "7B-shaped bf16 models (`benchmarks/probe_7b.py`: Llama-2-7B layout, 13.5 GB sparse files, random values",
+            "where a probe reads; the second is the first plus noise), in its own process with a probe cache:",
+            "",
+        ]
+        L += table(
+            ["model", "size", "read", "requests", "verdict", "seconds (both)", "peak RSS (both)"],
+            [
+                [
+                    Path(m).name,
+                    size(r["bytes_total"]),
+                    size(r["bytes_read"]),
+                    str(r["requests"]),
+                    v7["verdict"],
+                    f"{v7['seconds']:.1f}",
+                    size(v7["peak_rss"]),
+                ]
+                for m, r in v7["reads"].items()
+            ],
+        )
+        L += [
+            f"Probe files on disk: {', '.join(size(f) for f in v7['probe_files'])} (rows kept as read: bf16 bits).",
+            "",
+        ]
     large = g.get("probes_large") or {}
     if large:
         L += ["Bytes a probe (all signals' data) reads from the large generated models:", ""]
-        L += table(["model", "size", "probe read", "requests", "seconds", "peak RSS"],
-                   [[p["label"], size(p["bytes_total"]), size(p["bytes_read"]), str(p["requests"]), f"{p['seconds']:.1f}",
-                     mib(p["peak_rss"])] for p in large.values()])
+        L += table(
+            ["model", "size", "probe read", "requests", "seconds", "peak RSS"],
+            [
+                [
+                    p["label"],
+                    size(p["bytes_total"]),
+                    size(p["bytes_read"]),
+                    str(p["requests"]),
+                    f"{p['seconds']:.1f}",
+                    mib(p["peak_rss"]),
+                ]
+                for p in large.values()
+            ],
+        )
     return L
 
 
@@ -292,36 +433,62 @@ def render_tradeoff(rows: list[dict]) -> list[str]:
         v, m, sh = r["verdict"], r["matrix_fraction_read"], r["shipped_calibration"]
         found = round(v["true_positive_rate"] * v["n_related"])
         table_rows.append(
-            [f"{100 * r['fraction']:g} %", f"{100 * m['median']:.2g} % ({100 * m['min']:.2g}-{100 * m['max']:.2g} %)",
-             "all" if r.get("every_token") else f"{r['tokens']['min']}-{r['tokens']['max']}",
-             f"{v['false_positives']} of {v['n_unrelated']}", f"{found} of {v['n_related']}",
-             f"{sh['false_positives']} / {sh['related_found']}"]
-            + [f"{r['signals'][n]['unrelated_max']:+.3f} / {r['signals'][n]['related_min']:+.3f}"
-               if r["signals"].get(n, {}).get("unrelated_max") is not None and r["signals"][n].get("related_min") is not None
-               else "n/a" for n in names])
-    L += table(["budget (of matrix bytes)", "read (median, range over models)", "embedding rows", "unrelated called related (LOO)",
-                "related found (LOO)", "shipped: false positives / related found",
-                *[f"{n}: max unrelated / min related" for n in names]], table_rows)
+            [
+                f"{100 * r['fraction']:g} %",
+                f"{100 * m['median']:.2g} % ({100 * m['min']:.2g}-{100 * m['max']:.2g} %)",
+                "all" if r.get("every_token") else f"{r['tokens']['min']}-{r['tokens']['max']}",
+                f"{v['false_positives']} of {v['n_unrelated']}",
+                f"{found} of {v['n_related']}",
+                f"{sh['false_positives']} / {sh['related_found']}",
+            ]
+            + [
+                f"{r['signals'][n]['unrelated_max']:+.3f} / {r['signals'][n]['related_min']:+.3f}"
+                if r["signals"].get(n, {}).get("unrelated_max") is not None
+                and r["signals"][n].get("related_min") is not None
+                else "n/a"
+                for n in names
+            ]
+        )
+    L += table(
+        [
+            "budget (of matrix bytes)",
+            "read (median, range over models)",
+            "embedding rows",
+            "unrelated called related (LOO)",
+            "related found (LOO)",
+            "shipped: false positives / related found",
+            *[f"{n}: max unrelated / min related" for n in names],
+        ],
+        table_rows,
+    )
     for every in (False, True):
         group = [r for r in rows if bool(r.get("every_token")) == every]
         if not group:
             continue
         what = "every embedding row" if every else "64 embedding rows"
-        wrong = {r["fraction"]: [f"missed {m}" for m in r["verdict"]["misses"]]
-                 + [f"false positive {p}" for p in r["verdict"]["false_positive_pairs"]] for r in group}
+        wrong = {
+            r["fraction"]: [f"missed {m}" for m in r["verdict"]["misses"]]
+            + [f"false positive {p}" for p in r["verdict"]["false_positive_pairs"]]
+            for r in group
+        }
         always = set.intersection(*(set(w) for w in wrong.values()))
         kept = [f for f, w in sorted(wrong.items()) if set(w) <= always]
         line = f"With {what}: "
         if kept:
-            line += f"the smallest budget that keeps every decision{' but the ones no fraction gets right' if always else ''} " \
-                    f"(0 false positives, every related pair found) is **{100 * kept[0]:g} %** of the matrix bytes."
+            line += (
+                f"the smallest budget that keeps every decision{' but the ones no fraction gets right' if always else ''} "
+                f"(0 false positives, every related pair found) is **{100 * kept[0]:g} %** of the matrix bytes."
+            )
         else:
             line += "no fraction tried keeps every decision."
         if always:
             line += " At every fraction: " + "; ".join(sorted(always)) + "."
         L += [line, ""]
-        extra = [f"- {100 * f:g} %: " + "; ".join(w for w in ws if w not in always) for f, ws in sorted(wrong.items())
-                 if set(ws) - always]
+        extra = [
+            f"- {100 * f:g} %: " + "; ".join(w for w in ws if w not in always)
+            for f, ws in sorted(wrong.items())
+            if set(ws) - always
+        ]
         L += extra + ([""] if extra else [])
     return L
 
@@ -331,7 +498,7 @@ def render_bytes(b: dict) -> list[str]:
     L += [
         "Every model is served as a Hub repository by `tests/hub_server.py` (run in its own process, files",
         "streamed from disk) and fingerprinted through the public API,",
-        "`compute(\"org/name@<sha>\", Options(mode=..., endpoint=<local server>, use_cache=False))`.",
+        '`compute("org/name@<sha>", Options(mode=..., endpoint=<local server>, use_cache=False))`.',
         "*Attention* bytes and *headers* are computed by the benchmark from the files themselves (safetensors",
         "header JSON / `gguf.GGUFReader`), not taken from the tool: attention = q/k/v/o projections (+ biases,",
         "q/k norms) and the norm before attention; headers = safetensors headers + config.json + index json,",
@@ -343,17 +510,39 @@ def render_bytes(b: dict) -> list[str]:
     for mod in b["models"]:
         ex, sa, c = mod["exact"], mod["sampled"], mod["compare"]
         cov = f"{c['within_2se']}/{c['sampled_values']}" if c["sampled_values"] else "- (all read whole)"
-        rows.append([
-            mod["label"], size(mod["file_bytes"]), size(mod["attention_bytes"]), size(mod["header_bytes"]),
-            f"{size(ex['bytes_read'])} ({over(mod)})", size(sa["bytes_read"]),
-            f"{ex['requests']} / {sa['requests']}", f"{ex['wall_s']:.1f} / {sa['wall_s']:.1f}",
-            pct(c["max_rel_err"]), r4(c["min_r"]) + (f" ({c['min_r_role']})" if c.get("min_r_role") else ""), cov,
-        ])
+        rows.append(
+            [
+                mod["label"],
+                size(mod["file_bytes"]),
+                size(mod["attention_bytes"]),
+                size(mod["header_bytes"]),
+                f"{size(ex['bytes_read'])} ({over(mod)})",
+                size(sa["bytes_read"]),
+                f"{ex['requests']} / {sa['requests']}",
+                f"{ex['wall_s']:.1f} / {sa['wall_s']:.1f}",
+                pct(c["max_rel_err"]),
+                r4(c["min_r"]) + (f" ({c['min_r_role']})" if c.get("min_r_role") else ""),
+                cov,
+            ]
+        )
         if ex["bytes_served"] != ex["bytes_read"] or sa["bytes_served"] != sa["bytes_read"]:
             rows[-1][0] += f" (server counted {ex['bytes_served']} / {sa['bytes_served']})"
-    L += table(["model", "file size", "attention", "headers", "read, exact (vs attention + headers)", "read, sampled",
-                "HTTP requests exact / sampled", "wall s exact / sampled", "max σ error, sampled", "min per-role r",
-                "exact within 2 stated SE"], rows)
+    L += table(
+        [
+            "model",
+            "file size",
+            "attention",
+            "headers",
+            "read, exact (vs attention + headers)",
+            "read, sampled",
+            "HTTP requests exact / sampled",
+            "wall s exact / sampled",
+            "max σ error, sampled",
+            "min per-role r",
+            "exact within 2 stated SE",
+        ],
+        rows,
+    )
     L += [
         "HTTP requests include the one `model_info` call. *Exact within 2 stated SE*: of the per-layer values that",
         "sampled mode actually sampled (standard error > 0), how many lie within 2 jackknife standard errors of the",
@@ -367,12 +556,28 @@ def render_bytes(b: dict) -> list[str]:
         L += [f"Per role, {mod['label']} ({mod['layers']} layers):", ""]
         rows = []
         for role, v in mod["compare"]["roles"].items():
-            rows.append([role, pct(v["max_rel_err"]), pct(v["mean_rel_err"]), r4(v["r"]), pct(v["median_rel_se"]),
-                         f"{v['within_2se']}/{v['sampled_values']}" if v["sampled_values"] else "- (read whole)"])
+            rows.append(
+                [
+                    role,
+                    pct(v["max_rel_err"]),
+                    pct(v["mean_rel_err"]),
+                    r4(v["r"]),
+                    pct(v["median_rel_se"]),
+                    f"{v['within_2se']}/{v['sampled_values']}" if v["sampled_values"] else "- (read whole)",
+                ]
+            )
         L += table(["role", "max σ error", "mean σ error", "r vs exact", "median stated SE", "exact within 2 SE"], rows)
     # inspect's prediction
-    rows = [[mod["label"], size(mod["inspect_exact_bytes"]), size(mod["exact"]["bytes_read"]),
-             size(mod["inspect_sampled_bytes"]), size(mod["sampled"]["bytes_read"])] for mod in b["models"]]
+    rows = [
+        [
+            mod["label"],
+            size(mod["inspect_exact_bytes"]),
+            size(mod["exact"]["bytes_read"]),
+            size(mod["inspect_sampled_bytes"]),
+            size(mod["sampled"]["bytes_read"]),
+        ]
+        for mod in b["models"]
+    ]
     L += ["`inspect` (what `./run cli inspect` shows before reading) against what was read:", ""]
     L += table(["model", "inspect: exact", "read: exact", "inspect: sampled", "read: sampled"], rows)
     return L
@@ -386,8 +591,8 @@ def render_local(l: dict) -> list[str]:
         f"{mod['layers']} layers; attention tensors {size(mod['attention_bytes'])}.",
         "",
         "- *naive*: `import ml_dtypes` (without it `safetensors.numpy.load_file` fails on BF16: \"data type 'bfloat16'",
-        "  not understood\"), `load_file()` of each file, `numpy.std(t.astype(float32))` of each attention tensor.",
-        "- *tool*: `compute(folder, Options(mode=\"exact\", use_cache=False, store=Store(path)))`; *fresh cache* = a new",
+        '  not understood"), `load_file()` of each file, `numpy.std(t.astype(float32))` of each attention tensor.',
+        '- *tool*: `compute(folder, Options(mode="exact", use_cache=False, store=Store(path)))`; *fresh cache* = a new',
         "  empty store, so the file's sha256 is computed (local files are identified by it); *hash cached* = the store",
         "  already holds the sha256.",
         "- Target: >= 2x faster than naive with the hash cached. The first sight of a file has no speed target: it is",
@@ -404,21 +609,45 @@ def render_local(l: dict) -> list[str]:
     for cache in ("cold", "warm"):
         for name, s in l["summary"][cache].items():
             runs = ", ".join(f"{x:.2f}" for x in s["runs_s"])
-            rows.append([cache, name, f"{s['work_s']:.2f}" + (f" ({runs})" if len(s["runs_s"]) > 1 else ""),
-                         (f"{s['speedup']:.2f}x / {min(l['summary'][cache]['naive']['runs_s']) / min(s['runs_s']):.2f}x")
-                         if "speedup" in s else "1x", mib(s["peak_rss"]), mib(s["rss_after_import"]),
-                         f"{s['import_s']:.2f}",
-                         (size(s["bytes_read"]) + (f" + {size(mod['file_bytes'])} hashed" if "fresh" in name else ""))
-                         if s["bytes_read"] else "whole file"])
-    L += table(["page cache", "variant", "time s: median (runs)", "speed-up vs naive: medians / fastest runs", "peak RSS", "RSS after imports", "import s", "bytes read"], rows)
+            rows.append(
+                [
+                    cache,
+                    name,
+                    f"{s['work_s']:.2f}" + (f" ({runs})" if len(s["runs_s"]) > 1 else ""),
+                    (f"{s['speedup']:.2f}x / {min(l['summary'][cache]['naive']['runs_s']) / min(s['runs_s']):.2f}x")
+                    if "speedup" in s
+                    else "1x",
+                    mib(s["peak_rss"]),
+                    mib(s["rss_after_import"]),
+                    f"{s['import_s']:.2f}",
+                    (size(s["bytes_read"]) + (f" + {size(mod['file_bytes'])} hashed" if "fresh" in name else ""))
+                    if s["bytes_read"]
+                    else "whole file",
+                ]
+            )
+    L += table(
+        [
+            "page cache",
+            "variant",
+            "time s: median (runs)",
+            "speed-up vs naive: medians / fastest runs",
+            "peak RSS",
+            "RSS after imports",
+            "import s",
+            "bytes read",
+        ],
+        rows,
+    )
     L += [
         f"sha256 of the model file alone (warm cache): {l['hash_only_warm_s']:.2f} s. "
-        + (f"A cold sequential read of the whole file took {l['cold_read_s']:.2f} s "
-           f"({l['model']['file_bytes'] / l['cold_read_s'] / 1e9:.2f} GB/s): this VM's disk is fast (likely cached by the "
-           "host), so cold and warm differ little here; run-to-run noise on this machine is large (see the runs). "
-           if "cold_read_s" in l else "")
-        + 
-        f"The tool's exact σ agree with numpy's to {l['tool_vs_numpy_max_rel_diff']:.1e} (max relative difference).",
+        + (
+            f"A cold sequential read of the whole file took {l['cold_read_s']:.2f} s "
+            f"({l['model']['file_bytes'] / l['cold_read_s'] / 1e9:.2f} GB/s): this VM's disk is fast (likely cached by the "
+            "host), so cold and warm differ little here; run-to-run noise on this machine is large (see the runs). "
+            if "cold_read_s" in l
+            else ""
+        )
+        + f"The tool's exact σ agree with numpy's to {l['tool_vs_numpy_max_rel_diff']:.1e} (max relative difference).",
         "",
     ]
     k = l.get("kernel")
@@ -469,37 +698,72 @@ def render_findings(b: dict | None, l: dict | None) -> list[str]:
                 rows = []
                 for r, v in pr.items():
                     rv = c["roles"].get(r, {})
-                    rows.append([r, v["rows"], ", ".join(map(str, v["blocks"])), ", ".join(map(str, v["rows_taken"])),
-                                 ", ".join(map(str, v["rows_budgeted"])) if v.get("rows_budgeted") else "-",
-                                 f"{v['same_offset_in_head']}/{d['layers']}",
-                                 pct(d["check"][r]["predicted"], 1), pct(d["check"][r]["measured"], 1), r4(rv.get("r"))])
-                L += ["   " + x for x in table(
-                    ["role", "rows", "blocks", "rows read", "rows budgeted", "all blocks at one offset in the head",
-                     "predicted max error", "measured max error", "r"], rows)]
+                    rows.append(
+                        [
+                            r,
+                            v["rows"],
+                            ", ".join(map(str, v["blocks"])),
+                            ", ".join(map(str, v["rows_taken"])),
+                            ", ".join(map(str, v["rows_budgeted"])) if v.get("rows_budgeted") else "-",
+                            f"{v['same_offset_in_head']}/{d['layers']}",
+                            pct(d["check"][r]["predicted"], 1),
+                            pct(d["check"][r]["measured"], 1),
+                            r4(rv.get("r")),
+                        ]
+                    )
+                L += [
+                    "   " + x
+                    for x in table(
+                        [
+                            "role",
+                            "rows",
+                            "blocks",
+                            "rows read",
+                            "rows budgeted",
+                            "all blocks at one offset in the head",
+                            "predicted max error",
+                            "measured max error",
+                            "r",
+                        ],
+                        rows,
+                    )
+                ]
                 L += [
                     "   *Predicted*: the σ of a set of rows is sqrt(mean s_i²) of their known row scales, so the error of a plan",
                     "   follows from its row blocks alone; it matches the measurement, so plans can be compared without reading.",
                     "   Same plan, parts of the generated row structure switched off: "
-                    + "; ".join(f"{k}: max {pct(v['max_rel_err'], 1)}, min r {r4(v['min_r'])}" for k, v in d["structure"].items()) + ".",
+                    + "; ".join(
+                        f"{k}: max {pct(v['max_rel_err'], 1)}, min r {r4(v['min_r'])}"
+                        for k, v in d["structure"].items()
+                    )
+                    + ".",
                     "",
                 ]
                 aliased = sum(v["same_offset_in_head"] for v in pr.values() if max(v["blocks"]) > 1)
                 if aliased > d["layers"]:
-                    L += ["   Blocks that all sit at one offset inside their head see one RoPE frequency band: their errors",
-                          "   agree, and a jackknife over blocks cannot see it. Jittering each block's offset removes that.", ""]
+                    L += [
+                        "   Blocks that all sit at one offset inside their head see one RoPE frequency band: their errors",
+                        "   agree, and a jackknife over blocks cannot see it. Jittering each block's offset removes that.",
+                        "",
+                    ]
                 if d.get("budgeted_bytes_qkvo") and d["planned_bytes_qkvo"] < 0.95 * d["budgeted_bytes_qkvo"]:
                     L += [
                         f"   **Unused budget:** the planner budgets {size(d['budgeted_bytes_qkvo'])} of q/k/v/o rows but reads "
                         f"{size(d['planned_bytes_qkvo'])}: block size = rows budgeted // blocks is floored, so e.g. "
-                        + ", ".join(f"{r} gets {v['rows_taken'][0]} of {v['rows_budgeted'][0]} rows"
-                                    for r, v in pr.items() if v.get("rows_budgeted") and v["rows_taken"][0] < v["rows_budgeted"][0])
+                        + ", ".join(
+                            f"{r} gets {v['rows_taken'][0]} of {v['rows_budgeted'][0]} rows"
+                            for r, v in pr.items()
+                            if v.get("rows_budgeted") and v["rows_taken"][0] < v["rows_budgeted"][0]
+                        )
                         + ". Giving the first (rows % blocks) blocks one row more uses all of it (row *jittered blocks using"
                         " every budgeted row* below).",
                         "",
                     ]
                 L += ["   Other plans, same row structure (bytes = q/k/v/o rows read, without norms and headers):", ""]
-                rows = [[k, size(v["bytes"]), v["requests_per_tensor"], pct(v["max_rel_err"], 1), r4(v["min_r"])]
-                        for k, v in d["plans"].items()]
+                rows = [
+                    [k, size(v["bytes"]), v["requests_per_tensor"], pct(v["max_rel_err"], 1), r4(v["min_r"])]
+                    for k, v in d["plans"].items()
+                ]
                 L += ["   " + x for x in table(["plan", "bytes", "requests per matrix", "max σ error", "min r"], rows)]
                 shipped = {k: v for k, v in d["plans"].items() if "as shipped" in k}
                 best_name, best1 = min(shipped.items(), key=lambda kv: kv[1]["max_rel_err"])
@@ -516,7 +780,9 @@ def render_findings(b: dict | None, l: dict | None) -> list[str]:
                         " evenly spread positions inside a head (head_dim is known from the config) takes the error from"
                         f" {pct(tool1['max_rel_err'], 1)} to {pct(s1['max_rel_err'], 1)} and r from {r4(tool1['min_r'])} to"
                         f" {r4(s1['min_r'])}; with 4x the budget: "
-                        + ", ".join(f"{pct(v['max_rel_err'], 1)} / r {r4(v['min_r'])}" for k, v in spread.items() if "4x" in k)
+                        + ", ".join(
+                            f"{pct(v['max_rel_err'], 1)} / r {r4(v['min_r'])}" for k, v in spread.items() if "4x" in k
+                        )
                         + ". The tool's planner hardly improves with more budget (its blocks only grow longer, and rows next to"
                         " each other share a head and a frequency band): the number of well-placed blocks, not bytes, limits it."
                     )
@@ -547,7 +813,11 @@ def render_findings(b: dict | None, l: dict | None) -> list[str]:
                         "",
                     ]
         for g in b["models"]:
-            if g["label"].startswith("generated") and g["label"].endswith("header)") and not g["targets"]["sampled_bytes"]["pass"]:
+            if (
+                g["label"].startswith("generated")
+                and g["label"].endswith("header)")
+                and not g["targets"]["sampled_bytes"]["pass"]
+            ):
                 n += 1
                 budget = core.get("SAMPLE_BUDGET")
                 L += [
@@ -567,10 +837,18 @@ def render_findings(b: dict | None, l: dict | None) -> list[str]:
                 L += [
                     f"{n}. **Tiny GGUF: exact mode reads {g['exact_overhead']:+.0%} more than attention + header** "
                     f"({g['label']}: {size(g['exact']['bytes_read'])} for {size(g['attention_bytes'])} + {size(g['header_bytes'])}). "
-                    + (f"The GGUF header parser fetches {fc // 1024} KiB first (`_Cursor(first_chunk=...)`), far more than this "
-                       "header; the rest of that chunk is mostly the token embedding. " if fc else "")
+                    + (
+                        f"The GGUF header parser fetches {fc // 1024} KiB first (`_Cursor(first_chunk=...)`), far more than this "
+                        "header; the rest of that chunk is mostly the token embedding. "
+                        if fc
+                        else ""
+                    )
                     + f"In absolute terms {size(g['exact']['bytes_read'] - g['attention_bytes'] - g['header_bytes'])}; on the "
-                    + (f"1.3 GB GGUF above the overshoot is {big_gguf[0]['exact_overhead']:+.3%}" if big_gguf else "large GGUFs it is negligible")
+                    + (
+                        f"1.3 GB GGUF above the overshoot is {big_gguf[0]['exact_overhead']:+.3%}"
+                        if big_gguf
+                        else "large GGUFs it is negligible"
+                    )
                     + ". Fix if wanted: a first chunk of min(64 KiB, file size / 16), or, once the KV section is parsed, reading"
                     " the tensor-info region exactly.",
                     "",
@@ -598,8 +876,10 @@ def render_findings(b: dict | None, l: dict | None) -> list[str]:
             " lazily (only when provenance is asked for), or hash in a background thread overlapping the statistics.",
         ]
         if core.get("options_default_store_is_none"):
-            L.append("   - The Python API's default `Options()` has `store=None`, so every `compute()` of a local file re-hashes"
-                     " it; only the CLI (and callers passing a `Store`) get the cached hash.")
+            L.append(
+                "   - The Python API's default `Options()` has `store=None`, so every `compute()` of a local file re-hashes"
+                " it; only the CLI (and callers passing a `Store`) get the cached hash."
+            )
         k = l.get("kernel")
         if k:
             nse = k["ns_per_element"]
@@ -626,7 +906,8 @@ def render_findings(b: dict | None, l: dict | None) -> list[str]:
                 f" {naive_w / proj:.1f}x the warm naive median; 2x that median needs the kernel at about"
                 f" {max(need, 0):.2f} ns per element, i.e. also spreading the moments over both cores"
                 + (" (2 threads did help in this run: " if two_helps else " (2 threads did not help in this run: ")
-                + ", ".join(f"{t} thread(s) {v:.2f} s" for t, v in cst.items()) + ").",
+                + ", ".join(f"{t} thread(s) {v:.2f} s" for t, v in cst.items())
+                + ").",
             ]
         L.append("")
     return L
@@ -673,8 +954,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
     ap.add_argument("--render", action="store_true", help="only rewrite BENCHMARKS.md from the last results")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
-    ap.add_argument("--section", action="store_true",
-                    help="with --only lineage: rewrite only its section and target rows, keep the rest of BENCHMARKS.md")
+    ap.add_argument(
+        "--section",
+        action="store_true",
+        help="with --only lineage: rewrite only its section and target rows, keep the rest of BENCHMARKS.md",
+    )
     args = ap.parse_args(argv)
     durations: dict[str, float] = {}
     if not args.render:

@@ -86,7 +86,7 @@ def char_vocab(*texts: str) -> list[str]:
     counts = Counter()
     for t in texts:
         counts.update(t)
-    return [UNK] + sorted(counts, key=lambda c: (-counts[c], c))[:N_CHARS]
+    return [UNK, *sorted(counts, key=lambda c: (-counts[c], c))[:N_CHARS]]
 
 
 def encode(text: str, vocab: list[str]) -> torch.Tensor:
@@ -96,11 +96,24 @@ def encode(text: str, vocab: list[str]) -> torch.Tensor:
 
 def tokenizer_json(vocab: list[str]) -> dict:
     """A minimal Hugging Face tokenizers file: one token per character, WordLevel model."""
-    unk = {"id": 0, "content": UNK, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    unk = {
+        "id": 0,
+        "content": UNK,
+        "single_word": False,
+        "lstrip": False,
+        "rstrip": False,
+        "normalized": False,
+        "special": True,
+    }
     return {
-        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [unk], "normalizer": None,
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [unk],
+        "normalizer": None,
         "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[\\s\\S]"}, "behavior": "Isolated", "invert": False},
-        "post_processor": None, "decoder": {"type": "Fuse"},
+        "post_processor": None,
+        "decoder": {"type": "Fuse"},
         "model": {"type": "WordLevel", "vocab": {t: i for i, t in enumerate(vocab)}, "unk_token": UNK},
     }
 
@@ -260,7 +273,9 @@ class CausalLM(nn.Module):
         return self.lm_head(self.model.norm(x))
 
     def aux_loss(self):
-        return sum((b.block_sparse_moe.aux for b in self.model.layers if hasattr(b, "block_sparse_moe")), torch.zeros(()))
+        return sum(
+            (b.block_sparse_moe.aux for b in self.model.layers if hasattr(b, "block_sparse_moe")), torch.zeros(())
+        )
 
 
 def with_weights(c: Cfg, state: dict[str, torch.Tensor], seed: int = 0) -> CausalLM:
@@ -276,14 +291,20 @@ def train(model: CausalLM, sample: Sampler, steps: int, lr: float, log: str) -> 
     """AdamW (wd 0.1 on matrices), 5 % warm-up then cosine to lr/10, clip 1.0. Returns the mean loss of the last 10 steps."""
     params = list(model.parameters())
     opt = torch.optim.AdamW(
-        [{"params": [p for p in params if p.dim() > 1], "weight_decay": 0.1}, {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.95),
+        [
+            {"params": [p for p in params if p.dim() > 1], "weight_decay": 0.1},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ],
+        lr=lr,
+        betas=(0.9, 0.95),
     )
     warm, losses, t0 = max(1, steps // 20), [], time.perf_counter()
     model.train()
     for step in range(steps):
         frac = (step - warm) / max(1, steps - warm)
-        opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = lr * ((step + 1) / warm if step < warm else 0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+        opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = lr * (
+            (step + 1) / warm if step < warm else 0.1 + 0.45 * (1 + math.cos(math.pi * frac))
+        )
         x, y = sample()
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
@@ -292,7 +313,10 @@ def train(model: CausalLM, sample: Sampler, steps: int, lr: float, log: str) -> 
         opt.step()
         losses.append(loss.item())
         if step % max(1, steps // 6) == 0 or step == steps - 1:
-            print(f"  {log} step {step + 1:4d}/{steps}  loss {loss.item():.3f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(
+                f"  {log} step {step + 1:4d}/{steps}  loss {loss.item():.3f}  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
     model.eval()
     return float(np.mean(losses[-10:]))
 
@@ -342,20 +366,44 @@ def upcycled(model: CausalLM, experts: int, seed: int) -> CausalLM:
 
 def hf_config(c: Cfg, dtype: torch.dtype) -> dict:
     cfg = {
-        "architectures": ["MixtralForCausalLM" if c.experts else "LlamaForCausalLM"], "model_type": "mixtral" if c.experts else "llama",
-        "vocab_size": c.vocab, "hidden_size": c.hidden, "intermediate_size": c.inter, "num_hidden_layers": c.layers,
-        "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads, "head_dim": c.head_dim, "hidden_act": "silu",
-        "max_position_embeddings": CTX, "rms_norm_eps": c.eps, "rope_theta": c.theta, "initializer_range": 0.02,
-        "attention_bias": False, "tie_word_embeddings": False, "torch_dtype": str(dtype).removeprefix("torch."),
+        "architectures": ["MixtralForCausalLM" if c.experts else "LlamaForCausalLM"],
+        "model_type": "mixtral" if c.experts else "llama",
+        "vocab_size": c.vocab,
+        "hidden_size": c.hidden,
+        "intermediate_size": c.inter,
+        "num_hidden_layers": c.layers,
+        "num_attention_heads": c.heads,
+        "num_key_value_heads": c.kv_heads,
+        "head_dim": c.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": CTX,
+        "rms_norm_eps": c.eps,
+        "rope_theta": c.theta,
+        "initializer_range": 0.02,
+        "attention_bias": False,
+        "tie_word_embeddings": False,
+        "torch_dtype": str(dtype).removeprefix("torch."),
     }
     if c.experts:
-        cfg.update(num_local_experts=c.experts, num_experts_per_tok=c.top_k, router_aux_loss_coef=0.02, sliding_window=None)
+        cfg.update(
+            num_local_experts=c.experts, num_experts_per_tok=c.top_k, router_aux_loss_coef=0.02, sliding_window=None
+        )
     return cfg
 
 
 def cfg_from_hf(cfg: dict) -> Cfg:
-    return Cfg(cfg["vocab_size"], cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
-               cfg["intermediate_size"], cfg.get("num_local_experts", 0), cfg.get("num_experts_per_tok", 2), cfg["rms_norm_eps"], cfg["rope_theta"])
+    return Cfg(
+        cfg["vocab_size"],
+        cfg["hidden_size"],
+        cfg["num_hidden_layers"],
+        cfg["num_attention_heads"],
+        cfg["num_key_value_heads"],
+        cfg["intermediate_size"],
+        cfg.get("num_local_experts", 0),
+        cfg.get("num_experts_per_tok", 2),
+        cfg["rms_norm_eps"],
+        cfg["rope_theta"],
+    )
 
 
 def publish(tmp: Path, final: Path) -> None:
@@ -369,14 +417,20 @@ def save_hf(model: CausalLM, folder: Path, vocab: list[str], dtype: torch.dtype 
     tmp = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.to(dtype).contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()},
+        tmp / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     (tmp / "config.json").write_text(json.dumps(hf_config(model.c, dtype), indent=2) + "\n")
     (tmp / "tokenizer.json").write_text(json.dumps(tokenizer_json(vocab), ensure_ascii=False) + "\n")
     publish(tmp, folder)
 
 
 def load_hf(folder: Path) -> CausalLM:
-    return with_weights(cfg_from_hf(json.loads((folder / "config.json").read_text())), load_file(folder / "model.safetensors"))
+    return with_weights(
+        cfg_from_hf(json.loads((folder / "config.json").read_text())), load_file(folder / "model.safetensors")
+    )
 
 
 def llamacpp_permute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -390,10 +444,22 @@ def llamacpp_unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 def gguf_names(c: Cfg) -> dict[str, str]:
     """HF tensor name -> llama.cpp tensor name."""
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"}
-    parts = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-             "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
+    names = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
+    parts = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+    }
     for i in range(c.layers):
         names.update({f"model.layers.{i}.{hf}.weight": f"blk.{i}.{gg}.weight" for hf, gg in parts.items()})
     return names
@@ -405,12 +471,25 @@ def save_gguf(model: CausalLM, path: Path, vocab: list[str], qtype: gguf.GGMLQua
     Returns the names of the tensors that fell back."""
     c, tmp, fallback = model.c, path.with_name(f".{path.name}.partial"), []
     w = gguf.GGUFWriter(tmp, "llama")
-    for add, value in [(w.add_name, path.stem), (w.add_block_count, c.layers), (w.add_context_length, CTX), (w.add_embedding_length, c.hidden),
-                       (w.add_feed_forward_length, c.inter), (w.add_head_count, c.heads), (w.add_head_count_kv, c.kv_heads),
-                       (w.add_rope_dimension_count, c.head_dim), (w.add_layer_norm_rms_eps, c.eps), (w.add_rope_freq_base, c.theta),
-                       (w.add_file_type, gguf.LlamaFileType[f"MOSTLY_{qtype.name}"]), (w.add_vocab_size, c.vocab),
-                       (w.add_tokenizer_model, "llama"), (w.add_token_list, vocab), (w.add_token_scores, [-float(i) for i in range(len(vocab))]),
-                       (w.add_token_types, [gguf.TokenType.UNKNOWN] + [gguf.TokenType.NORMAL] * (len(vocab) - 1)), (w.add_unk_token_id, 0)]:
+    for add, value in [
+        (w.add_name, path.stem),
+        (w.add_block_count, c.layers),
+        (w.add_context_length, CTX),
+        (w.add_embedding_length, c.hidden),
+        (w.add_feed_forward_length, c.inter),
+        (w.add_head_count, c.heads),
+        (w.add_head_count_kv, c.kv_heads),
+        (w.add_rope_dimension_count, c.head_dim),
+        (w.add_layer_norm_rms_eps, c.eps),
+        (w.add_rope_freq_base, c.theta),
+        (w.add_file_type, gguf.LlamaFileType[f"MOSTLY_{qtype.name}"]),
+        (w.add_vocab_size, c.vocab),
+        (w.add_tokenizer_model, "llama"),
+        (w.add_token_list, vocab),
+        (w.add_token_scores, [-float(i) for i in range(len(vocab))]),
+        (w.add_token_types, [gguf.TokenType.UNKNOWN] + [gguf.TokenType.NORMAL] * (len(vocab) - 1)),
+        (w.add_unk_token_id, 0),
+    ]:
         add(value)
     state = {k: v.numpy() for k, v in model.state_dict().items()}
     for hf, name in gguf_names(c).items():
@@ -437,10 +516,20 @@ def load_gguf(path: Path) -> CausalLM:
     """Read a GGUF written by save_gguf back into HF layout: dequantize, un-permute Q/K rows."""
     r = gguf.GGUFReader(path)
     meta = {k: f.contents() for k, f in r.fields.items() if not k.startswith("tokenizer.")}
-    c = Cfg(int(meta["llama.vocab_size"]), int(meta["llama.embedding_length"]), int(meta["llama.block_count"]),
-            int(meta["llama.attention.head_count"]), int(meta["llama.attention.head_count_kv"]), int(meta["llama.feed_forward_length"]),
-            eps=float(meta["llama.attention.layer_norm_rms_epsilon"]), theta=float(meta["llama.rope.freq_base"]))
-    tensors = {t.name: gguf.quants.dequantize(t.data, t.tensor_type).reshape(tuple(reversed(t.shape.tolist()))) for t in r.tensors}
+    c = Cfg(
+        int(meta["llama.vocab_size"]),
+        int(meta["llama.embedding_length"]),
+        int(meta["llama.block_count"]),
+        int(meta["llama.attention.head_count"]),
+        int(meta["llama.attention.head_count_kv"]),
+        int(meta["llama.feed_forward_length"]),
+        eps=float(meta["llama.attention.layer_norm_rms_epsilon"]),
+        theta=float(meta["llama.rope.freq_base"]),
+    )
+    tensors = {
+        t.name: gguf.quants.dequantize(t.data, t.tensor_type).reshape(tuple(reversed(t.shape.tolist())))
+        for t in r.tensors
+    }
     state = {}
     for hf, name in gguf_names(c).items():
         a = tensors[name]
@@ -469,15 +558,25 @@ class Job:
 JOBS = {
     **{f"base-s{s}": Job("base", None, s) for s in range(6)},
     **{f"wide-s{s}": Job("base-wide", None, s) for s in range(2)},
-    "s0-finetune": Job("finetune", "base-s0", 1000), "s1-finetune": Job("finetune", "base-s1", 1000),
+    "s0-finetune": Job("finetune", "base-s0", 1000),
+    "s1-finetune": Job("finetune", "base-s1", 1000),
     "s0-continued": Job("continued-pretraining", "base-s0", 2000),
     "s0-pruned": Job("pruned", "base-s0", 3000),
-    "s0-moe": Job("moe-upcycle", "base-s0", 4000), "s1-moe": Job("moe-upcycle", "base-s1", 4000),
-    "s0-f16": Job("quantized", "base-s0", 0), "s0-q8_0": Job("quantized", "base-s0", 0), "s0-q4_0": Job("quantized", "base-s0", 0),
+    "s0-moe": Job("moe-upcycle", "base-s0", 4000),
+    "s1-moe": Job("moe-upcycle", "base-s1", 4000),
+    "s0-f16": Job("quantized", "base-s0", 0),
+    "s0-q8_0": Job("quantized", "base-s0", 0),
+    "s0-q4_0": Job("quantized", "base-s0", 0),
 }
 # kind: (training data, steps, peak learning rate). Continued pre-training runs as long as base training, at a higher LR.
-RECIPES = {"base": ("prose", 160, 3e-3), "base-wide": ("prose", 100, 2e-3), "finetune": ("code", 200, 3e-4),
-           "continued-pretraining": ("code", 160, 5e-3), "pruned": ("prose", 100, 1e-3), "moe-upcycle": ("prose+code", 120, 1e-3)}
+RECIPES = {
+    "base": ("prose", 160, 3e-3),
+    "base-wide": ("prose", 100, 2e-3),
+    "finetune": ("code", 200, 3e-4),
+    "continued-pretraining": ("code", 160, 5e-3),
+    "pruned": ("prose", 100, 1e-3),
+    "moe-upcycle": ("prose+code", 120, 1e-3),
+}
 DROPPED_LAYERS = {2, 4}
 
 
@@ -491,9 +590,18 @@ class Runner:
         self.vocab, split = char_vocab(prose, code), int(len(prose) * 0.95)
         self.streams = {"prose": encode(prose[:split], self.vocab), "code": encode(code, self.vocab)}
         self.held_out = encode(prose[split:], self.vocab)
-        self.corpus = {"python": sys.version.split()[0], "prose_chars": split, "held_out_prose_chars": len(prose) - split, "code_chars": len(code),
-                       "sha256": hashlib.sha256((prose + "\0" + code).encode()).hexdigest()[:16], "vocab_size": len(self.vocab)}
-        print(f"corpora: {len(prose):,} prose + {len(code):,} code chars, vocab {len(self.vocab)} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        self.corpus = {
+            "python": sys.version.split()[0],
+            "prose_chars": split,
+            "held_out_prose_chars": len(prose) - split,
+            "code_chars": len(code),
+            "sha256": hashlib.sha256((prose + "\0" + code).encode()).hexdigest()[:16],
+            "vocab_size": len(self.vocab),
+        }
+        print(
+            f"corpora: {len(prose):,} prose + {len(code):,} code chars, vocab {len(self.vocab)} ({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
         mf = out / "manifest.json"
         self.entries = {e["name"]: e for e in json.loads(mf.read_text())["models"]} if mf.is_file() else {}
 
@@ -533,7 +641,10 @@ class Runner:
             steps = max(3, steps // 40) if self.quick else steps
             model = self.start(job, parent)
             if job.kind == "pruned":
-                extra = {"dropped_layers": sorted(DROPPED_LAYERS), "eval_loss_before_healing": round(eval_loss(model, self.held_out), 4)}
+                extra = {
+                    "dropped_layers": sorted(DROPPED_LAYERS),
+                    "eval_loss_before_healing": round(eval_loss(model, self.held_out), 4),
+                }
             loss = train(model, Sampler(*(self.streams[d] for d in data.split("+")), seed=job.seed), steps, lr, name)
             extra["data"] = data
             save_hf(model, self.path(name), self.vocab)
@@ -545,25 +656,52 @@ class Runner:
             extra["f16_fallback_tensors"] = save_gguf(parent, self.path(name), self.vocab, qtype)
             model = load_gguf(self.path(name))
             r = extra["qk_min_correlation_with_parent"] = round(min_qk_correlation(model, parent), 6)
-            print(f"  read back, Q/K rows un-permuted, vs {job.parent}: min r = {r:.6f}; F16 fallback: {len(extra['f16_fallback_tensors'])} tensors")
+            print(
+                f"  read back, Q/K rows un-permuted, vs {job.parent}: min r = {r:.6f}; F16 fallback: {len(extra['f16_fallback_tensors'])} tensors"
+            )
             if qtype == gguf.GGMLQuantizationType.Q8_0 and r <= 0.999:
                 raise SystemExit(f"{name}: Q/K read back from the GGUF do not match {job.parent} (r = {r} <= 0.999)")
         self.models[name] = model
         e = self.entries[name] = {
-            "name": name, "path": self.path(name).name, "kind": job.kind, "parent": job.parent, "seed": job.seed, "steps": steps, "lr": lr,
-            "train_loss": None if loss is None else round(loss, 4), "seconds": round(time.perf_counter() - t0, 1),
-            "eval_loss": round(eval_loss(model, self.held_out), 4), "params": sum(p.numel() for p in model.parameters()), **extra,
+            "name": name,
+            "path": self.path(name).name,
+            "kind": job.kind,
+            "parent": job.parent,
+            "seed": job.seed,
+            "steps": steps,
+            "lr": lr,
+            "train_loss": None if loss is None else round(loss, 4),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "eval_loss": round(eval_loss(model, self.held_out), 4),
+            "params": sum(p.numel() for p in model.parameters()),
+            **extra,
         }
-        print(f"  -> {name}: {e['seconds']} s, train loss {e['train_loss']}, held-out prose loss {e['eval_loss']}", flush=True)
+        print(
+            f"  -> {name}: {e['seconds']} s, train loss {e['train_loss']}, held-out prose loss {e['eval_loss']}",
+            flush=True,
+        )
 
     def write_manifest(self) -> list[dict]:
         for name, j in JOBS.items():  # on disk, but neither made now nor in the old manifest
             if name not in self.entries and self.path(name).exists():
-                self.entries[name] = {"name": name, "path": self.path(name).name, "kind": j.kind, "parent": j.parent, "seed": j.seed,
-                                      "eval_loss": round(eval_loss(self.get(name), self.held_out), 4)}
+                self.entries[name] = {
+                    "name": name,
+                    "path": self.path(name).name,
+                    "kind": j.kind,
+                    "parent": j.parent,
+                    "seed": j.seed,
+                    "eval_loss": round(eval_loss(self.get(name), self.held_out), 4),
+                }
         models = [self.entries[n] for n in JOBS if n in self.entries]
-        doc = {"generator": "benchmarks/train_tiny.py", "quick": self.quick, "context": CTX, "batch": BATCH, "corpus": self.corpus,
-               "eval_loss": f"mean cross-entropy (nats/char) on {EVAL_WINDOWS} windows of {CTX} chars of held-out stdlib prose", "models": models}
+        doc = {
+            "generator": "benchmarks/train_tiny.py",
+            "quick": self.quick,
+            "context": CTX,
+            "batch": BATCH,
+            "corpus": self.corpus,
+            "eval_loss": f"mean cross-entropy (nats/char) on {EVAL_WINDOWS} windows of {CTX} chars of held-out stdlib prose",
+            "models": models,
+        }
         tmp = self.out / ".manifest.json.partial"
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, self.out / "manifest.json")
@@ -572,8 +710,12 @@ class Runner:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, help="output folder (default benchmarks/data/lineage, or lineage-quick with --quick)")
-    ap.add_argument("--only", nargs="+", metavar="NAME", help=f"models to make (their parents too when missing): {', '.join(JOBS)}")
+    ap.add_argument(
+        "--out", type=Path, help="output folder (default benchmarks/data/lineage, or lineage-quick with --quick)"
+    )
+    ap.add_argument(
+        "--only", nargs="+", metavar="NAME", help=f"models to make (their parents too when missing): {', '.join(JOBS)}"
+    )
     ap.add_argument("--force", action="store_true", help="remake the selected models even if they exist")
     ap.add_argument("--quick", action="store_true", help="a few steps per model: a smoke run")
     args = ap.parse_args(argv)
@@ -592,7 +734,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'model':14s} {'kind':22s} {'steps':>5s} {'train':>6s} {'eval':>6s} {'sec':>6s}")
     for e in models:
         train_loss = e.get("train_loss") or float("nan")
-        print(f"{e['name']:14s} {e['kind']:22s} {e.get('steps') or 0:5d} {train_loss:6.3f} {e['eval_loss']:6.3f} {e.get('seconds') or 0:6.1f}")
+        print(
+            f"{e['name']:14s} {e['kind']:22s} {e.get('steps') or 0:5d} {train_loss:6.3f} {e['eval_loss']:6.3f} {e.get('seconds') or 0:6.1f}"
+        )
     print(f"total {time.perf_counter() - t0:.0f} s -> {out}")
     return 0
 

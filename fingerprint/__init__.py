@@ -7,11 +7,11 @@ Python API::
 
 __version__ = "0.1.0"
 
-from .compare import PairComparison, compare_pair, similarity_matrix  # noqa: E402
-from .compute import Inspection, Options, Outcome, Progress, compute, compute_many, inspect  # noqa: E402
-from .errors import FingerprintError  # noqa: E402
-from .result import SCHEMA_VERSION, Fingerprint  # noqa: E402
-from .store import Store  # noqa: E402
+from .compare import PairComparison, compare_pair, similarity_matrix
+from .compute import Inspection, Options, Outcome, Progress, compute, compute_many, inspect
+from .errors import FingerprintError
+from .result import SCHEMA_VERSION, Fingerprint
+from .store import Store
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -28,10 +28,44 @@ MAX_SMALL_FILE = 16 << 20  # config.json / index json larger than this is not a 
 
 # best first: the highest-fidelity GGUF is picked when a repo ships several quantizations
 GGUF_FIDELITY = [
-    "F32", "BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_L", "Q5_K_S", "Q5_K", "Q5_1", "Q5_0",
-    "Q4_K_L", "Q4_K_M", "Q4_K_S", "Q4_K", "IQ4_XS", "IQ4_NL", "Q4_1", "Q4_0", "MXFP4",
-    "Q3_K_XL", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_XXS",
-    "Q2_K_L", "Q2_K", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "TQ2_0", "TQ1_0",
+    "F32",
+    "BF16",
+    "F16",
+    "Q8_0",
+    "Q6_K",
+    "Q5_K_M",
+    "Q5_K_L",
+    "Q5_K_S",
+    "Q5_K",
+    "Q5_1",
+    "Q5_0",
+    "Q4_K_L",
+    "Q4_K_M",
+    "Q4_K_S",
+    "Q4_K",
+    "IQ4_XS",
+    "IQ4_NL",
+    "Q4_1",
+    "Q4_0",
+    "MXFP4",
+    "Q3_K_XL",
+    "Q3_K_L",
+    "Q3_K_M",
+    "Q3_K_S",
+    "IQ3_M",
+    "IQ3_S",
+    "IQ3_XS",
+    "IQ3_XXS",
+    "Q2_K_L",
+    "Q2_K",
+    "IQ2_M",
+    "IQ2_S",
+    "IQ2_XS",
+    "IQ2_XXS",
+    "IQ1_M",
+    "IQ1_S",
+    "TQ2_0",
+    "TQ1_0",
 ]
 _SPLIT_GGUF = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
@@ -94,7 +128,9 @@ def gguf_rank(name: str) -> int:
     return len(GGUF_FIDELITY)
 
 
-def choose_weight_files(files: dict[str, int], wanted: str | None, read_json: Callable[[str], dict]) -> tuple[str, list[str]]:
+def choose_weight_files(
+    files: dict[str, int], wanted: str | None, read_json: Callable[[str], dict]
+) -> tuple[str, list[str]]:
     """Pick (format, weight file names) from a listing {path: size}."""
     if wanted:
         if wanted not in files:
@@ -187,7 +223,9 @@ def _open_hub(ref: ModelRef, context: ReadContext, *, token, endpoint, snapshot)
     return ckpt
 
 
-def _open_local(ref: ModelRef, context: ReadContext, file_hash: Callable[[Path], str], known_hash: Callable[[Path], str | None]) -> Checkpoint:
+def _open_local(
+    ref: ModelRef, context: ReadContext, file_hash: Callable[[Path], str], known_hash: Callable[[Path], str | None]
+) -> Checkpoint:
     path = ref.path
     assert path is not None
     if path.is_dir():

@@ -116,9 +116,15 @@ def _progress_printer(quiet: bool):
                 sys.stderr.write(f"\r{p.model}: reading a sample of the weights   ")
             elif p.stage == "reading" and p.bytes_needed:
                 pct = 100 * p.bytes_done / p.bytes_needed
-                sys.stderr.write(f"\r{p.model}: reading {_size(p.bytes_done)} of {_size(p.bytes_needed)} ({pct:.0f}%, {p.mode})   ")
+                sys.stderr.write(
+                    f"\r{p.model}: reading {_size(p.bytes_done)} of {_size(p.bytes_needed)} ({pct:.0f}%, {p.mode})   "
+                )
             else:
-                sys.stderr.write(f"\r{p.model}: {p.stage}{' ' * 40}\n" if p.stage in ("done", "cached", "failed") else f"\r{p.model}: {p.stage}   ")
+                sys.stderr.write(
+                    f"\r{p.model}: {p.stage}{' ' * 40}\n"
+                    if p.stage in ("done", "cached", "failed")
+                    else f"\r{p.model}: {p.stage}   "
+                )
             sys.stderr.flush()
 
     return show
@@ -222,7 +228,9 @@ def cmd_compare(args) -> int:
         print("error: compare needs at least two fingerprints", file=sys.stderr)
         return 1
     pairs = [compare_pair(fps[i], fps[j]) for i in range(len(fps)) for j in range(i + 1, len(fps))]
-    roles = sorted({r for c in pairs for r in c.per_role}, key=lambda r: list(ROLE_LABELS).index(r) if r in ROLE_LABELS else 99)
+    roles = sorted(
+        {r for c in pairs for r in c.per_role}, key=lambda r: list(ROLE_LABELS).index(r) if r in ROLE_LABELS else 99
+    )
 
     def fmt(v):
         return "" if v is None else f"{v:.3f}"
@@ -250,11 +258,20 @@ def cmd_compare(args) -> int:
         w = csv.writer(buf)
         w.writerow(["a", "b", "score_mean_r", *[f"r_{r}" for r in roles], "layers_a", "layers_b", "resampled"])
         for c in pairs:
-            w.writerow([c.a, c.b, fmt(c.score), *[fmt(c.per_role.get(r)) for r in roles], c.layers_a, c.layers_b, c.resampled])
+            w.writerow(
+                [c.a, c.b, fmt(c.score), *[fmt(c.per_role.get(r)) for r in roles], c.layers_a, c.layers_b, c.resampled]
+            )
         print(buf.getvalue(), end="")
     else:
         rows = [
-            [c.a, c.b, fmt(c.score), *[fmt(c.per_role.get(r)) for r in roles], f"{c.layers_a}/{c.layers_b}", "yes" if c.resampled else ""]
+            [
+                c.a,
+                c.b,
+                fmt(c.score),
+                *[fmt(c.per_role.get(r)) for r in roles],
+                f"{c.layers_a}/{c.layers_b}",
+                "yes" if c.resampled else "",
+            ]
             for c in pairs
         ]
         print("σ-curve correlation (Pearson r of per-layer attention weight std; mean over Q/K/V/O-type roles)")
@@ -291,19 +308,30 @@ def cmd_verdict(args) -> int:
 
 
 def render_verdict(v) -> str:
-    lines = [f"{v.a}  vs  {v.b}", "", f"Verdict: {v.sentence}  [{v.verdict}]", f"Strength: {v.strength:.2f} (0..1, probability-like)"]
+    lines = [
+        f"{v.a}  vs  {v.b}",
+        "",
+        f"Verdict: {v.sentence}  [{v.verdict}]",
+        f"Strength: {v.strength:.2f} (0..1, probability-like)",
+    ]
     lines += [f"  because {b}" for b in v.because]
     rows = []
     for name, s in v.signals.items():
         place = v.placements.get(name) or {}
         value = f"{s.value:.4f}" if s.available else "n/a"
-        where = f"{place['percentile']:.0f}th pct, z={place['z']}" if place and place.get("z") is not None else ("" if s.available else s.reason or "")
+        where = (
+            f"{place['percentile']:.0f}th pct, z={place['z']}"
+            if place and place.get("z") is not None
+            else ("" if s.available else s.reason or "")
+        )
         rows.append([s.label, value, where])
     lines += ["", _table(rows, ["signal", "value", "vs unrelated pairs (or why not available)"])]
     if v.reads:
         lines += ["", "Read (all signals together):"]
-        lines += [f"  - {m}: {_size(r['bytes_read'])} of {_size(r['bytes_total'])} in {r.get('requests', '?')} reads ({r['mode']})"
-                  for m, r in v.reads.items()]
+        lines += [
+            f"  - {m}: {_size(r['bytes_read'])} of {_size(r['bytes_total'])} in {r.get('requests', '?')} reads ({r['mode']})"
+            for m, r in v.reads.items()
+        ]
     if v.not_checked:
         lines += ["", "Could not be checked:"] + [f"  - {n}" for n in v.not_checked]
     lines += ["", "Caveats:"] + [f"  - {c}" for c in v.caveats]
@@ -311,16 +339,29 @@ def render_verdict(v) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fingerprint", description="LLM weight fingerprints (σ-curves) from the Hub or local files.")
+    p = argparse.ArgumentParser(
+        prog="python -m fingerprint", description="LLM weight fingerprints (σ-curves) from the Hub or local files."
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--token", help="Hugging Face token for gated/private repos (default: HF_TOKEN or your login); never printed")
-    common.add_argument("--no-cache", action="store_true", help="neither read nor write the fingerprint cache")
-    common.add_argument("--cache", help="path of the cache database (default: $FINGERPRINT_CACHE or ~/.cache/llm-fingerprint)")
-    common.add_argument("--file", help="the weight file to use inside a Hub repo (e.g. a particular .gguf)")
-    common.add_argument("--map", action="append", metavar="ROLE=PATTERN", help="explicit tensor-name mapping for an unknown architecture, e.g. q='blocks.{layer}.attn.wq'; repeat per role")
     common.add_argument(
-        "--deadline", type=float, metavar="SECONDS",
+        "--token", help="Hugging Face token for gated/private repos (default: HF_TOKEN or your login); never printed"
+    )
+    common.add_argument("--no-cache", action="store_true", help="neither read nor write the fingerprint cache")
+    common.add_argument(
+        "--cache", help="path of the cache database (default: $FINGERPRINT_CACHE or ~/.cache/llm-fingerprint)"
+    )
+    common.add_argument("--file", help="the weight file to use inside a Hub repo (e.g. a particular .gguf)")
+    common.add_argument(
+        "--map",
+        action="append",
+        metavar="ROLE=PATTERN",
+        help="explicit tensor-name mapping for an unknown architecture, e.g. q='blocks.{layer}.attn.wq'; repeat per role",
+    )
+    common.add_argument(
+        "--deadline",
+        type=float,
+        metavar="SECONDS",
         help="give up on a model whose reads take longer than this in all (default: $FINGERPRINT_DEADLINE or 900; "
         "0 = no limit); waits for the Hub's rate limit do not count",
     )
@@ -328,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("inspect", parents=[common], help="architecture, layers, tensors per role, bytes a fingerprint will read")
+    s = sub.add_parser(
+        "inspect", parents=[common], help="architecture, layers, tensors per role, bytes a fingerprint will read"
+    )
     s.add_argument("models", nargs="+")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_inspect)
@@ -345,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=["auto", "exact", "sampled"], default="auto")
     s.set_defaults(func=cmd_compare)
 
-    s = sub.add_parser("verdict", parents=[common], help="lineage verdict for a pair: every signal against unrelated pairs")
+    s = sub.add_parser(
+        "verdict", parents=[common], help="lineage verdict for a pair: every signal against unrelated pairs"
+    )
     s.add_argument("a", help="model reference")
     s.add_argument("b", help="model reference")
     s.add_argument("--json", metavar="PATH", help="also write the verdict and its evidence as JSON")
@@ -355,7 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:
         for noisy in ("httpx2", "httpx", "huggingface_hub"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from datetime import datetime, timezone
 
 from . import __version__
 from .checkpoint import Checkpoint, open_checkpoint, sha256_file
@@ -161,7 +161,9 @@ def _open(
     if ref.kind == "hub":
         from .sources.hub import resolve_snapshot
 
-        snapshot = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context)
+        snapshot = resolve_snapshot(
+            ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context
+        )
         if store and (hit := store.get(key, snapshot.sha, opts.mode)):
             return hit
     hashes = opts.store  # file hashes are remembered even when fingerprints are not (use_cache=False)
@@ -246,7 +248,7 @@ def compute(reference: str, opts: Options | None = None, progress: ProgressFn | 
     except OSError as exc:
         report(Progress(ref.text, "failed"))
         return Outcome(ref.text, error=io_error(exc, ref))
-    except Exception as exc:  # noqa: BLE001 - one model's bug must not lose the other models' results
+    except Exception as exc:
         report(Progress(ref.text, "failed"))
         return Outcome(ref.text, error=InternalError(f"unexpected {type(exc).__name__}: {exc}", model=ref.text))
 
@@ -306,7 +308,11 @@ def check_access(ref: ModelRef, opts: Options) -> None:
     snap = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)  # private: 404 here
     if snap.access != "public" and snap.files:
         # a gated repo's metadata is public: only reading a file tells whether this caller was granted access
-        name = "config.json" if snap.files.get("config.json") else min(snap.files, key=lambda n: (snap.files[n] == 0, snap.files[n]))
+        name = (
+            "config.json"
+            if snap.files.get("config.json")
+            else min(snap.files, key=lambda n: (snap.files[n] == 0, snap.files[n]))
+        )
         if snap.files[name]:
             HubFile(snap, name).read(0, 1)
 
@@ -363,7 +369,7 @@ def _build(ref: ModelRef, ckpt: Checkpoint, rmap: RoleMap, plan: ReadPlan, stats
         bytes_read=ckpt.context.bytes,
         bytes_total=ckpt.total_bytes,
         tool_version=__version__,
-        computed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         repo_id=ref.repo_id,
         files=[{k: v for k, v in vars(f).items() if v is not None} for f in ckpt.files],
         config=_config_summary(ckpt),

@@ -211,7 +211,7 @@ def search_hub(query: str, *, limit: int = 10, endpoint: str | None = None, time
                 )
             )
         return out
-    except Exception as exc:  # noqa: BLE001 - any failure means: no suggestions, nothing else breaks
+    except Exception as exc:
         raise SuggestionsUnavailable(f"{type(exc).__name__}: {exc}".splitlines()[0][:200]) from None
 
 

@@ -18,7 +18,7 @@ from .lineage import calibration as calibration_mod
 from .lineage.calibration import Calibration
 from .lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
 from .lineage.verdict import Verdict
-from .plots import COLORSCALE, CELL_TEXT_MAX, cluster_order, tick_labels, tick_style
+from .plots import CELL_TEXT_MAX, COLORSCALE, cluster_order, tick_labels, tick_style
 
 SHORT_SIGNAL = {
     "elementwise": "Element-wise",
@@ -66,6 +66,7 @@ EVIDENCE_EXPLANATION_UNCALIBRATED = (
 def evidence_explanation(cal: Calibration | None = None) -> str:
     return EVIDENCE_EXPLANATION if has_calibration(cal) else EVIDENCE_EXPLANATION_UNCALIBRATED
 
+
 STRESS_EXPLANATION = (
     "The stress test changes a model's weights in ways that keep what it computes - **exact** transformations: "
     "rescaling Q against K, V against O, permuting attention heads or MLP neurons, rotating the residual stream - "
@@ -77,7 +78,7 @@ STRESS_EXPLANATION = (
     "(by at least 0.05) above every unrelated pair, and **broke** when it falls into or just above the unrelated range.\n\n"
     "Why it matters: a signal that breaks under an *exact* transformation can be defeated on purpose, for free. "
     "Whoever copies a model can apply that transformation, and the model works exactly as before while the signal "
-    "says \"unrelated\". A low value on such a signal is therefore never evidence of independence."
+    'says "unrelated". A low value on such a signal is therefore never evidence of independence.'
 )
 
 
@@ -135,15 +136,21 @@ def strength_text(v: Verdict, cal: Calibration | None = None) -> str:
     if v.verdict == "no_evidence":
         if not has_calibration(cal):
             return f"strength {v.strength:.2f} of 1 - without a calibration this only means: undecided"
-        return (f"strength {v.strength:.2f} of 1: how unlike the known related pairs this pair scores "
-                "(1 = below every one of them)")
+        return (
+            f"strength {v.strength:.2f} of 1: how unlike the known related pairs this pair scores "
+            "(1 = below every one of them)"
+        )
     if v.verdict == "same_weights":
         return f"strength {v.strength:.2f} of 1: the weights are equal up to 16-bit rounding"
     if not has_calibration(cal):
-        return (f"strength {v.strength:.2f} of 1, from the rule for near-identical weights alone "
-                "(no calibration installed to compare with unrelated pairs)")
-    return (f"strength {v.strength:.2f} of 1: how unlikely an unrelated pair is to score this high "
-            "(limited by how many unrelated pairs the calibration has)")
+        return (
+            f"strength {v.strength:.2f} of 1, from the rule for near-identical weights alone "
+            "(no calibration installed to compare with unrelated pairs)"
+        )
+    return (
+        f"strength {v.strength:.2f} of 1: how unlikely an unrelated pair is to score this high "
+        "(limited by how many unrelated pairs the calibration has)"
+    )
 
 
 def verdict_heading(v: Verdict) -> str:
@@ -176,58 +183,111 @@ def evidence_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure:
         rel = cal.related.get(name) or []
         lo = min([lo, *(x - 0.05 for x in bg), *(x - 0.05 for x in rel)])
         if bg:
-            fig.add_trace(go.Scatter(
-                x=bg, y=[y + d for d in _jitter(len(bg))], mode="markers", name="unrelated pairs (calibration)",
-                legendgroup="unrelated", showlegend=legend_once("unrelated"),
-                marker=dict(color=BACKGROUND, size=7, line=dict(width=0)),
-                hovertemplate=f"unrelated pair<br>{SIGNAL_LABELS[name]} = %{{x:.3f}}<extra></extra>",
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=bg,
+                    y=[y + d for d in _jitter(len(bg))],
+                    mode="markers",
+                    name="unrelated pairs (calibration)",
+                    legendgroup="unrelated",
+                    showlegend=legend_once("unrelated"),
+                    marker=dict(color=BACKGROUND, size=7, line=dict(width=0)),
+                    hovertemplate=f"unrelated pair<br>{SIGNAL_LABELS[name]} = %{{x:.3f}}<extra></extra>",
+                )
+            )
         if rel:
-            fig.add_trace(go.Scatter(
-                x=rel, y=[y - d for d in _jitter(len(rel), 0.2)], mode="markers", name="related pairs (calibration)",
-                legendgroup="related", showlegend=legend_once("related"),
-                marker=dict(color=RELATED, size=7, symbol="circle-open", line=dict(width=1.5)),
-                hovertemplate=f"related pair<br>{SIGNAL_LABELS[name]} = %{{x:.3f}}<extra></extra>",
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=rel,
+                    y=[y - d for d in _jitter(len(rel), 0.2)],
+                    mode="markers",
+                    name="related pairs (calibration)",
+                    legendgroup="related",
+                    showlegend=legend_once("related"),
+                    marker=dict(color=RELATED, size=7, symbol="circle-open", line=dict(width=1.5)),
+                    hovertemplate=f"related pair<br>{SIGNAL_LABELS[name]} = %{{x:.3f}}<extra></extra>",
+                )
+            )
         t = cal.threshold(name)
         if t is not None:
-            fig.add_trace(go.Scatter(
-                x=[t, t], y=[y - 0.38, y + 0.38], mode="lines", name="threshold: clearly above every unrelated pair",
-                legendgroup="threshold", showlegend=legend_once("threshold"),
-                line=dict(color="#888", width=1.5, dash="dash"),
-                hovertemplate=f"threshold for {SHORT_SIGNAL[name]}: {t:.3f}<extra></extra>",
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=[t, t],
+                    y=[y - 0.38, y + 0.38],
+                    mode="lines",
+                    name="threshold: clearly above every unrelated pair",
+                    legendgroup="threshold",
+                    showlegend=legend_once("threshold"),
+                    line=dict(color="#888", width=1.5, dash="dash"),
+                    hovertemplate=f"threshold for {SHORT_SIGNAL[name]}: {t:.3f}<extra></extra>",
+                )
+            )
         place = v.placements.get(name)
         if s.available and s.value is not None and math.isfinite(s.value):
             lo = min(lo, s.value - 0.05)
             where = placement_text(place, calibrated=calibrated)
             related_below = place.get("related_below") if place else None
             extra = "" if related_below is None else f"<br>{related_below:.0f}% of related pairs score lower"
-            fig.add_trace(go.Scatter(
-                x=[s.value], y=[y], mode="markers", name="this pair", legendgroup="pair",
-                showlegend=legend_once("pair"),
-                marker=dict(color=THIS_PAIR, size=17, symbol="diamond", line=dict(color="white", width=1.5)),
-                hovertemplate=(f"<b>{SIGNAL_LABELS[name]}</b><br>this pair: {s.value:.4f}<br>{where}{extra}"
-                               f"<br>reads: {_wrap(SIGNAL_READS[name], 60)}<extra></extra>"),
-            ))
-            readout = f"<b>{s.value:.3f}</b>" + (f"<br><span style='color:#555'>{_wrap(where, 36)}</span>"
-                                                 if calibrated else "")
+            fig.add_trace(
+                go.Scatter(
+                    x=[s.value],
+                    y=[y],
+                    mode="markers",
+                    name="this pair",
+                    legendgroup="pair",
+                    showlegend=legend_once("pair"),
+                    marker=dict(color=THIS_PAIR, size=17, symbol="diamond", line=dict(color="white", width=1.5)),
+                    hovertemplate=(
+                        f"<b>{SIGNAL_LABELS[name]}</b><br>this pair: {s.value:.4f}<br>{where}{extra}"
+                        f"<br>reads: {_wrap(SIGNAL_READS[name], 60)}<extra></extra>"
+                    ),
+                )
+            )
+            readout = f"<b>{s.value:.3f}</b>" + (
+                f"<br><span style='color:#555'>{_wrap(where, 36)}</span>" if calibrated else ""
+            )
         else:
             reason = s.reason or "unknown"
             reason = reason if len(reason) <= 80 else reason[:78].rsplit(" ", 1)[0] + " …"
             readout = f"<span style='color:#999'>not available:<br>{_wrap(reason, 36)}</span>"
             fig.add_hrect(y0=y - 0.45, y1=y + 0.45, fillcolor="#f2f2f2", line_width=0, layer="below")
-        fig.add_annotation(x=1.01, xref="paper", y=y, yref="y", text=readout, showarrow=False, xanchor="left",
-                           align="left", font=dict(size=12))
-    ticks = [f"<b>{SHORT_SIGNAL[n]}</b><br><span style='font-size:10px;color:#666'>{WHAT_SIGNAL[n]}</span>"
-             for n in names]
-    fig.update_yaxes(tickmode="array", tickvals=ys, ticktext=ticks, autorange="reversed", range=None,
-                     showgrid=False, zeroline=False, automargin=True)
-    fig.update_xaxes(range=[max(-1.05, lo), 1.08], zeroline=True, zerolinecolor="#ccc", gridcolor="#eee",
-                     title_text="value of the signal (a correlation or similarity: 1 = identical weights)",
-                     title_font_size=11)
-    sub = ("" if calibrated
-           else "<br><sup>no calibration: the values of unrelated pairs cannot be drawn behind this pair's</sup>")
+        fig.add_annotation(
+            x=1.01,
+            xref="paper",
+            y=y,
+            yref="y",
+            text=readout,
+            showarrow=False,
+            xanchor="left",
+            align="left",
+            font=dict(size=12),
+        )
+    ticks = [
+        f"<b>{SHORT_SIGNAL[n]}</b><br><span style='font-size:10px;color:#666'>{WHAT_SIGNAL[n]}</span>" for n in names
+    ]
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=ys,
+        ticktext=ticks,
+        autorange="reversed",
+        range=None,
+        showgrid=False,
+        zeroline=False,
+        automargin=True,
+    )
+    fig.update_xaxes(
+        range=[max(-1.05, lo), 1.08],
+        zeroline=True,
+        zerolinecolor="#ccc",
+        gridcolor="#eee",
+        title_text="value of the signal (a correlation or similarity: 1 = identical weights)",
+        title_font_size=11,
+    )
+    sub = (
+        ""
+        if calibrated
+        else "<br><sup>no calibration: the values of unrelated pairs cannot be drawn behind this pair's</sup>"
+    )
     fig.update_layout(
         title=dict(text=f"Lineage evidence: {v.a} vs {v.b}{sub}", x=0.01, xanchor="left", xref="container"),
         height=180 + 92 * len(names),
@@ -249,37 +309,74 @@ def depth_figure(v: Verdict) -> go.Figure | None:
     z = [[None if x is None else float(x) for x in row] for row in m]
     na, nb = len(z), len(z[0]) if z else 0
     basis = s.detail.get("basis", "elementwise")
-    what = ("Pearson r of the weights at identical positions" if basis == "elementwise"
-            else "CKA of Q/K after aligning the hidden dimensions (AWM)")
+    what = (
+        "Pearson r of the weights at identical positions"
+        if basis == "elementwise"
+        else "CKA of Q/K after aligning the hidden dimensions (AWM)"
+    )
     text = [["n/a" if x is None else f"{x:.2f}" for x in row] for row in z]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(nb)), y=list(range(na)), zmin=-1, zmax=1, zmid=0, colorscale=COLORSCALE,
-        text=text, texttemplate="%{text}" if na * nb <= 400 else None,
-        colorbar=dict(title=dict(text="similarity", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
-        hovertemplate=(f"layer %{{y}} of {v.a}<br>layer %{{x}} of {v.b}<br>{what}: %{{text}}<extra></extra>"),
-        name="similarity",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(nb)),
+            y=list(range(na)),
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale=COLORSCALE,
+            text=text,
+            texttemplate="%{text}" if na * nb <= 400 else None,
+            colorbar=dict(title=dict(text="similarity", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
+            hovertemplate=(f"layer %{{y}} of {v.a}<br>layer %{{x}} of {v.b}<br>{what}: %{{text}}<extra></extra>"),
+            name="similarity",
+        )
+    )
     pairs = s.detail.get("pairs") or []
     if pairs:
-        fig.add_trace(go.Scatter(
-            x=[p[1] for p in pairs], y=[p[0] for p in pairs], mode="lines+markers",
-            line=dict(color="rgba(0,0,0,0.35)", width=2),
-            marker=dict(size=max(10, min(34, 420 // max(na, nb, 1))), symbol="square-open", color="black",
-                        line=dict(width=2)),
-            name="best monotone alignment", hovertemplate="aligned: layer %{y} ↔ layer %{x}<extra></extra>",
-        ))
-    fig.update_yaxes(title_text=f"layer of {v.a}", range=[na - 0.5, -0.5], dtick=1 if na <= 40 else None,
-                     scaleanchor="x", constrain="domain", showgrid=False, zeroline=False)
-    fig.update_xaxes(title_text=f"layer of {v.b}", range=[-0.5, nb - 0.5], dtick=1 if nb <= 40 else None,
-                     side="bottom", showgrid=False,
-                     zeroline=False, constrain="domain")
+        fig.add_trace(
+            go.Scatter(
+                x=[p[1] for p in pairs],
+                y=[p[0] for p in pairs],
+                mode="lines+markers",
+                line=dict(color="rgba(0,0,0,0.35)", width=2),
+                marker=dict(
+                    size=max(10, min(34, 420 // max(na, nb, 1))),
+                    symbol="square-open",
+                    color="black",
+                    line=dict(width=2),
+                ),
+                name="best monotone alignment",
+                hovertemplate="aligned: layer %{y} ↔ layer %{x}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(
+        title_text=f"layer of {v.a}",
+        range=[na - 0.5, -0.5],
+        dtick=1 if na <= 40 else None,
+        scaleanchor="x",
+        constrain="domain",
+        showgrid=False,
+        zeroline=False,
+    )
+    fig.update_xaxes(
+        title_text=f"layer of {v.b}",
+        range=[-0.5, nb - 0.5],
+        dtick=1 if nb <= 40 else None,
+        side="bottom",
+        showgrid=False,
+        zeroline=False,
+        constrain="domain",
+    )
     mean = "n/a" if s.value is None else f"{s.value:.3f}"
     diag = s.detail.get("diagonal")
     diag_text = "" if diag is None else f"; on the plain diagonal: {diag:.3f}"
     fig.update_layout(
-        title=(f"Layer-by-layer similarity ({what})<br><sup>line: the best order-keeping alignment of layers; "
-               f"mean similarity along it: {mean}{diag_text}</sup>"),
-        height=max(480, min(900, 200 + 34 * na)), plot_bgcolor="white",
+        title=(
+            f"Layer-by-layer similarity ({what})<br><sup>line: the best order-keeping alignment of layers; "
+            f"mean similarity along it: {mean}{diag_text}</sup>"
+        ),
+        height=max(480, min(900, 200 + 34 * na)),
+        plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"),
     )
     return fig
@@ -293,21 +390,34 @@ def moe_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure | None:
     cal = calibration_or_default(cal)
     per = s.detail["per_layer"]
     layers = sorted(per, key=lambda k: int(k))
-    fig = go.Figure(go.Bar(
-        x=[f"layer {k}" for k in layers], y=[per[k] for k in layers], marker_color="#4c78a8",
-        text=[f"{per[k]:.3f}" for k in layers], textposition="outside", name="mean |r| of matched neurons",
-        hovertemplate="MoE layer %{x}<br>mean |r| of matched neurons: %{y:.3f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=[f"layer {k}" for k in layers],
+            y=[per[k] for k in layers],
+            marker_color="#4c78a8",
+            text=[f"{per[k]:.3f}" for k in layers],
+            textposition="outside",
+            name="mean |r| of matched neurons",
+            hovertemplate="MoE layer %{x}<br>mean |r| of matched neurons: %{y:.3f}<extra></extra>",
+        )
+    )
     t = cal.threshold("moe")
     if t is not None:
-        fig.add_hline(y=t, line_dash="dash", line_color="#888",
-                      annotation_text=f"threshold {t:.2f} (clearly above every unrelated pair)")
+        fig.add_hline(
+            y=t,
+            line_dash="dash",
+            line_color="#888",
+            annotation_text=f"threshold {t:.2f} (clearly above every unrelated pair)",
+        )
     fig.update_yaxes(range=[0, 1.1], title_text="mean |r| of matched neurons")
     fig.update_layout(
-        title=(f"MoE experts vs dense MLP: {s.detail.get('moe_model')} against {s.detail.get('dense_model')}"
-               f"<br><sup>each expert's gate/up neurons matched to the dense model's; median over experts: "
-               f"{_fmt(s.value)}</sup>"),
-        height=380, showlegend=False,
+        title=(
+            f"MoE experts vs dense MLP: {s.detail.get('moe_model')} against {s.detail.get('dense_model')}"
+            f"<br><sup>each expert's gate/up neurons matched to the dense model's; median over experts: "
+            f"{_fmt(s.value)}</sup>"
+        ),
+        height=380,
+        showlegend=False,
     )
     return fig
 
@@ -321,15 +431,17 @@ def signal_rows(v: Verdict, cal: Calibration | None = None) -> list[dict]:
         if s is None:
             continue
         place = v.placements.get(name)
-        rows.append({
-            "signal": SIGNAL_LABELS[name],
-            "value": s.value if s.available else None,
-            "among unrelated pairs": placement_text(place, calibrated=calibrated) if s.available else "",
-            "percentile (unrelated)": place.get("percentile") if place else None,
-            "z (unrelated)": place.get("z") if place else None,
-            "why not available": "" if s.available else (s.reason or ""),
-            "what it reads": SIGNAL_READS[name],
-        })
+        rows.append(
+            {
+                "signal": SIGNAL_LABELS[name],
+                "value": s.value if s.available else None,
+                "among unrelated pairs": placement_text(place, calibrated=calibrated) if s.available else "",
+                "percentile (unrelated)": place.get("percentile") if place else None,
+                "z (unrelated)": place.get("z") if place else None,
+                "why not available": "" if s.available else (s.reason or ""),
+                "what it reads": SIGNAL_READS[name],
+            }
+        )
     return rows
 
 
@@ -340,19 +452,21 @@ def find_verdict(verdicts: Mapping[tuple[str, str], Verdict], a: str, b: str) ->
     return verdicts.get((a, b)) or verdicts.get((b, a))
 
 
-def missing_pairs(keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict],
-                  skip: set | frozenset = frozenset()) -> list[tuple[str, str]]:
+def missing_pairs(
+    keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict], skip: set | frozenset = frozenset()
+) -> list[tuple[str, str]]:
     """The unordered pairs of ``keys`` that have no verdict yet (and are not in ``skip``)."""
     out = []
     for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
+        for b in keys[i + 1 :]:
             if find_verdict(verdicts, a, b) is None and (a, b) not in skip and (b, a) not in skip:
                 out.append((a, b))
     return out
 
 
-def signal_matrix(keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict], signal: str
-                  ) -> tuple[np.ndarray, list[list[str]]]:
+def signal_matrix(
+    keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict], signal: str
+) -> tuple[np.ndarray, list[list[str]]]:
     """(N x N values, N x N notes): the diagonal is 1 (a model with itself); a pair without a verdict or where the
     signal is unavailable is NaN with the reason in the note."""
     n = len(keys)
@@ -375,8 +489,14 @@ def signal_matrix(keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdic
     return m, notes
 
 
-def signal_heatmap_figure(names: Sequence[str], matrix: np.ndarray, notes: Sequence[Sequence[str]], signal: str,
-                          order: str = "clustered", cal: Calibration | None = None) -> go.Figure:
+def signal_heatmap_figure(
+    names: Sequence[str],
+    matrix: np.ndarray,
+    notes: Sequence[Sequence[str]],
+    signal: str,
+    order: str = "clustered",
+    cal: Calibration | None = None,
+) -> go.Figure:
     """The N x N heatmap of one lineage signal on the σ heatmap's fixed -1..1 diverging scale."""
     cal = calibration_or_default(cal)
     calibrated = bool(cal.unrelated)
@@ -404,35 +524,80 @@ def signal_heatmap_figure(names: Sequence[str], matrix: np.ndarray, notes: Seque
     tick_font, max_len = tick_style(n)
     ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     gap = 1 if n <= 30 else 0
-    fig = go.Figure(go.Heatmap(
-        z=z, x=labels, y=labels, zmin=-1.0, zmax=1.0, zmid=0.0, colorscale=COLORSCALE,
-        customdata=hover, hovertemplate="%{customdata}<extra></extra>", hoverongaps=False,
-        text=text, texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
-        xgap=gap, ygap=gap,
-        colorbar=dict(title=dict(text=SHORT_SIGNAL[signal], side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
-        name=signal,
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            zmin=-1.0,
+            zmax=1.0,
+            zmid=0.0,
+            colorscale=COLORSCALE,
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            hoverongaps=False,
+            text=text,
+            texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
+            xgap=gap,
+            ygap=gap,
+            colorbar=dict(title=dict(text=SHORT_SIGNAL[signal], side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
+            name=signal,
+        )
+    )
     gaps = [[0.0 if x is None else None for x in row] for row in z]
     if any(x is not None for row in gaps for x in row):  # not available: grey, not white (white means 0)
-        fig.add_trace(go.Heatmap(
-            z=gaps, x=labels, y=labels, zmin=0, zmax=1, colorscale=[[0, NOT_AVAILABLE], [1, NOT_AVAILABLE]],
-            showscale=False, customdata=hover, hovertemplate="%{customdata}<extra></extra>", hoverongaps=False,
-            text=[["n/a" if x is None else "" for x in row] for row in z],
-            texttemplate="%{text}" if n <= CELL_TEXT_MAX else None, textfont=dict(color="#777"),
-            xgap=gap, ygap=gap, name="not available",
-        ))
+        fig.add_trace(
+            go.Heatmap(
+                z=gaps,
+                x=labels,
+                y=labels,
+                zmin=0,
+                zmax=1,
+                colorscale=[[0, NOT_AVAILABLE], [1, NOT_AVAILABLE]],
+                showscale=False,
+                customdata=hover,
+                hovertemplate="%{customdata}<extra></extra>",
+                hoverongaps=False,
+                text=[["n/a" if x is None else "" for x in row] for row in z],
+                texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
+                textfont=dict(color="#777"),
+                xgap=gap,
+                ygap=gap,
+                name="not available",
+            )
+        )
     side = max(420, min(1500, 160 + 26 * n))
     t = cal.threshold(signal)
-    bg = (f"values above {t:.2f} are clearly above every unrelated pair" if t is not None
-          else "no calibration: compare the cells with each other, not with a threshold")
-    fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, scaleanchor="x",
-                     constrain="domain", showgrid=False, zeroline=False, **ticks)
-    fig.update_xaxes(tickfont_size=tick_font, tickangle=-35 if n <= 20 else -60, automargin=True, showgrid=False,
-                     zeroline=False, **ticks)
+    bg = (
+        f"values above {t:.2f} are clearly above every unrelated pair"
+        if t is not None
+        else "no calibration: compare the cells with each other, not with a threshold"
+    )
+    fig.update_yaxes(
+        autorange="reversed",
+        tickfont_size=tick_font,
+        automargin=True,
+        scaleanchor="x",
+        constrain="domain",
+        showgrid=False,
+        zeroline=False,
+        **ticks,
+    )
+    fig.update_xaxes(
+        tickfont_size=tick_font,
+        tickangle=-35 if n <= 20 else -60,
+        automargin=True,
+        showgrid=False,
+        zeroline=False,
+        **ticks,
+    )
     fig.update_layout(
-        height=side, plot_bgcolor="white",
-        title=(f"{SHORT_SIGNAL[signal]}: {WHAT_SIGNAL[signal]}"
-               f"<br><sup>{bg}. Grey cell: not available (hover says why).</sup>"),
+        height=side,
+        plot_bgcolor="white",
+        title=(
+            f"{SHORT_SIGNAL[signal]}: {WHAT_SIGNAL[signal]}"
+            f"<br><sup>{bg}. Grey cell: not available (hover says why).</sup>"
+        ),
     )
     return fig
 
@@ -492,45 +657,101 @@ def stress_figure(report, cal: Calibration | None = None) -> go.Figure:
                 zr.append(None if state is None else (1.0 if state else 0.0))
             else:
                 zr.append(float(s.value) if ok else None)
-            word = ("survived: still clearly above every unrelated pair" if state else "broke: in the unrelated range"
-                    ) if state is not None else ("not judged: no calibration" if ok else "not available")
+            word = (
+                ("survived: still clearly above every unrelated pair" if state else "broke: in the unrelated range")
+                if state is not None
+                else ("not judged: no calibration" if ok else "not available")
+            )
             tr.append(f"{s.value:.2f}" if ok else "n/a")
             why = "" if ok or s is None else f"<br>{_wrap(s.reason or '', 50)}"
-            hr.append(f"<b>{r.label}</b> ({'exact' if r.exact else 'approximate'})<br>{SIGNAL_LABELS[n]}: "
-                      f"{_fmt(s.value if ok else None)}<br>{word}{why}")
+            hr.append(
+                f"<b>{r.label}</b> ({'exact' if r.exact else 'approximate'})<br>{SIGNAL_LABELS[n]}: "
+                f"{_fmt(s.value if ok else None)}<br>{word}{why}"
+            )
         z.append(zr)
         text.append(tr)
         hover.append(hr)
     if judged:
-        colours = dict(zmin=0, zmax=1, colorscale=[[0, BROKE], [0.5, BROKE], [0.5, SURVIVED], [1, SURVIVED]],
-                       showscale=False)
+        colours = dict(
+            zmin=0, zmax=1, colorscale=[[0, BROKE], [0.5, BROKE], [0.5, SURVIVED], [1, SURVIVED]], showscale=False
+        )
     else:
         colours = dict(zmin=-1, zmax=1, zmid=0, colorscale=COLORSCALE, showscale=False)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=xs, y=ys, text=text, texttemplate="%{text}", textfont=dict(size=13),
-        customdata=hover, hovertemplate="%{customdata}<extra></extra>", xgap=2, ygap=2, name="signals", **colours,
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=xs,
+            y=ys,
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(size=13),
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            xgap=2,
+            ygap=2,
+            name="signals",
+            **colours,
+        )
+    )
     if judged:
-        for label, colour in (("survived (still clearly above every unrelated pair)", SURVIVED),
-                              ("broke (in the unrelated range)", BROKE), ("not available", NOT_AVAILABLE)):
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label,
-                                     marker=dict(symbol="square", size=14, color=colour)))
-    ticks = [f"<b>{r.label}</b><br><span style='font-size:10px;color:#666'>"
-             f"{'exact' if r.exact else 'approximate'} · output change {_change_text(r.output_change)} nats</span>"
-             for r in report.rows]
-    fig.update_yaxes(tickmode="array", tickvals=ys, ticktext=ticks, autorange="reversed", automargin=True,
-                     showgrid=False, zeroline=False)
+        for label, colour in (
+            ("survived (still clearly above every unrelated pair)", SURVIVED),
+            ("broke (in the unrelated range)", BROKE),
+            ("not available", NOT_AVAILABLE),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=[None], y=[None], mode="markers", name=label, marker=dict(symbol="square", size=14, color=colour)
+                )
+            )
+    ticks = [
+        f"<b>{r.label}</b><br><span style='font-size:10px;color:#666'>"
+        f"{'exact' if r.exact else 'approximate'} · output change {_change_text(r.output_change)} nats</span>"
+        for r in report.rows
+    ]
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=ys,
+        ticktext=ticks,
+        autorange="reversed",
+        automargin=True,
+        showgrid=False,
+        zeroline=False,
+    )
     fig.update_xaxes(side="top", showgrid=False, zeroline=False, tickfont_size=12, tickangle=0)
     for y, r in zip(ys, report.rows, strict=True):
-        fig.add_annotation(x=1.01, xref="paper", y=y, yref="y", xanchor="left", showarrow=False, align="left",
-                           text=_wrap(stress_verdict_text(r.verdict, cal), 34), font=dict(size=11))
-    fig.add_annotation(x=1.01, xref="paper", y=1.0, yref="paper", yanchor="bottom", xanchor="left", showarrow=False,
-                       text="<b>verdict, changed vs original</b>", font=dict(size=11))
-    sub = ("colour: did the signal still see the copy?" if judged
-           else "no calibration: cells coloured by value on the -1..1 scale (red = alike, white = nothing in common)")
+        fig.add_annotation(
+            x=1.01,
+            xref="paper",
+            y=y,
+            yref="y",
+            xanchor="left",
+            showarrow=False,
+            align="left",
+            text=_wrap(stress_verdict_text(r.verdict, cal), 34),
+            font=dict(size=11),
+        )
+    fig.add_annotation(
+        x=1.01,
+        xref="paper",
+        y=1.0,
+        yref="paper",
+        yanchor="bottom",
+        xanchor="left",
+        showarrow=False,
+        text="<b>verdict, changed vs original</b>",
+        font=dict(size=11),
+    )
+    sub = (
+        "colour: did the signal still see the copy?"
+        if judged
+        else "no calibration: cells coloured by value on the -1..1 scale (red = alike, white = nothing in common)"
+    )
     fig.update_layout(
         title=dict(text=f"Stress test of {report.model}<br><sup>{sub}</sup>", x=0, xanchor="left", xref="paper"),
-        height=200 + 58 * len(report.rows), margin=dict(r=260, t=130), plot_bgcolor=NOT_AVAILABLE,
+        height=200 + 58 * len(report.rows),
+        margin=dict(r=260, t=130),
+        plot_bgcolor=NOT_AVAILABLE,
         legend=dict(orientation="h", yanchor="top", y=-0.04, x=0),
     )
     return fig

@@ -26,11 +26,12 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from . import __version__
 from .compare import PairComparison
+from .demo import demo_reference
 from .plots import (
     cluster_order,
     curves_figure,
@@ -42,7 +43,6 @@ from .plots import (
     score_label,
     short_role,
 )
-from .demo import demo_reference
 from .result import Fingerprint
 
 PAPER_URL = "https://arxiv.org/abs/2507.03014"
@@ -154,7 +154,10 @@ def pairs_rows(
             for role, v in c.per_role.items():
                 row[f"r {short_role(role)}"] = v
             rows.append(row)
-    rows.sort(key=lambda r: -math.inf if r["r (mean over projections)"] is None else r["r (mean over projections)"], reverse=True)
+    rows.sort(
+        key=lambda r: -math.inf if r["r (mean over projections)"] is None else r["r (mean over projections)"],
+        reverse=True,
+    )
     return rows
 
 
@@ -191,19 +194,33 @@ def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None) -
     names = list(names) if names is not None else display_names(fps)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "model", "revision", "format", "mode", "role", "layer", "sigma", "sigma_std_err", "mean", "rms"])
+    w.writerow(
+        ["name", "model", "revision", "format", "mode", "role", "layer", "sigma", "sigma_std_err", "mean", "rms"]
+    )
     for fp, name in zip(fps, names, strict=True):
         for role, curve in fp.curves.items():
             s = fp.stats.get(role, {})
             for layer, sd in enumerate(curve):
+
                 def cell(key: str, layer: int = layer, s: dict = s) -> str:
                     vals = s.get(key) or []
                     v = vals[layer] if layer < len(vals) else None
                     return "" if v is None or not math.isfinite(v) else repr(float(v))
 
                 w.writerow(
-                    [name, fp.model, fp.revision, fp.format, fp.mode, role, layer,
-                     "" if sd is None or not math.isfinite(sd) else repr(float(sd)), cell("std_err"), cell("mean"), cell("rms")]
+                    [
+                        name,
+                        fp.model,
+                        fp.revision,
+                        fp.format,
+                        fp.mode,
+                        role,
+                        layer,
+                        "" if sd is None or not math.isfinite(sd) else repr(float(sd)),
+                        cell("std_err"),
+                        cell("mean"),
+                        cell("rms"),
+                    ]
                 )
     return buf.getvalue()
 
@@ -228,9 +245,11 @@ def lineage_json(verdicts: Sequence = (), references: Sequence[tuple[str, str]] 
     payload = {
         "tool": "llm-fingerprint",
         "tool_version": __version__,
-        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "calibration": {"unrelated_pairs": max((len(x) for x in cal.unrelated.values()), default=0),
-                        "related_pairs": max((len(x) for x in cal.related.values()), default=0)},
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "calibration": {
+            "unrelated_pairs": max((len(x) for x in cal.unrelated.values()), default=0),
+            "related_pairs": max((len(x) for x in cal.related.values()), default=0),
+        },
         "verdicts": out,
         "stress_test": stress.to_json() if stress is not None else None,
     }
@@ -282,7 +301,7 @@ def html_report(
     heat = heatmap_figure(fps, role, order, names, pairs)
     curves_raw = curves_figure(fps, normalise=False, names=names)
     curves_norm = curves_figure(fps, normalise=True, names=names)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>LLM σ-curve fingerprint report</title>",
         f"<style>{_CSS}</style></head><body>",
@@ -365,18 +384,22 @@ def _lineage_html(verdicts: Sequence, stress, max_figures: int) -> list[str]:
         parts.append("<h2>Lineage evidence</h2>")
         parts.append(f"<p>{e(evidence_explanation().replace('*', ''))}</p>")
         if len(verdicts) > max_figures:
-            parts.append(f"<p class='small'>Figures for the first {max_figures} of {len(verdicts)} pairs; the text "
-                         "of every pair follows, and the lineage JSON export has every number.</p>")
+            parts.append(
+                f"<p class='small'>Figures for the first {max_figures} of {len(verdicts)} pairs; the text "
+                "of every pair follows, and the lineage JSON export has every number.</p>"
+            )
     for k, v in enumerate(verdicts):
         parts.append(f"<h3>{e(v.a)} vs {e(v.b)}: {e(v.sentence)}</h3>")
         parts.append(f"<p class='small'>{e(strength_text(v))}</p>")
         if v.because:
             parts.append("<p><b>Why:</b></p><ul>" + "".join(f"<li>{e(b)}</li>" for b in v.because) + "</ul>")
         if v.not_checked:
-            parts.append("<p><b>Could not be checked:</b></p><ul>"
-                         + "".join(f"<li>{e(n)}</li>" for n in v.not_checked) + "</ul>")
-        parts.append("<div class='caveat'><b>Caveats.</b><ul>" + "".join(f"<li>{e(c)}</li>" for c in v.caveats)
-                     + "</ul></div>")
+            parts.append(
+                "<p><b>Could not be checked:</b></p><ul>" + "".join(f"<li>{e(n)}</li>" for n in v.not_checked) + "</ul>"
+            )
+        parts.append(
+            "<div class='caveat'><b>Caveats.</b><ul>" + "".join(f"<li>{e(c)}</li>" for c in v.caveats) + "</ul></div>"
+        )
         if k < max_figures:
             for fig in (evidence_figure(v), depth_figure(v), moe_figure(v)):
                 if fig is not None:
@@ -551,7 +574,9 @@ def static_image_problem() -> str | None:
     return None
 
 
-def static_image(fig, fmt: str = "png", *, width: int | None = None, height: int | None = None, scale: float = 2.0) -> bytes:
+def static_image(
+    fig, fmt: str = "png", *, width: int | None = None, height: int | None = None, scale: float = 2.0
+) -> bytes:
     """The figure as PNG or SVG bytes (plotly's ``to_image`` through kaleido); raises StaticImageUnavailable."""
     if fmt not in ("png", "svg"):
         raise ValueError(f"format {fmt!r}: png or svg")
@@ -560,6 +585,6 @@ def static_image(fig, fmt: str = "png", *, width: int | None = None, height: int
         raise StaticImageUnavailable(problem)
     try:  # kaleido's choreographer finds the same browser (BROWSER_PATH, then these names on PATH)
         return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
-    except Exception as exc:  # noqa: BLE001 - kaleido reports a missing or broken browser in many ways
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StaticImageUnavailable(NO_CHROMIUM.format(why=f"making the image failed ({first[:200]})")) from None

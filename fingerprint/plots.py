@@ -25,7 +25,16 @@ COLORSCALE = "RdBu_r"  # diverging: red = +1, white = 0, blue = -1
 CELL_TEXT_MAX = 12  # write r into the cells up to this many models
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24 + qualitative.Light24
 
-SHORT_ROLE = {"q": "Q", "k": "K", "v": "V", "o": "O", "qkv": "QKV", "attn_norm": "norm", "q_norm": "Q norm", "k_norm": "K norm"}
+SHORT_ROLE = {
+    "q": "Q",
+    "k": "K",
+    "v": "V",
+    "o": "O",
+    "qkv": "QKV",
+    "attn_norm": "norm",
+    "q_norm": "Q norm",
+    "k_norm": "K norm",
+}
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon")
 
 
@@ -99,8 +108,12 @@ def pair_matrix(fps: Sequence[Fingerprint]) -> list[list[PairComparison]]:
         for j in range(i, n):
             c = compare_pair(fps[i], fps[j])
             out[i][j] = c
-            out[j][i] = c if i == j else PairComparison(
-                c.b, c.a, c.score, c.per_role, c.score_roles, c.layers_b, c.layers_a, c.resampled, c.notes
+            out[j][i] = (
+                c
+                if i == j
+                else PairComparison(
+                    c.b, c.a, c.score, c.per_role, c.score_roles, c.layers_b, c.layers_a, c.resampled, c.notes
+                )
             )
     return out  # type: ignore[return-value]
 
@@ -154,8 +167,8 @@ def tick_labels(names: Sequence[str], max_len: int) -> list[str]:
     if len(names) < 2:
         return [tick_label(n, max_len) for n in names]
     shortest = min(len(n) for n in names)
-    p = len(os.path.commonprefix(names))
-    sfx = len(os.path.commonprefix([n[::-1] for n in names]))
+    p = len(os.path.commonprefix(names))  # noqa: RUF071 - a prefix of characters is what is wanted
+    sfx = len(os.path.commonprefix([n[::-1] for n in names]))  # noqa: RUF071
     p = min(p, shortest)
     sfx = min(sfx, shortest - p)
     out = []
@@ -275,8 +288,13 @@ def heatmap_figure(
         title_text="1 - r", title_font_size=10, showgrid=False, zeroline=False, tickfont_size=9, row=1, col=1
     )
     fig.update_xaxes(
-        range=[-0.5, n - 0.5], tickfont_size=tick_font, tickangle=-35 if n <= 20 else -60, automargin=True,
-        row=2, col=1, **ticks,
+        range=[-0.5, n - 0.5],
+        tickfont_size=tick_font,
+        tickangle=-35 if n <= 20 else -60,
+        automargin=True,
+        row=2,
+        col=1,
+        **ticks,
     )
     fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, row=2, col=1, **ticks)
     fig.update_layout(height=int(side * 1.15), title=title, plot_bgcolor="white")
@@ -318,9 +336,7 @@ def curves_figure(
     for k, fp in enumerate(fps):
         color = PALETTE[k % len(PALETTE)]
         stretched = not same_depth and fp.layers != deepest
-        label = legend_names[k] + (
-            f" ({fp.layers} layers, resampled to {deepest} to compare)" if stretched else ""
-        )
+        label = legend_names[k] + (f" ({fp.layers} layers, resampled to {deepest} to compare)" if stretched else "")
         shown = False
         for p, role in enumerate(roles):
             if role not in fp.curves:
@@ -343,7 +359,9 @@ def curves_figure(
                     showlegend=not shown,
                     line=dict(color=color, width=2, dash="dash" if stretched else "solid"),
                     marker=dict(size=7, symbol=SYMBOLS[k % len(SYMBOLS)] + ("-open" if stretched else "")),
-                    error_y=dict(type="data", array=[0 if not math.isfinite(e) else float(e) for e in err], visible=True)
+                    error_y=dict(
+                        type="data", array=[0 if not math.isfinite(e) else float(e) for e in err], visible=True
+                    )
                     if err is not None
                     else None,
                     hovertemplate=f"<b>{names[k]}</b><br>{role_label(role)}<br>layer %{{customdata}}<br>"
@@ -372,7 +390,9 @@ def curves_figure(
     return fig
 
 
-def pair_figure(fa: Fingerprint, fb: Fingerprint, name_a: str, name_b: str, pair: PairComparison | None = None) -> go.Figure:
+def pair_figure(
+    fa: Fingerprint, fb: Fingerprint, name_a: str, name_b: str, pair: PairComparison | None = None
+) -> go.Figure:
     """Two models' curves aligned on a common depth and z-scored, one panel per shared role, r in each title."""
     pair = pair or compare_pair(fa, fb)
     roles = [r for r in pair.per_role if r in WEIGHT_ROLES] + [r for r in pair.per_role if r not in WEIGHT_ROLES]
@@ -398,13 +418,18 @@ def pair_figure(fa: Fingerprint, fb: Fingerprint, name_a: str, name_b: str, pair
                     legendgroup=name,
                     showlegend=p == 0,
                     line=dict(color=color, **style),
-                    marker=dict(size=9 if k == 0 else 7, symbol="circle" if k == 0 else "diamond-open" if stretched else "diamond"),
+                    marker=dict(
+                        size=9 if k == 0 else 7,
+                        symbol="circle" if k == 0 else "diamond-open" if stretched else "diamond",
+                    ),
                     hovertemplate=f"<b>{name}</b><br>{role_label(role)}<br>layer %{{x}}<br>z-scored σ = %{{y:.3f}}<extra></extra>",
                 ),
                 row=p // cols + 1,
                 col=p % cols + 1,
             )
-    fig.update_xaxes(title_text="layer" if fa.layers == fb.layers else f"layer (aligned on {n} layers)", title_font_size=11)
+    fig.update_xaxes(
+        title_text="layer" if fa.layers == fb.layers else f"layer (aligned on {n} layers)", title_font_size=11
+    )
     fig.update_yaxes(title_text="σ, z-scored", title_font_size=11)
     fig.update_layout(
         height=max(360, 300 * rows),

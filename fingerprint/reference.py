@@ -39,7 +39,9 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
     if not text:
         raise BadReference("empty model reference")
     if len(text) > MAX_REFERENCE:
-        raise BadReference(f"the model reference is {len(text):,} characters long (at most {MAX_REFERENCE:,})", model=text[:60] + "...")
+        raise BadReference(
+            f"the model reference is {len(text):,} characters long (at most {MAX_REFERENCE:,})", model=text[:60] + "..."
+        )
     if any(not c.isprintable() for c in text):
         raise BadReference("the model reference contains control characters", model=text)
     forced_hub = text.startswith(HUB_PREFIX)  # hf://org/name: the Hub even if a folder has that name

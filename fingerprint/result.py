@@ -81,8 +81,10 @@ class Fingerprint:
 
 
 def _numbers(values, n: int) -> bool:
-    return isinstance(values, list) and len(values) == n and all(
-        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
+    return (
+        isinstance(values, list)
+        and len(values) == n
+        and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
     )
 
 

@@ -45,9 +45,9 @@ ROLE_OF_TYPE: dict[MODEL_TENSOR, str] = {
 # Projection roles: the σ-curve comparison score averages over these.
 WEIGHT_ROLES = ("q", "k", "v", "o", "qkv", "q_a", "q_b", "kv_a", "kv_b", "k_b", "v_b")
 # Display order of every role.
-ROLE_ORDER = WEIGHT_ROLES + tuple(
-    f"{r}_bias" for r in WEIGHT_ROLES
-) + ("attn_norm", "q_norm", "k_norm", "q_a_norm", "kv_a_norm")
+ROLE_ORDER = (
+    WEIGHT_ROLES + tuple(f"{r}_bias" for r in WEIGHT_ROLES) + ("attn_norm", "q_norm", "k_norm", "q_a_norm", "kv_a_norm")
+)
 
 ROLE_LABELS = {
     "q": "Q projection",
@@ -189,9 +189,7 @@ def _detect_packed(names: list[str], config: ModelConfig) -> None:
             raise UnsupportedFormat(f"bitsandbytes-quantized weights ({n}) are not supported yet")
 
 
-def assign_roles(
-    tensors: dict[str, TensorInfo], config: ModelConfig, mapping: dict[str, str] | None = None
-) -> RoleMap:
+def assign_roles(tensors: dict[str, TensorInfo], config: ModelConfig, mapping: dict[str, str] | None = None) -> RoleMap:
     names = list(tensors)
     _detect_packed(names, config)
     notes: list[str] = []

@@ -104,11 +104,16 @@ class Settings:
             shared=shared,
             max_models=positive(ENV_MAX_MODELS, DEFAULT_MAX_MODELS[shared]),
             max_upload_mb=positive(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB[shared]),
-            max_exact_mb=positive(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared]) if shared or env.get(ENV_MAX_EXACT_MB) else 0,
+            max_exact_mb=positive(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared])
+            if shared or env.get(ENV_MAX_EXACT_MB)
+            else 0,
             session_uploads=positive(ENV_SESSION_UPLOADS, DEFAULT_SESSION_UPLOADS[shared]),
             session_upload_mb=positive(ENV_SESSION_UPLOAD_MB, DEFAULT_SESSION_UPLOAD_MB[shared]),
-            max_concurrent=(positive(ENV_MAX_CONCURRENT, DEFAULT_MAX_CONCURRENT[shared] or 1)
-                            if shared or env.get(ENV_MAX_CONCURRENT) else 0),
+            max_concurrent=(
+                positive(ENV_MAX_CONCURRENT, DEFAULT_MAX_CONCURRENT[shared] or 1)
+                if shared or env.get(ENV_MAX_CONCURRENT)
+                else 0
+            ),
             hf_token=(env.get(ENV_TOKEN) or "").strip() or None,
             problems=tuple(problems),
         )
@@ -203,8 +208,10 @@ def _looks_like_a_path(reference: str) -> bool:
     text = reference.strip()
     if text.startswith("hf://"):
         return False
-    return text.startswith(("/", ".", "~", "\\")) or text.count("/") >= 2 or text.endswith(
-        (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt")
+    return (
+        text.startswith(("/", ".", "~", "\\"))
+        or text.count("/") >= 2
+        or text.endswith((".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt"))
     )
 
 
@@ -246,11 +253,15 @@ def upload_refusal(
         )
     held = list(held)
     if len(held) >= settings.session_uploads:
-        return (f"{name}: refused, this session already holds {len(held)} uploaded files (at most "
-                f"{settings.session_uploads}). Remove one from the upload box first.")
+        return (
+            f"{name}: refused, this session already holds {len(held)} uploaded files (at most "
+            f"{settings.session_uploads}). Remove one from the upload box first."
+        )
     if (sum(held) + size) > settings.session_upload_mb * MB:
-        return (f"{name}: refused, the uploads of this session would take {(sum(held) + size) / MB:,.0f} MB (at most "
-                f"{settings.session_upload_mb:,} MB). Remove one from the upload box first.")
+        return (
+            f"{name}: refused, the uploads of this session would take {(sum(held) + size) / MB:,.0f} MB (at most "
+            f"{settings.session_upload_mb:,} MB). Remove one from the upload box first."
+        )
     return None
 
 

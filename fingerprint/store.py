@@ -40,7 +40,9 @@ class Store:
             self._db = self._open(self.path)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) or not self.path.is_file():
-                self._db = self._in_memory(f"the cache at {self.path} cannot be used ({exc}): running without a persistent cache")
+                self._db = self._in_memory(
+                    f"the cache at {self.path} cannot be used ({exc}): running without a persistent cache"
+                )
             else:
                 aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
                 try:
@@ -48,11 +50,15 @@ class Store:
                     self._db = self._open(self.path)
                     self._say(f"the cache at {self.path} was damaged ({exc}): moved aside to {aside.name} and rebuilt")
                 except (OSError, sqlite3.DatabaseError) as again:
-                    self._db = self._in_memory(f"the cache at {self.path} is damaged and cannot be replaced ({again}): "
-                                               "running without a persistent cache")
+                    self._db = self._in_memory(
+                        f"the cache at {self.path} is damaged and cannot be replaced ({again}): "
+                        "running without a persistent cache"
+                    )
         except OSError as exc:
-            self._db = self._in_memory(f"the cache folder {self.path.parent} cannot be used ({exc.strerror or exc}): "
-                                       "running without a persistent cache")
+            self._db = self._in_memory(
+                f"the cache folder {self.path.parent} cannot be used ({exc.strerror or exc}): "
+                "running without a persistent cache"
+            )
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -100,7 +106,9 @@ class Store:
                         return Fingerprint.from_json(json.loads(row[0]))
                     except (ValueError, TypeError, KeyError, RecursionError):
                         # edited or damaged: recomputed, never served
-                        self._db.execute("DELETE FROM fingerprints WHERE key=? AND revision=? AND mode=?", (key, revision, m))
+                        self._db.execute(
+                            "DELETE FROM fingerprints WHERE key=? AND revision=? AND mode=?", (key, revision, m)
+                        )
                         self._db.commit()
         return None
 
@@ -120,7 +128,9 @@ class Store:
         """The remembered sha256 of a local file, if its size and mtime are unchanged."""
         st = path.stat()
         with self._lock:
-            row = self._db.execute("SELECT size, mtime_ns, sha256 FROM file_hashes WHERE path=?", (str(path.resolve()),)).fetchone()
+            row = self._db.execute(
+                "SELECT size, mtime_ns, sha256 FROM file_hashes WHERE path=?", (str(path.resolve()),)
+            ).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
         return None
@@ -135,7 +145,9 @@ class Store:
         digest = compute(path)
         try:
             with self._lock, self._db:
-                self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", (p, st.st_size, st.st_mtime_ns, digest))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)", (p, st.st_size, st.st_mtime_ns, digest)
+                )
         except sqlite3.Error as exc:
             self._say(f"the cache at {self.path} could not be written ({exc}): the file hash is not kept")
         return digest

@@ -49,7 +49,7 @@ def launch_chromium(playwright):
         no_browser(f"no Chromium at {CHROMIUM}")
     try:
         return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000)
-    except Exception as e:  # noqa: BLE001 - any launch failure means: no usable browser here
+    except Exception as e:
         no_browser(f"Chromium at {CHROMIUM} did not start: {str(e).splitlines()[0]}")
 
 

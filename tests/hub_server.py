@@ -74,8 +74,8 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 __all__ = ["FakeHub"]
@@ -512,7 +512,7 @@ class FakeHub:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeHub":
+    def start(self) -> FakeHub:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -545,7 +545,7 @@ class FakeHub:
             t.join(timeout=5)
         self._threads.clear()
 
-    def __enter__(self) -> "FakeHub":
+    def __enter__(self) -> FakeHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -885,11 +885,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 dirs.add(prefix + parts[0])
         if path and not files and not dirs:
-            raise _Denied(404, "EntryNotFound", f"{path} does not exist on \"{revision}\"")
+            raise _Denied(404, "EntryNotFound", f'{path} does not exist on "{revision}"')
         last_commit = {"id": commit.sha, "title": "Upload folder", "date": _LAST_MODIFIED}
         out = []
         for d in sorted(dirs):
-            entry = {"type": "directory", "oid": hashlib.sha1(f"{commit.sha}:{d}".encode()).hexdigest(), "size": 0, "path": d}
+            entry = {
+                "type": "directory",
+                "oid": hashlib.sha1(f"{commit.sha}:{d}".encode()).hexdigest(),
+                "size": 0,
+                "path": d,
+            }
             if expand:
                 entry["lastCommit"] = last_commit
             out.append(entry)
@@ -917,7 +922,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         blob = commit.files.get(filename)
         if blob is None:
             raise _Denied(
-                404, "EntryNotFound", f"{filename} does not exist on \"{revision}\"", {"X-Repo-Commit": commit.sha}
+                404, "EntryNotFound", f'{filename} does not exist on "{revision}"', {"X-Repo-Commit": commit.sha}
             )
         common = {"X-Repo-Commit": commit.sha}
         if blob.lfs:
@@ -1068,7 +1073,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     break
                 view = memoryview(data)
                 while len(view):
-                    n = self._counted_send(repo_id, len(view), lambda: sock.send(view))
+                    n = self._counted_send(repo_id, len(view), lambda view=view: sock.send(view))
                     sent += n
                     view = view[n:]
         except OSError:  # client went away (BrokenPipe, ConnectionReset, ...)

@@ -30,31 +30,31 @@ from __future__ import annotations
 import json
 import re
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 import ml_dtypes
 import numpy as np
 
 __all__ = [
-    "Layout",
     "BUILDERS",
     "GROUND_TRUTH_BUILDERS",
     "ST_DTYPES",
-    "serialize_safetensors",
-    "read_safetensors_header",
-    "read_safetensors_file",
-    "write_safetensors_file",
-    "write_safetensors_dir",
+    "Layout",
     "filler_tensors",
-    "write_gguf",
+    "fp8_block_dequantize",
+    "fp8_block_quantize",
     "gguf_expected_tensors",
     "llama_permute",
     "llama_unpermute",
     "quantize_q4_k",
-    "fp8_block_quantize",
-    "fp8_block_dequantize",
+    "read_safetensors_file",
+    "read_safetensors_header",
+    "serialize_safetensors",
+    "write_gguf",
+    "write_safetensors_dir",
+    "write_safetensors_file",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -85,8 +85,23 @@ _NP_TO_ST = {v: k for k, v in ST_DTYPES.items()}
 # (safetensors.numpy.save with one tensor of every dtype) and re-checked byte for byte in
 # test_layouts.py.
 _ST_ORDER = [
-    "U64", "I64", "F64", "C64", "F32", "U32", "I32", "BF16", "F16", "U16", "I16",
-    "F8_E8M0", "F8_E4M3", "F8_E5M2", "I8", "U8", "BOOL",
+    "U64",
+    "I64",
+    "F64",
+    "C64",
+    "F32",
+    "U32",
+    "I32",
+    "BF16",
+    "F16",
+    "U16",
+    "I16",
+    "F8_E8M0",
+    "F8_E4M3",
+    "F8_E5M2",
+    "I8",
+    "U8",
+    "BOOL",
 ]
 
 
@@ -158,14 +173,38 @@ class Layout:
 # --------------------------------------------------------------------------------------
 
 _ROLE_BASE = {
-    "q": 0.020, "k": 0.030, "v": 0.012, "o": 0.016,
-    "q_a": 0.028, "q_b": 0.022, "kv_a": 0.026, "kv_b": 0.018,
-    "q_bias": 0.05, "k_bias": 0.08, "v_bias": 0.02, "o_bias": 0.03,
-    "mlp": 0.02, "embed": 0.02, "router": 0.01, "vision": 0.02,
+    "q": 0.020,
+    "k": 0.030,
+    "v": 0.012,
+    "o": 0.016,
+    "q_a": 0.028,
+    "q_b": 0.022,
+    "kv_a": 0.026,
+    "kv_b": 0.018,
+    "q_bias": 0.05,
+    "k_bias": 0.08,
+    "v_bias": 0.02,
+    "o_bias": 0.03,
+    "mlp": 0.02,
+    "embed": 0.02,
+    "router": 0.01,
+    "vision": 0.02,
 }
 # phase of the per-layer wiggle: roles with different phases get differently shaped curves
-_ROLE_PHASE = {"q": 0, "k": 1, "v": 2, "o": 1, "q_a": 0, "q_b": 2, "kv_a": 2, "kv_b": 0,
-               "q_bias": 1, "k_bias": 2, "v_bias": 0, "o_bias": 2}
+_ROLE_PHASE = {
+    "q": 0,
+    "k": 1,
+    "v": 2,
+    "o": 1,
+    "q_a": 0,
+    "q_b": 2,
+    "kv_a": 2,
+    "kv_b": 0,
+    "q_bias": 1,
+    "k_bias": 2,
+    "v_bias": 0,
+    "o_bias": 2,
+}
 
 
 def _scale(role: str, layer: int) -> float:
@@ -230,8 +269,18 @@ class _B:
 
 
 def _attn_separate(
-    b: _B, layer: int, p: str, hidden: int, nh: int, nkv: int, hd: int, *,
-    qkv_bias=False, o_bias=False, qk_norm=False, norm_center=1.0,
+    b: _B,
+    layer: int,
+    p: str,
+    hidden: int,
+    nh: int,
+    nkv: int,
+    hd: int,
+    *,
+    qkv_bias=False,
+    o_bias=False,
+    qk_norm=False,
+    norm_center=1.0,
     names=("q_proj", "k_proj", "v_proj", "o_proj"),
 ):
     """q/k/v/o as separate nn.Linear (weight (out, in)), llama naming by default."""
@@ -261,15 +310,39 @@ def _mlp_dense(b: _B, p: str, hidden: int, inter: int, layer: int, names=("gate_
 
 
 def _llama_stack(
-    b: _B, prefix: str, layers: int, hidden: int, nh: int, nkv: int, hd: int, inter: int, *,
-    qkv_bias=False, o_bias=False, qk_norm=False, norm_center=1.0, norm_noise=0.05,
-    mlp: Callable[[_B, str, int], None] | None = None, gemma2_norms=False,
+    b: _B,
+    prefix: str,
+    layers: int,
+    hidden: int,
+    nh: int,
+    nkv: int,
+    hd: int,
+    inter: int,
+    *,
+    qkv_bias=False,
+    o_bias=False,
+    qk_norm=False,
+    norm_center=1.0,
+    norm_noise=0.05,
+    mlp: Callable[[_B, str, int], None] | None = None,
+    gemma2_norms=False,
 ):
     """``{prefix}layers.N.*`` in LlamaDecoderLayer registration order."""
     for i in range(layers):
         p = f"{prefix}layers.{i}."
-        _attn_separate(b, i, p + "self_attn.", hidden, nh, nkv, hd, qkv_bias=qkv_bias,
-                       o_bias=o_bias, qk_norm=qk_norm, norm_center=norm_center)
+        _attn_separate(
+            b,
+            i,
+            p + "self_attn.",
+            hidden,
+            nh,
+            nkv,
+            hd,
+            qkv_bias=qkv_bias,
+            o_bias=o_bias,
+            qk_norm=qk_norm,
+            norm_center=norm_center,
+        )
         if mlp is None:
             _mlp_dense(b, p + "mlp.", hidden, inter, i)
         else:
@@ -282,8 +355,17 @@ def _llama_stack(
             b.norm(p + "post_feedforward_layernorm.weight", hidden, center=norm_center, noise=norm_noise)
 
 
-def _causal_lm(b: _B, prefix: str, vocab: int, hidden: int, body: Callable[[], None], *,
-               tie: bool, lm_head="lm_head.weight", norm_center=1.0):
+def _causal_lm(
+    b: _B,
+    prefix: str,
+    vocab: int,
+    hidden: int,
+    body: Callable[[], None],
+    *,
+    tie: bool,
+    lm_head="lm_head.weight",
+    norm_center=1.0,
+):
     b.w(f"{prefix}embed_tokens.weight", (vocab, hidden), _scale("embed", 0))
     body()
     b.norm(f"{prefix}norm.weight", hidden, center=norm_center)
@@ -296,9 +378,18 @@ def _causal_lm(b: _B, prefix: str, vocab: int, hidden: int, body: Callable[[], N
 # --------------------------------------------------------------------------------------
 
 
-def build_llama(seed: int = 0, *, variant: str = "llama", hidden: int = 64, layers: int = 3,
-                heads: int = 4, kv_heads: int = 2, intermediate: int | None = None,
-                vocab: int = 128, tie: bool = False) -> Layout:
+def build_llama(
+    seed: int = 0,
+    *,
+    variant: str = "llama",
+    hidden: int = 64,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int | None = None,
+    vocab: int = 128,
+    tie: bool = False,
+) -> Layout:
     """meta-llama/Llama-3.x (``variant="llama"``) or mistralai/Mistral-7B (``"mistral"``).
 
     GQA, no biases, RMSNorm ``input_layernorm`` before attention, untied lm_head.
@@ -306,32 +397,72 @@ def build_llama(seed: int = 0, *, variant: str = "llama", hidden: int = 64, laye
     hd = hidden // heads
     inter = intermediate or hidden * 3
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, inter), tie=tie)
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, inter),
+        tie=tie,
+    )
     if variant == "mistral":
         config = {
-            "architectures": ["MistralForCausalLM"], "model_type": "mistral",
-            "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-            "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": hd,
-            "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-5,
-            "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": tie,
-            "vocab_size": vocab, "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
-            "transformers_version": "4.42.0", "use_cache": True, "attention_dropout": 0.0,
+            "architectures": ["MistralForCausalLM"],
+            "model_type": "mistral",
+            "hidden_size": hidden,
+            "intermediate_size": inter,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
+            "head_dim": hd,
+            "hidden_act": "silu",
+            "max_position_embeddings": 32768,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 1000000.0,
+            "sliding_window": None,
+            "tie_word_embeddings": tie,
+            "vocab_size": vocab,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+            "torch_dtype": "bfloat16",
+            "transformers_version": "4.42.0",
+            "use_cache": True,
+            "attention_dropout": 0.0,
             "initializer_range": 0.02,
         }
     elif variant == "llama":
         config = {
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-            "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-            "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": hd,
-            "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_size": hidden,
+            "intermediate_size": inter,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
+            "head_dim": hd,
+            "hidden_act": "silu",
+            "max_position_embeddings": 131072,
+            "rms_norm_eps": 1e-5,
             "rope_theta": 500000.0,
-            "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-                             "original_max_position_embeddings": 8192, "rope_type": "llama3"},
-            "attention_bias": False, "attention_dropout": 0.0, "mlp_bias": False,
-            "pretraining_tp": 1, "tie_word_embeddings": tie, "vocab_size": vocab,
-            "bos_token_id": 128000, "eos_token_id": 128001, "initializer_range": 0.02,
-            "torch_dtype": "bfloat16", "transformers_version": "4.45.0", "use_cache": True,
+            "rope_scaling": {
+                "factor": 32.0,
+                "high_freq_factor": 4.0,
+                "low_freq_factor": 1.0,
+                "original_max_position_embeddings": 8192,
+                "rope_type": "llama3",
+            },
+            "attention_bias": False,
+            "attention_dropout": 0.0,
+            "mlp_bias": False,
+            "pretraining_tp": 1,
+            "tie_word_embeddings": tie,
+            "vocab_size": vocab,
+            "bos_token_id": 128000,
+            "eos_token_id": 128001,
+            "initializer_range": 0.02,
+            "torch_dtype": "bfloat16",
+            "transformers_version": "4.45.0",
+            "use_cache": True,
         }
     else:
         raise ValueError(variant)
@@ -342,58 +473,119 @@ def build_mistral(seed: int = 0, **kw) -> Layout:
     return build_llama(seed, variant="mistral", **kw)
 
 
-def build_qwen2(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4,
-                kv_heads: int = 2, vocab: int = 128) -> Layout:
+def build_qwen2(
+    seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4, kv_heads: int = 2, vocab: int = 128
+) -> Layout:
     """Qwen/Qwen2-7B: q/k/v with bias, o_proj without."""
     hd = hidden // heads
     inter = hidden * 3
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, inter, qkv_bias=True),
-               tie=False)
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, inter, qkv_bias=True),
+        tie=False,
+    )
     config = {
-        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
-        "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "hidden_act": "silu",
-        "max_position_embeddings": 32768, "max_window_layers": layers, "rms_norm_eps": 1e-6,
-        "rope_theta": 1000000.0, "sliding_window": 131072, "use_sliding_window": False,
-        "tie_word_embeddings": False, "vocab_size": vocab, "bos_token_id": 151643,
-        "eos_token_id": 151643, "torch_dtype": "bfloat16", "transformers_version": "4.41.2",
-        "use_cache": True, "attention_dropout": 0.0, "initializer_range": 0.02,
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": 32768,
+        "max_window_layers": layers,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "sliding_window": 131072,
+        "use_sliding_window": False,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": 151643,
+        "eos_token_id": 151643,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.41.2",
+        "use_cache": True,
+        "attention_dropout": 0.0,
+        "initializer_range": 0.02,
     }
     return b.layout("qwen2", config)
 
 
 def _qwen3_text_config(hidden, inter, layers, heads, kv_heads, hd, vocab, tie):
     return {
-        "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": hd,
-        "hidden_act": "silu", "attention_bias": False, "attention_dropout": 0.0,
-        "max_position_embeddings": 40960, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
-        "tie_word_embeddings": tie, "vocab_size": vocab, "initializer_range": 0.02,
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": hd,
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "max_position_embeddings": 40960,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": tie,
+        "vocab_size": vocab,
+        "initializer_range": 0.02,
         "use_cache": True,
     }
 
 
-def build_qwen3(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: int = 4,
-                kv_heads: int = 2, head_dim: int = 16, vocab: int = 128, tie: bool = True) -> Layout:
+def build_qwen3(
+    seed: int = 0,
+    *,
+    hidden: int = 48,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 2,
+    head_dim: int = 16,
+    vocab: int = 128,
+    tie: bool = True,
+) -> Layout:
     """Qwen/Qwen3-0.6B style: explicit head_dim (heads*head_dim != hidden), per-head
     q_norm/k_norm of size head_dim, no biases, tied embeddings (no lm_head tensor)."""
     inter = hidden * 3
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, head_dim, inter, qk_norm=True),
-               tie=tie)
-    config = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
-              **_qwen3_text_config(hidden, inter, layers, heads, kv_heads, head_dim, vocab, tie),
-              "bos_token_id": 151643, "eos_token_id": 151645, "max_window_layers": layers,
-              "sliding_window": None, "use_sliding_window": False, "torch_dtype": "bfloat16",
-              "transformers_version": "4.51.0"}
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, head_dim, inter, qk_norm=True),
+        tie=tie,
+    )
+    config = {
+        "architectures": ["Qwen3ForCausalLM"],
+        "model_type": "qwen3",
+        **_qwen3_text_config(hidden, inter, layers, heads, kv_heads, head_dim, vocab, tie),
+        "bos_token_id": 151643,
+        "eos_token_id": 151645,
+        "max_window_layers": layers,
+        "sliding_window": None,
+        "use_sliding_window": False,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.51.0",
+    }
     return b.layout("qwen3", config)
 
 
-def build_gemma(seed: int = 0, *, version: int = 1, hidden: int = 48, layers: int = 3,
-                heads: int = 4, kv_heads: int = 1, head_dim: int = 16, vocab: int = 128) -> Layout:
+def build_gemma(
+    seed: int = 0,
+    *,
+    version: int = 1,
+    hidden: int = 48,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 1,
+    head_dim: int = 16,
+    vocab: int = 128,
+) -> Layout:
     """google/gemma-2b (version=1) / gemma-2-2b (version=2).
 
     ``head_dim`` key with heads*head_dim != hidden (as gemma-7b: 16*256 vs 3072), tied
@@ -402,36 +594,80 @@ def build_gemma(seed: int = 0, *, version: int = 1, hidden: int = 48, layers: in
     """
     inter = hidden * 4
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, head_dim, inter,
-                                    norm_center=0.0, norm_noise=0.1, gemma2_norms=version == 2),
-               tie=True, norm_center=0.0)
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(
+            b,
+            "model.",
+            layers,
+            hidden,
+            heads,
+            kv_heads,
+            head_dim,
+            inter,
+            norm_center=0.0,
+            norm_noise=0.1,
+            gemma2_norms=version == 2,
+        ),
+        tie=True,
+        norm_center=0.0,
+    )
     common = {
-        "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim,
-        "max_position_embeddings": 8192, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-        "attention_bias": False, "attention_dropout": 0.0, "vocab_size": vocab,
-        "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0, "initializer_range": 0.02,
-        "torch_dtype": "bfloat16", "use_cache": True,
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "head_dim": head_dim,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "vocab_size": vocab,
+        "bos_token_id": 2,
+        "eos_token_id": 1,
+        "pad_token_id": 0,
+        "initializer_range": 0.02,
+        "torch_dtype": "bfloat16",
+        "use_cache": True,
     }
     if version == 1:
-        config = {"architectures": ["GemmaForCausalLM"], "model_type": "gemma", **common,
-                  "hidden_act": "gelu", "hidden_activation": "gelu_pytorch_tanh",
-                  "transformers_version": "4.38.0.dev0"}
+        config = {
+            "architectures": ["GemmaForCausalLM"],
+            "model_type": "gemma",
+            **common,
+            "hidden_act": "gelu",
+            "hidden_activation": "gelu_pytorch_tanh",
+            "transformers_version": "4.38.0.dev0",
+        }
     elif version == 2:
-        config = {"architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", **common,
-                  "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
-                  "query_pre_attn_scalar": head_dim, "sliding_window": 4096,
-                  "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
-                  "cache_implementation": "hybrid", "transformers_version": "4.42.4"}
+        config = {
+            "architectures": ["Gemma2ForCausalLM"],
+            "model_type": "gemma2",
+            **common,
+            "hidden_act": "gelu_pytorch_tanh",
+            "hidden_activation": "gelu_pytorch_tanh",
+            "query_pre_attn_scalar": head_dim,
+            "sliding_window": 4096,
+            "attn_logit_softcapping": 50.0,
+            "final_logit_softcapping": 30.0,
+            "cache_implementation": "hybrid",
+            "transformers_version": "4.42.4",
+        }
     else:
         raise ValueError(version)
-    return b.layout(f"gemma{'' if version == 1 else '2'}", config,
-                    notes="norm weights are stored as w with effective scale 1+w")
+    return b.layout(
+        f"gemma{'' if version == 1 else '2'}", config, notes="norm weights are stored as w with effective scale 1+w"
+    )
 
 
-def build_phi3(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4,
-               kv_heads: int = 2, vocab: int = 128) -> Layout:
+def build_phi3(
+    seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4, kv_heads: int = 2, vocab: int = 128
+) -> Layout:
     """microsoft/Phi-3-medium style (GQA): fused ``self_attn.qkv_proj`` split by rows
     [q: nh*hd | k: nkv*hd | v: nkv*hd] (modeling_phi3: query_pos = nh*hd), fused
     ``mlp.gate_up_proj`` (2*inter, hidden) = [gate; up]."""
@@ -458,17 +694,36 @@ def build_phi3(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int =
 
     _causal_lm(b, "model.", vocab, hidden, body, tie=False)
     config = {
-        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3",
-        "auto_map": {"AutoConfig": "configuration_phi3.Phi3Config",
-                     "AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM"},
-        "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "hidden_act": "silu",
-        "max_position_embeddings": 4096, "original_max_position_embeddings": 4096,
-        "rms_norm_eps": 1e-5, "rope_scaling": None, "rope_theta": 10000.0,
-        "sliding_window": 2047, "tie_word_embeddings": False, "vocab_size": vocab,
-        "attention_bias": False, "attention_dropout": 0.0, "embd_pdrop": 0.0,
-        "resid_pdrop": 0.0, "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000,
-        "initializer_range": 0.02, "torch_dtype": "bfloat16", "transformers_version": "4.39.3",
+        "architectures": ["Phi3ForCausalLM"],
+        "model_type": "phi3",
+        "auto_map": {
+            "AutoConfig": "configuration_phi3.Phi3Config",
+            "AutoModelForCausalLM": "modeling_phi3.Phi3ForCausalLM",
+        },
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": 4096,
+        "original_max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-5,
+        "rope_scaling": None,
+        "rope_theta": 10000.0,
+        "sliding_window": 2047,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "embd_pdrop": 0.0,
+        "resid_pdrop": 0.0,
+        "bos_token_id": 1,
+        "eos_token_id": 32000,
+        "pad_token_id": 32000,
+        "initializer_range": 0.02,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.39.3",
         "use_cache": True,
     }
     return b.layout("phi3", config)
@@ -479,8 +734,16 @@ def build_phi3(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int =
 # --------------------------------------------------------------------------------------
 
 
-def build_gpt2(seed: int = 0, *, n_embd: int = 48, n_layer: int = 3, n_head: int = 4,
-               n_positions: int = 32, vocab: int = 128, attn_mask_buffers: bool = True) -> Layout:
+def build_gpt2(
+    seed: int = 0,
+    *,
+    n_embd: int = 48,
+    n_layer: int = 3,
+    n_head: int = 4,
+    n_positions: int = 32,
+    vocab: int = 128,
+    attn_mask_buffers: bool = True,
+) -> Layout:
     """openai-community/gpt2 as its model.safetensors names it: NO ``transformer.``
     prefix (``h.0.attn.c_attn.weight``, ``wte.weight``, ``ln_f.weight``), Conv1D weights
     stored (in, out): c_attn (n_embd, 3*n_embd) with bias (3*n_embd,), q/k/v = column
@@ -506,8 +769,8 @@ def build_gpt2(seed: int = 0, *, n_embd: int = 48, n_layer: int = 3, n_head: int
         b.role(i, "qkv", W, p + "attn.c_attn.weight")
         b.role(i, "qkv_bias", Bv, p + "attn.c_attn.bias")
         for j, r in enumerate("qkv"):
-            b.role(i, r, W[:, j * E:(j + 1) * E], p + "attn.c_attn.weight")
-            b.role(i, r + "_bias", Bv[j * E:(j + 1) * E], p + "attn.c_attn.bias")
+            b.role(i, r, W[:, j * E : (j + 1) * E], p + "attn.c_attn.weight")
+            b.role(i, r + "_bias", Bv[j * E : (j + 1) * E], p + "attn.c_attn.bias")
         o = b.w(p + "attn.c_proj.weight", (E, E), _scale("o", i))
         ob = b.w(p + "attn.c_proj.bias", (E,), _scale("o_bias", i))
         b.role(i, "o", o, p + "attn.c_proj.weight")
@@ -521,21 +784,42 @@ def build_gpt2(seed: int = 0, *, n_embd: int = 48, n_layer: int = 3, n_head: int
     b.norm("ln_f.weight", E)
     b.w("ln_f.bias", (E,), 0.01)
     config = {
-        "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"],
-        "attn_pdrop": 0.1, "bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256,
-        "initializer_range": 0.02, "layer_norm_epsilon": 1e-05, "model_type": "gpt2",
-        "n_ctx": n_positions, "n_embd": E, "n_head": n_head, "n_layer": n_layer,
-        "n_positions": n_positions, "resid_pdrop": 0.1, "summary_activation": None,
-        "summary_first_dropout": 0.1, "summary_proj_to_labels": True,
-        "summary_type": "cls_index", "summary_use_proj": True,
+        "activation_function": "gelu_new",
+        "architectures": ["GPT2LMHeadModel"],
+        "attn_pdrop": 0.1,
+        "bos_token_id": 50256,
+        "embd_pdrop": 0.1,
+        "eos_token_id": 50256,
+        "initializer_range": 0.02,
+        "layer_norm_epsilon": 1e-05,
+        "model_type": "gpt2",
+        "n_ctx": n_positions,
+        "n_embd": E,
+        "n_head": n_head,
+        "n_layer": n_layer,
+        "n_positions": n_positions,
+        "resid_pdrop": 0.1,
+        "summary_activation": None,
+        "summary_first_dropout": 0.1,
+        "summary_proj_to_labels": True,
+        "summary_type": "cls_index",
+        "summary_use_proj": True,
         "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50}},
         "vocab_size": vocab,
     }
     return b.layout("gpt2", config, notes="h.N.attn.bias is the causal mask buffer")
 
 
-def build_gpt_neox(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: int = 4,
-                   vocab: int = 128, max_pos: int = 32, legacy_buffers: bool = True) -> Layout:
+def build_gpt_neox(
+    seed: int = 0,
+    *,
+    hidden: int = 48,
+    layers: int = 3,
+    heads: int = 4,
+    vocab: int = 128,
+    max_pos: int = 32,
+    legacy_buffers: bool = True,
+) -> Layout:
     """EleutherAI/pythia style: ``gpt_neox.layers.N.attention.query_key_value`` (3*hidden,
     hidden) with rows interleaved PER HEAD: view (nh, 3, hd, hidden) -> [q_h, k_h, v_h]
     (modeling_gpt_neox: view(..., -1, 3*head_size).chunk(3)), bias likewise.  Pythia files
@@ -559,8 +843,7 @@ def build_gpt_neox(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: i
             inv = (1.0 / (10000 ** (np.arange(0, rot, 2, dtype=np.float32) / rot))).astype(np.float32)
             b.put(p + "attention.rotary_emb.inv_freq", inv)
         q, k, v = (b.randn((heads, hd, hidden), _scale(r, i)) for r in "qkv")
-        W = b.put(p + "attention.query_key_value.weight",
-                  np.stack([q, k, v], axis=1).reshape(3 * hidden, hidden))
+        W = b.put(p + "attention.query_key_value.weight", np.stack([q, k, v], axis=1).reshape(3 * hidden, hidden))
         qb, kb, vb = (b.randn((heads, hd), _scale(r + "_bias", i)) for r in "qkv")
         Bv = b.put(p + "attention.query_key_value.bias", np.stack([qb, kb, vb], axis=1).reshape(3 * hidden))
         src, bsrc = p + "attention.query_key_value.weight", p + "attention.query_key_value.bias"
@@ -581,19 +864,40 @@ def build_gpt_neox(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: i
     b.w("gpt_neox.final_layer_norm.bias", (hidden,), 0.01)
     b.w("embed_out.weight", (vocab, hidden), _scale("embed", 1))
     config = {
-        "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox",
-        "hidden_size": hidden, "intermediate_size": 4 * hidden, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "hidden_act": "gelu", "max_position_embeddings": max_pos,
-        "rotary_pct": 0.25, "rotary_emb_base": 10000, "use_parallel_residual": True,
-        "layer_norm_eps": 1e-5, "initializer_range": 0.02, "tie_word_embeddings": False,
-        "vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 0, "torch_dtype": "float16",
-        "transformers_version": "4.24.0", "use_cache": True,
+        "architectures": ["GPTNeoXForCausalLM"],
+        "model_type": "gpt_neox",
+        "hidden_size": hidden,
+        "intermediate_size": 4 * hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "hidden_act": "gelu",
+        "max_position_embeddings": max_pos,
+        "rotary_pct": 0.25,
+        "rotary_emb_base": 10000,
+        "use_parallel_residual": True,
+        "layer_norm_eps": 1e-5,
+        "initializer_range": 0.02,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": 0,
+        "eos_token_id": 0,
+        "torch_dtype": "float16",
+        "transformers_version": "4.24.0",
+        "use_cache": True,
     }
     return b.layout("gpt_neox", config, notes="qkv rows interleaved per head")
 
 
-def build_falcon(seed: int = 0, *, new_decoder_architecture: bool = True, hidden: int = 64,
-                 layers: int = 3, heads: int = 8, kv_heads: int = 2, vocab: int = 128) -> Layout:
+def build_falcon(
+    seed: int = 0,
+    *,
+    new_decoder_architecture: bool = True,
+    hidden: int = 64,
+    layers: int = 3,
+    heads: int = 8,
+    kv_heads: int = 2,
+    vocab: int = 128,
+) -> Layout:
     """tiiuae/falcon.  ``transformer.h.N.self_attention.query_key_value`` (no bias).
 
     * new_decoder_architecture=True (falcon-40b/180b): rows = nkv groups of
@@ -615,7 +919,11 @@ def build_falcon(seed: int = 0, *, new_decoder_architecture: bool = True, hidden
             k = b.randn((kv_heads, 1, hd, hidden), _scale("k", i))
             v = b.randn((kv_heads, 1, hd, hidden), _scale("v", i))
             W = np.concatenate([q, k, v], axis=1).reshape((heads + 2 * kv_heads) * hd, hidden)
-            qs, ks, vs = q.reshape(heads * hd, hidden), k.reshape(kv_heads * hd, hidden), v.reshape(kv_heads * hd, hidden)
+            qs, ks, vs = (
+                q.reshape(heads * hd, hidden),
+                k.reshape(kv_heads * hd, hidden),
+                v.reshape(kv_heads * hd, hidden),
+            )
         else:
             qs = b.randn((heads * hd, hidden), _scale("q", i))
             ks = b.randn((hd, hidden), _scale("k", i))
@@ -641,13 +949,25 @@ def build_falcon(seed: int = 0, *, new_decoder_architecture: bool = True, hidden
     b.norm("transformer.ln_f.weight", hidden)
     b.w("transformer.ln_f.bias", (hidden,), 0.01)
     config = {
-        "alibi": False, "apply_residual_connection_post_layernorm": False,
-        "architectures": ["FalconForCausalLM"], "attention_dropout": 0.0, "bias": False,
-        "bos_token_id": 11, "eos_token_id": 11, "hidden_dropout": 0.0, "hidden_size": hidden,
-        "initializer_range": 0.02, "layer_norm_epsilon": 1e-05, "model_type": "falcon",
+        "alibi": False,
+        "apply_residual_connection_post_layernorm": False,
+        "architectures": ["FalconForCausalLM"],
+        "attention_dropout": 0.0,
+        "bias": False,
+        "bos_token_id": 11,
+        "eos_token_id": 11,
+        "hidden_dropout": 0.0,
+        "hidden_size": hidden,
+        "initializer_range": 0.02,
+        "layer_norm_epsilon": 1e-05,
+        "model_type": "falcon",
         "new_decoder_architecture": new_decoder_architecture,
-        "num_attention_heads": heads, "num_hidden_layers": layers, "parallel_attn": True,
-        "torch_dtype": "bfloat16", "transformers_version": "4.27.4", "use_cache": True,
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "parallel_attn": True,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.27.4",
+        "use_cache": True,
         "vocab_size": vocab,
     }
     if new_decoder_architecture:
@@ -668,8 +988,9 @@ def build_falcon_40b(seed: int = 0, **kw) -> Layout:
     return build_falcon(seed, new_decoder_architecture=True, **kw)
 
 
-def build_bert(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: int = 4,
-               vocab: int = 128, max_pos: int = 32) -> Layout:
+def build_bert(
+    seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: int = 4, vocab: int = 128, max_pos: int = 32
+) -> Layout:
     """google-bert/bert-base-uncased as its model.safetensors names it: ``bert.`` prefix,
     legacy LayerNorm ``gamma``/``beta`` names, biased q/k/v/o; post-LN (no norm before
     attention, so no ``attn_norm`` role); MLM + NSP heads (``cls.*``), pooler."""
@@ -710,13 +1031,25 @@ def build_bert(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: int =
     b.w("cls.seq_relationship.weight", (2, hidden), 0.02)
     b.w("cls.seq_relationship.bias", (2,), 0.01)
     config = {
-        "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1,
-        "gradient_checkpointing": False, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "hidden_size": hidden, "initializer_range": 0.02, "intermediate_size": inter,
-        "layer_norm_eps": 1e-12, "max_position_embeddings": max_pos, "model_type": "bert",
-        "num_attention_heads": heads, "num_hidden_layers": layers, "pad_token_id": 0,
-        "position_embedding_type": "absolute", "transformers_version": "4.6.0.dev0",
-        "type_vocab_size": 2, "use_cache": True, "vocab_size": vocab,
+        "architectures": ["BertForMaskedLM"],
+        "attention_probs_dropout_prob": 0.1,
+        "gradient_checkpointing": False,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": hidden,
+        "initializer_range": 0.02,
+        "intermediate_size": inter,
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": max_pos,
+        "model_type": "bert",
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "transformers_version": "4.6.0.dev0",
+        "type_vocab_size": 2,
+        "use_cache": True,
+        "vocab_size": vocab,
     }
     return b.layout("bert", config)
 
@@ -726,8 +1059,16 @@ def build_bert(seed: int = 0, *, hidden: int = 48, layers: int = 3, heads: int =
 # --------------------------------------------------------------------------------------
 
 
-def build_mixtral(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4,
-                  kv_heads: int = 2, experts: int = 4, vocab: int = 128) -> Layout:
+def build_mixtral(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 2,
+    experts: int = 4,
+    vocab: int = 128,
+) -> Layout:
     """mistralai/Mixtral-8x7B: attention as llama; ``block_sparse_moe.gate`` (E, hidden)
     and ``block_sparse_moe.experts.E.w1/w3`` (ffn, hidden), ``w2`` (hidden, ffn)."""
     hd = hidden // heads
@@ -742,24 +1083,54 @@ def build_mixtral(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: in
             b.w(f"{q}experts.{e}.w3.weight", (ffn, hidden), _scale("mlp", i))
 
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, ffn, mlp=moe), tie=False)
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, ffn, mlp=moe),
+        tie=False,
+    )
     config = {
-        "architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
-        "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "hidden_act": "silu",
-        "max_position_embeddings": 32768, "num_local_experts": experts, "num_experts_per_tok": 2,
-        "output_router_logits": False, "router_aux_loss_coef": 0.02, "rms_norm_eps": 1e-5,
-        "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": False,
-        "vocab_size": vocab, "bos_token_id": 1, "eos_token_id": 2, "attention_dropout": 0.0,
-        "initializer_range": 0.02, "torch_dtype": "bfloat16", "transformers_version": "4.36.0.dev0",
+        "architectures": ["MixtralForCausalLM"],
+        "model_type": "mixtral",
+        "hidden_size": hidden,
+        "intermediate_size": ffn,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": 32768,
+        "num_local_experts": experts,
+        "num_experts_per_tok": 2,
+        "output_router_logits": False,
+        "router_aux_loss_coef": 0.02,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1000000.0,
+        "sliding_window": None,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "attention_dropout": 0.0,
+        "initializer_range": 0.02,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.36.0.dev0",
         "use_cache": True,
     }
     return b.layout("mixtral", config)
 
 
-def build_qwen2_moe(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4,
-                    kv_heads: int = 4, experts: int = 4, vocab: int = 128) -> Layout:
+def build_qwen2_moe(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 4,
+    experts: int = 4,
+    vocab: int = 128,
+) -> Layout:
     """Qwen/Qwen1.5-MoE-A2.7B: q/k/v biases; ``mlp.gate`` (E, hidden),
     ``mlp.experts.E.{gate,up,down}_proj``, ``mlp.shared_expert.*``, ``mlp.shared_expert_gate``
     (1, hidden)."""
@@ -775,28 +1146,61 @@ def build_qwen2_moe(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: 
         b.w(q + "shared_expert_gate.weight", (1, hidden), _scale("router", i))
 
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, shared_inter,
-                                    qkv_bias=True, mlp=moe), tie=False)
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, shared_inter, qkv_bias=True, mlp=moe),
+        tie=False,
+    )
     config = {
-        "architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe",
-        "hidden_size": hidden, "intermediate_size": shared_inter, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "hidden_act": "silu",
-        "decoder_sparse_step": 1, "moe_intermediate_size": moe_inter,
-        "shared_expert_intermediate_size": shared_inter, "num_experts": experts,
-        "num_experts_per_tok": 2, "norm_topk_prob": False, "output_router_logits": False,
-        "router_aux_loss_coef": 0.001, "mlp_only_layers": [], "max_position_embeddings": 8192,
-        "max_window_layers": layers, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
-        "sliding_window": 32768, "use_sliding_window": False, "tie_word_embeddings": False,
-        "vocab_size": vocab, "bos_token_id": 151643, "eos_token_id": 151643,
-        "attention_dropout": 0.0, "initializer_range": 0.02, "torch_dtype": "bfloat16",
-        "transformers_version": "4.40.0.dev0", "use_cache": True,
+        "architectures": ["Qwen2MoeForCausalLM"],
+        "model_type": "qwen2_moe",
+        "hidden_size": hidden,
+        "intermediate_size": shared_inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "hidden_act": "silu",
+        "decoder_sparse_step": 1,
+        "moe_intermediate_size": moe_inter,
+        "shared_expert_intermediate_size": shared_inter,
+        "num_experts": experts,
+        "num_experts_per_tok": 2,
+        "norm_topk_prob": False,
+        "output_router_logits": False,
+        "router_aux_loss_coef": 0.001,
+        "mlp_only_layers": [],
+        "max_position_embeddings": 8192,
+        "max_window_layers": layers,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "sliding_window": 32768,
+        "use_sliding_window": False,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": 151643,
+        "eos_token_id": 151643,
+        "attention_dropout": 0.0,
+        "initializer_range": 0.02,
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.40.0.dev0",
+        "use_cache": True,
     }
     return b.layout("qwen2_moe", config)
 
 
-def build_pangu_pro_moe(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4,
-                        kv_heads: int = 2, experts: int = 8, vocab: int = 128) -> Layout:
+def build_pangu_pro_moe(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 2,
+    experts: int = 8,
+    vocab: int = 128,
+) -> Layout:
     """Pangu Pro MoE (IntervitensInc/pangu-pro-moe-model, model_type ``PanGuMoE``) as the
     checkpoint loader of vllm-ascend ``pangu_moe.py`` names it: q/k/v_proj AND o_proj with
     bias, ``mlp.gate`` (E, hidden) router, ``mlp.router_scale`` (1, E), experts
@@ -814,25 +1218,50 @@ def build_pangu_pro_moe(seed: int = 0, *, hidden: int = 64, layers: int = 3, hea
         b.put(q + "router_scale", (1.0 + b.rng.standard_normal((1, experts)) * 0.1).astype(np.float32))
 
     b = _B(seed)
-    _causal_lm(b, "model.", vocab, hidden,
-               lambda: _llama_stack(b, "model.", layers, hidden, heads, kv_heads, hd, shared_inter,
-                                    qkv_bias=True, o_bias=True, mlp=moe), tie=False)
+    _causal_lm(
+        b,
+        "model.",
+        vocab,
+        hidden,
+        lambda: _llama_stack(
+            b, "model.", layers, hidden, heads, kv_heads, hd, shared_inter, qkv_bias=True, o_bias=True, mlp=moe
+        ),
+        tie=False,
+    )
     config = {
-        "architectures": ["PanguProMoEForCausalLM"], "model_type": "PanGuMoE",
-        "auto_map": {"AutoConfig": "configuration_pangu_moe.PanGuMoEConfig",
-                     "AutoModel": "modeling_pangu_moe.PanguProMoEModel",
-                     "AutoModelForCausalLM": "modeling_pangu_moe.PanguProMoEForCausalLM"},
-        "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads, "hidden_act": "silu", "max_position_embeddings": 131072,
-        "moe_intermediate_size": moe_inter, "shared_expert_intermediate_size": shared_inter,
-        "num_experts": experts, "num_experts_per_tok": 2, "output_router_logits": False,
-        "router_aux_loss_coef": 0.001, "rms_norm_eps": 1e-5, "rope_theta": 16000000.0,
-        "tie_word_embeddings": False, "vocab_size": vocab, "bos_token_id": 1,
-        "eos_token_id": 45892, "pad_token_id": 0, "initializer_range": 0.02,
-        "torch_dtype": "bfloat16", "use_cache": True,
+        "architectures": ["PanguProMoEForCausalLM"],
+        "model_type": "PanGuMoE",
+        "auto_map": {
+            "AutoConfig": "configuration_pangu_moe.PanGuMoEConfig",
+            "AutoModel": "modeling_pangu_moe.PanguProMoEModel",
+            "AutoModelForCausalLM": "modeling_pangu_moe.PanguProMoEForCausalLM",
+        },
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "hidden_act": "silu",
+        "max_position_embeddings": 131072,
+        "moe_intermediate_size": moe_inter,
+        "shared_expert_intermediate_size": shared_inter,
+        "num_experts": experts,
+        "num_experts_per_tok": 2,
+        "output_router_logits": False,
+        "router_aux_loss_coef": 0.001,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 16000000.0,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": 1,
+        "eos_token_id": 45892,
+        "pad_token_id": 0,
+        "initializer_range": 0.02,
+        "torch_dtype": "bfloat16",
+        "use_cache": True,
     }
-    return b.layout("pangu_pro_moe", config,
-                    notes="modelled on vllm-ascend pangu_moe.py; HF config.json itself not found")
+    return b.layout(
+        "pangu_pro_moe", config, notes="modelled on vllm-ascend pangu_moe.py; HF config.json itself not found"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -850,11 +1279,11 @@ def fp8_block_quantize(w: np.ndarray, block: int = 128) -> tuple[np.ndarray, np.
     fmax = float(ml_dtypes.finfo(ml_dtypes.float8_e4m3fn).max)  # 448
     for bi in range(nr):
         for bj in range(nc):
-            tile = w[bi * block:(bi + 1) * block, bj * block:(bj + 1) * block].astype(np.float32)
+            tile = w[bi * block : (bi + 1) * block, bj * block : (bj + 1) * block].astype(np.float32)
             amax = float(np.abs(tile).max())
             s = np.float32(amax / fmax) if amax > 0 else np.float32(1.0)
             scale[bi, bj] = s
-            q[bi * block:(bi + 1) * block, bj * block:(bj + 1) * block] = (tile / s).astype(ml_dtypes.float8_e4m3fn)
+            q[bi * block : (bi + 1) * block, bj * block : (bj + 1) * block] = (tile / s).astype(ml_dtypes.float8_e4m3fn)
     return q, scale
 
 
@@ -864,10 +1293,28 @@ def fp8_block_dequantize(q: np.ndarray, scale_inv: np.ndarray, block: int = 128)
     return q.astype(np.float64) * s
 
 
-def _deepseek(seed: int, name: str, *, hidden: int, layers: int, heads: int,
-              q_lora_rank: int | None, kv_lora_rank: int, nope: int, rope: int, vdim: int,
-              inter: int, moe_inter: int, n_routed: int, n_shared: int, first_k_dense: int,
-              vocab: int, v3: bool, fp8: bool, mtp: int) -> tuple[_B, dict]:
+def _deepseek(
+    seed: int,
+    name: str,
+    *,
+    hidden: int,
+    layers: int,
+    heads: int,
+    q_lora_rank: int | None,
+    kv_lora_rank: int,
+    nope: int,
+    rope: int,
+    vdim: int,
+    inter: int,
+    moe_inter: int,
+    n_routed: int,
+    n_shared: int,
+    first_k_dense: int,
+    vocab: int,
+    v3: bool,
+    fp8: bool,
+    mtp: int,
+) -> tuple[_B, dict]:
     b = _B(seed)
 
     def lin(layer: int, name_: str, shape, role: str | None, quant: bool = True):
@@ -913,8 +1360,11 @@ def _deepseek(seed: int, name: str, *, hidden: int, layers: int, heads: int,
                 mlp_dense(i, f"{m}experts.{e}.", moe_inter)
             b.w(m + "gate.weight", (n_routed, hidden), _scale("router", i))
             if v3:
-                b.put(m + "gate.e_score_correction_bias",
-                      (b.rng.standard_normal(n_routed) * 0.01).astype(np.float32), fixed="F32")
+                b.put(
+                    m + "gate.e_score_correction_bias",
+                    (b.rng.standard_normal(n_routed) * 0.01).astype(np.float32),
+                    fixed="F32",
+                )
             mlp_dense(i, m + "shared_experts.", moe_inter * n_shared)
         else:
             mlp_dense(i, m, inter)
@@ -943,40 +1393,95 @@ def _deepseek(seed: int, name: str, *, hidden: int, layers: int, heads: int,
     config = {
         "architectures": ["DeepseekV3ForCausalLM" if v3 else "DeepseekV2ForCausalLM"],
         "model_type": "deepseek_v3" if v3 else "deepseek_v2",
-        "auto_map": ({"AutoConfig": "configuration_deepseek.DeepseekV3Config",
-                      "AutoModel": "modeling_deepseek.DeepseekV3Model",
-                      "AutoModelForCausalLM": "modeling_deepseek.DeepseekV3ForCausalLM"} if v3 else
-                     {"AutoConfig": "configuration_deepseek.DeepseekV2Config",
-                      "AutoModel": "modeling_deepseek.DeepseekV2Model",
-                      "AutoModelForCausalLM": "modeling_deepseek.DeepseekV2ForCausalLM"}),
-        "hidden_size": hidden, "intermediate_size": inter, "moe_intermediate_size": moe_inter,
-        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": heads,
-        "n_shared_experts": n_shared, "n_routed_experts": n_routed, "num_experts_per_tok": 2,
-        "first_k_dense_replace": first_k_dense, "moe_layer_freq": 1,
-        "q_lora_rank": q_lora_rank, "kv_lora_rank": kv_lora_rank,
-        "qk_nope_head_dim": nope, "qk_rope_head_dim": rope, "v_head_dim": vdim,
-        "hidden_act": "silu", "max_position_embeddings": 163840, "rms_norm_eps": 1e-6,
-        "rope_theta": 10000, "attention_bias": False, "attention_dropout": 0.0,
-        "tie_word_embeddings": False, "vocab_size": vocab, "bos_token_id": 100000,
-        "eos_token_id": 100001, "initializer_range": 0.006, "aux_loss_alpha": 0.001,
-        "seq_aux": True, "pretraining_tp": 1, "use_cache": True, "torch_dtype": "bfloat16",
-        "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40,
-                         "mscale": 1.0 if v3 else 0.707, "mscale_all_dim": 1.0 if v3 else 0.707,
-                         "original_max_position_embeddings": 4096, "type": "yarn"},
+        "auto_map": (
+            {
+                "AutoConfig": "configuration_deepseek.DeepseekV3Config",
+                "AutoModel": "modeling_deepseek.DeepseekV3Model",
+                "AutoModelForCausalLM": "modeling_deepseek.DeepseekV3ForCausalLM",
+            }
+            if v3
+            else {
+                "AutoConfig": "configuration_deepseek.DeepseekV2Config",
+                "AutoModel": "modeling_deepseek.DeepseekV2Model",
+                "AutoModelForCausalLM": "modeling_deepseek.DeepseekV2ForCausalLM",
+            }
+        ),
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "moe_intermediate_size": moe_inter,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads,
+        "n_shared_experts": n_shared,
+        "n_routed_experts": n_routed,
+        "num_experts_per_tok": 2,
+        "first_k_dense_replace": first_k_dense,
+        "moe_layer_freq": 1,
+        "q_lora_rank": q_lora_rank,
+        "kv_lora_rank": kv_lora_rank,
+        "qk_nope_head_dim": nope,
+        "qk_rope_head_dim": rope,
+        "v_head_dim": vdim,
+        "hidden_act": "silu",
+        "max_position_embeddings": 163840,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000,
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": 100000,
+        "eos_token_id": 100001,
+        "initializer_range": 0.006,
+        "aux_loss_alpha": 0.001,
+        "seq_aux": True,
+        "pretraining_tp": 1,
+        "use_cache": True,
+        "torch_dtype": "bfloat16",
+        "rope_scaling": {
+            "beta_fast": 32,
+            "beta_slow": 1,
+            "factor": 40,
+            "mscale": 1.0 if v3 else 0.707,
+            "mscale_all_dim": 1.0 if v3 else 0.707,
+            "original_max_position_embeddings": 4096,
+            "type": "yarn",
+        },
     }
     if v3:
-        config.update({"topk_method": "noaux_tc", "scoring_func": "sigmoid", "n_group": 2,
-                       "topk_group": 1, "routed_scaling_factor": 2.5, "norm_topk_prob": True,
-                       "num_nextn_predict_layers": mtp, "ep_size": 1,
-                       "transformers_version": "4.33.1"})
+        config.update(
+            {
+                "topk_method": "noaux_tc",
+                "scoring_func": "sigmoid",
+                "n_group": 2,
+                "topk_group": 1,
+                "routed_scaling_factor": 2.5,
+                "norm_topk_prob": True,
+                "num_nextn_predict_layers": mtp,
+                "ep_size": 1,
+                "transformers_version": "4.33.1",
+            }
+        )
         if fp8:
-            config["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3",
-                                             "quant_method": "fp8", "weight_block_size": [128, 128]}
+            config["quantization_config"] = {
+                "activation_scheme": "dynamic",
+                "fmt": "e4m3",
+                "quant_method": "fp8",
+                "weight_block_size": [128, 128],
+            }
     else:
-        config.update({"topk_method": "greedy" if q_lora_rank is None else "group_limited_greedy",
-                       "scoring_func": "softmax", "n_group": 1 if q_lora_rank is None else 2,
-                       "topk_group": 1, "routed_scaling_factor": 1.0 if q_lora_rank is None else 16.0,
-                       "norm_topk_prob": False, "ep_size": 1, "transformers_version": "4.39.3"})
+        config.update(
+            {
+                "topk_method": "greedy" if q_lora_rank is None else "group_limited_greedy",
+                "scoring_func": "softmax",
+                "n_group": 1 if q_lora_rank is None else 2,
+                "topk_group": 1,
+                "routed_scaling_factor": 1.0 if q_lora_rank is None else 16.0,
+                "norm_topk_prob": False,
+                "ep_size": 1,
+                "transformers_version": "4.39.3",
+            }
+        )
     return b, config
 
 
@@ -986,18 +1491,54 @@ def build_deepseek_v2(seed: int = 0, *, layers: int = 3) -> Layout:
     (nh*(nope+rope), q_lora_rank), kv_a_proj_with_mqa (kv_lora_rank+rope, hidden),
     kv_a_layernorm (kv_lora_rank), kv_b_proj (nh*(nope+v), kv_lora_rank), o_proj
     (hidden, nh*v).  Layer 0 dense MLP, then MoE experts + shared_experts."""
-    b, config = _deepseek(seed, "deepseek_v2", hidden=64, layers=layers, heads=4, q_lora_rank=48,
-                          kv_lora_rank=32, nope=16, rope=8, vdim=16, inter=96, moe_inter=16,
-                          n_routed=4, n_shared=2, first_k_dense=1, vocab=128, v3=False, fp8=False, mtp=0)
+    b, config = _deepseek(
+        seed,
+        "deepseek_v2",
+        hidden=64,
+        layers=layers,
+        heads=4,
+        q_lora_rank=48,
+        kv_lora_rank=32,
+        nope=16,
+        rope=8,
+        vdim=16,
+        inter=96,
+        moe_inter=16,
+        n_routed=4,
+        n_shared=2,
+        first_k_dense=1,
+        vocab=128,
+        v3=False,
+        fp8=False,
+        mtp=0,
+    )
     return b.layout("deepseek_v2", config)
 
 
 def build_deepseek_v2_lite(seed: int = 0, *, layers: int = 3) -> Layout:
     """deepseek-ai/DeepSeek-V2-Lite: ``q_lora_rank: null`` -> plain q_proj
     (nh*(nope+rope), hidden); rest of MLA as V2."""
-    b, config = _deepseek(seed, "deepseek_v2_lite", hidden=64, layers=layers, heads=4, q_lora_rank=None,
-                          kv_lora_rank=32, nope=16, rope=8, vdim=16, inter=96, moe_inter=16,
-                          n_routed=4, n_shared=2, first_k_dense=1, vocab=128, v3=False, fp8=False, mtp=0)
+    b, config = _deepseek(
+        seed,
+        "deepseek_v2_lite",
+        hidden=64,
+        layers=layers,
+        heads=4,
+        q_lora_rank=None,
+        kv_lora_rank=32,
+        nope=16,
+        rope=8,
+        vdim=16,
+        inter=96,
+        moe_inter=16,
+        n_routed=4,
+        n_shared=2,
+        first_k_dense=1,
+        vocab=128,
+        v3=False,
+        fp8=False,
+        mtp=0,
+    )
     return b.layout("deepseek_v2_lite", config)
 
 
@@ -1010,12 +1551,30 @@ def build_deepseek_v3_fp8(seed: int = 0, *, layers: int = 3, mtp: bool = True) -
     With ``mtp`` the MTP module is layer ``num_hidden_layers`` (embed_tokens, enorm, hnorm,
     eh_proj, shared_head + a full decoder layer) - it is NOT in the ground truth.
     Ground truth = dequantized values ``W8 * scale_inv[i//128, j//128]``."""
-    b, config = _deepseek(seed, "deepseek_v3_fp8", hidden=160, layers=layers, heads=4, q_lora_rank=192,
-                          kv_lora_rank=64, nope=32, rope=16, vdim=32, inter=192, moe_inter=32,
-                          n_routed=4, n_shared=1, first_k_dense=1, vocab=256, v3=True, fp8=True,
-                          mtp=1 if mtp else 0)
-    return b.layout("deepseek_v3_fp8", config,
-                    notes="MTP layer model.layers.{num_hidden_layers}.* present" if mtp else "")
+    b, config = _deepseek(
+        seed,
+        "deepseek_v3_fp8",
+        hidden=160,
+        layers=layers,
+        heads=4,
+        q_lora_rank=192,
+        kv_lora_rank=64,
+        nope=32,
+        rope=16,
+        vdim=32,
+        inter=192,
+        moe_inter=32,
+        n_routed=4,
+        n_shared=1,
+        first_k_dense=1,
+        vocab=256,
+        v3=True,
+        fp8=True,
+        mtp=1 if mtp else 0,
+    )
+    return b.layout(
+        "deepseek_v3_fp8", config, notes="MTP layer model.layers.{num_hidden_layers}.* present" if mtp else ""
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1048,8 +1607,9 @@ def _clip_tower(b: _B, p: str, *, hidden: int, layers: int, inter: int, patch: i
     b.w(p + "post_layernorm.bias", (hidden,), 0.01)
 
 
-def build_llava(seed: int = 0, *, new_naming: bool = False, hidden: int = 64, layers: int = 3,
-                heads: int = 4, vocab: int = 128) -> Layout:
+def build_llava(
+    seed: int = 0, *, new_naming: bool = False, hidden: int = 64, layers: int = 3, heads: int = 4, vocab: int = 128
+) -> Layout:
     """llava-hf/llava-1.5-7b-hf: ``language_model.model.layers.N.*`` (Vicuna = llama, MHA),
     ``language_model.lm_head``, CLIP ``vision_tower.vision_model.encoder.layers.N.self_attn.
     {q,k,v,out}_proj`` (with biases), ``multi_modal_projector.linear_1/2``.
@@ -1061,43 +1621,86 @@ def build_llava(seed: int = 0, *, new_naming: bool = False, hidden: int = 64, la
     inter = hidden * 3
     vh, vl, vheads, vinter, patch, image = 32, 2, 2, 64, 14, 28
     if new_naming:
-        lm, lm_head, vt, mmp = "model.language_model.", "lm_head.weight", "model.vision_tower.", "model.multi_modal_projector."
+        lm, lm_head, vt, mmp = (
+            "model.language_model.",
+            "lm_head.weight",
+            "model.vision_tower.",
+            "model.multi_modal_projector.",
+        )
     else:
-        lm, lm_head, vt, mmp = "language_model.model.", "language_model.lm_head.weight", "vision_tower.", "multi_modal_projector."
+        lm, lm_head, vt, mmp = (
+            "language_model.model.",
+            "language_model.lm_head.weight",
+            "vision_tower.",
+            "multi_modal_projector.",
+        )
     b = _B(seed)
-    _causal_lm(b, lm, vocab, hidden,
-               lambda: _llama_stack(b, lm, layers, hidden, heads, heads, hd, inter),
-               tie=False, lm_head=lm_head)
+    _causal_lm(
+        b,
+        lm,
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, lm, layers, hidden, heads, heads, hd, inter),
+        tie=False,
+        lm_head=lm_head,
+    )
     b.w(mmp + "linear_1.weight", (hidden, vh), 0.02)
     b.w(mmp + "linear_1.bias", (hidden,), 0.01)
     b.w(mmp + "linear_2.weight", (hidden, hidden), 0.02)
     b.w(mmp + "linear_2.bias", (hidden,), 0.01)
     _clip_tower(b, vt + "vision_model.", hidden=vh, layers=vl, inter=vinter, patch=patch, image=image)
     config = {
-        "architectures": ["LlavaForConditionalGeneration"], "model_type": "llava",
-        "ignore_index": -100, "image_token_index": vocab - 2, "pad_token_id": vocab - 1,
-        "projector_hidden_act": "gelu", "tie_word_embeddings": False, "torch_dtype": "float16",
-        "transformers_version": "4.36.0.dev0", "vision_feature_layer": -2,
-        "vision_feature_select_strategy": "default", "vocab_size": vocab,
+        "architectures": ["LlavaForConditionalGeneration"],
+        "model_type": "llava",
+        "ignore_index": -100,
+        "image_token_index": vocab - 2,
+        "pad_token_id": vocab - 1,
+        "projector_hidden_act": "gelu",
+        "tie_word_embeddings": False,
+        "torch_dtype": "float16",
+        "transformers_version": "4.36.0.dev0",
+        "vision_feature_layer": -2,
+        "vision_feature_select_strategy": "default",
+        "vocab_size": vocab,
         "text_config": {
-            "_name_or_path": "lmsys/vicuna-7b-v1.5", "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama", "hidden_size": hidden, "intermediate_size": inter,
-            "num_hidden_layers": layers, "num_attention_heads": heads,
-            "num_key_value_heads": heads, "max_position_embeddings": 4096,
-            "rms_norm_eps": 1e-05, "torch_dtype": "float16", "vocab_size": vocab,
+            "_name_or_path": "lmsys/vicuna-7b-v1.5",
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_size": hidden,
+            "intermediate_size": inter,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": heads,
+            "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-05,
+            "torch_dtype": "float16",
+            "vocab_size": vocab,
         },
         "vision_config": {
-            "hidden_size": vh, "image_size": image, "intermediate_size": vinter,
-            "model_type": "clip_vision_model", "num_attention_heads": vheads,
-            "num_hidden_layers": vl, "patch_size": patch, "projection_dim": 768,
+            "hidden_size": vh,
+            "image_size": image,
+            "intermediate_size": vinter,
+            "model_type": "clip_vision_model",
+            "num_attention_heads": vheads,
+            "num_hidden_layers": vl,
+            "patch_size": patch,
+            "projection_dim": 768,
             "vocab_size": 32000,
         },
     }
     return b.layout("llava_new_naming" if new_naming else "llava", config)
 
 
-def build_qwen3_vl(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: int = 4,
-                   kv_heads: int = 2, head_dim: int = 16, vocab: int = 128) -> Layout:
+def build_qwen3_vl(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 3,
+    heads: int = 4,
+    kv_heads: int = 2,
+    head_dim: int = 16,
+    vocab: int = 128,
+) -> Layout:
     """Qwen/Qwen3-VL-8B-Instruct (transformers' current VLM naming, shipped natively):
     ``model.language_model.layers.N.self_attn.{q,k,v,o}_proj`` + ``q_norm/k_norm``,
     ``lm_head.weight`` at top level, vision ``model.visual.blocks.N.attn.qkv`` (fused,
@@ -1126,7 +1729,9 @@ def build_qwen3_vl(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: i
         b.w(p + "mlp.linear_fc2.weight", (vh, vinter), 0.02)
         b.w(p + "mlp.linear_fc2.bias", (vh,), 0.01)
     mh = vh * merge * merge
-    for p, norm_dim in [(vis + "merger.", vh)] + [(f"{vis}deepstack_merger_list.{k}.", mh) for k in range(len(deepstack))]:
+    for p, norm_dim in [(vis + "merger.", vh)] + [
+        (f"{vis}deepstack_merger_list.{k}.", mh) for k in range(len(deepstack))
+    ]:
         b.norm(p + "norm.weight", norm_dim)
         b.w(p + "norm.bias", (norm_dim,), 0.01)
         b.w(p + "linear_fc1.weight", (mh, mh), 0.02)
@@ -1134,23 +1739,49 @@ def build_qwen3_vl(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: i
         b.w(p + "linear_fc2.weight", (hidden, mh), 0.02)
         b.w(p + "linear_fc2.bias", (hidden,), 0.01)
     lm = "model.language_model."
-    _causal_lm(b, lm, vocab, hidden,
-               lambda: _llama_stack(b, lm, layers, hidden, heads, kv_heads, head_dim, inter, qk_norm=True),
-               tie=False, lm_head="lm_head.weight")
-    text = {"model_type": "qwen3_vl_text", **_qwen3_text_config(hidden, inter, layers, heads, kv_heads, head_dim, vocab, False),
-            "rope_scaling": {"mrope_interleaved": True, "mrope_section": [24, 20, 20], "rope_type": "default"},
-            "rope_theta": 5000000, "bos_token_id": 151643, "eos_token_id": 151645, "dtype": "bfloat16"}
+    _causal_lm(
+        b,
+        lm,
+        vocab,
+        hidden,
+        lambda: _llama_stack(b, lm, layers, hidden, heads, kv_heads, head_dim, inter, qk_norm=True),
+        tie=False,
+        lm_head="lm_head.weight",
+    )
+    text = {
+        "model_type": "qwen3_vl_text",
+        **_qwen3_text_config(hidden, inter, layers, heads, kv_heads, head_dim, vocab, False),
+        "rope_scaling": {"mrope_interleaved": True, "mrope_section": [24, 20, 20], "rope_type": "default"},
+        "rope_theta": 5000000,
+        "bos_token_id": 151643,
+        "eos_token_id": 151645,
+        "dtype": "bfloat16",
+    }
     config = {
-        "architectures": ["Qwen3VLForConditionalGeneration"], "model_type": "qwen3_vl",
-        "image_token_id": 151655, "video_token_id": 151656, "vision_start_token_id": 151652,
-        "vision_end_token_id": 151653, "tie_word_embeddings": False,
-        "transformers_version": "4.57.0.dev0", "text_config": text,
+        "architectures": ["Qwen3VLForConditionalGeneration"],
+        "model_type": "qwen3_vl",
+        "image_token_id": 151655,
+        "video_token_id": 151656,
+        "vision_start_token_id": 151652,
+        "vision_end_token_id": 151653,
+        "tie_word_embeddings": False,
+        "transformers_version": "4.57.0.dev0",
+        "text_config": text,
         "vision_config": {
-            "deepstack_visual_indexes": deepstack, "depth": depth, "hidden_act": "gelu_pytorch_tanh",
-            "hidden_size": vh, "in_channels": 3, "initializer_range": 0.02,
-            "intermediate_size": vinter, "model_type": "qwen3_vl", "num_heads": vheads,
-            "num_position_embeddings": npos, "out_hidden_size": hidden, "patch_size": patch,
-            "spatial_merge_size": merge, "temporal_patch_size": tpatch,
+            "deepstack_visual_indexes": deepstack,
+            "depth": depth,
+            "hidden_act": "gelu_pytorch_tanh",
+            "hidden_size": vh,
+            "in_channels": 3,
+            "initializer_range": 0.02,
+            "intermediate_size": vinter,
+            "model_type": "qwen3_vl",
+            "num_heads": vheads,
+            "num_position_embeddings": npos,
+            "out_hidden_size": hidden,
+            "patch_size": patch,
+            "spatial_merge_size": merge,
+            "temporal_patch_size": tpatch,
         },
     }
     return b.layout("qwen3_vl", config)
@@ -1160,8 +1791,15 @@ def build_qwen3_vl(seed: int = 0, *, hidden: int = 64, layers: int = 3, heads: i
 # builders: packed quantized layouts (for "not supported" tests, no ground truth)
 # --------------------------------------------------------------------------------------
 
-_LLAMA_LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                  "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+_LLAMA_LINEARS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
 
 
 def _pack_int4_rows(iw: np.ndarray) -> np.ndarray:
@@ -1181,8 +1819,16 @@ def _pack_int4_cols(iw: np.ndarray) -> np.ndarray:
     return out.view(np.int32)
 
 
-def build_gptq_llama(seed: int = 0, *, hidden: int = 64, layers: int = 2, heads: int = 4,
-                     kv_heads: int = 2, group_size: int = 32, vocab: int = 128) -> Layout:
+def build_gptq_llama(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    group_size: int = 32,
+    vocab: int = 128,
+) -> Layout:
     """TheBloke-style AutoGPTQ 4-bit llama: each Linear replaced by ``qweight`` I32
     (in/8, out), ``qzeros`` I32 (in/group, out/8; v1 format stores zero-1), ``scales`` F16
     (in/group, out), ``g_idx`` I32 (in,); other tensors F16.  No ground truth."""
@@ -1204,10 +1850,19 @@ def build_gptq_llama(seed: int = 0, *, hidden: int = 64, layers: int = 2, heads:
         b.put(mod + ".qzeros", _pack_int4_cols(zeros), fixed="I32")
         b.put(mod + ".scales", scales, fixed="F16")
         b.put(mod + ".g_idx", (np.arange(n_in) // group_size).astype(np.int32), fixed="I32")
-    qc = {"bits": 4, "group_size": group_size, "damp_percent": 0.01, "desc_act": False,
-          "static_groups": False, "sym": True, "true_sequential": True,
-          "model_name_or_path": None, "model_file_base_name": "model", "quant_method": "gptq",
-          "checkpoint_format": "gptq"}
+    qc = {
+        "bits": 4,
+        "group_size": group_size,
+        "damp_percent": 0.01,
+        "desc_act": False,
+        "static_groups": False,
+        "sym": True,
+        "true_sequential": True,
+        "model_name_or_path": None,
+        "model_file_base_name": "model",
+        "quant_method": "gptq",
+        "checkpoint_format": "gptq",
+    }
     config = dict(base.config, torch_dtype="float16", quantization_config=qc)
     for name, arr in b.t.items():
         if arr.dtype == np.float16:
@@ -1215,16 +1870,39 @@ def build_gptq_llama(seed: int = 0, *, hidden: int = 64, layers: int = 2, heads:
     return b.layout("gptq_llama", config, extra_files={"quantize_config.json": qc})
 
 
-NF4_CODE = np.array([
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-], np.float32)
+NF4_CODE = np.array(
+    [
+        -1.0,
+        -0.6961928009986877,
+        -0.5250730514526367,
+        -0.39491748809814453,
+        -0.28444138169288635,
+        -0.18477343022823334,
+        -0.09105003625154495,
+        0.0,
+        0.07958029955625534,
+        0.16093020141124725,
+        0.24611230194568634,
+        0.33791524171829224,
+        0.44070982933044434,
+        0.5626170039176941,
+        0.7229568362236023,
+        1.0,
+    ],
+    np.float32,
+)
 
 
-def build_bnb4_llama(seed: int = 0, *, hidden: int = 64, layers: int = 2, heads: int = 4,
-                     kv_heads: int = 2, vocab: int = 128, blocksize: int = 64) -> Layout:
+def build_bnb4_llama(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    vocab: int = 128,
+    blocksize: int = 64,
+) -> Layout:
     """bitsandbytes NF4 llama as transformers saves it: each Linear ``weight`` is U8
     (numel/2, 1) packed nibbles, plus ``weight.absmax`` F32 (numel/blocksize,),
     ``weight.quant_map`` F32 (16,) and ``weight.quant_state.bitsandbytes__nf4`` U8 (the
@@ -1241,18 +1919,28 @@ def build_bnb4_llama(seed: int = 0, *, hidden: int = 64, layers: int = 2, heads:
         normed = flat / np.where(absmax == 0, 1, absmax)[:, None]
         idx = np.abs(normed[..., None] - NF4_CODE).argmin(-1).astype(np.uint8).reshape(-1)
         packed = ((idx[0::2] << 4) | idx[1::2]).astype(np.uint8).reshape(-1, 1)
-        state = json.dumps({"quant_type": "nf4", "blocksize": blocksize, "dtype": "bfloat16",
-                            "shape": list(arr.shape)}).encode()
+        state = json.dumps(
+            {"quant_type": "nf4", "blocksize": blocksize, "dtype": "bfloat16", "shape": list(arr.shape)}
+        ).encode()
         b.put(name, packed, fixed="U8")
         b.put(name + ".absmax", absmax, fixed="F32")
         b.put(name + ".quant_map", NF4_CODE.copy(), fixed="F32")
         b.put(name + ".quant_state.bitsandbytes__nf4", np.frombuffer(state, np.uint8).copy(), fixed="U8")
-    qc = {"_load_in_4bit": True, "_load_in_8bit": False, "bnb_4bit_compute_dtype": "bfloat16",
-          "bnb_4bit_quant_storage": "uint8", "bnb_4bit_quant_type": "nf4",
-          "bnb_4bit_use_double_quant": False, "llm_int8_enable_fp32_cpu_offload": False,
-          "llm_int8_has_fp16_weight": False, "llm_int8_skip_modules": None,
-          "llm_int8_threshold": 6.0, "load_in_4bit": True, "load_in_8bit": False,
-          "quant_method": "bitsandbytes"}
+    qc = {
+        "_load_in_4bit": True,
+        "_load_in_8bit": False,
+        "bnb_4bit_compute_dtype": "bfloat16",
+        "bnb_4bit_quant_storage": "uint8",
+        "bnb_4bit_quant_type": "nf4",
+        "bnb_4bit_use_double_quant": False,
+        "llm_int8_enable_fp32_cpu_offload": False,
+        "llm_int8_has_fp16_weight": False,
+        "llm_int8_skip_modules": None,
+        "llm_int8_threshold": 6.0,
+        "load_in_4bit": True,
+        "load_in_8bit": False,
+        "quant_method": "bitsandbytes",
+    }
     config = dict(base.config, quantization_config=qc)
     return b.layout("bnb4_llama", config)
 
@@ -1297,9 +1985,14 @@ BUILDERS: dict[str, Callable[..., Layout]] = {
 # --------------------------------------------------------------------------------------
 
 
-def serialize_safetensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, *,
-                          header_bytes: int | None = None, min_header_bytes: int | None = None,
-                          padding_key: str = "padding") -> bytes:
+def serialize_safetensors(
+    tensors: Mapping[str, np.ndarray],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    header_bytes: int | None = None,
+    min_header_bytes: int | None = None,
+    padding_key: str = "padding",
+) -> bytes:
     """Bytes of a safetensors file, laid out as the safetensors Rust serializer does:
     8-byte little-endian header length, compact JSON header (``__metadata__`` first, then
     tensors in data order), spaces to a multiple of 8, then the data with tensors sorted by
@@ -1309,7 +2002,7 @@ def serialize_safetensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[s
     adding a ``__metadata__[padding_key]`` string (a non-multiple of 8 gives a header that
     is not 8-aligned, which safetensors itself never writes); ``min_header_bytes`` pads up to
     at least that size (rounded up to a multiple of 8)."""
-    for name, arr in tensors.items():
+    for _name, arr in tensors.items():
         st_dtype_name(arr)
     items = sorted(tensors.items(), key=lambda kv: (_ST_ORDER.index(st_dtype_name(kv[1])), kv[0]))
 
@@ -1320,8 +2013,11 @@ def serialize_safetensors(tensors: Mapping[str, np.ndarray], metadata: Mapping[s
         off = 0
         for name, arr in items:
             n = int(arr.nbytes)
-            header[name] = {"dtype": st_dtype_name(arr), "shape": [int(s) for s in arr.shape],
-                            "data_offsets": [off, off + n]}
+            header[name] = {
+                "dtype": st_dtype_name(arr),
+                "shape": [int(s) for s in arr.shape],
+                "data_offsets": [off, off + n],
+            }
             off += n
         return json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -1357,7 +2053,7 @@ def read_safetensors_header(path) -> tuple[int, dict]:
 def read_safetensors_file(path) -> tuple[dict[str, np.ndarray], dict | None]:
     """Plain reader for every dtype in ST_DTYPES (incl. F8_E4M3/F8_E5M2)."""
     n, header = read_safetensors_header(path)
-    data = Path(path).read_bytes()[8 + n:]
+    data = Path(path).read_bytes()[8 + n :]
     meta = header.pop("__metadata__", None)
     out = {}
     for name, info in header.items():
@@ -1367,17 +2063,26 @@ def read_safetensors_file(path) -> tuple[dict[str, np.ndarray], dict | None]:
     return out, meta
 
 
-def write_safetensors_file(tensors: Mapping[str, np.ndarray], path, metadata: Mapping[str, str] | None = None,
-                           dtypes: Mapping[str, str] | None = None, *, header_bytes: int | None = None,
-                           min_header_bytes: int | None = None) -> Path:
+def write_safetensors_file(
+    tensors: Mapping[str, np.ndarray],
+    path,
+    metadata: Mapping[str, str] | None = None,
+    dtypes: Mapping[str, str] | None = None,
+    *,
+    header_bytes: int | None = None,
+    min_header_bytes: int | None = None,
+) -> Path:
     """Low-level writer: ``dtypes`` maps a tensor name to the safetensors dtype it is stored
     as (F64 F32 F16 BF16 F8_E4M3 F8_E5M2 I64 I32 I16 I8 U8 BOOL ...); others keep theirs."""
     dtypes = dtypes or {}
-    conv = {name: _convert(np.asarray(arr), dtypes[name]) if name in dtypes else np.asarray(arr)
-            for name, arr in tensors.items()}
+    conv = {
+        name: _convert(np.asarray(arr), dtypes[name]) if name in dtypes else np.asarray(arr)
+        for name, arr in tensors.items()
+    }
     path = Path(path)
-    path.write_bytes(serialize_safetensors(conv, metadata, header_bytes=header_bytes,
-                                           min_header_bytes=min_header_bytes))
+    path.write_bytes(
+        serialize_safetensors(conv, metadata, header_bytes=header_bytes, min_header_bytes=min_header_bytes)
+    )
     return path
 
 
@@ -1386,10 +2091,18 @@ def filler_tensors(n: int, prefix: str = "extra.filler") -> dict[str, np.ndarray
     return {f"{prefix}.{i:06d}.weight": np.full((1,), i, np.float32) for i in range(n)}
 
 
-def write_safetensors_dir(layout: Layout, path, *, dtype: str = "F32", shards: int = 1,
-                          index: bool | None = None, metadata: Mapping[str, str] | None = None,
-                          header_bytes: int | None = None, min_header_bytes: int | None = None,
-                          extra_tensors: Mapping[str, np.ndarray] | None = None) -> Path:
+def write_safetensors_dir(
+    layout: Layout,
+    path,
+    *,
+    dtype: str = "F32",
+    shards: int = 1,
+    index: bool | None = None,
+    metadata: Mapping[str, str] | None = None,
+    header_bytes: int | None = None,
+    min_header_bytes: int | None = None,
+    extra_tensors: Mapping[str, np.ndarray] | None = None,
+) -> Path:
     """A checkpoint directory as transformers' save_pretrained writes it.
 
     ``config.json`` (+ ``layout.extra_files``) and either ``model.safetensors`` or
@@ -1411,7 +2124,11 @@ def write_safetensors_dir(layout: Layout, path, *, dtype: str = "F32", shards: i
 
     stored: dict[str, np.ndarray] = {}
     for name, arr in list(layout.tensors.items()) + list((extra_tensors or {}).items()):
-        st = layout.stored_dtype(name, dtype) if name in layout.tensors else (dtype if arr.dtype == np.float32 else st_dtype_name(arr))
+        st = (
+            layout.stored_dtype(name, dtype)
+            if name in layout.tensors
+            else (dtype if arr.dtype == np.float32 else st_dtype_name(arr))
+        )
         stored[name] = _convert(arr, st)
 
     names = list(stored)
@@ -1456,17 +2173,13 @@ def llama_permute(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> n
     interleaved pairs, per head.  Q: permute(w, nh, nh); K: permute(w, nh, nkv)."""
     if n_head_kv is not None and n_head != n_head_kv:
         n_head = n_head_kv
-    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
-            .swapaxes(1, 2)
-            .reshape(w.shape))
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def llama_unpermute(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.ndarray:
     if n_head_kv is not None and n_head != n_head_kv:
         n_head = n_head_kv
-    return (w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:])
-            .swapaxes(1, 2)
-            .reshape(w.shape))
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 _GGUF_LLAMA_MAP = [
@@ -1548,6 +2261,7 @@ def quantize_q4_k(x: np.ndarray) -> np.ndarray:
 def _gguf_quantize(data: np.ndarray, qtype):
     """(bytes-or-floats, actual type) with llama.cpp's fallbacks."""
     import gguf
+
     Q = gguf.GGMLQuantizationType
     if qtype in (Q.F32, Q.F16):
         return gguf.quants.quantize(data, qtype), qtype
@@ -1572,6 +2286,7 @@ def write_gguf(layout: Layout, path, *, qtype=None, arch: str = "llama") -> Path
     llama.rope.*, llama.attention.layer_norm_rms_epsilon, llama.vocab_size,
     general.file_type; general.alignment left at its default (not written)."""
     import gguf
+
     Q = gguf.GGMLQuantizationType
     if qtype is None:
         qtype = Q.F32
@@ -1581,11 +2296,17 @@ def write_gguf(layout: Layout, path, *, qtype=None, arch: str = "llama") -> Path
     nh = c["num_attention_heads"]
     nkv = c.get("num_key_value_heads", nh)
     hd = c.get("head_dim") or c["hidden_size"] // nh
-    ftype = {Q.F32: gguf.LlamaFileType.ALL_F32, Q.F16: gguf.LlamaFileType.MOSTLY_F16,
-             Q.BF16: gguf.LlamaFileType.MOSTLY_BF16, Q.Q8_0: gguf.LlamaFileType.MOSTLY_Q8_0,
-             Q.Q4_0: gguf.LlamaFileType.MOSTLY_Q4_0, Q.Q4_1: gguf.LlamaFileType.MOSTLY_Q4_1,
-             Q.Q5_0: gguf.LlamaFileType.MOSTLY_Q5_0, Q.Q5_1: gguf.LlamaFileType.MOSTLY_Q5_1,
-             Q.Q4_K: gguf.LlamaFileType.MOSTLY_Q4_K_M}[qtype]
+    ftype = {
+        Q.F32: gguf.LlamaFileType.ALL_F32,
+        Q.F16: gguf.LlamaFileType.MOSTLY_F16,
+        Q.BF16: gguf.LlamaFileType.MOSTLY_BF16,
+        Q.Q8_0: gguf.LlamaFileType.MOSTLY_Q8_0,
+        Q.Q4_0: gguf.LlamaFileType.MOSTLY_Q4_0,
+        Q.Q4_1: gguf.LlamaFileType.MOSTLY_Q4_1,
+        Q.Q5_0: gguf.LlamaFileType.MOSTLY_Q5_0,
+        Q.Q5_1: gguf.LlamaFileType.MOSTLY_Q5_1,
+        Q.Q4_K: gguf.LlamaFileType.MOSTLY_Q4_K_M,
+    }[qtype]
     path = Path(path)
     w = gguf.GGUFWriter(str(path), arch)
     w.add_type(gguf.GGUFType.MODEL)

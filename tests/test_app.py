@@ -42,8 +42,20 @@ def statuses(at: AppTest) -> dict[str, str]:
 
 def all_text(at: AppTest) -> str:
     parts = []
-    for kind in ("markdown", "caption", "code", "info", "warning", "error", "success", "title", "header",
-                 "subheader", "text", "exception"):
+    for kind in (
+        "markdown",
+        "caption",
+        "code",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "title",
+        "header",
+        "subheader",
+        "text",
+        "exception",
+    ):
         parts += [str(e.value) for e in at.get(kind)]
     parts += [str(w.value) for w in at.text_input] + [str(w.value) for w in at.text_area]
     parts += [str(b.label) for b in at.button]
@@ -109,7 +121,7 @@ def test_failures_do_not_stop_the_others(monkeypatch, fast_retries):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("app_pages/models.py").run()
     good = [str(FIXTURES / "stories260k"), str(FIXTURES / "babyllama-tok105")]
-    at.text_area(key="w_local_paths").set_value("\n".join(good[:1] + ["/nonexistent/model"] + good[1:]))
+    at.text_area(key="w_local_paths").set_value("\n".join([*good[:1], "/nonexistent/model", *good[1:]]))
     at.text_area(key="w_hub_ids").set_value("org/not-reachable")
     at.run()
     at.button(key="compute").click().run()
@@ -228,7 +240,10 @@ def test_share_link_restores_the_view_on_a_fresh_session(hub, monkeypatch):
     sha = hub_with_tiny(hub, monkeypatch)
     params = {
         "models": f"org/tiny@{sha},demo:babyllama-tok361,demo:babyllama-tok105",
-        "role": "k", "order": "input", "view": "raw", "pair": "1,2",
+        "role": "k",
+        "order": "input",
+        "view": "raw",
+        "pair": "1,2",
     }
     at = open_link(params)
     assert not at.exception, at.exception
@@ -251,8 +266,9 @@ def test_share_link_restores_the_view_on_a_fresh_session(hub, monkeypatch):
 
 
 def test_share_link_with_bad_parts_says_so(monkeypatch):
-    at = open_link({"models": "demo:stories260k,demo:no-such-model,demo:babyllama-tok105", "order": "sideways",
-                    "pair": "0,9"})
+    at = open_link(
+        {"models": "demo:stories260k,demo:no-such-model,demo:babyllama-tok105", "order": "sideways", "pair": "0,9"}
+    )
     assert not at.exception, at.exception
     notes = texts(at, "warning")
     assert "demo:no-such-model" in notes and "order='sideways'" in notes and "pair='0,9'" in notes
@@ -294,8 +310,9 @@ def test_upload_is_fingerprinted_under_its_own_name():
     at = models_page()
     gguf = (FIXTURES / "stories260k-q8_0.gguf").read_bytes()
     st_file = (FIXTURES / "babyllama-tok105" / "model.safetensors").read_bytes()
-    at.file_uploader(key="w_uploads").set_value([("tiny.gguf", gguf, "application/octet-stream"),
-                                                 ("baby.safetensors", st_file, "application/octet-stream")]).run()
+    at.file_uploader(key="w_uploads").set_value(
+        [("tiny.gguf", gguf, "application/octet-stream"), ("baby.safetensors", st_file, "application/octet-stream")]
+    ).run()
     assert not at.exception, at.exception
     assert "tiny.gguf" in texts(at, "caption") and "baby.safetensors" in texts(at, "caption")
     saved = list(at.session_state["uploads"])

@@ -171,21 +171,33 @@ def synthetic_verdict(calibrated: bool = True):
     from fingerprint.lineage.signals import Signal, missing
     from fingerprint.lineage.verdict import decide
 
-    cal = Calibration(
-        {"elementwise": [0.0, 0.01, -0.01, 0.02], "awm": [0.2, 0.25, 0.3, 0.22], "vectors": [0.0, 0.1, -0.1, 0.05],
-         "depth": [0.0, 0.02, 0.01, -0.02], "moe": [0.1, 0.12, 0.15, 0.11], "sigma": [0.85, 0.9, 0.95, 0.8]},
-        {"awm": [0.9, 0.95], "moe": [0.8]},
-        {},
-    ) if calibrated else Calibration({}, {}, {})
+    cal = (
+        Calibration(
+            {
+                "elementwise": [0.0, 0.01, -0.01, 0.02],
+                "awm": [0.2, 0.25, 0.3, 0.22],
+                "vectors": [0.0, 0.1, -0.1, 0.05],
+                "depth": [0.0, 0.02, 0.01, -0.02],
+                "moe": [0.1, 0.12, 0.15, 0.11],
+                "sigma": [0.85, 0.9, 0.95, 0.8],
+            },
+            {"awm": [0.9, 0.95], "moe": [0.8]},
+            {},
+        )
+        if calibrated
+        else Calibration({}, {}, {})
+    )
     matrix = [[0.9, 0.1, 0.0], [0.1, 0.2, 0.95]]  # 2 layers of a against 3 of b
     signals = {
         "elementwise": missing("elementwise", "no matrix has the same shape in both models"),
         "awm": Signal("awm", 0.31, True, None, {"per_layer": [], "shared_tokens": 500, "alignment_quality": 0.5}),
         "vectors": missing("vectors", "no norm weight or bias of the same length in both models"),
-        "depth": Signal("depth", 0.925, True, None, {"basis": "awm", "matrix": matrix, "pairs": [[0, 0], [1, 2]],
-                                                     "diagonal": 0.9}),
-        "moe": Signal("moe", 0.85, True, None, {"per_layer": {"0": 0.8, "4": 0.9}, "moe_model": "moe",
-                                                "dense_model": "dense"}),
+        "depth": Signal(
+            "depth", 0.925, True, None, {"basis": "awm", "matrix": matrix, "pairs": [[0, 0], [1, 2]], "diagonal": 0.9}
+        ),
+        "moe": Signal(
+            "moe", 0.85, True, None, {"per_layer": {"0": 0.8, "4": 0.9}, "moe_model": "moe", "dense_model": "dense"}
+        ),
         "sigma": Signal("sigma", 0.93, True, None, {"resampled": True}),
     }
     v = decide("moe", "dense", signals, cal, depths=(2, 3), moe=(True, False))

@@ -14,7 +14,10 @@ from fingerprint.errors import NoAttentionTensors, UnsupportedFormat
 def expected_curves(attention: dict[int, dict[str, np.ndarray]]) -> dict[str, list[float]]:
     roles = sorted({r for per in attention.values() for r in per})
     layers = sorted(attention)
-    return {r: [float(np.std(attention[i][r].astype(np.float64))) if r in attention[i] else None for i in layers] for r in roles}
+    return {
+        r: [float(np.std(attention[i][r].astype(np.float64))) if r in attention[i] else None for i in layers]
+        for r in roles
+    }
 
 
 def check(fp, attention, rtol=1e-6):
@@ -123,7 +126,14 @@ def test_unknown_architecture_message_and_explicit_mapping(tmp_path):
     out = compute(str(path), Options(use_cache=False))
     assert isinstance(out.error, NoAttentionTensors)
     assert "blocks.0.attn.wq.weight" in str(out.error) and "--map" in str(out.error)
-    mapping = {"q": "blocks.{layer}.attn.wq", "k": "blocks.{layer}.attn.wk", "v": "blocks.{layer}.attn.wv", "o": "blocks.{layer}.attn.wo"}
+    mapping = {
+        "q": "blocks.{layer}.attn.wq",
+        "k": "blocks.{layer}.attn.wk",
+        "v": "blocks.{layer}.attn.wv",
+        "o": "blocks.{layer}.attn.wo",
+    }
     fp = compute(str(path), Options(use_cache=False, mapping=mapping)).fingerprint
     assert fp.layers == 4
-    np.testing.assert_allclose(fp.curves["q"], [np.std(tensors[f"blocks.{i}.attn.wq.weight"].astype(np.float64)) for i in range(4)], rtol=1e-6)
+    np.testing.assert_allclose(
+        fp.curves["q"], [np.std(tensors[f"blocks.{i}.attn.wq.weight"].astype(np.float64)) for i in range(4)], rtol=1e-6
+    )

@@ -64,7 +64,13 @@ LLAMA_CONFIG = {
     "torch_dtype": "float32",
 }
 
-ST_DTYPE = {np.dtype("<f4"): "F32", np.dtype("<f2"): "F16", np.dtype("int8"): "I8", np.dtype("<i4"): "I32", np.dtype("uint8"): "U8"}
+ST_DTYPE = {
+    np.dtype("<f4"): "F32",
+    np.dtype("<f2"): "F16",
+    np.dtype("int8"): "I8",
+    np.dtype("<i4"): "I32",
+    np.dtype("uint8"): "U8",
+}
 
 
 def llama_tensors(seed: int = 0, layers: int = LAYERS) -> dict[str, np.ndarray]:
@@ -117,7 +123,9 @@ def st_bytes(tensors: dict[str, np.ndarray]) -> bytes:
     return st_pack(*st_layout(tensors))
 
 
-def write_model(root: Path, payload: bytes, config: dict | None = LLAMA_CONFIG, name: str = "model.safetensors") -> Path:
+def write_model(
+    root: Path, payload: bytes, config: dict | None = LLAMA_CONFIG, name: str = "model.safetensors"
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / name).write_bytes(payload)
     if config is not None:
@@ -265,8 +273,13 @@ def test_header_length_absurd(tmp_path, good_st):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b"\xff\xfe\x00garbage", b'{"a": 1', b'{"pad":"' + b"x" * 20_000 + b'","a":' + b"[" * 2000 + b"]" * 2000 + b"}",
-     b"\x00" * 64],
+    [
+        b"{not json",
+        b"\xff\xfe\x00garbage",
+        b'{"a": 1',
+        b'{"pad":"' + b"x" * 20_000 + b'","a":' + b"[" * 2000 + b"]" * 2000 + b"}",
+        b"\x00" * 64,
+    ],
     ids=["syntax", "not-utf8", "unterminated", "deeply-nested", "zeros"],
 )
 def test_header_not_json(tmp_path, raw):
@@ -486,12 +499,25 @@ def test_gguf_overlapping_tensors(tmp_path, good_gguf):
 
 def test_gguf_unknown_tensor_type(tmp_path, good_gguf):
     pos = gguf_offset_field(good_gguf, "blk.0.attn_v.weight") - 4
-    fails(write_gguf_bytes(tmp_path, put(good_gguf, pos, "<I", 999)), CorruptFile, "blk.0.attn_v.weight", "unknown GGML type")
+    fails(
+        write_gguf_bytes(tmp_path, put(good_gguf, pos, "<I", 999)),
+        CorruptFile,
+        "blk.0.attn_v.weight",
+        "unknown GGML type",
+    )
 
 
 @pytest.mark.parametrize(
     "field,value",
-    [("n_tensors", 2**64 - 1), ("n_kv", 2**64 - 1), ("n_tensors", 2**40), ("n_kv", 2**33), ("string", 2**62), ("array", 2**60), ("n_dims", 2**31)],
+    [
+        ("n_tensors", 2**64 - 1),
+        ("n_kv", 2**64 - 1),
+        ("n_tensors", 2**40),
+        ("n_kv", 2**33),
+        ("string", 2**62),
+        ("array", 2**60),
+        ("n_dims", 2**31),
+    ],
 )
 def test_gguf_absurd_count_fails_fast(tmp_path, good_gguf, field, value):
     if field == "n_tensors":
@@ -561,14 +587,18 @@ def test_non_finite_attention_weight_bf16(tmp_path):
     import ml_dtypes
 
     tensors = llama_tensors()
-    header, data = st_layout(tensors)
+    header, _data = st_layout(tensors)
     name = "model.layers.0.self_attn.o_proj.weight"
     arr = tensors[name].astype(ml_dtypes.bfloat16)
     arr[0, 0] = np.nan
     chunks, pos = [], 0
     for k, v in tensors.items():
         raw = arr.tobytes() if k == name else v.tobytes()
-        header[k] = {"dtype": "BF16" if k == name else "F32", "shape": list(v.shape), "data_offsets": [pos, pos + len(raw)]}
+        header[k] = {
+            "dtype": "BF16" if k == name else "F32",
+            "shape": list(v.shape),
+            "data_offsets": [pos, pos + len(raw)],
+        }
         chunks.append(raw)
         pos += len(raw)
     root = write_model(tmp_path / "m", st_pack(header, b"".join(chunks)))
@@ -653,7 +683,20 @@ def test_no_attention_tensors_lists_names_and_mapping_fixes_it(tmp_path):
 def test_mapping_via_the_command_line(tmp_path, capsys):
     root = write_model(tmp_path / "m", st_bytes(custom_tensors()), config=None)
     out = tmp_path / "fps.json"
-    code = cli.main(["compute", "-q", "--no-cache", str(root), "--map", "q=blocks.{layer}.wq", "--map", "o=blocks.{layer}.wo", "--json", str(out)])
+    code = cli.main(
+        [
+            "compute",
+            "-q",
+            "--no-cache",
+            str(root),
+            "--map",
+            "q=blocks.{layer}.wq",
+            "--map",
+            "o=blocks.{layer}.wo",
+            "--json",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     (fp,) = json.loads(out.read_text())
@@ -671,7 +714,6 @@ def test_mapping_without_layer_placeholder_is_a_one_line_error(tmp_path, capsys)
 # bugs found outside the format parsers, fixed: regression tests
 
 
-
 def test_quant_method_not_a_string(tmp_path):
     tensors = {"model.layers.0.self_attn.q_proj.qweight": np.zeros((2, HIDDEN), np.int32)}
     config = {**LLAMA_CONFIG, "quantization_config": {"quant_method": 5}}
@@ -684,10 +726,8 @@ def beyond_num_hidden_layers(tmp_path: Path) -> Path:
     return write_model(tmp_path / "beyond", st_bytes(tensors), config={**LLAMA_CONFIG, "num_hidden_layers": 1})
 
 
-
 def test_all_attention_layers_beyond_num_hidden_layers(tmp_path):
     fails(beyond_num_hidden_layers(tmp_path), FingerprintError)
-
 
 
 def test_an_unexpected_exception_in_one_model_leaves_the_others(tmp_path):
@@ -695,7 +735,6 @@ def test_an_unexpected_exception_in_one_model_leaves_the_others(tmp_path):
     outcomes = compute_many([GOOD, bad], NO_CACHE)
     assert outcomes[0].fingerprint is not None
     assert isinstance(outcomes[1].error, FingerprintError)
-
 
 
 @pytest.mark.parametrize("where", ["no-attention", "corrupt-entry"])
@@ -711,12 +750,10 @@ def test_control_characters_in_tensor_names_stay_on_one_line(tmp_path, where):
     assert "\n" not in text and "\x1b" not in text, repr(text)
 
 
-
 def test_cli_map_without_layer_placeholder(tmp_path, capsys):
     code = cli.main(["compute", "-q", "--no-cache", GOOD, "--map", "q=blocks.wq"])
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err and err.startswith("error: ") and len(err.splitlines()) == 1
-
 
 
 def test_cli_json_into_a_missing_folder(tmp_path, capsys):
@@ -864,7 +901,9 @@ def bad_models(tmp_path: Path) -> dict[str, type[FingerprintError]]:
         str(write_model(tmp_path / "truncated", blob[: len(blob) - 300])): CorruptFile,
         str(write_model(tmp_path / "notjson", st_pack(b"{{{{"))): CorruptFile,
         str(write_model(tmp_path / "nan", st_bytes(nan))): NonFiniteWeights,
-        str(write_model(tmp_path / "foo", st_bytes({"foo.weight": np.ones(4, np.float32)}), config=None)): NoAttentionTensors,
+        str(
+            write_model(tmp_path / "foo", st_bytes({"foo.weight": np.ones(4, np.float32)}), config=None)
+        ): NoAttentionTensors,
         str(write_gguf_bytes(tmp_path, put(good_gguf, 4, "<I", 99), "v99.gguf")): CorruptFile,
         str(pickle_dir): PickleRefused,
         str(tmp_path / "nope"): BadReference,
@@ -1012,8 +1051,11 @@ def test_an_unwritable_json_path_is_refused_before_any_work(command, tmp_path, f
     model = str(fixtures / "stories260k")
     target = tmp_path / "is-a-folder"
     target.mkdir()
-    args = [command, model, "--json", str(target), "--no-cache"] if command == "compute" else [
-        command, model, model, "--json", str(target), "--no-cache"]
+    args = (
+        [command, model, "--json", str(target), "--no-cache"]
+        if command == "compute"
+        else [command, model, model, "--json", str(target), "--no-cache"]
+    )
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot write {target}: it is a folder") and "Traceback" not in err

@@ -11,8 +11,21 @@ from fingerprint.result import Fingerprint
 
 def fp(name, curves, layers=None):
     n = layers or len(next(iter(curves.values())))
-    return Fingerprint(model=name, revision="sha256:0", source="local", format="safetensors", architecture="x", layers=n, mode="exact",
-                       curves=curves, stats={}, bytes_read=0, bytes_total=0, tool_version="t", computed_at="now")
+    return Fingerprint(
+        model=name,
+        revision="sha256:0",
+        source="local",
+        format="safetensors",
+        architecture="x",
+        layers=n,
+        mode="exact",
+        curves=curves,
+        stats={},
+        bytes_read=0,
+        bytes_total=0,
+        tool_version="t",
+        computed_at="now",
+    )
 
 
 def test_pearson_matches_numpy_and_is_scale_free():

@@ -122,8 +122,13 @@ def test_shared_mode_deletes_a_visitors_uploads_when_their_session_ends(chromium
     mine = tmp_path / "my-model.safetensors"
     mine.write_bytes((FIXTURES / "stories260k" / "model.safetensors").read_bytes())
     serve = contextlib.contextmanager(_serve)
-    with serve(tmp_path, monkeypatch, FINGERPRINT_SHARED_MODE="1", FINGERPRINT_UPLOAD_DIR=str(uploads),
-               STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL="1") as server:
+    with serve(
+        tmp_path,
+        monkeypatch,
+        FINGERPRINT_SHARED_MODE="1",
+        FINGERPRINT_UPLOAD_DIR=str(uploads),
+        STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL="1",
+    ) as server:
         context, page = new_page(chromium)
         try:
             page.goto(f"{server.url}/models")

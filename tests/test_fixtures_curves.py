@@ -14,8 +14,13 @@ ROLES = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj"}
 def numpy_curves(model_dir):
     sd = load_file(str(model_dir / "model.safetensors"))
     layers = 5
-    out = {r: [float(np.std(sd[f"model.layers.{i}.self_attn.{n}.weight"].astype(np.float64))) for i in range(layers)] for r, n in ROLES.items()}
-    out["attn_norm"] = [float(np.std(sd[f"model.layers.{i}.input_layernorm.weight"].astype(np.float64))) for i in range(layers)]
+    out = {
+        r: [float(np.std(sd[f"model.layers.{i}.self_attn.{n}.weight"].astype(np.float64))) for i in range(layers)]
+        for r, n in ROLES.items()
+    }
+    out["attn_norm"] = [
+        float(np.std(sd[f"model.layers.{i}.input_layernorm.weight"].astype(np.float64))) for i in range(layers)
+    ]
     return out
 
 

@@ -12,6 +12,7 @@ Deterministic (derandomize=True) so CI sees the same examples every run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import struct
@@ -111,7 +112,7 @@ def check_consistent(result, src: MemorySource) -> None:
         if t.nbytes:
             spans.append((t.offset, t.offset + t.nbytes))
     spans.sort()
-    for (_, e0), (b1, _) in zip(spans, spans[1:]):
+    for (_, e0), (b1, _) in itertools.pairwise(spans):
         assert b1 >= e0, "overlapping tensors accepted"
 
 
@@ -172,7 +173,9 @@ def gguf_file(n_layers: int = 2, hidden: int = 32, vocab: int = 80) -> bytes:
         for i in range(n_layers):
             w.add_tensor(f"blk.{i}.attn_q.weight", rng.standard_normal((hidden, hidden)).astype(np.float32))
             w.add_tensor(f"blk.{i}.attn_k.weight", rng.standard_normal((hidden // 2, hidden)).astype(np.float16))
-            q8 = gguf.quants.quantize(rng.standard_normal((hidden // 2, hidden)).astype(np.float32), gguf.GGMLQuantizationType.Q8_0)
+            q8 = gguf.quants.quantize(
+                rng.standard_normal((hidden // 2, hidden)).astype(np.float32), gguf.GGMLQuantizationType.Q8_0
+            )
             w.add_tensor(f"blk.{i}.attn_v.weight", q8, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
             w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, np.float32))
         w.write_header_to_file()
@@ -186,9 +189,9 @@ GGUF_SEED = gguf_file()
 
 
 def test_seeds_parse():
-    tensors, meta, start = parse(st_format.read_header, ST_SEED)
+    tensors, meta, _start = parse(st_format.read_header, ST_SEED)
     assert len(tensors) == 10 and meta == {"format": "pt"}
-    tensors, meta, start = parse(gguf_format.read_header, GGUF_SEED)
+    tensors, meta, _start = parse(gguf_format.read_header, GGUF_SEED)
     assert len(tensors) == 8
     assert meta["llama.block_count"] == 2 and meta["general.fuzz_small"] == [1, 2, 3]
     assert meta["tokenizer.ggml.tokens"] == [f"t{i}" for i in range(80)]  # the vocabulary is kept (lineage signals)
@@ -227,7 +230,9 @@ def test_gguf_arbitrary_bytes(data):
 
 @FUZZ
 @given(
-    n=st.one_of(st.integers(0, 700), st.sampled_from([2**64 - 1, 2**63, 2**32, 100 * 1024 * 1024, 100 * 1024 * 1024 + 1])),
+    n=st.one_of(
+        st.integers(0, 700), st.sampled_from([2**64 - 1, 2**63, 2**32, 100 * 1024 * 1024, 100 * 1024 * 1024 + 1])
+    ),
     body=st.binary(max_size=600),
 )
 def test_safetensors_length_prefix_then_garbage(n, body):
@@ -248,16 +253,25 @@ def test_gguf_plausible_prefix_then_garbage(version, n_tensors, n_kv, body):
 # ----------------------------------------------------------------------------------------------
 # structured safetensors headers: valid JSON objects whose entries are right, nearly right or wrong
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**66), 2**66), st.floats(allow_nan=False), st.text(max_size=8))
-json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8)
-dims = st.one_of(st.integers(0, 9), st.integers(-3, -1), st.sampled_from([2**31, 2**63, 2**64 + 5]), st.just(True), st.just(2.0))
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**66), 2**66), st.floats(allow_nan=False), st.text(max_size=8)
+)
+json_values = st.recursive(
+    json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8
+)
+dims = st.one_of(
+    st.integers(0, 9), st.integers(-3, -1), st.sampled_from([2**31, 2**63, 2**64 + 5]), st.just(True), st.just(2.0)
+)
 entry = st.fixed_dictionaries(
     {},
     optional={
-        "dtype": st.one_of(st.sampled_from(sorted(SAFETENSORS_DTYPES)), st.sampled_from(["F4_X", "", "f32"]), json_scalars),
+        "dtype": st.one_of(
+            st.sampled_from(sorted(SAFETENSORS_DTYPES)), st.sampled_from(["F4_X", "", "f32"]), json_scalars
+        ),
         "shape": st.one_of(st.lists(dims, max_size=4), json_values),
         "data_offsets": st.one_of(
-            st.lists(st.one_of(st.integers(-5, 300), st.sampled_from([2**64, 2**70])), min_size=0, max_size=3), json_values
+            st.lists(st.one_of(st.integers(-5, 300), st.sampled_from([2**64, 2**70])), min_size=0, max_size=3),
+            json_values,
         ),
     },
 )
@@ -265,10 +279,14 @@ full_entry = st.fixed_dictionaries(  # all three keys present: gets past the "no
     {
         "dtype": st.sampled_from(["F32", "F16", "BF16", "I8", "F4_X"]),
         "shape": st.lists(st.one_of(st.integers(0, 6), dims), max_size=3),
-        "data_offsets": st.lists(st.one_of(st.integers(-2, 120), st.sampled_from([2**64, 2**70])), min_size=2, max_size=2),
+        "data_offsets": st.lists(
+            st.one_of(st.integers(-2, 120), st.sampled_from([2**64, 2**70])), min_size=2, max_size=2
+        ),
     }
 )
-names = st.one_of(st.sampled_from(["model.layers.0.self_attn.q_proj.weight", "__metadata__", "", "x"]), st.text(max_size=12))
+names = st.one_of(
+    st.sampled_from(["model.layers.0.self_attn.q_proj.weight", "__metadata__", "", "x"]), st.text(max_size=12)
+)
 
 
 @FUZZ
@@ -288,14 +306,23 @@ def test_safetensors_structured_headers(header, data_len):
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(["F32", "F16", "BF16", "I8"]), st.lists(st.integers(0, 6), max_size=3)), max_size=8), st.data())
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["F32", "F16", "BF16", "I8"]), st.lists(st.integers(0, 6), max_size=3)), max_size=8
+    ),
+    st.data(),
+)
 def test_safetensors_valid_layouts_always_parse(specs, data):
     """Well-formed headers (any order, zero-size tensors, gaps) are accepted and give back what they say."""
     header, pos = {}, 0
     for i, (dtype, shape) in enumerate(specs):
         n = int(np.prod(shape, dtype=np.int64)) * SAFETENSORS_DTYPES[dtype][0]
         gap = data.draw(st.integers(0, 3))
-        header[f"model.layers.{i}.self_attn.q_proj.weight"] = {"dtype": dtype, "shape": shape, "data_offsets": [pos + gap, pos + gap + n]}
+        header[f"model.layers.{i}.self_attn.q_proj.weight"] = {
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": [pos + gap, pos + gap + n],
+        }
         pos += gap + n
     keys = data.draw(st.permutations(list(header)))
     raw = json.dumps({k: header[k] for k in keys}).encode()
@@ -303,7 +330,8 @@ def test_safetensors_valid_layouts_always_parse(specs, data):
     tensors, _, start = parse(st_format.read_header, blob)
     assert start == 8 + len(raw)
     assert {t.name: (t.dtype, list(t.shape), t.offset - start, t.nbytes) for t in tensors} == {
-        k: (v["dtype"], v["shape"], v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0]) for k, v in header.items()
+        k: (v["dtype"], v["shape"], v["data_offsets"][0], v["data_offsets"][1] - v["data_offsets"][0])
+        for k, v in header.items()
     }
 
 
@@ -435,7 +463,9 @@ def many_tensors(n: int) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("header_total", [100_000 - 8, 100_000 - 7, 100_000 - 1, 100_000, 100_001, 100_007, 100_008, 102_400, 300_000])
+@pytest.mark.parametrize(
+    "header_total", [100_000 - 8, 100_000 - 7, 100_000 - 1, 100_000, 100_001, 100_007, 100_008, 102_400, 300_000]
+)
 def test_safetensors_header_around_and_beyond_100kb(header_total):
     """8 + header length = ``header_total`` exactly (space padding): parsed with two exact reads."""
     tensors = many_tensors(1200)  # ~75 kB of JSON
@@ -447,12 +477,12 @@ def test_safetensors_header_around_and_beyond_100kb(header_total):
     blob = st_file(tensors, pad_to=raw_len)
     assert struct.unpack_from("<Q", blob)[0] == raw_len and json_len <= raw_len
     src = MemorySource(blob)
-    found, meta, start = st_format.read_header(src)
+    found, _meta, start = st_format.read_header(src)
     assert start == header_total
     assert src.calls == 2 and src.requested == header_total  # no byte wasted
     assert len(found) == len(tensors)
     by_name = {t.name: t for t in found}
-    for i, (name, arr) in enumerate(tensors.items()):
+    for _i, (name, arr) in enumerate(tensors.items()):
         t = by_name[name]
         assert t.shape == (2, 2) and t.dtype == "F16"
         assert blob[t.offset : t.offset + t.nbytes] == arr.tobytes()
@@ -469,17 +499,22 @@ def _header_of(tensors):
 def test_safetensors_large_header_agrees_with_the_safetensors_library(tmp_path):
     from safetensors import safe_open
 
-    tensors = {f"model.layers.{i // 4}.self_attn.{'qkvo'[i % 4]}_proj.weight": np.full((3, 5), i, np.float32) for i in range(2400)}
+    tensors = {
+        f"model.layers.{i // 4}.self_attn.{'qkvo'[i % 4]}_proj.weight": np.full((3, 5), i, np.float32)
+        for i in range(2400)
+    }
     blob = st_file(tensors, metadata={"format": "pt", "note": "x" * 50_000})
     assert struct.unpack_from("<Q", blob)[0] > 200_000
     path = tmp_path / "big.safetensors"
     path.write_bytes(blob)
-    found, meta, start = parse(st_format.read_header, blob)
+    found, meta, _start = parse(st_format.read_header, blob)
     with safe_open(str(path), framework="numpy") as f:
         assert set(f.keys()) == {t.name for t in found}
         assert f.metadata() == meta
         for t in found[::97]:
-            np.testing.assert_array_equal(f.get_tensor(t.name), np.frombuffer(blob[t.offset : t.offset + t.nbytes], np.float32).reshape(t.shape))
+            np.testing.assert_array_equal(
+                f.get_tensor(t.name), np.frombuffer(blob[t.offset : t.offset + t.nbytes], np.float32).reshape(t.shape)
+            )
 
 
 def test_gguf_header_larger_than_the_first_read_chunk():
@@ -563,7 +598,13 @@ def test_safetensors_shape_of_many_huge_dims_is_rejected_fast():
     """A shape product with millions of digits would take minutes; the message stays short."""
     import time
 
-    header = {"model.layers.0.self_attn.q_proj.weight": {"dtype": "F32", "shape": [2**64 - 1] * 200_000, "data_offsets": [0, 4]}}
+    header = {
+        "model.layers.0.self_attn.q_proj.weight": {
+            "dtype": "F32",
+            "shape": [2**64 - 1] * 200_000,
+            "data_offsets": [0, 4],
+        }
+    }
     raw = json.dumps(header).encode()
     blob = struct.pack("<Q", len(raw)) + raw + b"\0" * 4
     t0 = time.perf_counter()

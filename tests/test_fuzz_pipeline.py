@@ -27,8 +27,13 @@ HEADER = json.loads(RAW[8 : 8 + N])
 NAMES = sorted(k for k in HEADER if k != "__metadata__")
 HUGE = [0, 1, 7, 2**31 - 1, 2**31, 2**32, 2**60, 2**63, 2**64 + 3, 10**30]
 
-PIPELINE = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PIPELINE = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @st.composite

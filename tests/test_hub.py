@@ -96,7 +96,10 @@ def test_sharded_repo_with_index(hub, tmp_path):
     for fname, keys in shards.items():
         save_file({k: sd[k] for k in keys}, str(tmp_path / fname))
         files[fname] = tmp_path / fname
-    index = {"metadata": {"total_size": sum(v.nbytes for v in sd.values())}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}
+    index = {
+        "metadata": {"total_size": sum(v.nbytes for v in sd.values())},
+        "weight_map": {k: f for f, ks in shards.items() for k in ks},
+    }
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
     files["model.safetensors.index.json"] = tmp_path / "model.safetensors.index.json"
     hub.add_repo("org/sharded", files)
@@ -212,7 +215,20 @@ def test_cli_never_prints_or_writes_the_token(hub, tmp_path, capsys, caplog, mon
 
     monkeypatch.setattr(hc, "ENDPOINT", hub.url)
     out_json = tmp_path / "fps.json"
-    code = cli_main(["compute", "org/gated", "org/missing", "--token", secret, "--json", str(out_json), "-v", "--cache", str(tmp_path / "c.sqlite")])
+    code = cli_main(
+        [
+            "compute",
+            "org/gated",
+            "org/missing",
+            "--token",
+            secret,
+            "--json",
+            str(out_json),
+            "-v",
+            "--cache",
+            str(tmp_path / "c.sqlite"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1  # org/missing failed, org/gated worked
     assert "org/gated" in captured.out and "org/missing" in captured.err
@@ -248,7 +264,9 @@ def test_hf_prefix_forces_the_hub_even_when_a_folder_has_that_name(hub, tmp_path
 @pytest.mark.parametrize("kind", ["private", "gated"])
 def test_a_cached_private_or_gated_result_is_shown_only_to_who_may_read_the_repo(hub, tmp_path, kind):
     """Shared server, one cache: visitor A (token) computed org/secret; visitor B (no token) asks for it pinned."""
-    sha = hub.add_repo("org/secret", fixture_files(STORIES), **({"private": True} if kind == "private" else {"gated": True}))
+    sha = hub.add_repo(
+        "org/secret", fixture_files(STORIES), **({"private": True} if kind == "private" else {"gated": True})
+    )
     hub.add_token("hf_visitor_a", gated_access={"org/secret"}, private_access={"org/secret"})
     store = Store(tmp_path / "shared.sqlite")
     pinned = f"org/secret@{sha}"

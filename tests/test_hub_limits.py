@@ -30,11 +30,15 @@ def hub_like(hub):
 @pytest.fixture
 def sharded(tmp_path):
     """A 4-layer Llama in two safetensors shards with an index: three files behind the Hub's redirect."""
-    return write_safetensors_dir(build_llama(7, hidden=128, layers=4, heads=8, kv_heads=4, vocab=256), tmp_path / "m", dtype="BF16", shards=2)
+    return write_safetensors_dir(
+        build_llama(7, hidden=128, layers=4, heads=8, kv_heads=4, vocab=256), tmp_path / "m", dtype="BF16", shards=2
+    )
 
 
 def resolves_by_file(hub) -> collections.Counter:
-    return collections.Counter(path.split("/resolve/", 1)[1].split("/", 1)[1] for _, path, _ in hub.requests if "/resolve/" in path)
+    return collections.Counter(
+        path.split("/resolve/", 1)[1].split("/", 1)[1] for _, path, _ in hub.requests if "/resolve/" in path
+    )
 
 
 def opts(hub, **kw) -> Options:
@@ -164,7 +168,9 @@ def test_a_full_verdict_of_two_models_stays_inside_the_buckets(hub_like, sharded
     assert hub_like.api_calls == 2  # one model_info per model: σ comes from the probe's reads
     for repo in ("org/a", "org/b"):
         per_file = collections.Counter(
-            path.split("/resolve/", 1)[1].split("/", 1)[1] for _, path, _ in hub_like.requests if path.startswith(f"/{repo}/resolve/")
+            path.split("/resolve/", 1)[1].split("/", 1)[1]
+            for _, path, _ in hub_like.requests
+            if path.startswith(f"/{repo}/resolve/")
         )
         assert hub_like.resolver_calls_by_repo[repo] <= len(per_file) + 1, per_file
         assert v.reads[repo]["requests"] <= 1000 and v.reads[repo]["bytes_read"] <= 128e6
@@ -185,16 +191,15 @@ def test_a_verdict_reports_its_rate_limit_waits(hub_like):
 def test_the_models_panel_shows_a_rate_limit_wait_and_then_the_reading_again():
     from app_pages.common import _line_text
     from app_pages.jobs import Job
-
     from fingerprint.compute import Progress
 
     job = Job([("k", "org/a")], Options(use_cache=False))
     job._progress(Progress("org/a", "reading", 10, 100, "exact"))
     wait = "waiting 42 s for the Hub's rate limit (anonymous: 3,000 file requests per 5 min; a token raises it)"
     job._progress(Progress("org/a", "rate_limited", message=wait))
-    line, = job.lines()
+    (line,) = job.lines()
     assert line.stage == "rate_limited" and line.fraction > 0.05  # the bar keeps its place while waiting
     assert _line_text(line, stopping=False).endswith(wait)
     job._progress(Progress("org/a", "reading", 20, 100, "exact"))
-    line, = job.lines()
+    (line,) = job.lines()
     assert line.stage == "reading" and "rate limit" not in _line_text(line, stopping=False)

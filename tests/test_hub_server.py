@@ -18,10 +18,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import httpx2  # noqa: E402
-import pytest  # noqa: E402
-from huggingface_hub import HfApi, hf_hub_download, hf_hub_url  # noqa: E402
-from huggingface_hub.errors import (  # noqa: E402
+import httpx2
+import pytest
+from huggingface_hub import HfApi, hf_hub_download, hf_hub_url
+from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
@@ -29,9 +29,9 @@ from huggingface_hub.errors import (  # noqa: E402
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.file_download import get_hf_file_metadata  # noqa: E402
-from huggingface_hub.hf_api import RepoFile, RepoFolder  # noqa: E402
-from huggingface_hub.utils import (  # noqa: E402
+from huggingface_hub.file_download import get_hf_file_metadata
+from huggingface_hub.hf_api import RepoFile, RepoFolder
+from huggingface_hub.utils import (
     build_hf_headers,
     get_session,
     hf_raise_for_status,
@@ -43,7 +43,7 @@ try:
     from tests.hub_server import FakeHub
 except ImportError:  # tests/ not importable as a package: import the module next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from hub_server import FakeHub  # noqa: E402
+    from hub_server import FakeHub
 
 REPO = "acme/tiny-llm"
 CONFIG = b'{"hidden_size": 8, "num_layers": 2}'
@@ -518,9 +518,7 @@ def test_hf_hub_download_gated_and_lfs_redirect(hub, tmp_path):
         hf_hub_download("acme/gated", "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token=False)
 
     hub.redirect_lfs = True  # like the real Hub: 302 to a CDN on another origin, with X-Linked-* headers
-    path = hf_hub_download(
-        "acme/gated", "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token="hf_granted"
-    )
+    path = hf_hub_download("acme/gated", "model.safetensors", cache_dir=tmp_path, endpoint=hub.url, token="hf_granted")
     assert Path(path).read_bytes() == WEIGHTS
     # the blob is stored under its sha256 (taken from X-Linked-Etag on the 302)
     assert (tmp_path / "models--acme--gated" / "blobs" / hashlib.sha256(WEIGHTS).hexdigest()).exists()

@@ -15,13 +15,29 @@ import pytest
 from safetensors.numpy import load_file, save
 
 sys.path.insert(0, str(Path(__file__).parent))
-import layouts as L  # noqa: E402
+import layouts as L
 
 Q = gguf.GGMLQuantizationType
 ALLOWED_ROLES = {
-    "q", "k", "v", "o", "qkv", "q_a", "q_b", "kv_a", "kv_b",
-    "q_bias", "k_bias", "v_bias", "o_bias", "qkv_bias",
-    "attn_norm", "q_norm", "k_norm", "q_a_norm", "kv_a_norm",
+    "q",
+    "k",
+    "v",
+    "o",
+    "qkv",
+    "q_a",
+    "q_b",
+    "kv_a",
+    "kv_b",
+    "q_bias",
+    "k_bias",
+    "v_bias",
+    "o_bias",
+    "qkv_bias",
+    "attn_norm",
+    "q_norm",
+    "k_norm",
+    "q_a_norm",
+    "kv_a_norm",
 }
 FUSED = {"gpt2", "gpt_neox", "phi3", "falcon_new_arch", "falcon_7b"}
 
@@ -73,8 +89,8 @@ def test_multi_key_metadata_matches_after_parsing():
     meta = {"format": "pt", "b": "1", "a": "2"}
     ours, theirs = L.serialize_safetensors(t, meta), save(t, metadata=meta)
     n1, n2 = (struct.unpack("<Q", x[:8])[0] for x in (ours, theirs))
-    assert n1 == n2 and json.loads(ours[8:8 + n1]) == json.loads(theirs[8:8 + n2])
-    assert ours[8 + n1:] == theirs[8 + n2:]
+    assert n1 == n2 and json.loads(ours[8 : 8 + n1]) == json.loads(theirs[8 : 8 + n2])
+    assert ours[8 + n1 :] == theirs[8 + n2 :]
 
 
 @pytest.mark.parametrize("name", ["llama", "gpt_neox", "deepseek_v3_fp8"])
@@ -87,9 +103,9 @@ def test_header_alignment_and_data_order(tmp_path):
     p = L.write_safetensors_file(mixed_tensors(), tmp_path / "x.safetensors", {"format": "pt"})
     n, header = L.read_safetensors_header(p)
     assert n % 8 == 0
-    raw = p.read_bytes()[8:8 + n]
+    raw = p.read_bytes()[8 : 8 + n]
     assert raw.rstrip(b" ") == json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    assert list(header)[0] == "__metadata__"
+    assert next(iter(header)) == "__metadata__"
     entries = [(k, v) for k, v in header.items() if k != "__metadata__"]
     # contiguous, in file order
     end = 0
@@ -98,8 +114,7 @@ def test_header_alignment_and_data_order(tmp_path):
         end = v["data_offsets"][1]
     assert p.stat().st_size == 8 + n + end
     # sorted by dtype alignment (large first) then by name
-    size = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1,
-            "F8_E5M2": 1, "U8": 1, "BOOL": 1}
+    size = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "U8": 1, "BOOL": 1}
     sizes = [size[v["dtype"]] for _, v in entries]
     assert sizes == sorted(sizes, reverse=True)
     f32_names = [k for k, v in entries if v["dtype"] == "F32"]
@@ -124,8 +139,9 @@ def test_low_level_writer_dtypes(tmp_path):
 
 def test_f8_files_parse_with_a_plain_reader(tmp_path):
     w = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
-    p = L.write_safetensors_file({"a": w, "b": w, "c": w}, tmp_path / "f8.safetensors",
-                                 dtypes={"a": "F8_E4M3", "b": "F8_E5M2"})
+    p = L.write_safetensors_file(
+        {"a": w, "b": w, "c": w}, tmp_path / "f8.safetensors", dtypes={"a": "F8_E4M3", "b": "F8_E5M2"}
+    )
     _, header = L.read_safetensors_header(p)
     assert header["a"]["dtype"] == "F8_E4M3" and header["b"]["dtype"] == "F8_E5M2"
     assert header["a"]["data_offsets"][1] - header["a"]["data_offsets"][0] == 15
@@ -163,7 +179,7 @@ def test_checkpoint_dir_and_index(tmp_path, name, shards, dtype):
     total = 0
     seen = {}
     for f in files:
-        n, header = L.read_safetensors_header(d / f)
+        _n, header = L.read_safetensors_header(d / f)
         assert header.pop("__metadata__") == {"format": "pt"}
         for k, v in header.items():
             assert k not in seen
@@ -241,7 +257,9 @@ def test_ground_truth_is_consistent(gt_layout):
             assert src in lay.tensors
             assert f".{layer}." in src or src.startswith(f"h.{layer}.")
             stored = lay.tensors[src]
-            if stored.dtype == np.float32 and not (lay.name in FUSED and role in ("q", "k", "v", "q_bias", "k_bias", "v_bias")):
+            if stored.dtype == np.float32 and not (
+                lay.name in FUSED and role in ("q", "k", "v", "q_bias", "k_bias", "v_bias")
+            ):
                 assert np.array_equal(arr, stored.astype(np.float64)), (layer, role)
             # the ground truth is a copy, not a view
             assert not np.shares_memory(arr, stored)
@@ -269,18 +287,43 @@ def test_deterministic_in_seed(name):
 
 
 GGUF_ARCH = {
-    "llama": "LLAMA", "mistral": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3", "gemma": "GEMMA",
-    "gemma2": "GEMMA2", "phi3": "PHI3", "gpt2": "GPT2", "gpt_neox": "GPTNEOX",
-    "falcon_new_arch": "FALCON", "falcon_7b": "FALCON", "bert": "BERT", "mixtral": "LLAMA",
-    "qwen2_moe": "QWEN2MOE", "deepseek_v2": "DEEPSEEK2", "deepseek_v2_lite": "DEEPSEEK2",
-    "deepseek_v3_fp8": "DEEPSEEK2", "pangu_pro_moe": "LLAMA", "llava": "LLAMA",
-    "llava_new_naming": "LLAMA", "qwen3_vl": "QWEN3",
+    "llama": "LLAMA",
+    "mistral": "LLAMA",
+    "qwen2": "QWEN2",
+    "qwen3": "QWEN3",
+    "gemma": "GEMMA",
+    "gemma2": "GEMMA2",
+    "phi3": "PHI3",
+    "gpt2": "GPT2",
+    "gpt_neox": "GPTNEOX",
+    "falcon_new_arch": "FALCON",
+    "falcon_7b": "FALCON",
+    "bert": "BERT",
+    "mixtral": "LLAMA",
+    "qwen2_moe": "QWEN2MOE",
+    "deepseek_v2": "DEEPSEEK2",
+    "deepseek_v2_lite": "DEEPSEEK2",
+    "deepseek_v3_fp8": "DEEPSEEK2",
+    "pangu_pro_moe": "LLAMA",
+    "llava": "LLAMA",
+    "llava_new_naming": "LLAMA",
+    "qwen3_vl": "QWEN3",
 }
 ROLE_TENSOR = {
-    "q": {"ATTN_Q"}, "k": {"ATTN_K"}, "v": {"ATTN_V"}, "o": {"ATTN_OUT"}, "qkv": {"ATTN_QKV"},
-    "attn_norm": {"ATTN_NORM", "ATTN_NORM_2"}, "q_norm": {"ATTN_Q_NORM"}, "k_norm": {"ATTN_K_NORM"},
-    "q_a": {"ATTN_Q_A"}, "q_b": {"ATTN_Q_B"}, "kv_a": {"ATTN_KV_A_MQA"}, "kv_b": {"ATTN_KV_B"},
-    "q_a_norm": {"ATTN_Q_A_NORM"}, "kv_a_norm": {"ATTN_KV_A_NORM"},
+    "q": {"ATTN_Q"},
+    "k": {"ATTN_K"},
+    "v": {"ATTN_V"},
+    "o": {"ATTN_OUT"},
+    "qkv": {"ATTN_QKV"},
+    "attn_norm": {"ATTN_NORM", "ATTN_NORM_2"},
+    "q_norm": {"ATTN_Q_NORM"},
+    "k_norm": {"ATTN_K_NORM"},
+    "q_a": {"ATTN_Q_A"},
+    "q_b": {"ATTN_Q_B"},
+    "kv_a": {"ATTN_KV_A_MQA"},
+    "kv_b": {"ATTN_KV_B"},
+    "q_a_norm": {"ATTN_Q_A_NORM"},
+    "kv_a_norm": {"ATTN_KV_A_NORM"},
 }
 
 
@@ -288,12 +331,16 @@ def test_names_agree_with_gguf_tensor_mapping(gt_layout):
     """Independent cross-check against llama.cpp's HF-name table (gguf-py)."""
     arch = getattr(gguf.MODEL_ARCH, GGUF_ARCH[gt_layout.name])
     tmap = gguf.get_tensor_name_map(arch, 8)
-    for layer, roles in gt_layout.attention.items():
+    for layer, _roles in gt_layout.attention.items():
         for role, src in gt_layout.sources[layer].items():
             name = src
-            for prefix, repl in (("language_model.model.", "model."), ("model.language_model.", "model."), ("bert.", "")):
+            for prefix, repl in (
+                ("language_model.model.", "model."),
+                ("model.language_model.", "model."),
+                ("bert.", ""),
+            ):
                 if name.startswith(prefix):
-                    name = repl + name[len(prefix):]
+                    name = repl + name[len(prefix) :]
             kind = tmap.get_type(name, try_suffixes=(".weight", ".bias", ".gamma", ".beta"))
             if role.endswith("_bias") and role not in ("q_bias", "k_bias", "v_bias", "o_bias", "qkv_bias"):
                 continue
@@ -303,8 +350,20 @@ def test_names_agree_with_gguf_tensor_mapping(gt_layout):
             assert kind is not None and kind.name in want, (src, role, kind)
 
 
-SEPARATE_QKV_DECODERS = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "mixtral",
-                         "qwen2_moe", "pangu_pro_moe", "llava", "llava_new_naming", "qwen3_vl"]
+SEPARATE_QKV_DECODERS = [
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "gemma",
+    "gemma2",
+    "mixtral",
+    "qwen2_moe",
+    "pangu_pro_moe",
+    "llava",
+    "llava_new_naming",
+    "qwen3_vl",
+]
 
 
 @pytest.mark.parametrize("name", SEPARATE_QKV_DECODERS)
@@ -369,7 +428,7 @@ def test_gpt2_conv1d_column_split():
         assert W.shape == (E, 3 * E) and B.shape == (3 * E,)
         assert np.array_equal(np.concatenate([r["q"], r["k"], r["v"]], axis=1), W)
         # GPT2Attention: c_attn(x).split(n_embd, dim=2), Conv1D = x @ W + b
-        q, k, v = np.split(x @ W + B, 3, axis=1)
+        q, _k, v = np.split(x @ W + B, 3, axis=1)
         assert np.allclose(q, x @ r["q"] + r["q_bias"]) and np.allclose(v, x @ r["v"] + r["v_bias"])
         mask = lay.tensors[f"h.{i}.attn.bias"]
         assert mask.shape == (1, 1, lay.config["n_positions"], lay.config["n_positions"])
@@ -382,7 +441,7 @@ def test_gpt_neox_per_head_interleave_round_trip():
     nh, H = c["num_attention_heads"], c["hidden_size"]
     hd = H // nh
     x = np.random.default_rng(0).standard_normal((5, H))
-    for i, r in lay.attention.items():
+    for _i, r in lay.attention.items():
         W, B = r["qkv"], r["qkv_bias"]
         # modeling_gpt_neox: qkv.view(..., nh, 3*hd).chunk(3, dim=-1)
         fused = (x @ W.T + B).reshape(5, nh, 3 * hd)
@@ -443,7 +502,10 @@ def test_moe_layouts():
     h = qm.config["hidden_size"]
     assert qm.tensors["model.layers.0.mlp.shared_expert_gate.weight"].shape == (1, h)
     assert qm.tensors["model.layers.0.mlp.gate.weight"].shape == (qm.config["num_experts"], h)
-    assert qm.tensors["model.layers.0.mlp.shared_expert.up_proj.weight"].shape == (qm.config["shared_expert_intermediate_size"], h)
+    assert qm.tensors["model.layers.0.mlp.shared_expert.up_proj.weight"].shape == (
+        qm.config["shared_expert_intermediate_size"],
+        h,
+    )
     assert qm.tensors["model.layers.0.mlp.experts.0.down_proj.weight"].shape == (h, qm.config["moe_intermediate_size"])
     pg = L.build_pangu_pro_moe(0)
     assert pg.config["model_type"] == "PanGuMoE"
@@ -457,8 +519,13 @@ def test_mla_shapes_follow_config(name):
     lay = L.BUILDERS[name](0)
     c = lay.config
     H, nh = c["hidden_size"], c["num_attention_heads"]
-    nope, rope, vd, kvr, qr = (c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"],
-                               c["kv_lora_rank"], c["q_lora_rank"])
+    nope, rope, vd, kvr, qr = (
+        c["qk_nope_head_dim"],
+        c["qk_rope_head_dim"],
+        c["v_head_dim"],
+        c["kv_lora_rank"],
+        c["q_lora_rank"],
+    )
     for i, r in lay.attention.items():
         if qr is None:
             assert r["q"].shape == (nh * (nope + rope), H) and "q_a" not in r
@@ -474,14 +541,21 @@ def test_mla_shapes_follow_config(name):
         else:
             assert lay.tensors[p + "gate.weight"].shape == (c["n_routed_experts"], H)
             assert f"{p}experts.{c['n_routed_experts'] - 1}.down_proj.weight" in lay.tensors
-            assert lay.tensors[p + "shared_experts.gate_proj.weight"].shape[0] == c["moe_intermediate_size"] * c["n_shared_experts"]
+            assert (
+                lay.tensors[p + "shared_experts.gate_proj.weight"].shape[0]
+                == c["moe_intermediate_size"] * c["n_shared_experts"]
+            )
 
 
 def test_deepseek_v3_fp8_blocks():
     lay = L.build_deepseek_v3_fp8(0)
     c = lay.config
-    assert c["quantization_config"] == {"activation_scheme": "dynamic", "fmt": "e4m3",
-                                        "quant_method": "fp8", "weight_block_size": [128, 128]}
+    assert c["quantization_config"] == {
+        "activation_scheme": "dynamic",
+        "fmt": "e4m3",
+        "quant_method": "fp8",
+        "weight_block_size": [128, 128],
+    }
     n_fp8 = 0
     partial = False
     for name, arr in lay.tensors.items():
@@ -498,8 +572,13 @@ def test_deepseek_v3_fp8_blocks():
             assert name + "_scale_inv" not in lay.tensors
     assert n_fp8 > 0 and partial
     # which tensors stay unquantized
-    for name in ("model.embed_tokens.weight", "lm_head.weight", "model.layers.1.mlp.gate.weight",
-                 "model.layers.0.input_layernorm.weight", "model.layers.0.self_attn.kv_a_layernorm.weight"):
+    for name in (
+        "model.embed_tokens.weight",
+        "lm_head.weight",
+        "model.layers.1.mlp.gate.weight",
+        "model.layers.0.input_layernorm.weight",
+        "model.layers.0.self_attn.kv_a_layernorm.weight",
+    ):
         assert lay.tensors[name].dtype == np.float32
     assert lay.fixed_dtypes["model.layers.1.mlp.gate.e_score_correction_bias"] == "F32"
     qa = lay.tensors["model.layers.0.self_attn.q_a_proj.weight"]
@@ -518,8 +597,14 @@ def test_deepseek_v3_fp8_blocks():
     # MTP module appended as layer num_hidden_layers, not part of the ground truth
     m = c["num_hidden_layers"]
     assert c["num_nextn_predict_layers"] == 1 and m not in lay.attention
-    for n in ("enorm.weight", "hnorm.weight", "eh_proj.weight", "shared_head.head.weight",
-              "self_attn.q_a_proj.weight", "self_attn.q_a_proj.weight_scale_inv"):
+    for n in (
+        "enorm.weight",
+        "hnorm.weight",
+        "eh_proj.weight",
+        "shared_head.head.weight",
+        "self_attn.q_a_proj.weight",
+        "self_attn.q_a_proj.weight_scale_inv",
+    ):
         assert f"model.layers.{m}.{n}" in lay.tensors
     assert "model.layers.3.enorm.weight" not in L.build_deepseek_v3_fp8(0, mtp=False).tensors
 
@@ -534,17 +619,25 @@ def test_fp8_survives_bf16_directory(tmp_path):
     assert t["model.layers.0.self_attn.q_a_proj.weight_scale_inv"].dtype == np.float32
     assert t["model.layers.1.mlp.gate.e_score_correction_bias"].dtype == np.float32
     assert t["model.embed_tokens.weight"].dtype == ml_dtypes.bfloat16
-    deq = L.fp8_block_dequantize(t["model.layers.0.self_attn.q_a_proj.weight"],
-                                 t["model.layers.0.self_attn.q_a_proj.weight_scale_inv"])
+    deq = L.fp8_block_dequantize(
+        t["model.layers.0.self_attn.q_a_proj.weight"], t["model.layers.0.self_attn.q_a_proj.weight_scale_inv"]
+    )
     assert np.array_equal(deq, lay.attention[0]["q_a"])
     assert np.array_equal(lay.attention_as("BF16")[0]["q_a"], lay.attention[0]["q_a"])
 
 
-@pytest.mark.parametrize("name, text_prefix, vision_q", [
-    ("llava", "language_model.model.", "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight"),
-    ("llava_new_naming", "model.language_model.", "model.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight"),
-    ("qwen3_vl", "model.language_model.", "model.visual.blocks.0.attn.qkv.weight"),
-])
+@pytest.mark.parametrize(
+    "name, text_prefix, vision_q",
+    [
+        ("llava", "language_model.model.", "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight"),
+        (
+            "llava_new_naming",
+            "model.language_model.",
+            "model.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight",
+        ),
+        ("qwen3_vl", "model.language_model.", "model.visual.blocks.0.attn.qkv.weight"),
+    ],
+)
 def test_vlm_ground_truth_is_the_language_model(name, text_prefix, vision_q):
     lay = L.BUILDERS[name](0)
     assert vision_q in lay.tensors
@@ -654,8 +747,14 @@ def test_gguf_f32_is_exact_and_laid_out_like_llama_cpp(tmp_path):
     assert "general.alignment" not in r.fields
     exp = L.gguf_expected_tensors(lay)
     assert [tt.name for tt in r.tensors] == list(exp)
-    assert {"token_embd.weight", "output_norm.weight", "output.weight", "blk.2.attn_q.weight",
-            "blk.0.attn_output.weight", "blk.1.ffn_gate.weight"} <= set(t)
+    assert {
+        "token_embd.weight",
+        "output_norm.weight",
+        "output.weight",
+        "blk.2.attn_q.weight",
+        "blk.0.attn_output.weight",
+        "blk.1.ffn_gate.weight",
+    } <= set(t)
     for name, (qt, arr) in t.items():
         assert qt == Q.F32
         assert np.array_equal(arr, exp[name]), name
@@ -680,24 +779,33 @@ def expected_gguf_type(qtype, cols):
     return qtype if cols % 32 == 0 else Q.F16
 
 
-TOL = {Q.F16: (1e-3, 1e-3), Q.BF16: (8e-3, 5e-3), Q.Q8_0: (1 / 127, 0.02), Q.Q4_0: (1 / 7, 0.15),
-       Q.Q5_0: (1 / 15, 0.08), Q.Q4_K: (1 / 7, 0.15)}  # (max err / amax, relative rms)
+TOL = {
+    Q.F16: (1e-3, 1e-3),
+    Q.BF16: (8e-3, 5e-3),
+    Q.Q8_0: (1 / 127, 0.02),
+    Q.Q4_0: (1 / 7, 0.15),
+    Q.Q5_0: (1 / 15, 0.08),
+    Q.Q4_K: (1 / 7, 0.15),
+}  # (max err / amax, relative rms)
 
 
-@pytest.mark.parametrize("qtype, hidden, seen", [
-    (Q.F16, 64, {Q.F16}),
-    (Q.BF16, 64, {Q.BF16}),
-    (Q.Q8_0, 64, {Q.Q8_0}),
-    (Q.Q8_0, 48, {Q.Q8_0, Q.F16}),       # convert_hf_to_gguf: QuantError -> F16 (48-wide rows)
-    (Q.Q4_0, 64, {Q.Q4_0}),
-    (Q.Q4_K, 256, {Q.Q4_K}),
-    (Q.Q4_K, 64, {Q.Q5_0}),              # llama-quant: incompatible Q4_K -> Q5_0
-    (Q.Q4_K, 48, {Q.Q5_0, Q.F16}),       # ... -> F16 when 32 does not divide either
-])
+@pytest.mark.parametrize(
+    "qtype, hidden, seen",
+    [
+        (Q.F16, 64, {Q.F16}),
+        (Q.BF16, 64, {Q.BF16}),
+        (Q.Q8_0, 64, {Q.Q8_0}),
+        (Q.Q8_0, 48, {Q.Q8_0, Q.F16}),  # convert_hf_to_gguf: QuantError -> F16 (48-wide rows)
+        (Q.Q4_0, 64, {Q.Q4_0}),
+        (Q.Q4_K, 256, {Q.Q4_K}),
+        (Q.Q4_K, 64, {Q.Q5_0}),  # llama-quant: incompatible Q4_K -> Q5_0
+        (Q.Q4_K, 48, {Q.Q5_0, Q.F16}),  # ... -> F16 when 32 does not divide either
+    ],
+)
 def test_gguf_quantized_within_error(tmp_path, qtype, hidden, seen):
     lay = L.build_llama(0, hidden=hidden, heads=4, kv_heads=2, intermediate=2 * hidden, vocab=64)
     path = L.write_gguf(lay, tmp_path / "q.gguf", qtype=qtype)
-    r, t = gguf_tensors(path)
+    _r, t = gguf_tensors(path)
     exp = L.gguf_expected_tensors(lay)
     types = set()
     for name, (qt, arr) in t.items():
@@ -711,14 +819,14 @@ def test_gguf_quantized_within_error(tmp_path, qtype, hidden, seen):
         amax = np.abs(want).max()
         max_tol, rms_tol = TOL[qt]
         assert err.max() <= max_tol * amax, (name, err.max(), amax)
-        assert np.sqrt(((arr - want) ** 2).mean() / (want ** 2).mean()) < rms_tol
+        assert np.sqrt(((arr - want) ** 2).mean() / (want**2).mean()) < rms_tol
     assert types == seen
 
 
 def test_q4_k_quantizer_round_trip():
     x = np.random.default_rng(0).standard_normal((8, 512)).astype(np.float32) * 0.05
     x[0] += 0.2  # an all-positive row, min clipped at 0
-    x[1] = 0.0   # an all-zero row
+    x[1] = 0.0  # an all-zero row
     q = L.quantize_q4_k(x)
     assert q.dtype == np.uint8 and q.shape == (8, 2 * 144)
     y = gguf.quants.dequantize(q, Q.Q4_K)
@@ -751,7 +859,7 @@ def test_header_sizes_around_the_100k_first_read(tmp_path, n_bytes):
     raw = p.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     assert n == n_bytes
-    assert json.loads(raw[8:8 + n])["__metadata__"]["format"] == "pt"
+    assert json.loads(raw[8 : 8 + n])["__metadata__"]["format"] == "pt"
     back, _ = L.read_safetensors_file(p)
     assert all(np.array_equal(back[k], v) for k, v in t.items())
     if n_bytes % 8 == 0:
@@ -762,7 +870,7 @@ def test_many_small_tensors_push_header_past_100k(tmp_path):
     lay = L.build_llama(0)
     extra = L.filler_tensors(2500)
     d = L.write_safetensors_dir(lay, tmp_path / "f", extra_tensors=extra)
-    n, header = L.read_safetensors_header(d / "model.safetensors")
+    n, _header = L.read_safetensors_header(d / "model.safetensors")
     assert n > 100_000 and n % 8 == 0
     st = load_file(d / "model.safetensors")
     assert set(st) == set(lay.tensors) | set(extra)

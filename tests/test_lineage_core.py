@@ -74,7 +74,9 @@ def _verdict(a, b, opts: Options | None = None):
 
 def _write_model(folder: Path, weights: dict, config: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(folder / "model.safetensors"))
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(folder / "model.safetensors")
+    )
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 
@@ -159,9 +161,15 @@ def test_sampled_probe_of_safetensors_and_gguf_reads_identical_rows(synth):
             np.testing.assert_array_equal(a.rows, b.rows, err_msg=f"{kind} layer {layer}")
             np.testing.assert_array_equal(a.data, b.data, err_msg=f"{kind} layer {layer}")
             # the data are the rows of the source tensor (F16-rounded), in HF order
-            name = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
-                    "o": "self_attn.o_proj", "gate": "mlp.gate_proj", "up": "mlp.up_proj",
-                    "down": "mlp.down_proj"}[kind]
+            name = {
+                "q": "self_attn.q_proj",
+                "k": "self_attn.k_proj",
+                "v": "self_attn.v_proj",
+                "o": "self_attn.o_proj",
+                "gate": "mlp.gate_proj",
+                "up": "mlp.up_proj",
+                "down": "mlp.down_proj",
+            }[kind]
             src = synth["layout"].tensors[f"model.layers.{layer}.{name}.weight"]
             np.testing.assert_array_equal(a.data, src[a.rows].astype(np.float16).astype(np.float32))
             if kind in ("q", "k"):  # read in rotary pairs: row i and i + head_dim/2 of a head together
@@ -252,14 +260,30 @@ def _byte_level_tokenizer(vocab_size: int) -> tuple[bytes, list[str]]:
     assert len(tokens) == vocab_size
     data = {
         "version": "1.0",
-        "added_tokens": [{"id": vocab_size - 1, "content": "<|endoftext|>", "special": True, "single_word": False,
-                          "lstrip": False, "rstrip": False, "normalized": False}],
+        "added_tokens": [
+            {
+                "id": vocab_size - 1,
+                "content": "<|endoftext|>",
+                "special": True,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+            }
+        ],
         "normalizer": None,
         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
         "post_processor": None,
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "fuse_unk": False, "byte_fallback": False,
-                  "vocab": {t: i for i, t in enumerate(tokens[:-1])}, "merges": []},
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "vocab": {t: i for i, t in enumerate(tokens[:-1])},
+            "merges": [],
+        },
     }
     return json.dumps(data, ensure_ascii=False).encode("utf-8"), tokens
 
@@ -279,7 +303,9 @@ def test_hub_probe_reads_a_bounded_number_of_bytes_and_the_tokenizer(hub, synth,
     assert 0 < served <= budget and probe.bytes_read <= budget
     weight_reads = [r for m, path, r in hub.requests if m == "GET" and path.endswith("/model.safetensors")]
     assert weight_reads and all(r and r.startswith("bytes=") for r in weight_reads), "weights only by Range"
-    assert probe.requests == len([r for r in hub.requests if r[0] == "GET"]) - 1  # every read counted (the listing is an API call)
+    assert (
+        probe.requests == len([r for r in hub.requests if r[0] == "GET"]) - 1
+    )  # every read counted (the listing is an API call)
     assert probe.requests <= ProbeBudget().requests
 
     assert probe.vocab_source == "tokenizer.json"
@@ -419,16 +445,30 @@ def _tokenizer_json_vocab(tmp_path: Path, data: dict) -> tuple[list[str] | None,
     "pre, decoder",
     [
         # Llama-2 / Mistral HF tokenizer.json: SentencePiece BPE with byte fallback
-        (None, {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
-                                                 {"type": "ByteFallback"}, {"type": "Fuse"}]}),
-        ({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False},
-         {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}),
+        (
+            None,
+            {
+                "type": "Sequence",
+                "decoders": [
+                    {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                    {"type": "ByteFallback"},
+                    {"type": "Fuse"},
+                ],
+            },
+        ),
+        (
+            {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False},
+            {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False},
+        ),
     ],
 )
 def test_sentencepiece_bpe_tokenizer_json_is_normalised(tmp_path, pre, decoder):
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x0A>": 3, "▁the": 4, "▁cat": 5, "at": 6}
-    data = {"model": {"type": "BPE", "vocab": vocab, "merges": [], "byte_fallback": True},
-            "pre_tokenizer": pre, "decoder": decoder}
+    data = {
+        "model": {"type": "BPE", "vocab": vocab, "merges": [], "byte_fallback": True},
+        "pre_tokenizer": pre,
+        "decoder": decoder,
+    }
     texts, source = _tokenizer_json_vocab(tmp_path, data)
     assert source == "tokenizer.json"
     assert texts[:7] == ["<unk>", "<s>", "</s>", "\n", " the", " cat", "at"]
@@ -436,7 +476,7 @@ def test_sentencepiece_bpe_tokenizer_json_is_normalised(tmp_path, pre, decoder):
 
 def test_byte_level_tokenizer_json_with_added_tokens(tmp_path):
     raw, tokens = _byte_level_tokenizer(300)
-    texts, source = _tokenizer_json_vocab(tmp_path, json.loads(raw))
+    texts, _source = _tokenizer_json_vocab(tmp_path, json.loads(raw))
     assert len(texts) == 300 and texts[-1] == "<|endoftext|>"
     assert texts[256] == " the" and texts[258] == " café" and texts[10] == "\n" and texts[ord("a")] == "a"
     assert [normalise(t, "byte_level") for t in tokens] == texts
@@ -521,7 +561,9 @@ def test_independent_models_are_not_related_despite_high_sigma(verdicts):
         assert _same_decision(decide(v.a, v.b, {**v.signals, "sigma": sig}, cal, **kw), base)
     calibrated = decide(v.a, v.b, v.signals, TEST_CALIBRATION, **kw)
     assert not calibrated.related
-    assert _same_decision(decide(v.a, v.b, {**v.signals, "sigma": missing("sigma", "x")}, TEST_CALIBRATION, **kw), calibrated)
+    assert _same_decision(
+        decide(v.a, v.b, {**v.signals, "sigma": missing("sigma", "x")}, TEST_CALIBRATION, **kw), calibrated
+    )
 
 
 def test_models_of_different_width(verdicts):
@@ -577,8 +619,11 @@ KEEP = [0, 2, 4]
 @pytest.fixture(scope="module")
 def pruned_verdict(tmp_path_factory):
     weights, config = _load(STORIES)
-    folder = _write_model(tmp_path_factory.mktemp("pruned") / "stories-pruned", _prune(weights, KEEP),
-                          dict(config, num_hidden_layers=len(KEEP)))
+    folder = _write_model(
+        tmp_path_factory.mktemp("pruned") / "stories-pruned",
+        _prune(weights, KEEP),
+        dict(config, num_hidden_layers=len(KEEP)),
+    )
     return _verdict(STORIES, folder)
 
 
@@ -600,8 +645,10 @@ def test_pruned_copy_signals_align_the_kept_layers(pruned_verdict):
 
 def test_pruned_copy_verdict_with_the_shipped_calibration(pruned_verdict):
     if not calibration.load().unrelated:
-        pytest.skip("no fingerprint/lineage/calibration.json: thresholds are None, so only same_weights/"
-                    "quantized_copy can be decided; signals are checked in test_pruned_copy_signals_align_the_kept_layers")
+        pytest.skip(
+            "no fingerprint/lineage/calibration.json: thresholds are None, so only same_weights/"
+            "quantized_copy can be decided; signals are checked in test_pruned_copy_signals_align_the_kept_layers"
+        )
     v = pruned_verdict
     assert v.related and v.verdict in RELATED
     assert v.verdict == "depth_width_derivative"
@@ -689,7 +736,9 @@ def test_sigma_of_a_sampled_probe_carries_its_error_and_is_near_the_exact_value(
     assert mine.mode == "sampled" and any("jackknife" in n for n in mine.notes)
     sampled = 0
     for role in ("q", "k", "v", "o"):
-        for layer, (got, want, err) in enumerate(zip(mine.curves[role], exact.curves[role], mine.stats[role]["std_err"])):
+        for layer, (got, want, err) in enumerate(
+            zip(mine.curves[role], exact.curves[role], mine.stats[role]["std_err"])
+        ):
             whole = probe.matrices[role][layer].complete
             sampled += not whole
             assert (err == 0 and got == pytest.approx(want, rel=1e-12)) if whole else (err > 0), (role, layer)
@@ -721,7 +770,9 @@ def test_a_probe_weighs_no_more_than_it_read_on_disk_and_in_memory(tmp_path_fact
         stored = tmp_path_factory.mktemp("npz") / "p.npz"
         probe.save(stored)
         data_read = probe.bytes_read - probe.reads["headers_and_tokenizer"]
-        assert probe.memory_bytes <= data_read + 4 * sum(v.size for layers in probe.vectors.values() for v in layers.values())
+        assert probe.memory_bytes <= data_read + 4 * sum(
+            v.size for layers in probe.vectors.values() for v in layers.values()
+        )
         assert stored.stat().st_size <= probe.bytes_read, (budget, stored.stat().st_size, probe.bytes_read)
         again = Probe.load(stored)
         for kind, layers in probe.matrices.items():

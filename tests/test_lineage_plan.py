@@ -70,7 +70,11 @@ def _tensors(shape: dict, fmt: str, dtype: str) -> dict[str, TensorInfo]:
     ]  # fmt: skip
     for i in range(shape["layers"]):
         for hf, gg, dims in block:
-            add(f"blk.{i}.{gg}.weight" if gguf else f"model.layers.{i}.{hf}.weight", dims, vec if len(dims) == 1 else dtype)
+            add(
+                f"blk.{i}.{gg}.weight" if gguf else f"model.layers.{i}.{hf}.weight",
+                dims,
+                vec if len(dims) == 1 else dtype,
+            )
     add("output_norm.weight" if gguf else "model.norm.weight", (h,), vec)
     add("output.weight" if gguf else "lm_head.weight", (shape["vocab"], h), dtype)
     return out
@@ -78,12 +82,27 @@ def _tensors(shape: dict, fmt: str, dtype: str) -> dict[str, TensorInfo]:
 
 def _plan(size: str, fmt: str, dtype: str, budget: ProbeBudget | None = None):
     shape = SHAPES[size]
-    cfg = ModelConfig(architecture="llama", model_type="llama", n_layers=shape["layers"], n_heads=shape["heads"],
-                      n_kv_heads=shape["kv_heads"], hidden=shape["hidden"], gguf_arch="llama" if fmt == "gguf" else None)
+    cfg = ModelConfig(
+        architecture="llama",
+        model_type="llama",
+        n_layers=shape["layers"],
+        n_heads=shape["heads"],
+        n_kv_heads=shape["kv_heads"],
+        hidden=shape["hidden"],
+        gguf_arch="llama" if fmt == "gguf" else None,
+    )
     vocab = [f"tok{i}" for i in range(shape["vocab"])]
     spent_bytes, spent_requests = SPENT[(size, fmt)]
-    plan = plan_probe(locate_all(_tensors(shape, fmt, dtype)), cfg, fmt, vocab, budget or ProbeBudget(),
-                      permuted=fmt == "gguf", spent_bytes=spent_bytes, spent_requests=spent_requests)
+    plan = plan_probe(
+        locate_all(_tensors(shape, fmt, dtype)),
+        cfg,
+        fmt,
+        vocab,
+        budget or ProbeBudget(),
+        permuted=fmt == "gguf",
+        spent_bytes=spent_bytes,
+        spent_requests=spent_requests,
+    )
     return plan, spent_bytes, spent_requests
 
 
@@ -96,7 +115,9 @@ def _file_requests(plan) -> int:
 
 
 @pytest.mark.parametrize("size", ["7b", "70b"])
-@pytest.mark.parametrize("fmt, dtype", [("safetensors", "BF16"), ("gguf", "Q8_0"), ("gguf", "Q4_0"), ("safetensors", "F32")])
+@pytest.mark.parametrize(
+    "fmt, dtype", [("safetensors", "BF16"), ("gguf", "Q8_0"), ("gguf", "Q4_0"), ("safetensors", "F32")]
+)
 def test_large_model_plans_fit_128_mb_and_1000_requests(size, fmt, dtype):
     plan, spent_bytes, spent_requests = _plan(size, fmt, dtype)
     assert plan.mode == "sampled"

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from fingerprint import Fingerprint, Options, compute_many, compare_pair
+from fingerprint import Fingerprint, Options, compare_pair, compute_many
 from fingerprint.demo import DEMO_MODELS, PRESETS, demo_name, demo_paths
 from fingerprint.export import (
     curves_csv,
@@ -31,13 +31,33 @@ from fingerprint.plots import (
 )
 
 
-def fake(model: str, curves: dict[str, list[float]], *, source="hub", fmt="safetensors", mode="exact", arch="LlamaForCausalLM", err=None) -> Fingerprint:
+def fake(
+    model: str,
+    curves: dict[str, list[float]],
+    *,
+    source="hub",
+    fmt="safetensors",
+    mode="exact",
+    arch="LlamaForCausalLM",
+    err=None,
+) -> Fingerprint:
     n = len(next(iter(curves.values())))
     stats = {r: {"std_err": [err or 0.0] * n} for r in curves}
     return Fingerprint(
-        model=model, revision=(model.encode().hex() * 40)[:40], source=source, format=fmt, architecture=arch,
-        layers=n, mode=mode, curves=curves, stats=stats, bytes_read=1, bytes_total=2, tool_version="t",
-        computed_at="2026-01-01T00:00:00+00:00", repo_id=model if source == "hub" else None,
+        model=model,
+        revision=(model.encode().hex() * 40)[:40],
+        source=source,
+        format=fmt,
+        architecture=arch,
+        layers=n,
+        mode=mode,
+        curves=curves,
+        stats=stats,
+        bytes_read=1,
+        bytes_total=2,
+        tool_version="t",
+        computed_at="2026-01-01T00:00:00+00:00",
+        repo_id=model if source == "hub" else None,
     )
 
 
@@ -66,8 +86,14 @@ def test_demo_set_and_presets():
     assert all(m.absolute.exists() for m in DEMO_MODELS)
     assert [demo_name(p) for p in demo_paths()] == [m.name for m in DEMO_MODELS]
     ids = {m for p in PRESETS for m in p.models}
-    assert {"IntervitensInc/pangu-pro-moe-model", "Qwen/Qwen2.5-14B", "meta-llama/Llama-2-7b-hf",
-            "deepseek-ai/deepseek-llm-7b-base", "Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B-Instruct"} <= ids
+    assert {
+        "IntervitensInc/pangu-pro-moe-model",
+        "Qwen/Qwen2.5-14B",
+        "meta-llama/Llama-2-7b-hf",
+        "deepseek-ai/deepseek-llm-7b-base",
+        "Qwen/Qwen2.5-7B",
+        "Qwen/Qwen2.5-7B-Instruct",
+    } <= ids
     assert all(p.explanation for p in PRESETS)
 
 
@@ -157,7 +183,9 @@ def test_exports_roundtrip(demo_fps):
 
     page = html_report(demo_fps, names=names, failures=["/x: no such file or folder."])
     assert page.startswith("<!DOCTYPE html>") and "plotly" in page.lower()
-    assert page.count("<script") >= 3 and "<script src" not in page and len(page) > 1_000_000  # plotly.js inlined: works offline
+    assert (
+        page.count("<script") >= 3 and "<script src" not in page and len(page) > 1_000_000
+    )  # plotly.js inlined: works offline
     assert all(n in page for n in names) and "/x: no such file or folder." in page
     assert "not proof" in page
 
@@ -180,9 +208,11 @@ def test_fifty_models_each_figure_under_a_second_and_labels_readable():
         fp.model = f"some-organisation/Some-Model-Family-{i}-7B-Instruct-GPTQ-Int4"
     pairs = pair_matrix(fps)
     heatmap_figure(fps[:3], pairs=pair_matrix(fps[:3]))  # imports (scipy) out of the timing
-    for build in (lambda: heatmap_figure(fps, "mean", "clustered", pairs=pairs),  # heatmap + dendrogram
-                  lambda: heatmap_figure(fps, "mean", "input", pairs=pairs),
-                  lambda: curves_figure(fps)):
+    for build in (
+        lambda: heatmap_figure(fps, "mean", "clustered", pairs=pairs),  # heatmap + dendrogram
+        lambda: heatmap_figure(fps, "mean", "input", pairs=pairs),
+        lambda: curves_figure(fps),
+    ):
         t0 = time.perf_counter()
         fig = build()
         assert time.perf_counter() - t0 < 1.0
@@ -212,7 +242,13 @@ def test_pinned_hub_names_are_short():
 
 def test_share_link_round_trip():
     from fingerprint.export import (
-        LinkView, app_base_url, link_params, link_signature, parse_link, share_url, shareable_reference,
+        LinkView,
+        app_base_url,
+        link_params,
+        link_signature,
+        parse_link,
+        share_url,
+        shareable_reference,
     )
 
     sha = "0123456789abcdef0123456789abcdef01234567"
@@ -227,16 +263,23 @@ def test_share_link_round_trip():
     assert shareable_reference(fake("/data/x", {"q": [1, 2, 3]}, source="local")) is None
     assert shareable_reference(fake(demo_paths()[0], {"q": [1, 2, 3]}, source="local")) == "demo:stories260k"
 
-    v = LinkView(models=[f"org/a@{sha}", "demo:stories260k", "org/b"], role="k", order="input", view="raw",
-                 pair=(2, 0))
+    v = LinkView(models=[f"org/a@{sha}", "demo:stories260k", "org/b"], role="k", order="input", view="raw", pair=(2, 0))
     params = link_params(v)
-    assert params == {"models": f"org/a@{sha},demo:stories260k,org/b", "role": "k", "order": "input",
-                      "view": "raw", "pair": "2,0"}
+    assert params == {
+        "models": f"org/a@{sha},demo:stories260k,org/b",
+        "role": "k",
+        "order": "input",
+        "view": "raw",
+        "pair": "2,0",
+    }
     back, problems = parse_link(params)
     assert back == v and problems == []
     assert link_signature(params) == link_signature({**params, "embed": "true"})
     url = share_url("http://h:8501/base", "compare", params)
-    assert url == f"http://h:8501/base/compare?models=org/a@{sha},demo:stories260k,org/b&role=k&order=input&view=raw&pair=2,0"
+    assert (
+        url
+        == f"http://h:8501/base/compare?models=org/a@{sha},demo:stories260k,org/b&role=k&order=input&view=raw&pair=2,0"
+    )
     assert share_url(None, "compare", {"role": "k"}) == "compare?role=k"
     assert app_base_url("http://h:8501/base/export", "export") == "http://h:8501/base"
     assert app_base_url("http://h:8501/", "") == "http://h:8501" and app_base_url(None) is None
@@ -259,8 +302,9 @@ def test_settings_from_env_and_secrets():
     assert (shared.shared, shared.max_models, shared.max_upload_mb) == (True, 8, 200)
     assert "hf_secret" not in repr(shared) and shared.token_for(None) == "hf_secret"
     assert shared.token_for(" hf_visitor ") == "hf_visitor"  # the visitor's own token first
-    custom = Settings.from_env({"FINGERPRINT_SHARED_MODE": "1", "FINGERPRINT_MAX_MODELS": "3",
-                                "FINGERPRINT_MAX_UPLOAD_MB": "50"})
+    custom = Settings.from_env(
+        {"FINGERPRINT_SHARED_MODE": "1", "FINGERPRINT_MAX_MODELS": "3", "FINGERPRINT_MAX_UPLOAD_MB": "50"}
+    )
     assert (custom.max_models, custom.max_upload_mb) == (3, 50)
     odd = Settings.from_env({"FINGERPRINT_SHARED_MODE": "maybe", "FINGERPRINT_MAX_MODELS": "-2"})
     assert not odd.shared and odd.max_models == 50 and len(odd.problems) == 2
@@ -268,7 +312,9 @@ def test_settings_from_env_and_secrets():
     assert shared.consistency_problems(2000) and not shared.consistency_problems(200)
     env: dict[str, str] = {}
     assert apply_secrets({"FINGERPRINT_SHARED_MODE": True, "FINGERPRINT_MAX_MODELS": 4, "section": {"a": 1}}, env) == [
-        "FINGERPRINT_SHARED_MODE", "FINGERPRINT_MAX_MODELS"]
+        "FINGERPRINT_SHARED_MODE",
+        "FINGERPRINT_MAX_MODELS",
+    ]
     assert Settings.from_env(env).shared and Settings.from_env(env).max_models == 4
 
 
@@ -330,12 +376,14 @@ def test_hub_search_and_hits(monkeypatch):
     seen = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             seen.append((self.path, self.headers.get("Authorization")))
-            body = json.dumps([
-                {"id": "Qwen/Qwen2.5-7B", "downloads": 1234567, "likes": 890, "pipeline_tag": "text-generation"},
-                {"id": "meta-llama/Llama-2-7b-hf", "downloads": 999, "likes": 0, "gated": "manual"},
-            ]).encode()
+            body = json.dumps(
+                [
+                    {"id": "Qwen/Qwen2.5-7B", "downloads": 1234567, "likes": 890, "pipeline_tag": "text-generation"},
+                    {"id": "meta-llama/Llama-2-7b-hf", "downloads": 999, "likes": 0, "gated": "manual"},
+                ]
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -446,7 +494,10 @@ def test_shared_mode_refuses_server_paths_with_the_same_words_whether_they_exist
     shared = Settings(shared=True)
     real = tmp_path / "exists.safetensors"
     real.write_bytes(b"x")
-    answers = [shared_mode_refusal(str(p), shared) for p in (real, tmp_path / "missing.safetensors", tmp_path, tmp_path / "nope")]
+    answers = [
+        shared_mode_refusal(str(p), shared)
+        for p in (real, tmp_path / "missing.safetensors", tmp_path, tmp_path / "nope")
+    ]
     assert all(a is not None for a in answers)
     assert len({a.split(": ", 1)[1] for a in answers}) == 1  # the same sentence after the reference
     assert shared_mode_refusal("org/model", shared) is None and shared_mode_refusal("org/..", shared) is None
@@ -455,7 +506,9 @@ def test_shared_mode_refuses_server_paths_with_the_same_words_whether_they_exist
 def test_a_shared_session_has_an_upload_quota_in_count_and_bytes():
     from fingerprint.settings import MB, Settings, upload_refusal
 
-    shared = Settings.from_env({"FINGERPRINT_SHARED_MODE": "1", "FINGERPRINT_SESSION_UPLOADS": "3", "FINGERPRINT_SESSION_UPLOAD_MB": "10"})
+    shared = Settings.from_env(
+        {"FINGERPRINT_SHARED_MODE": "1", "FINGERPRINT_SESSION_UPLOADS": "3", "FINGERPRINT_SESSION_UPLOAD_MB": "10"}
+    )
     assert upload_refusal("a.safetensors", 4 * MB, shared, held=[1 * MB, 1 * MB]) is None
     too_many = upload_refusal("a.safetensors", 1 * MB, shared, held=[1 * MB] * 3)
     assert "already holds 3 uploaded files (at most 3)" in too_many

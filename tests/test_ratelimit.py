@@ -54,7 +54,7 @@ def test_api_and_resolver_buckets_are_separate_and_per_identity():
 
 
 def test_headers_teach_remaining_reset_and_quota():
-    lim, clock = limiter()
+    lim, _clock = limiter()
     headers = {"RateLimit": '"resolvers";r=2;t=40', "RateLimit-Policy": '"fixed window";"resolvers";q=5000;w=300'}
     lim.observe(HUB, None, "resolvers", headers, 200)
     assert lim.remaining(HUB, None, "resolvers") == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -31,7 +32,18 @@ def write_llama_bf16(path, seed=0):
         sd[p + "input_layernorm.weight"] = 1 + rng.normal(0, 0.05, HIDDEN)
     path.mkdir(parents=True, exist_ok=True)
     save_file({k: v.astype(ml_dtypes.bfloat16) for k, v in sd.items()}, str(path / "model.safetensors"))
-    (path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": 6, "num_key_value_heads": 2}))
+    (path / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "hidden_size": HIDDEN,
+                "num_hidden_layers": LAYERS,
+                "num_attention_heads": 6,
+                "num_key_value_heads": 2,
+            }
+        )
+    )
     return path
 
 
@@ -69,7 +81,9 @@ def test_sampled_positions_are_deterministic_and_depend_on_shape_role_layer(mode
     assert blocks != stats.sample_blocks(1000, 80, (1000, 64), "q", 4)
     assert len(blocks) == stats.SAMPLE_BLOCKS and all(0 <= r0 < r1 <= 1000 for r0, r1 in blocks)
     starts = [r0 for r0, _ in blocks]
-    assert starts == sorted(starts) and all(b0[1] <= b1[0] for b0, b1 in zip(blocks, blocks[1:])), "blocks do not overlap"
+    assert starts == sorted(starts) and all(b0[1] <= b1[0] for b0, b1 in itertools.pairwise(blocks)), (
+        "blocks do not overlap"
+    )
     assert starts[0] < 125 and starts[-1] >= 875, "blocks spread over the whole tensor"
 
 
@@ -109,7 +123,17 @@ def test_failed_model_leaves_no_cache_entry(tmp_path):
 def test_json_round_trip_and_schema_version(model):
     fp = compute(str(model), Options(use_cache=False)).fingerprint
     d = json.loads(json.dumps(fp.to_json()))
-    for key in ("schema_version", "model", "revision", "architecture", "layers", "mode", "curves", "bytes_read", "tool_version"):
+    for key in (
+        "schema_version",
+        "model",
+        "revision",
+        "architecture",
+        "layers",
+        "mode",
+        "curves",
+        "bytes_read",
+        "tool_version",
+    ):
         assert key in d
     assert d["schema_version"] == SCHEMA_VERSION
     assert Fingerprint.from_json(d).curves == fp.curves
@@ -169,7 +193,9 @@ def test_exact_reads_above_a_servers_cap_are_sampled_with_a_note(model):
 # ---------------------------------------------------------------------------------------------- a cache that heals
 
 
-@pytest.mark.parametrize("content", [b"SQLite format 3\x00" + b"\x00" * 50, os.urandom(4096)], ids=["truncated", "random"])
+@pytest.mark.parametrize(
+    "content", [b"SQLite format 3\x00" + b"\x00" * 50, os.urandom(4096)], ids=["truncated", "random"]
+)
 def test_a_damaged_cache_is_moved_aside_and_rebuilt(tmp_path, content, fixtures):
     path = tmp_path / "cache.sqlite"
     path.write_bytes(content)
@@ -198,7 +224,7 @@ def test_cache_rows_that_fail_validation_are_recomputed_never_served(tmp_path, f
     store = Store(tmp_path / "cache.sqlite")
     model = str(fixtures / "stories260k")
     first = compute(model, Options(store=store))
-    key, revision, mode = _key_of(first)
+    key, revision, _mode = _key_of(first)
     if body == "__wrong_types__":
         bad = first.fingerprint.to_json()
         bad["curves"] = {"q": "not a list"}

@@ -56,7 +56,7 @@ class Computation:
                 self._log.append(self.name)
                 self.inside.set()
                 assert self.release.wait(WAIT)
-        except BaseException as exc:  # noqa: BLE001 - checked by the test
+        except BaseException as exc:
             self.error = exc
             self.queued.set()
 

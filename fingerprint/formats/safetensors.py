@@ -29,7 +29,9 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
     if n > MAX_HEADER_BYTES:
         raise CorruptFile(f"{name}: header length {n} is larger than any real safetensors header")
     if 8 + n > source.size:
-        raise CorruptFile(f"{name}: header length {n} goes beyond the end of the file ({source.size} bytes; truncated?)")
+        raise CorruptFile(
+            f"{name}: header length {n} goes beyond the end of the file ({source.size} bytes; truncated?)"
+        )
     raw = source.read(8, n)
     _check_json_cost(name, raw)
     try:
@@ -66,7 +68,9 @@ def _entry(fname: str, key: str, value: object, data_start: int, data_size: int,
         raise CorruptFile(f"{fname}: {key} has invalid data_offsets")
     begin, end = offsets
     if not 0 <= begin <= end <= data_size:
-        raise CorruptFile(f"{fname}: {key} lies outside the file's data (offsets {begin}..{end}, data is {data_size} bytes)")
+        raise CorruptFile(
+            f"{fname}: {key} lies outside the file's data (offsets {begin}..{end}, data is {data_size} bytes)"
+        )
     spec = SAFETENSORS_DTYPES.get(dtype)
     # Unknown dtypes are only an error if the tensor is needed (see stats); their size cannot be checked here.
     if spec is not None and _numel(shape, data_size) * spec[0] != end - begin:
@@ -88,7 +92,9 @@ def _check_json_cost(name: str, raw: bytes) -> None:
     headers no real model writes). Deep nesting ends in RecursionError, reported as invalid JSON."""
     containers = raw.count(b"{") + raw.count(b"[")
     if containers > min(MAX_CONTAINERS, 64 + len(raw) // 8):
-        raise CorruptFile(f"{name}: header holds {containers:,} JSON objects and lists, more than a real safetensors header")
+        raise CorruptFile(
+            f"{name}: header holds {containers:,} JSON objects and lists, more than a real safetensors header"
+        )
 
 
 def _numel(shape: list[int], limit: int) -> int:
@@ -108,4 +114,3 @@ def _short(value: object, limit: int = 80) -> str:
     """repr of an untrusted header value, cut so that an error message stays one short line."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-

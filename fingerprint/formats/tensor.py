@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from ..errors import CorruptFile
 from ..sources.base import ByteSource
 
-
 MAX_DIM = 1 << 31  # no real weight has a dimension of 2^31 or more (the largest vocabularies are ~10^6)
 
 

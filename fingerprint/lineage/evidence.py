@@ -52,7 +52,11 @@ def get_probe(
     budget = as_budget(budget)
     ref = parse_reference(reference, filename=opts.file)
     key = cache_key(ref) + f"|{budget.key()}"
-    if opts.use_cache and revision and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text)):
+    if (
+        opts.use_cache
+        and revision
+        and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text))
+    ):
         return hit, True
     report = progress or (lambda p: None)
     report(Progress(ref.text, "resolving"))
@@ -109,14 +113,27 @@ def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
         widths=(pa.config.get("hidden"), pb.config.get("hidden")),
         moe=(pa.is_moe, pb.is_moe),
     )
-    v.reads = {p.model: {"bytes_read": p.bytes_read, "requests": p.requests, "bytes_total": p.bytes_total, "mode": p.mode,
-                         "parts": p.reads} for p in (pa, pb)}
+    v.reads = {
+        p.model: {
+            "bytes_read": p.bytes_read,
+            "requests": p.requests,
+            "bytes_total": p.bytes_total,
+            "mode": p.mode,
+            "parts": p.reads,
+        }
+        for p in (pa, pb)
+    }
     v.caveats += [f"{p.model}: {n}" for p in (pa, pb) for n in p.notes]
     return v
 
 
 def verdict(
-    a: str, b: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None, progress: ProgressFn | None = None
+    a: str,
+    b: str,
+    opts: Options | None = None,
+    *,
+    budget: ProbeBudget | int | None = None,
+    progress: ProgressFn | None = None,
 ) -> Verdict:
     """Probes, their σ-curves and every signal of one pair. Raises FingerprintError naming the model."""
     opts = opts or Options()
@@ -126,7 +143,5 @@ def verdict(
         return verdict_from(probes[0], probes[1], sigma_between(*fps))
     except FingerprintError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a bug in a signal must name the pair, not crash the run
+    except Exception as exc:
         raise InternalError(f"unexpected {type(exc).__name__} while comparing: {exc}", model=f"{a} vs {b}") from exc
-
-

@@ -329,7 +329,7 @@ def monotone_alignment(sim) -> DepthAlignment:
 
     diagonal = None
     if n_short >= 2:
-        diag_long = [int(math.floor(i * (n_long - 1) / (n_short - 1) + 0.5)) for i in range(n_short)]
+        diag_long = [math.floor(i * (n_long - 1) / (n_short - 1) + 0.5) for i in range(n_short)]
         values = [oriented[i, j] for i, j in enumerate(diag_long)]
         if any(math.isfinite(v) for v in values):
             diagonal = _nanmean(values)
@@ -424,7 +424,6 @@ def null_level_abs_corr(d: int, m: int, *, m_b: int | None = None) -> float:
     rng = np.random.default_rng([d, m, m_b])
     repeats = max(1, -(-1024 // min(m, m_b)))
     levels = [
-        match_neurons(rng.standard_normal((m, d)), rng.standard_normal((m_b, d))).mean_abs_corr
-        for _ in range(repeats)
+        match_neurons(rng.standard_normal((m, d)), rng.standard_normal((m_b, d))).mean_abs_corr for _ in range(repeats)
     ]
     return float(np.mean(levels))

@@ -178,8 +178,9 @@ def slot_order(kind: str, shape: tuple[int, int], n_slots: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def sample_rows(kind: str, shape: tuple[int, int], slots: int, head_dim: int | None, slot_elements: int,
-                take: int | None = None) -> np.ndarray:
+def sample_rows(
+    kind: str, shape: tuple[int, int], slots: int, head_dim: int | None, slot_elements: int, take: int | None = None
+) -> np.ndarray:
     """Row indices (ascending) of the first ``slots`` slots of the fixed order; ``take`` units of each
     slot (its first ones) when whole slots do not fit the byte budget."""
     g = geometry(kind, shape, head_dim, slot_elements)
@@ -279,7 +280,9 @@ def plan_probe(
             continue
         if len(t.shape) == 1 and loc.kind in ("attn_norm", "ffn_norm", "final_norm", "q_bias", "k_bias", "v_bias"):
             hd = head_dim if permuted and loc.kind in ("q_bias", "k_bias") else 0
-            vectors.append(Want(loc, ("v", loc.kind, max(loc.layer, 0)), rows=np.zeros(1, np.int64), permuted_head_dim=hd or 0))
+            vectors.append(
+                Want(loc, ("v", loc.kind, max(loc.layer, 0)), rows=np.zeros(1, np.int64), permuted_head_dim=hd or 0)
+            )
         elif loc.kind in MATRIX_KINDS and len(t.shape) == 2:
             hd = head_dim if permuted and loc.kind in ("q", "k") else 0
             matrices.append(Want(loc, ("m", loc.kind, loc.layer), permuted_head_dim=hd or 0, scale=scales.get(t.name)))
@@ -302,7 +305,9 @@ def plan_probe(
     sampled = matrices + experts
     scale_tensors = list({s.name: s for w in sampled if (s := w.scale) is not None}.values())
 
-    left_bytes = budget.bytes - spent_bytes - sum(w.loc.tensor.nbytes for w in vectors) - sum(s.nbytes for s in scale_tensors)
+    left_bytes = (
+        budget.bytes - spent_bytes - sum(w.loc.tensor.nbytes for w in vectors) - sum(s.nbytes for s in scale_tensors)
+    )
     left_requests = budget.requests - max(spent_requests, HEADER_REQUESTS) - len(vectors) - len(scale_tensors)
 
     # exact: every matrix whole, and the embedding windows as usual
@@ -340,12 +345,14 @@ def plan_probe(
 
     if mode == "sampled":
         _fit(sampled, left_bytes, left_requests, head_dim, budget.slot_elements, notes)
-    return ProbePlan(mode, vectors, matrices, experts, embed_want, token_ids, token_texts, scale_tensors, notes,
-                     budget.slot_elements)
+    return ProbePlan(
+        mode, vectors, matrices, experts, embed_want, token_ids, token_texts, scale_tensors, notes, budget.slot_elements
+    )
 
 
-def _allocate(wants: list[Want], t: int | dict[str, int], head_dim: int | None, slot_elements: int,
-              take: int | None = None) -> tuple[int, int]:
+def _allocate(
+    wants: list[Want], t: int | dict[str, int], head_dim: int | None, slot_elements: int, take: int | None = None
+) -> tuple[int, int]:
     """Give every want min(its slots, weight x t / 2), at least one (``t`` per kind, or one for all);
     return (bytes, requests)."""
     for w in wants:
@@ -355,8 +362,9 @@ def _allocate(wants: list[Want], t: int | dict[str, int], head_dim: int | None, 
     return sum(w.nbytes for w in wants), sum(_requests(w) for w in wants)
 
 
-def _fit(wants: list[Want], left_bytes: int, left_requests: int, head_dim: int | None, slot_elements: int,
-         notes: list[str]) -> None:
+def _fit(
+    wants: list[Want], left_bytes: int, left_requests: int, head_dim: int | None, slot_elements: int, notes: list[str]
+) -> None:
     """The most slots per matrix that fit both budgets (binary search on the common step)."""
     if not wants:
         return

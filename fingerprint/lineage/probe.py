@@ -15,7 +15,7 @@ import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,9 @@ class Probe:
     bytes_read: int = 0
     bytes_total: int = 0
     requests: int = 0  # reads of this model, headers and tokenizer included
-    reads: dict = field(default_factory=dict)  # bytes read per part: headers, vectors, matrices (by kind), embedding, experts
+    reads: dict = field(
+        default_factory=dict
+    )  # bytes read per part: headers, vectors, matrices (by kind), embedding, experts
     vector_encodings: dict = field(default_factory=dict)  # kind -> how its vectors are kept on disk
     notes: list[str] = field(default_factory=list)
     tool_version: str = __version__
@@ -106,9 +108,26 @@ class Probe:
         return bool(self.experts)
 
     def meta(self) -> dict:
-        keys = ("model", "revision", "format", "architecture", "n_layers", "config", "mode", "tokens", "vocab_size",
-                "vocab_source", "bytes_read", "bytes_total", "requests", "reads", "vector_encodings", "notes",
-                "tool_version", "computed_at")
+        keys = (
+            "model",
+            "revision",
+            "format",
+            "architecture",
+            "n_layers",
+            "config",
+            "mode",
+            "tokens",
+            "vocab_size",
+            "vocab_source",
+            "bytes_read",
+            "bytes_total",
+            "requests",
+            "reads",
+            "vector_encodings",
+            "notes",
+            "tool_version",
+            "computed_at",
+        )
         return {k: getattr(self, k) for k in keys}
 
     # ---- storage: an npz without pickles: every array packed into one pool per numpy dtype, stored
@@ -120,7 +139,12 @@ class Probe:
         def put(key: str, arr: np.ndarray, **extra) -> None:
             arr = np.ascontiguousarray(arr)
             pool = pools.setdefault(arr.dtype.name, [])
-            index[key] = {"pool": arr.dtype.name, "offset": sum(a.size for a in pool), "shape": list(arr.shape), **extra}
+            index[key] = {
+                "pool": arr.dtype.name,
+                "offset": sum(a.size for a in pool),
+                "shape": list(arr.shape),
+                **extra,
+            }
             pool.append(arr)
 
         for kind, layers in self.vectors.items():
@@ -158,7 +182,9 @@ class Probe:
             arr = pools[e["pool"]][e["offset"] : e["offset"] + int(np.prod(e["shape"]))].reshape(e["shape"])
             parts = key.split("|")
             if parts[0] == "v":
-                p.vectors.setdefault(parts[1], {})[int(parts[2])] = rowcodec.decode(arr, e["encoding"], arr.shape[-1]).reshape(-1)
+                p.vectors.setdefault(parts[1], {})[int(parts[2])] = rowcodec.decode(
+                    arr, e["encoding"], arr.shape[-1]
+                ).reshape(-1)
                 continue
             rows = np.concatenate([np.arange(a, b) for a, b in e["runs"]]) if e["runs"] else np.zeros(0, np.int64)
             sample = RowSample(rows.astype(np.int64), arr, e["encoding"], tuple(e["matrix"]))
@@ -176,8 +202,11 @@ def _write_npy(z: zipfile.ZipFile, name: str, arrays: list[np.ndarray], compress
     info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = compression
     with z.open(info, "w", force_zip64=True) as fh:
-        header = {"descr": np.lib.format.dtype_to_descr(arrays[0].dtype), "fortran_order": False,
-                  "shape": (sum(a.size for a in arrays),)}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(arrays[0].dtype),
+            "fortran_order": False,
+            "shape": (sum(a.size for a in arrays),),
+        }
         np.lib.format.write_array_header_2_0(fh, header)
         for a in arrays:
             fh.write(memoryview(a).cast("B"))
@@ -213,11 +242,22 @@ def build_probe(
     scales = {}
     for loc in located:
         name = loc.tensor.name
-        if loc.tensor.dtype.startswith("F8") and (s := ckpt.tensors.get(name + "_scale_inv") or ckpt.tensors.get(name + "_scale")):
+        if loc.tensor.dtype.startswith("F8") and (
+            s := ckpt.tensors.get(name + "_scale_inv") or ckpt.tensors.get(name + "_scale")
+        ):
             scales[name] = s
     header_bytes, header_requests = ckpt.context.bytes, ckpt.context.requests
-    plan = plan_probe(located, cfg, ckpt.format, vocab, budget, permuted=permuted,
-                      spent_bytes=header_bytes, spent_requests=header_requests, scales=scales)
+    plan = plan_probe(
+        located,
+        cfg,
+        ckpt.format,
+        vocab,
+        budget,
+        permuted=permuted,
+        spent_bytes=header_bytes,
+        spent_requests=header_requests,
+        scales=scales,
+    )
     if vocab_source.startswith("no "):
         plan.notes.append(vocab_source)
     data = _read_all(plan.wants, cancel)
@@ -242,7 +282,7 @@ def build_probe(
         vocab_source=vocab_source,
         bytes_total=ckpt.total_bytes,
         notes=plan.notes,
-        computed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        computed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     for w in plan.wants:
         kept, encoding = data[id(w)]
@@ -374,4 +414,3 @@ def _scale(s: TensorInfo, cache: dict[str, np.ndarray]) -> np.ndarray:
 
 def probe_key(cache_key: str, revision: str) -> str:
     return hashlib.sha256(f"{cache_key}|{revision}|{PROBE_VERSION}".encode()).hexdigest()[:32]
-

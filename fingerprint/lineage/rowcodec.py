@@ -42,7 +42,7 @@ def stored_width(encoding: str, cols: int, row_bytes: int) -> int:
 
 def keep(raw: bytes, decoded: np.ndarray, encoding: str, nrows: int) -> np.ndarray:
     """The rows of ``raw`` (already decoded to float32 as ``decoded``) in their kept form."""
-    if encoding in _PLAIN and encoding != "F32" or encoding.startswith("gguf:"):
+    if (encoding in _PLAIN and encoding != "F32") or encoding.startswith("gguf:"):
         return np.frombuffer(raw, dtype=storage_dtype(encoding)).reshape(nrows, -1)
     return decoded.astype(np.float32, copy=False)
 

@@ -36,9 +36,15 @@ def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = No
         complete &= all(s is None or s[1] for s in per_layer)
         rows = [s[0] if s else None for s in per_layer]
         curves[kind] = [r["std"] if r else None for r in rows]
-        stats[kind] = {k: [r[k] if r else None for r in rows] for k in ("mean", "rms", "std_err", "mean_err", "rms_err")}
+        stats[kind] = {
+            k: [r[k] if r else None for r in rows] for k in ("mean", "rms", "std_err", "mean_err", "rms_err")
+        }
     mode = "exact" if complete else "sampled"
-    notes = [] if complete else ["σ from the lineage probe's rows; each σ carries a jackknife standard error over its slots"]
+    notes = (
+        []
+        if complete
+        else ["σ from the lineage probe's rows; each σ carries a jackknife standard error over its slots"]
+    )
     cfg = probe.config
     return Fingerprint(
         model=probe.model,
@@ -55,8 +61,16 @@ def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = No
         tool_version=__version__,
         computed_at=probe.computed_at,
         repo_id=repo_id,
-        config={k: v for k, v in {"num_attention_heads": cfg.get("heads"), "num_key_value_heads": cfg.get("kv_heads"),
-                                  "head_dim": cfg.get("head_dim"), "hidden_size": cfg.get("hidden")}.items() if v},
+        config={
+            k: v
+            for k, v in {
+                "num_attention_heads": cfg.get("heads"),
+                "num_key_value_heads": cfg.get("kv_heads"),
+                "head_dim": cfg.get("head_dim"),
+                "hidden_size": cfg.get("hidden"),
+            }.items()
+            if v
+        },
         notes=notes,
     )
 
@@ -67,14 +81,23 @@ def _layer_stat(probe: Probe, kind: str, s: RowSample | None) -> tuple[dict, boo
     x = s.data
     if s.complete:
         total = _exact_moments(probe, kind, s, x)
-        return {"std": total.std, "mean": total.mean, "rms": total.rms, "std_err": 0.0, "mean_err": 0.0, "rms_err": 0.0}, True
+        return {
+            "std": total.std,
+            "mean": total.mean,
+            "rms": total.rms,
+            "std_err": 0.0,
+            "mean_err": 0.0,
+            "rms_err": 0.0,
+        }, True
     g = geometry(kind, s.shape, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
     slot = g.slot_of(s.rows)
     blocks = [Moments.of(x[slot == k]) for k in np.unique(slot)]
     total = Moments()
     for m in blocks:
         total = total + m
-    errs = {f"{name}_err": _jackknife(total, blocks, name) if len(blocks) > 1 else 0.0 for name in ("std", "mean", "rms")}
+    errs = {
+        f"{name}_err": _jackknife(total, blocks, name) if len(blocks) > 1 else 0.0 for name in ("std", "mean", "rms")
+    }
     return {"std": total.std, "mean": total.mean, "rms": total.rms, **errs}, False
 
 

@@ -104,7 +104,9 @@ def depth_signal(pa: Probe, pb: Probe, alignment: HiddenAlignment | None) -> Dep
     if sim is None and alignment is not None:
         sim, basis = _cka_matrix(pa, pb, alignment), "awm"
     if sim is None or not np.isfinite(sim).any():
-        return DepthInfo([], missing("depth", "no matrix of the same shape in both models and no shared-token alignment"))
+        return DepthInfo(
+            [], missing("depth", "no matrix of the same shape in both models and no shared-token alignment")
+        )
     al = monotone_alignment(sim)
     detail = {
         "basis": basis,
@@ -130,7 +132,9 @@ def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
         thinning: dict[tuple, tuple[np.ndarray, np.ndarray, int] | None] = {}
         thin: dict[tuple, np.ndarray] = {}
 
-        def thinned(side: str, layer: int, s: RowSample, idx: np.ndarray, step: int, key: tuple) -> np.ndarray:
+        def thinned(
+            side: str, layer: int, s: RowSample, idx: np.ndarray, step: int, key: tuple, thin: dict = thin
+        ) -> np.ndarray:
             if (side, layer, key) not in thin:
                 thin[(side, layer, key)] = s.data[idx].reshape(-1)[::step]
             return thin[(side, layer, key)]
@@ -259,7 +263,14 @@ def _per_layer_cka(layer_pairs, features_a, features_b) -> list[dict]:
         vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
         vals = {k: v for k, v in vals.items() if v is not None}
         if vals:
-            out.append({"a": i, "b": j, **{k: round(v, 4) for k, v in vals.items()}, "mean": float(np.mean(list(vals.values())))})
+            out.append(
+                {
+                    "a": i,
+                    "b": j,
+                    **{k: round(v, 4) for k, v in vals.items()},
+                    "mean": float(np.mean(list(vals.values()))),
+                }
+            )
     return out
 
 
@@ -293,8 +304,12 @@ def awm_signal(pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | Non
         alt_value = float(np.mean([p["mean"] for p in alt])) if alt else None
         if alt_value is not None and alt_value > value:
             per_layer, value, method = alt, alt_value, "rotation (orthogonal Procrustes on the shared tokens)"
-    detail = {"per_layer": per_layer, "shared_tokens": al.n_tokens, "alignment_quality": round(float(al.quality), 4),
-              "alignment": method}
+    detail = {
+        "per_layer": per_layer,
+        "shared_tokens": al.n_tokens,
+        "alignment_quality": round(float(al.quality), 4),
+        "alignment": method,
+    }
     return Signal("awm", value, True, None, detail)
 
 
@@ -320,7 +335,9 @@ def elementwise_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
         if common is not None and (r := _r(*common)) is not None:
             per_kind.setdefault("experts", []).append(r)
     if not per_kind:
-        shapes = "no matrix has the same shape in both models" if layer_pairs else "depths differ and no layer alignment"
+        shapes = (
+            "no matrix has the same shape in both models" if layer_pairs else "depths differ and no layer alignment"
+        )
         return missing("elementwise", shapes)
     all_r = [r for rs in per_kind.values() for r in rs]
     detail = {
@@ -351,11 +368,16 @@ def vectors_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
 
 def moe_signal(pa: Probe, pb: Probe) -> Signal:
     if pa.is_moe == pb.is_moe:
-        return missing("moe", "does not apply: both models are dense" if not pa.is_moe else "does not apply: both models are MoE (their experts are compared element-wise)")
+        return missing(
+            "moe",
+            "does not apply: both models are dense"
+            if not pa.is_moe
+            else "does not apply: both models are MoE (their experts are compared element-wise)",
+        )
     moe, dense = (pa, pb) if pa.is_moe else (pb, pa)
     per_layer: dict[int, list[float]] = {}
     for kind in ("gate", "up"):
-        for (layer, expert), s in sorted(moe.experts.get(kind, {}).items()):
+        for (layer, _expert), s in sorted(moe.experts.get(kind, {}).items()):
             d = dense.matrices.get(kind, {}).get(_dense_layer(layer, moe.n_layers, dense.n_layers))
             if d is None or d.shape[1] != s.shape[1]:
                 continue

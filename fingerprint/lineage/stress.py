@@ -80,23 +80,31 @@ def load_small_model(path: str) -> tuple[dict[str, np.ndarray], dict, Path]:
     except (OSError, ValueError) as exc:
         raise CorruptFile(f"config.json cannot be read ({exc})", "Check the model folder.", model=path) from None
     if config.get("model_type") not in LLAMA_TYPES:
-        raise UnsupportedFormat(f"the stress test knows Llama-family models only (model_type {config.get('model_type')!r})")
+        raise UnsupportedFormat(
+            f"the stress test knows Llama-family models only (model_type {config.get('model_type')!r})"
+        )
     size = sum(f.stat().st_size for f in files)
     if size > MAX_STRESS_BYTES:
-        raise UnsupportedFormat(f"the stress test loads the whole model: {size / 2**20:.0f} MiB is over {MAX_STRESS_BYTES >> 20} MiB")
+        raise UnsupportedFormat(
+            f"the stress test loads the whole model: {size / 2**20:.0f} MiB is over {MAX_STRESS_BYTES >> 20} MiB"
+        )
     weights: dict[str, np.ndarray] = {}
     for f in files:
         try:
             weights.update(load_file(str(f)))
-        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for damaged files
-            raise CorruptFile(f"{f.name} cannot be read as safetensors ({exc})", "Check or re-download the file.", model=path) from None
+        except Exception as exc:
+            raise CorruptFile(
+                f"{f.name} cannot be read as safetensors ({exc})", "Check or re-download the file.", model=path
+            ) from None
     return {k: v.astype(np.float32) for k, v in weights.items()}, config, folder
 
 
 def write_model(folder: Path, weights: dict[str, np.ndarray], config: dict, source: Path) -> None:
     """A real checkpoint folder: float32 model.safetensors, config.json, and the source's vocabulary files."""
     folder.mkdir(parents=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(folder / "model.safetensors"))
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(folder / "model.safetensors")
+    )
     cfg = dict(config)
     if "lm_head.weight" in weights:
         cfg["tie_word_embeddings"] = False
@@ -131,7 +139,9 @@ def stress_test(path: str, transforms: list[str] | None = None, seed: int = 0) -
                 probe = build_probe(ckpt, t.label)
             finally:
                 ckpt.close()
-            v = verdict_from(base, probe, sigma_between(base_fp.fingerprint, fp.fingerprint, fp.error and str(fp.error)))
+            v = verdict_from(
+                base, probe, sigma_between(base_fp.fingerprint, fp.fingerprint, fp.error and str(fp.error))
+            )
             survived = {}
             for n, s in v.signals.items():
                 survived[n] = cal.clear_of_background(n, s.value) if s.available else None

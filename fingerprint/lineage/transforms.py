@@ -11,8 +11,8 @@ blur the proof (`forward.output_change` ~1e-12 for an exact transform in float64
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -149,7 +149,8 @@ def quantize(weights: Weights, config: dict, qtype: str = "Q8_0") -> Weights:
     length is not a multiple of the block size (32) cannot be block-quantized and stays float (as
     llama.cpp also keeps it in a float type); 1-D tensors (norms, biases) stay float. Approximate."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-    from gguf.quants import dequantize, quantize as gguf_quantize
+    from gguf.quants import dequantize
+    from gguf.quants import quantize as gguf_quantize
 
     kind = GGMLQuantizationType[qtype.upper()]
     block = GGML_QUANT_SIZES[kind][0]
@@ -198,25 +199,65 @@ def _q4_0(weights: Weights, config: dict, seed: int = 0) -> Weights:
 
 
 _ENTRIES = [
-    ("scale_qk", "Rescale Q/K", True, scale_qk,
-     "Multiplies each layer's query heads by c and their key head by 1/c (c in [0.25, 4]); exact, q·k is unchanged."),
-    ("scale_vo", "Rescale V/O", True, scale_vo,
-     "Multiplies each value head by c and the output-projection columns that read it by 1/c; exact."),
-    ("permute_heads", "Permute attention heads", True, permute_heads,
-     "Shuffles KV groups and the query heads within each group, moving q/k/v rows and o columns together; exact."),
-    ("permute_mlp", "Permute MLP neurons", True, permute_mlp,
-     "Shuffles each layer's intermediate neurons (gate/up rows together with down columns); exact."),
-    ("rotate_hidden", "Rotate residual stream", True, rotate_hidden,
-     "Folds the RMSNorm weights into the next linear layers and rotates the hidden space by a random orthogonal "
-     "matrix (SliceGPT/QuaRot); exact up to float round-off."),
-    ("quantize_q8_0", "Quantize Q8_0", False, _q8_0,
-     "Round-trips every matrix whose rows are a multiple of 32 through GGML Q8_0 (8-bit blocks); approximate: the "
-     "outputs change (measured)."),
-    ("quantize_q4_0", "Quantize Q4_0", False, _q4_0,
-     "Round-trips every matrix whose rows are a multiple of 32 through GGML Q4_0 (4-bit blocks); approximate: the "
-     "outputs change more than with Q8_0 (measured)."),
-    ("add_noise", "Add 1% noise", False, add_noise,
-     "Adds Gaussian noise with 1% of each matrix's own std to every matrix; approximate: the outputs change (measured)."),
+    (
+        "scale_qk",
+        "Rescale Q/K",
+        True,
+        scale_qk,
+        "Multiplies each layer's query heads by c and their key head by 1/c (c in [0.25, 4]); exact, q·k is unchanged.",
+    ),
+    (
+        "scale_vo",
+        "Rescale V/O",
+        True,
+        scale_vo,
+        "Multiplies each value head by c and the output-projection columns that read it by 1/c; exact.",
+    ),
+    (
+        "permute_heads",
+        "Permute attention heads",
+        True,
+        permute_heads,
+        "Shuffles KV groups and the query heads within each group, moving q/k/v rows and o columns together; exact.",
+    ),
+    (
+        "permute_mlp",
+        "Permute MLP neurons",
+        True,
+        permute_mlp,
+        "Shuffles each layer's intermediate neurons (gate/up rows together with down columns); exact.",
+    ),
+    (
+        "rotate_hidden",
+        "Rotate residual stream",
+        True,
+        rotate_hidden,
+        "Folds the RMSNorm weights into the next linear layers and rotates the hidden space by a random orthogonal "
+        "matrix (SliceGPT/QuaRot); exact up to float round-off.",
+    ),
+    (
+        "quantize_q8_0",
+        "Quantize Q8_0",
+        False,
+        _q8_0,
+        "Round-trips every matrix whose rows are a multiple of 32 through GGML Q8_0 (8-bit blocks); approximate: the "
+        "outputs change (measured).",
+    ),
+    (
+        "quantize_q4_0",
+        "Quantize Q4_0",
+        False,
+        _q4_0,
+        "Round-trips every matrix whose rows are a multiple of 32 through GGML Q4_0 (4-bit blocks); approximate: the "
+        "outputs change more than with Q8_0 (measured).",
+    ),
+    (
+        "add_noise",
+        "Add 1% noise",
+        False,
+        add_noise,
+        "Adds Gaussian noise with 1% of each matrix's own std to every matrix; approximate: the outputs change (measured).",
+    ),
 ]
 TRANSFORMS: dict[str, Transform] = {
     key: Transform(key, label, description, exact, fn) for key, label, exact, fn, description in _ENTRIES

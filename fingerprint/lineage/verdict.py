@@ -149,7 +149,9 @@ def decide(
         verdict = "depth_width_derivative" if shape_change else "fine_tune" if light else "same_lineage"
         because.append(f"weights at identical positions correlate r = {el.value:.3f}, above every unrelated pair")
         if not light and not shape_change:
-            because.append(f"r < {FINE_TUNE_R}: more than a light fine-tune (long training, or weights permuted/rescaled)")
+            because.append(
+                f"r < {FINE_TUNE_R}: more than a light fine-tune (long training, or weights permuted/rescaled)"
+            )
         strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
     if verdict is None and above("awm"):
         verdict = "depth_width_derivative" if shape_change else "same_lineage"
@@ -167,12 +169,18 @@ def decide(
             strength = 0.0
         else:
             verdict = "no_evidence"
-            fractions = [raw[n].below_related_fraction for n in decisive if raw.get(n) and raw[n].below_related_fraction is not None]
+            fractions = [
+                raw[n].below_related_fraction
+                for n in decisive
+                if raw.get(n) and raw[n].below_related_fraction is not None
+            ]
             # how unlike related pairs this pair is: 1 when it scores below every related pair on every decisive signal
             strength = 1 - max(fractions) / 100 if fractions else 0.5
             strength = min(strength, 1 - 0.5 / (len(calibration.related.get(decisive[0], [])) + 1))
-            because.append("no decisive signal is above what unrelated pairs score: " + "; ".join(
-                f"{SIGNAL_LABELS[n]} = {signals[n].value:.3f}" for n in decisive))
+            because.append(
+                "no decisive signal is above what unrelated pairs score: "
+                + "; ".join(f"{SIGNAL_LABELS[n]} = {signals[n].value:.3f}" for n in decisive)
+            )
     sigma = signals.get("sigma")
     if sigma and sigma.available and sigma.value > 0.9 and verdict in ("no_evidence", "insufficient_data"):
         caveats.append(
@@ -180,5 +188,9 @@ def decide(
             "look-alike recipes score as high"
         )
     if shape_change:
-        caveats.append(f"the models differ in shape ({depths[0]} vs {depths[1]} layers, width {widths[0]} vs {widths[1]})")
-    return Verdict(a, b, verdict, verdict in RELATED, float(strength), because, not_checked, caveats, signals, placements)
+        caveats.append(
+            f"the models differ in shape ({depths[0]} vs {depths[1]} layers, width {widths[0]} vs {widths[1]})"
+        )
+    return Verdict(
+        a, b, verdict, verdict in RELATED, float(strength), because, not_checked, caveats, signals, placements
+    )

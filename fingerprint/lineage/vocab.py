@@ -113,8 +113,16 @@ def _from_tokenizer_json(data: dict) -> tuple[list[str], str] | None:
             if 0 <= i < 1 << 22:
                 by_id += [""] * (i + 1 - len(by_id))
                 by_id[i] = by_id[i] or extra["content"]
-    text = json.dumps(data.get("pre_tokenizer"), ensure_ascii=False) + json.dumps(data.get("decoder"), ensure_ascii=False)
-    style = "byte_level" if "ByteLevel" in text else "sentencepiece" if "▁" in text or model.get("type") == "Unigram" else "plain"
+    text = json.dumps(data.get("pre_tokenizer"), ensure_ascii=False) + json.dumps(
+        data.get("decoder"), ensure_ascii=False
+    )
+    style = (
+        "byte_level"
+        if "ByteLevel" in text
+        else "sentencepiece"
+        if "▁" in text or model.get("type") == "Unigram"
+        else "plain"
+    )
     return by_id, style
 
 

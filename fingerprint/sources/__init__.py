@@ -3,4 +3,4 @@
 from .base import ByteSource, ReadContext
 from .local import LocalFile
 
-__all__ = ["ByteSource", "ReadContext", "LocalFile"]
+__all__ = ["ByteSource", "LocalFile", "ReadContext"]

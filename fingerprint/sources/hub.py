@@ -128,7 +128,7 @@ def resolve_snapshot(
                 limiter.observe(endpoint, credential, "api", resp.headers, 429)
                 continue
             raise translate_hub_error(exc, repo_id) from None
-        except Exception as exc:  # noqa: BLE001 - translated into a typed error
+        except Exception as exc:
             raise translate_hub_error(exc, repo_id) from None
     else:
         raise RateLimited(f"the Hub kept rate-limiting API calls for {repo_id} (HTTP 429)")
@@ -379,7 +379,7 @@ class HubFile(ByteSource):
                 resp.read()
                 try:
                     hf_raise_for_status(resp)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise translate_hub_error(exc, self.snapshot.repo_id) from None
             if status != 206:
                 raise NetworkError(

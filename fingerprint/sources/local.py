@@ -28,7 +28,9 @@ class LocalFile(ByteSource):
 
     def fetch(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
-            raise CorruptFile(f"{self.name}: read of {length} bytes at {offset} is beyond the end of the file ({self.size} bytes)")
+            raise CorruptFile(
+                f"{self.name}: read of {length} bytes at {offset} is beyond the end of the file ({self.size} bytes)"
+            )
         chunks = []
         got = 0
         while got < length:

@@ -65,7 +65,9 @@ class HubRateLimiter:
     ``credential`` is the Authorization header a request carries (None: anonymous): the Hub counts
     anonymous calls per IP and authenticated ones per account."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -110,7 +112,9 @@ class HubRateLimiter:
             self._sleep(step)
             waited += step
 
-    def observe(self, endpoint: str, credential: str | None, bucket: str, headers: Mapping[str, str], status: int) -> None:
+    def observe(
+        self, endpoint: str, credential: str | None, bucket: str, headers: Mapping[str, str], status: int
+    ) -> None:
         """Learn from an answer to a call of ``bucket``: the remaining calls, reset time and quota the
         headers give; a 429 with Retry-After empties the bucket until then. A bare 429 (no headers)
         teaches nothing: the caller retries it like any transient failure."""
