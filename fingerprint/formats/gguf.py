@@ -9,6 +9,7 @@ the parser loop or allocate without bound.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from gguf import GGMLQuantizationType, GGUFValueType
 
@@ -25,6 +26,9 @@ MAX_NAME_BYTES = 64 << 10  # keys and tensor names (llama.cpp itself caps tensor
 TOKENS_KEY = "tokenizer.ggml.tokens"  # the vocabulary is kept: lineage signals align models through shared tokens
 MAX_KEPT_TOKENS = 1 << 20
 KEEP_STRING_BYTES = 1 << 20  # longer string values (none is needed here) are skipped, never read
+# Architectures whose Q/K rows llama.cpp's converter permutes per head (LlamaModel.permute and kin): a σ-curve is
+# unaffected, element-wise comparisons with the Hugging Face checkpoint must undo it.
+QK_PERMUTED_ARCHS = frozenset(("llama", "llama4", "mistral", "granite", "granitemoe", "deci", "plm", "bailingmoe"))
 
 _SCALARS = {
     GGUFValueType.UINT8: "<B",
@@ -76,7 +80,7 @@ class _Cursor:
             raise CorruptFile(f"{self.source.name}: GGUF header runs past the end of the file (truncated?)")
         self.pos += n
 
-    def unpack(self, fmt: str):
+    def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
     def string_length(self) -> int:
