@@ -362,15 +362,10 @@ def sampling_diagnosis(folder: Path, spec: bl.LlamaSpec, exact, sampled) -> dict
 
 def core_facts() -> dict:
     """Constants of the core the findings refer to, as they are in the code that was measured."""
-    import inspect as _inspect
-
     from fingerprint import stats
     from fingerprint.formats import gguf as gguf_format
 
-    try:
-        first_chunk = _inspect.signature(gguf_format._Cursor.__init__).parameters["first_chunk"].default
-    except (AttributeError, KeyError, ValueError):
-        first_chunk = None
+    first_chunk = getattr(gguf_format, "FIRST_CHUNK", None)
     return {
         "SAMPLE_BUDGET": getattr(stats, "SAMPLE_BUDGET", None),
         "SAMPLE_BLOCKS": getattr(stats, "SAMPLE_BLOCKS", None),

@@ -25,6 +25,7 @@ KEEP_ARRAY_ITEMS = 64  # small arrays (e.g. per-layer head counts) are kept, lar
 MAX_NAME_BYTES = 64 << 10  # keys and tensor names (llama.cpp itself caps tensor names at 64 bytes)
 TOKENS_KEY = "tokenizer.ggml.tokens"  # the vocabulary is kept: lineage signals align models through shared tokens
 MAX_KEPT_TOKENS = 1 << 20
+FIRST_CHUNK = 4 << 10  # the header is read in chunks that double from this size
 KEEP_STRING_BYTES = 1 << 20  # longer string values (none is needed here) are skipped, never read
 # Architectures whose Q/K rows llama.cpp's converter permutes per head (LlamaModel.permute and kin): a σ-curve is
 # unaffected, element-wise comparisons with the Hugging Face checkpoint must undo it.
@@ -48,7 +49,7 @@ _SCALARS = {
 class _Cursor:
     """Sequential reads over a ByteSource, fetching ahead in doubling chunks."""
 
-    def __init__(self, source: ByteSource, first_chunk: int = 4 << 10) -> None:
+    def __init__(self, source: ByteSource, first_chunk: int = FIRST_CHUNK) -> None:
         self.source = source
         self.base = 0  # file offset of buf[0]
         self.buf = b""
