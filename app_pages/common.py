@@ -226,7 +226,7 @@ def harvest() -> None:
         if out.fingerprint is not None:
             fp = out.fingerprint
             if key in uploads:
-                fp.model = uploads[key]["name"]  # the original file name, not the server's temp path
+                fp = dataclasses.replace(fp, model=uploads[key]["name"])  # the file's own name, not the temp path
             fps[key] = fp
             runs[key] = {"status": "from cache" if out.cached else "computed", "message": "", "kind": ""}
             ok.append(key)
@@ -477,42 +477,34 @@ def lineage_running() -> bool:
 
 def _pairs_worker(pairs: list[tuple[str, str]], names: dict[str, str], probes: dict, fps: dict, opts: Options):
     """Probes (once per model), then a verdict per pair. Returns {probes, verdicts, failed}."""
-    from fingerprint.errors import FingerprintError
-    from fingerprint.lineage.evidence import get_probe, sigma_between, verdict_from
+    from fingerprint.lineage.evidence import PairsStep, verdicts
 
     def work(task: Task) -> dict:
-        opts.cancel = task.cancel
-        out = {"probes": {}, "verdicts": {}, "failed": {}}
-        need = [k for k in dict.fromkeys(k for p in pairs for k in p) if k not in probes]
-        for i, k in enumerate(need):
-            if task.cancel.is_set():
-                return out
-            reading = f"Reading a sample of {names[k]}'s weights ({i + 1} of {len(need)} models)"
-            task.status = reading
+        def show(step: PairsStep) -> None:
+            if step.stage == "weighing":
+                a, b = step.pair
+                task.status = (
+                    f"Weighing the evidence: {names[a]} vs {names[b]} ({step.index + 1} of {step.total} pairs)"
+                )
+                return
+            p = step.progress
+            reading = f"Reading a sample of {names[step.model]}'s weights ({step.index + 1} of {step.total} models)"
+            task.status = (
+                f"{names[step.model]}: {p.message}" if p is not None and p.stage == "rate_limited" else reading
+            )
 
-            def show(p, name=names[k], reading=reading) -> None:
-                task.status = f"{name}: {p.message}" if p.stage == "rate_limited" else reading
-
-            try:
-                fp = fps.get(k)
-                out["probes"][k] = get_probe(k, opts, revision=fp.revision if fp else None, progress=show)[0]
-            except FingerprintError as exc:
-                out["failed"][k] = f"{names[k]}: {exc}"
-        have = {**probes, **out["probes"]}
-        for i, (a, b) in enumerate(pairs):
-            if task.cancel.is_set():
-                break
-            if a not in have or b not in have:
-                out["failed"][(a, b)] = out["failed"].get(a) or out["failed"].get(b) or "no probe"
-                continue
-            task.status = f"Weighing the evidence: {names[a]} vs {names[b]} ({i + 1} of {len(pairs)} pairs)"
-            try:
-                pa, pb = (dataclasses.replace(have[k], model=names[k]) for k in (a, b))
-                out["verdicts"][(a, b)] = verdict_from(pa, pb, sigma_between(fps.get(a), fps.get(b)))
-            except Exception as exc:
-                log.exception("lineage evidence failed for %s vs %s", a, b)
-                out["failed"][(a, b)] = f"{names[a]} vs {names[b]}: {type(exc).__name__}: {exc}"
-        return out
+        run = verdicts(
+            pairs,
+            dataclasses.replace(opts, cancel=task.cancel),
+            probes=probes,
+            fingerprints=fps,
+            names=names,
+            progress=show,
+        )
+        failed: dict = {k: f"{names[k]}: {exc}" for k, exc in run.failed_models.items()}
+        for (a, b), exc in run.failed_pairs.items():
+            failed[(a, b)] = failed.get(a) or failed.get(b) or f"{names[a]} vs {names[b]}: {type(exc).__name__}: {exc}"
+        return {"probes": run.probes, "verdicts": run.verdicts, "failed": failed}
 
     return work
 

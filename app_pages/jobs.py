@@ -23,7 +23,7 @@ from typing import Self
 from app_pages.turns import TURNS, Turns
 from fingerprint.errors import Cancelled
 
-core = importlib.import_module("fingerprint.compute")  # the module (the package's `compute` is the function)
+core = importlib.import_module("fingerprint.fingerprinting")
 
 
 @dataclass

@@ -178,9 +178,9 @@ def tool_plan(folder: Path, budget: int | None = None) -> tuple[dict, dict]:
             sizes = [t.tensor.nbytes for t in rmap.tensors]
             total = stats.SAMPLE_BUDGET if budget is None else budget
             try:
-                shares = stats._water_fill(sizes, total, weights)
+                shares = stats.water_fill(sizes, total, weights)
             except TypeError:
-                shares = stats._water_fill(sizes, total)
+                shares = stats.water_fill(sizes, total)
             budget_rows = {(t.role, t.layer): b // max(t.tensor.row_bytes, 1) for t, b in zip(rmap.tensors, shares)}
         except Exception:
             budget_rows = {}
@@ -188,7 +188,7 @@ def tool_plan(folder: Path, budget: int | None = None) -> tuple[dict, dict]:
         ckpt.close()
     out: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for job in plan.jobs:
-        for p in job.pieces:
+        for p in job.spans:
             out.setdefault((p.item.role, p.item.layer), []).append((p.r0, p.r1))
     keep = ("q", "k", "v", "o")
     return (
@@ -362,15 +362,10 @@ def sampling_diagnosis(folder: Path, spec: bl.LlamaSpec, exact, sampled) -> dict
 
 def core_facts() -> dict:
     """Constants of the core the findings refer to, as they are in the code that was measured."""
-    import inspect as _inspect
-
     from fingerprint import stats
     from fingerprint.formats import gguf as gguf_format
 
-    try:
-        first_chunk = _inspect.signature(gguf_format._Cursor.__init__).parameters["first_chunk"].default
-    except (AttributeError, KeyError, ValueError):
-        first_chunk = None
+    first_chunk = getattr(gguf_format, "FIRST_CHUNK", None)
     return {
         "SAMPLE_BUDGET": getattr(stats, "SAMPLE_BUDGET", None),
         "SAMPLE_BLOCKS": getattr(stats, "SAMPLE_BLOCKS", None),
@@ -433,14 +428,14 @@ def thread_check(hub: bl.HubProcess, repo: str, sha: str) -> dict:
         # the alternative: the same fetches on 8 threads, the moments computed in this one thread
         from concurrent.futures import ThreadPoolExecutor
 
-        from fingerprint.stats import _piece_moments
+        from fingerprint.stats import span_moments
 
         t0 = time.perf_counter()
         with ThreadPoolExecutor(out["default_threads"]) as pool:
             for job, raw in zip(plan.jobs, pool.map(lambda j: j.source.read(j.offset, j.length), plan.jobs)):
-                for p in job.pieces:
+                for p in job.spans:
                     start = p.offset - job.offset
-                    _piece_moments(p, raw[start : start + p.length], None)
+                    span_moments(p, raw[start : start + p.length], None)
         out["fetch_threads_compute_main_s"] = time.perf_counter() - t0
     finally:
         ckpt.close()

@@ -23,6 +23,7 @@ model at the default budget reads about 0.5 % of its matrix bytes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchlib as bl
 
-from fingerprint.compute import Options
+from fingerprint.fingerprinting import Options
 from fingerprint.lineage import calibration as cal_mod
 from fingerprint.lineage.evidence import get_probe, probe_fingerprint, sigma_between
 from fingerprint.lineage.plan import ProbeBudget
@@ -110,8 +111,8 @@ def discover(models_dir: Path, work: Path) -> dict[str, str]:
 
 LARGE_PROBE_SCRIPT = """
 import json, resource, sys, time
-from fingerprint.compute import Options, open_model
-from fingerprint.lineage.probe import build_probe
+from fingerprint.fingerprinting import Options, open_model
+from fingerprint.lineage.reading import build_probe
 t = time.perf_counter()
 ckpt = open_model(sys.argv[1], Options(use_cache=False))
 p = build_probe(ckpt, sys.argv[1])
@@ -256,8 +257,7 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
     for name in sorted({m for p in pairs for m in p[:2]}):
         probe, _ = get_probe(models[name], opts, budget=budget_for(name))
         fps[name] = probe_fingerprint(probe, models[name], opts)
-        probe.model = name
-        probes[name] = probe
+        probes[name] = dataclasses.replace(probe, model=name)
     rows = []
     for a, b, related, kind in pairs:
         t = time.perf_counter()

@@ -177,13 +177,13 @@ def kernel(folder: Path) -> dict:
     from fingerprint.formats.dtypes import decode_rows
     from fingerprint.reference import parse_reference
     from fingerprint.roles import assign_roles
-    from fingerprint.stats import Moments, _piece_moments, compute_stats, make_plan
+    from fingerprint.stats import Moments, compute_stats, make_plan, span_moments
 
     ckpt = open_checkpoint(parse_reference(str(folder)), file_hash=lambda p: "not-hashed")
     try:
         rmap = assign_roles(ckpt.tensors, ckpt.config)
         plan = make_plan(rmap, "exact")
-        elements = sum(p.item.tensor.cols * (p.r1 - p.r0) for j in plan.jobs for p in j.pieces)
+        elements = sum(p.item.tensor.cols * (p.r1 - p.r0) for j in plan.jobs for p in j.spans)
         bl.warm(sorted(folder.glob("*.safetensors")))
         t0 = time.perf_counter()
         for j in plan.jobs:
@@ -199,7 +199,7 @@ def kernel(folder: Path) -> dict:
             threads[par] = best
         job = max(plan.jobs, key=lambda j: j.length)
         raw = job.source.read(job.offset, job.length)
-        piece = job.pieces[0]
+        piece = job.spans[0]
         t = piece.item.tensor
         n = (piece.r1 - piece.r0) * t.cols
         x = decode_rows(raw[: piece.length], t.dtype, t.format, piece.r1 - piece.r0, t.cols)
@@ -235,7 +235,7 @@ def kernel(folder: Path) -> dict:
             return n_, s1, s2
 
         ns = {
-            "current _piece_moments": per_element(lambda: _piece_moments(piece, raw[: piece.length], None)),
+            "current _piece_moments": per_element(lambda: span_moments(piece, raw[: piece.length], None)),
             "decode_rows (bf16 -> f32)": per_element(
                 lambda: decode_rows(raw[: piece.length], t.dtype, t.format, piece.r1 - piece.r0, t.cols)
             ),

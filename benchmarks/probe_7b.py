@@ -31,7 +31,7 @@ LAYERS, HIDDEN, INTER, VOCAB, HEADS = 32, 4096, 11008, 32000, 32
 VERDICT_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
-from fingerprint.compute import Options
+from fingerprint.fingerprinting import Options
 from fingerprint.lineage import evidence
 from fingerprint.store import Store
 a, b, cache = sys.argv[1:4]
@@ -94,8 +94,8 @@ def write_sparse_model(folder: Path) -> Path:
 
 def ranges_read(folder: Path) -> list[tuple[int, int]]:
     """(offset, length) of every data read a probe of this model makes."""
-    from fingerprint.compute import Options, open_model
-    from fingerprint.lineage.probe import build_probe
+    from fingerprint.fingerprinting import Options, open_model
+    from fingerprint.lineage.reading import build_probe
     from fingerprint.sources import local
 
     seen: list[tuple[int, int]] = []

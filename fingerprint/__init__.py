@@ -8,8 +8,8 @@ Python API::
 __version__ = "0.1.0"
 
 from .compare import PairComparison, compare_pair, similarity_matrix
-from .compute import Inspection, Options, Outcome, Progress, compute, compute_many, inspect
 from .errors import FingerprintError
+from .fingerprinting import Inspection, Options, Outcome, Progress, compute, compute_many, inspect
 from .result import SCHEMA_VERSION, Fingerprint
 from .store import Store
 

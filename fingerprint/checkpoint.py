@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadReference, Cancelled, CorruptFile, FileNotInRepo, FingerprintError, NoWeights, PickleRefused
 from .formats import gguf as gguf_format
@@ -20,9 +22,14 @@ from .formats import safetensors as st_format
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
 from .reference import ModelRef
+from .result import Access, WeightFormat
 from .sources.base import ByteSource, ReadContext
 from .sources.local import LocalFile
 
+if TYPE_CHECKING:
+    from .sources.hub import HubSnapshot
+
+# pickle checkpoints: loading one can run code, so they are refused (by the core and by the dashboard's uploads)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 MAX_SMALL_FILE = 16 << 20  # config.json / index json larger than this is not a real one
 
@@ -72,6 +79,8 @@ _SPLIT_GGUF = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 @dataclass
 class WeightFile:
+    """One weight file of a model; a local file's sha256 is filled in once hashed."""
+
     name: str  # path inside the repo or folder
     size: int
     sha256: str | None = None  # local files (Hub files are pinned by the commit sha)
@@ -79,9 +88,12 @@ class WeightFile:
 
 @dataclass
 class Checkpoint:
+    """An opened model: its weight files with their parsed headers, its config, and how to read more of it."""
+
     ref: ModelRef
-    revision_or_pending: str | Future  # local files may still be hashing while statistics run
-    format: str  # "safetensors" | "gguf"
+    # commit sha, or "sha256:..." for local files, which may still be hashing while statistics run
+    revision_future: Future[str]
+    format: WeightFormat
     files: list[WeightFile]
     tensors: dict[str, TensorInfo]
     config: ModelConfig
@@ -89,10 +101,10 @@ class Checkpoint:
     context: ReadContext  # counts every read of the model; holds its deadline and cancel flag
     sources: list[ByteSource] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict, repr=False)  # GGUF metadata (vocabulary included)
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)  # GGUF metadata (vocabulary included)
     listing: dict[str, int] = field(default_factory=dict, repr=False)  # every file of the repo or folder
     opener: Callable[[str], ByteSource] | None = field(default=None, repr=False)
-    access: str = "local"  # Hub repos: "public" | "gated" | "private" (from the Hub at open time)
+    access: Access = "local"  # Hub repos: "public" | "gated" | "private" (from the Hub at open time)
 
     def open_file(self, name: str) -> ByteSource | None:
         """Another file of the model (e.g. tokenizer.json), read through the same context (counts, deadline)."""
@@ -103,13 +115,12 @@ class Checkpoint:
     @property
     def revision(self) -> str:
         """Commit sha, or "sha256:..." for local files (waits for a hash still being computed)."""
-        if isinstance(self.revision_or_pending, Future):
-            self.revision_or_pending = self.revision_or_pending.result()
-        return self.revision_or_pending
+        return self.revision_future.result()
 
     @property
     def revision_known(self) -> bool:
-        return not isinstance(self.revision_or_pending, Future) or self.revision_or_pending.done()
+        """True once the revision is there without waiting."""
+        return self.revision_future.done()
 
     @property
     def total_bytes(self) -> int:
@@ -120,7 +131,15 @@ class Checkpoint:
             s.close()
 
 
+def known(revision: str) -> Future[str]:
+    """A revision already known, in the form of one still being computed."""
+    done: Future[str] = Future()
+    done.set_result(revision)
+    return done
+
+
 def gguf_rank(name: str) -> int:
+    """Fidelity rank of a GGUF file name's quantization (0 = F32, the best); unknown ones rank last."""
     upper = Path(name).name.upper()
     for i, tag in enumerate(GGUF_FIDELITY):
         if re.search(rf"(^|[-_.]){re.escape(tag)}([-_.]|$)", upper):
@@ -129,8 +148,8 @@ def gguf_rank(name: str) -> int:
 
 
 def choose_weight_files(
-    files: dict[str, int], wanted: str | None, read_json: Callable[[str], dict]
-) -> tuple[str, list[str]]:
+    files: dict[str, int], wanted: str | None, read_json: Callable[[str], dict[str, Any]]
+) -> tuple[WeightFormat, list[str]]:
     """Pick (format, weight file names) from a listing {path: size}."""
     if wanted:
         if wanted not in files:
@@ -190,7 +209,7 @@ def open_checkpoint(
     endpoint: str | None = None,
     file_hash: Callable[[Path], str] | None = None,
     known_hash: Callable[[Path], str | None] | None = None,
-    snapshot=None,
+    snapshot: HubSnapshot | None = None,
     context: ReadContext | None = None,
 ) -> Checkpoint:
     """Open a model. Local files are identified by their sha256: ``known_hash`` answers from a
@@ -201,7 +220,14 @@ def open_checkpoint(
     return _open_local(ref, context, file_hash or sha256_file, known_hash or (lambda p: None))
 
 
-def _open_hub(ref: ModelRef, context: ReadContext, *, token, endpoint, snapshot) -> Checkpoint:
+def _open_hub(
+    ref: ModelRef,
+    context: ReadContext,
+    *,
+    token: str | None,
+    endpoint: str | None,
+    snapshot: HubSnapshot | None,
+) -> Checkpoint:
     from .sources.hub import HubFile, resolve_snapshot
 
     snap = snapshot or resolve_snapshot(ref.repo_id, ref.revision, token=token, endpoint=endpoint, context=context)
@@ -209,7 +235,7 @@ def _open_hub(ref: ModelRef, context: ReadContext, *, token, endpoint, snapshot)
     def open_file(name: str) -> HubFile:
         return HubFile(snap, name, context)
 
-    def read_json(name: str) -> dict:
+    def read_json(name: str) -> dict[str, Any]:
         return _read_json(open_file(name))
 
     fmt, names = choose_weight_files(snap.files, ref.filename, read_json)
@@ -218,9 +244,8 @@ def _open_hub(ref: ModelRef, context: ReadContext, *, token, endpoint, snapshot)
         config = read_json("config.json")
     sources = [open_file(n) for n in names]
     files = [WeightFile(n, snap.files[n]) for n in names]
-    ckpt = _assemble(ref, snap.sha, fmt, files, sources, config, context)
-    ckpt.listing, ckpt.opener, ckpt.access = dict(snap.files), open_file, snap.access
-    return ckpt
+    ckpt = _assemble(ref, known(snap.sha), fmt, files, sources, config, context)
+    return replace(ckpt, listing=dict(snap.files), opener=open_file, access=snap.access)
 
 
 def _open_local(
@@ -258,14 +283,13 @@ def _open_local(
         return _local_revision(files)
 
     if all(f.sha256 for f in files):
-        revision: str | Future = hash_all()
+        revision = known(hash_all())
     else:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
         revision = pool.submit(hash_all)
         pool.shutdown(wait=False)
     ckpt = _assemble(ref, revision, fmt, files, sources, config, context)
-    ckpt.listing, ckpt.opener = aux, lambda n: LocalFile(root / n, context, name=n)
-    return ckpt
+    return replace(ckpt, listing=aux, opener=lambda n: LocalFile(root / n, context, name=n))
 
 
 def _local_revision(files: list[WeightFile]) -> str:
@@ -275,7 +299,15 @@ def _local_revision(files: list[WeightFile]) -> str:
     return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
 
-def _assemble(ref, revision, fmt, files, sources, config_json, context) -> Checkpoint:
+def _assemble(
+    ref: ModelRef,
+    revision: Future[str],
+    fmt: WeightFormat,
+    files: list[WeightFile],
+    sources: list[ByteSource],
+    config_json: dict[str, Any],
+    context: ReadContext,
+) -> Checkpoint:
     parse = st_format.read_header if fmt == "safetensors" else gguf_format.read_header
     try:
         # shards' headers are independent: parse them concurrently (one round trip each on the Hub)
@@ -295,7 +327,7 @@ def _assemble(ref, revision, fmt, files, sources, config_json, context) -> Check
         config = ModelConfig.from_hf(config_json if isinstance(config_json, dict) else {})
     return Checkpoint(
         ref=ref,
-        revision_or_pending=revision,
+        revision_future=revision,
         format=fmt,
         files=files,
         tensors=tensors,
@@ -325,7 +357,7 @@ def _list_folder(root: Path, depth: int, limit: int = 10_000) -> dict[str, int]:
     return out
 
 
-def _read_json(src: ByteSource) -> dict:
+def _read_json(src: ByteSource) -> dict[str, Any]:
     try:
         if src.size > MAX_SMALL_FILE:
             raise CorruptFile(f"{src.name} is {src.size} bytes, too large to be a config")
@@ -339,7 +371,7 @@ def _read_json(src: ByteSource) -> dict:
     return data
 
 
-def sha256_file(path: Path, chunk: int = 8 << 20, cancel=None) -> str:
+def sha256_file(path: Path, chunk: int = 8 << 20, cancel: threading.Event | None = None) -> str:
     """sha256 of a whole file (the value the Hub shows as an LFS file's sha256); stops on ``cancel``."""
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:

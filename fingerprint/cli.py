@@ -14,15 +14,20 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .compare import compare_pair
-from .compute import Options, Outcome, Progress, compute_many, default_deadline, inspect
-from .errors import FingerprintError
+from .errors import FingerprintError, InternalError
+from .fingerprinting import Options, Outcome, Progress, compute_many, default_deadline, inspect
 from .result import Fingerprint
 from .roles import ROLE_LABELS
 from .store import Store
+
+if TYPE_CHECKING:
+    from .lineage.verdict import Verdict
 
 CAVEAT = (
     "Caveat: a σ-curve correlation is weak evidence. Independently trained models with look-alike "
@@ -50,7 +55,7 @@ def _parse_map(items: list[str] | None) -> dict[str, str] | None:
     return out
 
 
-def _options(args) -> Options:
+def _options(args: argparse.Namespace) -> Options:
     store = None if args.no_cache else Store(args.cache)
     if store is not None and store.note:
         print(f"note: {store.note}", file=sys.stderr)
@@ -74,7 +79,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def cmd_inspect(args) -> int:
+def cmd_inspect(args: argparse.Namespace) -> int:
     opts = _options(args)
     failed = 0
     for ref in args.models:
@@ -103,7 +108,7 @@ def cmd_inspect(args) -> int:
     return 1 if failed else 0
 
 
-def _progress_printer(quiet: bool):
+def _progress_printer(quiet: bool) -> Callable[[Progress], None]:
     lock = threading.Lock()
 
     def show(p: Progress) -> None:
@@ -130,7 +135,7 @@ def _progress_printer(quiet: bool):
     return show
 
 
-def _run(refs: list[str], args) -> list[Outcome]:
+def _run(refs: list[str], args: argparse.Namespace) -> list[Outcome]:
     opts = _options(args)
     try:
         return compute_many(refs, opts, _progress_printer(args.quiet))
@@ -182,7 +187,7 @@ def _write_atomically(path: str, text: str) -> str | None:
     return None
 
 
-def cmd_compute(args) -> int:
+def cmd_compute(args: argparse.Namespace) -> int:
     if why := _unwritable(args.json):
         print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
         return 2
@@ -195,7 +200,7 @@ def cmd_compute(args) -> int:
     return _report(outcomes)
 
 
-def _load_fingerprints(items: list[str], args) -> tuple[list[Fingerprint], int]:
+def _load_fingerprints(items: list[str], args: argparse.Namespace) -> tuple[list[Fingerprint], int]:
     fps: list[Fingerprint] = []
     refs: list[str] = []
     for item in items:
@@ -222,7 +227,7 @@ def _load_fingerprints(items: list[str], args) -> tuple[list[Fingerprint], int]:
     return fps, failed
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     fps, failed = _load_fingerprints(args.items, args)
     if len(fps) < 2:
         print("error: compare needs at least two fingerprints", file=sys.stderr)
@@ -232,7 +237,7 @@ def cmd_compare(args) -> int:
         {r for c in pairs for r in c.per_role}, key=lambda r: list(ROLE_LABELS).index(r) if r in ROLE_LABELS else 99
     )
 
-    def fmt(v):
+    def fmt(v: float | None) -> str:
         return "" if v is None else f"{v:.3f}"
 
     if args.format == "json":
@@ -281,23 +286,28 @@ def cmd_compare(args) -> int:
     return 1 if failed else 0
 
 
-def cmd_verdict(args) -> int:
-    from .lineage.evidence import verdict
+def cmd_verdict(args: argparse.Namespace) -> int:
+    from .lineage.evidence import verdicts
 
     if why := _unwritable(args.json):
         print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
         return 2
     opts = _options(args)
+    show = _progress_printer(args.quiet)
+    pair = (args.a, args.b)
     try:
-        v = verdict(args.a, args.b, opts, progress=_progress_printer(args.quiet))
+        run = verdicts([pair], opts, progress=lambda step: show(step.progress) if step.progress else None)
         if not args.quiet and sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 100 + "\r")
     except KeyboardInterrupt:
         opts.cancel.set()
         raise
-    except FingerprintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if pair not in run.verdicts:
+        errors = [str(e) for e in run.failed_models.values()] or [_pair_error(pair, run.failed_pairs.get(pair))]
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
         return 1
+    v = run.verdicts[pair]
     print(render_verdict(v))
     if args.json:
         if why := _write_atomically(args.json, json.dumps(v.to_json(), indent=2, ensure_ascii=False) + "\n"):
@@ -307,7 +317,14 @@ def cmd_verdict(args) -> int:
     return 0
 
 
-def render_verdict(v) -> str:
+def _pair_error(pair: tuple[str, str], exc: Exception | None) -> str:
+    if isinstance(exc, FingerprintError):
+        return str(exc)
+    what = f"unexpected {type(exc).__name__} while comparing: {exc}" if exc else "cancelled"
+    return str(InternalError(what, model=f"{pair[0]} vs {pair[1]}"))
+
+
+def render_verdict(v: Verdict) -> str:
     lines = [
         f"{v.a}  vs  {v.b}",
         "",

@@ -13,7 +13,7 @@ class FingerprintError(Exception):
 
     fix = ""
 
-    def __init__(self, problem: str, fix: str | None = None, *, model: str | None = None):
+    def __init__(self, problem: str, fix: str | None = None, *, model: str | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
         if fix is not None:
@@ -129,3 +129,11 @@ class NonFiniteWeights(FingerprintError):
 
 class Cancelled(FingerprintError):
     fix = ""
+
+
+def read_failure(exc: OSError, *, model: str, local: bool) -> FingerprintError:
+    """An operating-system read failure as the typed error users see: a local file's, or the network's."""
+    what = exc.strerror or type(exc).__name__
+    if local:
+        return CorruptFile(f"cannot read the file ({what})", "Check that the file exists and is readable.", model=model)
+    return NetworkError(f"I/O failure ({what})", model=model)

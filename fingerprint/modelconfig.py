@@ -7,6 +7,7 @@ each value is looked up under its known aliases. Nested text configs (VLMs) are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 _ALIASES = {
     "n_layers": ("num_hidden_layers", "n_layer", "num_layers", "n_layers"),
@@ -47,7 +48,7 @@ class ModelConfig:
                 text = {**cfg[key]}
                 break
 
-        def get(name: str):
+        def get(name: str) -> Any:
             for src in (text, cfg):
                 for alias in _ALIASES[name]:
                     v = src.get(alias)
@@ -81,7 +82,7 @@ class ModelConfig:
         arch = meta.get("general.architecture")
         arch = arch if isinstance(arch, str) else None
 
-        def get(key: str):
+        def get(key: str) -> int | None:
             v = meta.get(f"{arch}.{key}")
             return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
 

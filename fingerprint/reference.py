@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadReference
+from .result import Source
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -18,7 +19,7 @@ MAX_REFERENCE = 1024  # characters: longer than any Hub ID with revision and fil
 @dataclass(frozen=True)
 class ModelRef:
     text: str  # the reference as given; shown to the user and written as ``model``
-    kind: str  # "hub" or "local"
+    kind: Source
     repo_id: str | None = None
     revision: str | None = None  # as given (branch, tag, sha) or None for the default branch
     filename: str | None = None  # a file chosen inside a Hub repo

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
+Mode = Literal["exact", "sampled"]  # how a fingerprint was read: every element, or row blocks spread over each tensor
+ModeChoice = Literal["auto", "exact", "sampled"]  # auto: exact when the needed tensors are small, else sampled
+WeightFormat = Literal["safetensors", "gguf"]
+Source = Literal["hub", "local"]
+Access = Literal["public", "gated", "private", "local", "unknown"]  # who may be shown a result
 
-@dataclass
+
+@dataclass(frozen=True)
 class Fingerprint:
+    """One model's σ-curves and the provenance of its numbers; never changed once built (``dataclasses.replace``
+    makes a copy under another name)."""
+
     model: str  # the reference as given: org/name, org/name@rev, a path
     revision: str  # commit sha (Hub) or "sha256:<hex>" (local files)
-    source: str  # "hub" | "local"
-    format: str  # "safetensors" | "gguf"
+    source: Source
+    format: WeightFormat
     architecture: str | None
     layers: int
-    mode: str  # "exact" | "sampled"
+    mode: Mode
     curves: dict[str, list[float | None]]  # role -> per-layer population std (None: layer lacks the role)
     stats: dict[str, dict[str, list[float | None]]]  # role -> {mean, rms, std_err, mean_err, rms_err}
     bytes_read: int
@@ -24,22 +34,22 @@ class Fingerprint:
     tool_version: str
     computed_at: str  # ISO 8601 UTC
     repo_id: str | None = None
-    files: list[dict] = field(default_factory=list)  # [{name, size, sha256?}]
-    config: dict = field(default_factory=dict)  # heads, kv heads, head_dim, hidden size as found
+    files: list[dict[str, Any]] = field(default_factory=list)  # [{name, size, sha256?}]
+    config: dict[str, Any] = field(default_factory=dict)  # heads, kv heads, head_dim, hidden size as found
     notes: list[str] = field(default_factory=list)
     # who may be shown it: "public", "gated" or "private" (Hub), "local"; "unknown" in files written before this
     # field existed. A cached gated or private result is shown only after the Hub confirms the caller's access.
-    access: str = "unknown"
+    access: Access = "unknown"
     schema_version: int = SCHEMA_VERSION
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["curves"] = {r: [_num(v) for v in vals] for r, vals in self.curves.items()}
         d["stats"] = {r: {k: [_num(v) for v in vals] for k, vals in s.items()} for r, s in self.stats.items()}
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> Fingerprint:
+    def from_json(cls, d: dict[str, Any]) -> Fingerprint:
         version = d.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"fingerprint schema_version {version!r} is not {SCHEMA_VERSION}")
@@ -80,7 +90,7 @@ class Fingerprint:
         return self.revision.removeprefix("sha256:")[:12]
 
 
-def _numbers(values, n: int) -> bool:
+def _numbers(values: object, n: int) -> bool:
     return (
         isinstance(values, list)
         and len(values) == n

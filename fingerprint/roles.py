@@ -1,10 +1,9 @@
-"""Tensor names -> (layer, attention role), from the gguf package's TensorNameMap data.
+"""The attention tensors of a model and the σ-curve role of each: q, k, v, o, fused and MLA projections,
+their biases, the norms around attention.
 
-TensorNameMap lists, per canonical tensor type, the HF names of ~100 architectures as
-templates with ``{bid}`` for the block index. We index those templates once and look a
-name up by putting ``{bid}`` where its layer number stands, after stripping prefixes
-(``language_model.``, ``bert.``...) one component at a time. Fused Q/K/V tensors are split
-by head counts from the model's config, in each architecture's own row order.
+Names are looked up in the one tensor-name index (tensor_names.py); a user mapping can stand in for it.
+Only the language model's tensors count (not a vision tower's), and only layers the config declares.
+Fused Q/K/V tensors are split by head counts from the model's config, in each architecture's own row order.
 """
 
 from __future__ import annotations
@@ -12,38 +11,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
-from gguf import MODEL_TENSOR, TENSOR_NAMES
-from gguf.tensor_mapping import TensorNameMap
 
 from .errors import BadMapping, NoAttentionTensors, UnsupportedFormat
+from .formats.gguf import QK_PERMUTED_ARCHS
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
-
-# canonical tensor type -> our role name (weights; a ".bias" tensor gets "<role>_bias")
-ROLE_OF_TYPE: dict[MODEL_TENSOR, str] = {
-    MODEL_TENSOR.ATTN_Q: "q",
-    MODEL_TENSOR.ATTN_K: "k",
-    MODEL_TENSOR.ATTN_V: "v",
-    MODEL_TENSOR.ATTN_OUT: "o",
-    MODEL_TENSOR.ATTN_QKV: "qkv",
-    MODEL_TENSOR.ATTN_Q_A: "q_a",
-    MODEL_TENSOR.ATTN_Q_B: "q_b",
-    MODEL_TENSOR.ATTN_KV_A_MQA: "kv_a",
-    MODEL_TENSOR.ATTN_KV_B: "kv_b",
-    MODEL_TENSOR.ATTN_K_B: "k_b",
-    MODEL_TENSOR.ATTN_V_B: "v_b",
-    MODEL_TENSOR.ATTN_NORM: "attn_norm",
-    MODEL_TENSOR.ATTN_Q_NORM: "q_norm",
-    MODEL_TENSOR.ATTN_K_NORM: "k_norm",
-    MODEL_TENSOR.ATTN_Q_A_NORM: "q_a_norm",
-    MODEL_TENSOR.ATTN_KV_A_NORM: "kv_a_norm",
-}
+from .tensor_names import ATTENTION_PROJECTIONS, ATTENTION_ROLES, MAX_BLOCK_DIGITS, parse_name
 
 # Projection roles: the σ-curve comparison score averages over these.
-WEIGHT_ROLES = ("q", "k", "v", "o", "qkv", "q_a", "q_b", "kv_a", "kv_b", "k_b", "v_b")
+WEIGHT_ROLES = ATTENTION_PROJECTIONS
 # Display order of every role.
 ROLE_ORDER = (
     WEIGHT_ROLES + tuple(f"{r}_bias" for r in WEIGHT_ROLES) + ("attn_norm", "q_norm", "k_norm", "q_a_norm", "kv_a_norm")
@@ -104,70 +82,6 @@ class RoleMap:
         return {r: c[r] for r in self.roles()}
 
 
-@lru_cache(maxsize=1)
-def _templates() -> dict[str, MODEL_TENSOR]:
-    """HF name template ('model.layers.{bid}.self_attn.q_proj') -> tensor type, attention types only."""
-    table: dict[str, MODEL_TENSOR] = {}
-    cfgs = [TensorNameMap.block_mappings_cfg, *TensorNameMap.arch_block_mappings_cfg.values()]
-    for cfg in cfgs:
-        for ttype, keys in cfg.items():
-            if ttype not in ROLE_OF_TYPE:
-                continue
-            for key in (*keys, TENSOR_NAMES[ttype]):
-                table.setdefault(key, ttype)  # first (most common) meaning wins
-    for key, ttype in _OVERRIDES.items():
-        if ttype is None:
-            table.pop(key, None)
-        else:
-            table[key] = ttype
-    return table
-
-
-# Where llama.cpp's naming differs from what the HF model does: Falcon-40B's ln_attn is the
-# norm before attention (llama.cpp calls ln_mlp its attn_norm, for its own graph).
-_OVERRIDES: dict[str, MODEL_TENSOR | None] = {
-    "transformer.h.{bid}.ln_attn": MODEL_TENSOR.ATTN_NORM,
-    "transformer.h.{bid}.ln_mlp": None,
-}
-
-
-_SUFFIXES = (".weight", ".bias")
-
-
-MAX_BLOCK_DIGITS = 5  # a layer or expert number has at most this many digits (real models: a few hundred layers)
-
-
-def is_block_index(part: str) -> bool:
-    """A name part that can be a layer or expert number: ASCII digits ('²' is a digit to str.isdigit, not to int),
-    short enough that a hostile name cannot make the tool plan billions of layers."""
-    return part.isascii() and part.isdigit() and len(part) <= MAX_BLOCK_DIGITS
-
-
-def match_name(name: str) -> tuple[str, int, str] | None:
-    """Return (prefix, layer, role) for an attention tensor name, else None."""
-    suffix = next((s for s in _SUFFIXES if name.endswith(s)), "")
-    if not suffix:
-        return None
-    parts = name[: -len(suffix)].split(".")
-    table = _templates()
-    numeric = [i for i, p in enumerate(parts) if is_block_index(p)]
-    for start in range(len(parts)):
-        for j in numeric:
-            if j < start:
-                continue
-            key = ".".join("{bid}" if i == j else p for i, p in enumerate(parts[start:], start))
-            ttype = table.get(key)
-            if ttype is not None:
-                role = ROLE_OF_TYPE[ttype]
-                if suffix == ".bias":
-                    if role.endswith("norm"):
-                        return None  # norm biases are not part of the fingerprint
-                    role += "_bias"
-                prefix = ".".join(parts[:start])
-                return prefix, int(parts[j]), role
-    return None
-
-
 def compile_mapping(mapping: dict[str, str]) -> list[tuple[re.Pattern, str]]:
     """User mapping {role: 'blocks.{layer}.attn.wq'} -> regexes matching '<pattern>(.weight|.bias)'."""
     out = []
@@ -203,9 +117,8 @@ def assign_roles(tensors: dict[str, TensorInfo], config: ModelConfig, mapping: d
                     found.append(("", n, int(m.group(1)), r))
     else:
         for n in names:
-            hit = match_name(n)
-            if hit:
-                found.append((hit[0], n, hit[1], hit[2]))
+            if hit := parse_name(n, ATTENTION_ROLES):
+                found.append((hit.prefix, n, hit.layer, hit.role))
     if not found:
         raise NoAttentionTensors(_unknown_message(names, config))
 
@@ -242,15 +155,11 @@ def assign_roles(tensors: dict[str, TensorInfo], config: ModelConfig, mapping: d
             if scale is None:
                 notes.append(f"{name} is FP8 without a scale tensor: raw FP8 values used")
         out.append(TensorRoles(tensor=t, layer=layer, role=role, slices=slices, scale=scale))
-    if any(t.tensor.format == "gguf" and t.role in ("q", "k") for t in out) and config.gguf_arch in _GGUF_PERMUTED:
+    if any(t.tensor.format == "gguf" and t.role in ("q", "k") for t in out) and config.gguf_arch in QK_PERMUTED_ARCHS:
         notes.append(
             "llama.cpp stores Q/K rows permuted per head; a σ-curve is unaffected, element-wise comparisons must undo it"
         )
     return RoleMap(tensors=out, n_layers=n_layers, notes=notes)
-
-
-# llama.cpp's converter permutes Q/K rows of these architectures (LlamaModel.permute and kin)
-_GGUF_PERMUTED = {"llama", "llama4", "mistral", "granite", "granitemoe", "deci", "plm", "bailingmoe"}
 
 
 def _choose_prefix(found: list[tuple[str, str, int, str]], notes: list[str]) -> str:
@@ -296,17 +205,17 @@ def split_fused_qkv(t: TensorInfo, config: ModelConfig) -> tuple[list[tuple[str,
         return [], f"length {length} does not match {nh} Q heads + 2x{nkv} KV heads of {hd}"
 
     layout = config.qkv_layout if t.format != "gguf" else "contiguous"
-    kind = np.empty(total, dtype=np.int8)  # 0 = q, 1 = k, 2 = v
+    which = np.empty(total, dtype=np.int8)  # 0 = q, 1 = k, 2 = v
     if layout == "interleaved":  # (heads, 3, head_dim): NeoX, Bloom, old Falcon
         if nkv != nh:
             return [], "interleaved QKV layout with grouped KV heads"
-        kind[:] = np.repeat(np.tile(np.arange(3), nh), hd)
+        which[:] = np.repeat(np.tile(np.arange(3), nh), hd)
     elif layout == "grouped":  # (kv_heads, q_per_kv + 2, head_dim): Falcon new_decoder_architecture
         per = nh // nkv
         slot = np.concatenate([np.zeros(per, np.int8), [1, 2]]).astype(np.int8)
-        kind[:] = np.repeat(np.tile(slot, nkv), hd)
+        which[:] = np.repeat(np.tile(slot, nkv), hd)
     else:
-        kind[: nh * hd] = 0
-        kind[nh * hd : (nh + nkv) * hd] = 1
-        kind[(nh + nkv) * hd :] = 2
-    return [(r, axis, kind == i) for i, r in enumerate(("q", "k", "v"))], ""
+        which[: nh * hd] = 0
+        which[nh * hd : (nh + nkv) * hd] = 1
+        which[(nh + nkv) * hd :] = 2
+    return [(r, axis, which == i) for i, r in enumerate(("q", "k", "v"))], ""

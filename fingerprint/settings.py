@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from fingerprint.checkpoint import PICKLE_SUFFIXES
+
 from .demo import demo_name, resolve_demo_reference
 
 ENV_SHARED = "FINGERPRINT_SHARED_MODE"
@@ -52,7 +54,7 @@ DEFAULT_MAX_CONCURRENT = {False: 0, True: 2}  # 0: no limit; shared: about one p
 MB = 1024 * 1024  # Streamlit's upload limits count MB as MiB
 
 UPLOAD_TYPES = ("safetensors", "gguf")
-PICKLE_TYPES = ("bin", "pt", "pth", "ckpt", "pkl", "pickle")
+PICKLE_TYPES = tuple(suffix.removeprefix(".") for suffix in PICKLE_SUFFIXES)
 PICKLE_EXPLANATION = (
     "Pickle checkpoints (.bin, .pt, .pth, .ckpt) can run code when they are loaded, so this tool never opens "
     "them. Upload the model's .safetensors or .gguf file instead (most Hub repositories ship one)."

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import Cancelled, NonFiniteWeights, UnsupportedFormat
-from .formats.dtypes import decode_rows, is_float_dtype
+from .formats.dtypes import apply_fp8_scale, decode_rows, is_float_dtype, read_scale
+from .result import Mode, ModeChoice
 from .roles import RoleMap, TensorRoles
 from .sources.base import ByteSource
 from .sources.reader import RangeRead, read_ranges
@@ -32,7 +33,6 @@ SAMPLE_REQUESTS = 2400  # at most this many sample blocks per model (round trips
 MIN_SAMPLE_BLOCKS = 4
 SAMPLE_BUDGET = 30 << 20  # bytes a sampled fingerprint reads in all, headers included
 EXACT_LIMIT = 1 << 30  # auto mode: exact when the needed tensors are smaller than this
-FP8_BLOCK = 128
 # Rows of Q and K differ far more from one another than rows of V and O (RoPE frequency
 # and per-head scale), so their σ needs more rows for the same precision: they get a
 # larger share of the sampling budget (measured in BENCHMARKS.md).
@@ -95,7 +95,7 @@ class Moments:
 
 
 @dataclass
-class Piece:
+class RowSpan:
     """Rows [r0, r1) of one tensor; ``block`` numbers the sample block (for the jackknife)."""
 
     item: TensorRoles
@@ -113,17 +113,19 @@ class Piece:
 
 
 @dataclass
-class Job:
+class ReadJob:
+    """One Range request: neighbouring row spans of one file, read together."""
+
     source: ByteSource
     offset: int
     length: int
-    pieces: list[Piece]
+    spans: list[RowSpan]
 
 
 @dataclass
 class ReadPlan:
-    mode: str
-    jobs: list[Job]
+    mode: Mode
+    jobs: list[ReadJob]
     scales: list[TensorRoles]  # FP8 tensors whose scale tensor is read whole first
 
     @property
@@ -146,7 +148,8 @@ def needed_bytes(rmap: RoleMap) -> int:
     return sum(t.tensor.nbytes + (t.scale.nbytes if t.scale else 0) for t in rmap.tensors)
 
 
-def choose_mode(rmap: RoleMap, mode: str) -> str:
+def choose_mode(rmap: RoleMap, mode: ModeChoice) -> Mode:
+    """The mode to read in: as chosen, or for "auto" exact when the needed tensors are under EXACT_LIMIT."""
     if mode in ("exact", "sampled"):
         return mode
     return "exact" if needed_bytes(rmap) < EXACT_LIMIT else "sampled"
@@ -191,44 +194,44 @@ def sample_blocks(
     return out
 
 
-def make_plan(rmap: RoleMap, mode: str, header_bytes: int = 0, sample_budget: int | None = None) -> ReadPlan:
+def make_plan(rmap: RoleMap, mode: Mode, header_bytes: int = 0, sample_budget: int | None = None) -> ReadPlan:
     """Which bytes to read. In sampled mode the headers already read count against the budget
     (a GGUF header with its tokenizer can be several MB); at least a quarter of it is kept
     for the tensors."""
     for t in rmap.tensors:
         if not is_float_dtype(t.tensor.dtype, t.tensor.format):
             raise UnsupportedFormat(f"{t.tensor.name} has dtype {t.tensor.dtype}, not floating-point weights")
-    pieces: list[Piece] = []
+    spans: list[RowSpan] = []
     if mode == "exact":
         for t in rmap.tensors:
-            pieces += _whole(t)
+            spans += _whole(t)
     else:
         total = SAMPLE_BUDGET if sample_budget is None else sample_budget
         budget = max(total - header_bytes, total // 4)
         weights = [ROLE_SAMPLE_WEIGHT.get(t.role, 1.0) for t in rmap.tensors]
-        budgets = _water_fill([t.tensor.nbytes for t in rmap.tensors], budget, weights)
+        budgets = water_fill([t.tensor.nbytes for t in rmap.tensors], budget, weights)
         sampled = sum(1 for t, b in zip(rmap.tensors, budgets) if b < t.tensor.nbytes)
         per_tensor = max(MIN_SAMPLE_BLOCKS, min(SAMPLE_BLOCKS, SAMPLE_REQUESTS // max(sampled, 1)))
         for t, budget in zip(rmap.tensors, budgets):
             rb = max(t.tensor.row_bytes, 1)
             blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer, per_tensor)
             if blocks == [(0, t.tensor.rows)]:
-                pieces += _whole(t)
+                spans += _whole(t)
             else:
-                pieces += [Piece(t, r0, r1, i) for i, (r0, r1) in enumerate(blocks)]
+                spans += [RowSpan(t, r0, r1, i) for i, (r0, r1) in enumerate(blocks)]
     scales = [t for t in rmap.tensors if t.scale is not None]
     gap = MERGE_GAP if mode == "exact" else SAMPLED_MERGE_GAP
-    return ReadPlan(mode=mode, jobs=_group(pieces, gap), scales=scales)
+    return ReadPlan(mode=mode, jobs=_group(spans, gap), scales=scales)
 
 
-def _whole(t: TensorRoles) -> list[Piece]:
-    """All rows of a tensor, cut into pieces that fit a job; block -1 marks 'read whole'."""
+def _whole(t: TensorRoles) -> list[RowSpan]:
+    """All rows of a tensor, cut into spans that fit a job; block -1 marks 'read whole'."""
     rows, rb = t.tensor.rows, max(t.tensor.row_bytes, 1)
     step = max(1, JOB_BYTES // rb)
-    return [Piece(t, r, min(rows, r + step), -1) for r in range(0, rows, step)]
+    return [RowSpan(t, r, min(rows, r + step), -1) for r in range(0, rows, step)]
 
 
-def _water_fill(sizes: list[int], budget: int, weights: list[float] | None = None) -> list[int]:
+def water_fill(sizes: list[int], budget: int, weights: list[float] | None = None) -> list[int]:
     """Share the budget in proportion to weights: tensors smaller than their share are read
     whole, and what they leave is shared again among the rest."""
     weights = weights or [1.0] * len(sizes)
@@ -243,29 +246,29 @@ def _water_fill(sizes: list[int], budget: int, weights: list[float] | None = Non
     return out
 
 
-def _group(pieces: list[Piece], merge_gap: int) -> list[Job]:
-    """Merge pieces that are neighbours in one file into jobs of at most JOB_BYTES."""
-    by_source: dict[int, list[Piece]] = defaultdict(list)
+def _group(spans: list[RowSpan], merge_gap: int) -> list[ReadJob]:
+    """Merge spans that are neighbours in one file into jobs of at most JOB_BYTES."""
+    by_source: dict[int, list[RowSpan]] = defaultdict(list)
     sources: dict[int, ByteSource] = {}
-    for p in pieces:
+    for p in spans:
         by_source[id(p.item.tensor.source)].append(p)
         sources[id(p.item.tensor.source)] = p.item.tensor.source
-    jobs: list[Job] = []
+    jobs: list[ReadJob] = []
     for key, group in by_source.items():
         group.sort(key=lambda p: p.offset)
-        job: Job | None = None
+        job: ReadJob | None = None
         for p in group:
             if p.length == 0:
                 continue
             if job is not None:
                 gap = p.offset - (job.offset + job.length)
                 # a gap is bytes read for nothing: merge only when it costs under 1% of what the job needs
-                useful = sum(q.length for q in job.pieces) + p.length
+                useful = sum(q.length for q in job.spans) + p.length
                 if 0 <= gap <= min(merge_gap, useful // 100) and p.offset + p.length - job.offset <= JOB_BYTES:
                     job.length = p.offset + p.length - job.offset
-                    job.pieces.append(p)
+                    job.spans.append(p)
                     continue
-            job = Job(sources[key], p.offset, p.length, [p])
+            job = ReadJob(sources[key], p.offset, p.length, [p])
             jobs.append(job)
     return jobs
 
@@ -282,8 +285,8 @@ def compute_stats(
     parallel: int | None = None,
 ) -> dict[str, dict[int, LayerStat]]:
     """Run the plan; return {role: {layer: LayerStat}}. Raises NonFiniteWeights on NaN/Inf."""
-    scales = {id(t): _read_scale(t) for t in plan.scales}
-    results: list[tuple[Piece, str, Moments]] = []
+    scales = {id(t): read_scale(t.scale) for t in plan.scales}
+    results: list[tuple[RowSpan, str, Moments]] = []
     bad: list[str] = []
     total = plan.tensor_bytes
     done = sum(t.scale.nbytes for t in plan.scales)
@@ -295,9 +298,9 @@ def compute_stats(
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         job = read.tag
-        for p in job.pieces:
+        for p in job.spans:
             start = p.offset - job.offset
-            per_role = _piece_moments(p, raw[start : start + p.length], scales.get(id(p.item)))
+            per_role = span_moments(p, raw[start : start + p.length], scales.get(id(p.item)))
             for role, (m, nonfinite) in per_role.items():
                 results.append((p, role, m))
                 if nonfinite:
@@ -317,44 +320,19 @@ def compute_stats(
     return _finish(acc)
 
 
-def _read_scale(t: TensorRoles) -> np.ndarray:
-    s = t.scale
-    raw = s.source.read(s.offset, s.nbytes)
-    return decode_rows(raw, s.dtype, s.format, s.rows, s.cols).reshape(s.shape)
-
-
-def _dequant_scale(x: np.ndarray, scale: np.ndarray, r0: int, full_shape: tuple[int, ...]) -> np.ndarray:
-    rows, cols = x.shape
-    R = full_shape[0] if len(full_shape) > 1 else 1
-    if scale.size == 1:
-        return x * float(scale.reshape(-1)[0])
-    if scale.shape[0] == R and scale.size == R:  # per output channel (compressed-tensors FP8)
-        return x * scale.reshape(-1)[r0 : r0 + rows, None]
-    # block scales, e.g. DeepSeek-V3: weight_scale_inv[i // 128, j // 128]
-    grid = scale.reshape(scale.shape[0], -1)
-    br = _block_size(R, grid.shape[0])
-    bc = _block_size(full_shape[-1], grid.shape[1])
-    row_idx = np.arange(r0, r0 + rows) // br
-    col_idx = np.arange(cols) // bc
-    return x * grid[np.ix_(row_idx, col_idx)]
-
-
-def _block_size(n: int, blocks: int) -> int:
-    """Block edge along one axis: 128 (DeepSeek's weight_block_size) when it fits, else n / blocks."""
-    return FP8_BLOCK if math.ceil(n / FP8_BLOCK) == blocks else math.ceil(n / blocks)
-
-
-def _piece_moments(p: Piece, raw: bytes, scale: np.ndarray | None) -> dict[str, tuple[Moments, int]]:
+def span_moments(p: RowSpan, raw: bytes, scale: np.ndarray | None) -> dict[str, tuple[Moments, int]]:
+    """The moments of one span's raw bytes, per role its tensor holds (a fused QKV holds several):
+    {role: (moments of the finite values, count of NaN/Inf values)}. ``scale``: its FP8 scales, if any."""
     t = p.item.tensor
     nrows = p.r1 - p.r0
     out: dict[str, tuple[Moments, int]] = {}
-    # decode in row groups so float temporaries stay small even for an 8 MB piece
+    # decode in row groups so float temporaries stay small even for an 8 MB span
     step = max(1, SUBCHUNK_ELEMENTS // max(t.cols, 1))
     for g0 in range(0, nrows, step):
         g1 = min(nrows, g0 + step)
         x = decode_rows(raw[g0 * t.row_bytes : g1 * t.row_bytes], t.dtype, t.format, g1 - g0, t.cols)
         if scale is not None:
-            x = _dequant_scale(x, scale, p.r0 + g0, t.shape)
+            x = apply_fp8_scale(x, scale, p.r0 + g0, t.shape)
         for s in p.item.slices:
             sel = x
             if s.mask is not None:
@@ -381,7 +359,7 @@ def _finish(acc: dict[tuple[int, str, int], Moments]) -> dict[str, dict[int, Lay
         for m in blocks.values():
             total = total + m
         sampled = [m for b, m in blocks.items() if b >= 0]
-        errs = [_jackknife(total, sampled, f) if len(sampled) > 1 else 0.0 for f in _STATISTICS]
+        errs = [jackknife(total, sampled, f) if len(sampled) > 1 else 0.0 for f in _STATISTICS]
         out[role][layer] = LayerStat(total.std, total.mean, total.rms, *errs, total.n)
     return dict(out)
 
@@ -389,7 +367,7 @@ def _finish(acc: dict[tuple[int, str, int], Moments]) -> dict[str, dict[int, Lay
 _STATISTICS = (lambda m: m.std, lambda m: m.mean, lambda m: m.rms)
 
 
-def _jackknife(total: Moments, blocks: list[Moments], statistic: Callable[[Moments], float]) -> float:
+def jackknife(total: Moments, blocks: list[Moments], statistic: Callable[[Moments], float]) -> float:
     """Delete-one-block jackknife standard error of a statistic of the sampled elements."""
     k = len(blocks)
     loo = np.array([statistic(total - b) for b in blocks])

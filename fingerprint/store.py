@@ -15,12 +15,22 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .reference import ModelRef
 from .result import SCHEMA_VERSION, Fingerprint
 
 ENV_PATH = "FINGERPRINT_CACHE"
 log = logging.getLogger(__name__)
+
+
+def model_key(ref: ModelRef) -> str:
+    """The key a model's results are kept under, with its revision and mode: a Hub repo and the file chosen in
+    it; every local model shares one key, its revision (the files' sha256) telling them apart."""
+    if ref.kind == "hub":
+        return f"hub:{ref.repo_id}:{ref.filename or ''}"
+    return "local"
 
 
 def default_path() -> Path:
@@ -135,7 +145,7 @@ class Store:
             return row[2]
         return None
 
-    def file_sha256(self, path: Path, compute) -> str:
+    def file_sha256(self, path: Path, compute: Callable[[Path], str]) -> str:
         """sha256 of a local file, remembered while its size and mtime are unchanged."""
         known = self.known_sha256(path)
         if known:

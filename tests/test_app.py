@@ -350,7 +350,7 @@ def test_upload_refuses_pickles_and_big_files(monkeypatch):
 def test_stop_cancels_what_is_not_finished(monkeypatch):
     import app_pages.common as common
 
-    core = importlib.import_module("fingerprint.compute")
+    core = importlib.import_module("fingerprint.fingerprinting")
     real = core.compute
     release = threading.Event()
 

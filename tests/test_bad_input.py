@@ -24,7 +24,6 @@ import pytest
 
 import fingerprint
 from fingerprint import cli, stats
-from fingerprint.compute import Options, compute, compute_many
 from fingerprint.errors import (
     BadReference,
     CorruptFile,
@@ -38,6 +37,7 @@ from fingerprint.errors import (
     UnknownArchitecture,
     UnsupportedFormat,
 )
+from fingerprint.fingerprinting import Options, compute, compute_many
 from fingerprint.sources.local import LocalFile
 
 FIXTURES = Path(__file__).parent / "fixtures"

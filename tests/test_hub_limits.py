@@ -14,8 +14,8 @@ from layouts import build_llama, write_safetensors_dir
 
 import fingerprint.stats as stats_mod
 from fingerprint import Options, compute
-from fingerprint.compute import compute_many
 from fingerprint.errors import DeadlineExceeded
+from fingerprint.fingerprinting import compute_many
 
 STORIES = FIXTURES / "stories260k"
 
@@ -191,7 +191,7 @@ def test_a_verdict_reports_its_rate_limit_waits(hub_like):
 def test_the_models_panel_shows_a_rate_limit_wait_and_then_the_reading_again():
     from app_pages.common import _line_text
     from app_pages.jobs import Job
-    from fingerprint.compute import Progress
+    from fingerprint.fingerprinting import Progress
 
     job = Job([("k", "org/a")], Options(use_cache=False))
     job._progress(Progress("org/a", "reading", 10, 100, "exact"))

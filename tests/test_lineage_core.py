@@ -20,19 +20,20 @@ from layouts import build_gpt_neox, build_llama, build_phi3, llama_permute, writ
 from safetensors.numpy import load_file, save_file
 
 from fingerprint.cli import main as cli_main
-from fingerprint.compute import Options, open_model
 from fingerprint.errors import NonFiniteWeights
+from fingerprint.fingerprinting import Options, open_model
 from fingerprint.lineage import calibration, evidence
 from fingerprint.lineage.calibration import Calibration
 from fingerprint.lineage.measures import centred_pearson
 from fingerprint.lineage.plan import PROBE_BYTES, ProbeBudget
-from fingerprint.lineage.probe import Probe, build_probe
+from fingerprint.lineage.probe import Probe
+from fingerprint.lineage.reading import build_probe
 from fingerprint.lineage.signals import SIGNAL_ORDER, Signal, missing
-from fingerprint.lineage.tensors import MATRIX_KINDS
 from fingerprint.lineage.transforms import permute_heads, scale_qk
 from fingerprint.lineage.verdict import RELATED, decide
 from fingerprint.lineage.vocab import normalise, pick_tokens, rank, read_vocabulary
 from fingerprint.store import Store
+from fingerprint.tensor_names import MATRIX_ROLES
 
 STORIES = FIXTURES / "stories260k"
 STORIES_Q8 = FIXTURES / "stories260k-q8_0.gguf"
@@ -131,7 +132,7 @@ def test_gguf_q8_probe_matches_safetensors_after_undoing_the_permutation():
     assert gg.config["gguf_permuted"] and not st.config["gguf_permuted"]
     assert any("permutation undone" in n for n in gg.notes)
     assert st.n_layers == gg.n_layers == 5
-    for kind in MATRIX_KINDS:
+    for kind in MATRIX_ROLES:
         assert sorted(st.matrices[kind]) == sorted(gg.matrices[kind]) == list(range(5)), kind
         for layer in range(5):
             a, b = st.matrices[kind][layer], gg.matrices[kind][layer]
@@ -154,7 +155,7 @@ def test_sampled_probe_of_safetensors_and_gguf_reads_identical_rows(synth):
     assert st.mode == gg.mode == "sampled"
     assert gg.config["gguf_permuted"]
     hd = st.config["head_dim"]
-    for kind in MATRIX_KINDS:
+    for kind in MATRIX_ROLES:
         for layer in range(6):
             a, b = st.matrices[kind][layer], gg.matrices[kind][layer]
             assert not a.complete, (kind, layer)
@@ -196,7 +197,7 @@ def test_rows_read_depend_on_kind_and_shape_not_on_the_layer(synth):
             first = layers[0].rows
             assert all(np.array_equal(s.rows, first) for s in layers.values()), kind
     # whatever the budget split, a pruned copy shares rows with the original in every kept layer
-    for kind in MATRIX_KINDS:
+    for kind in MATRIX_ROLES:
         for j, i in enumerate(synth["keep"]):
             a, b = full.matrices[kind][i], pruned.matrices[kind][j]
             common, ia, ib = np.intersect1d(a.rows, b.rows, return_indices=True)
@@ -210,7 +211,7 @@ def test_pruned_or_requantized_copy_is_read_at_the_same_positions(synth, other):
     copy = _probe(synth["root"] / other, budget=2_000_000)
     assert full.mode == copy.mode == "sampled"
     pairs = list(enumerate(synth["keep"])) if other == "pruned" else [(i, i) for i in range(6)]
-    for kind in MATRIX_KINDS:
+    for kind in MATRIX_ROLES:
         for j, i in pairs:
             # budgets differ (depth, bytes per row), but positions are a prefix of one fixed block order:
             # the smaller sample lies inside the larger one
@@ -230,7 +231,7 @@ def test_budget_bounds_a_sampled_probe_and_small_models_are_read_whole(synth):
     small = _probe(STORIES)  # default budget (128 MB) on a 1 MB model
     assert small.mode == "exact"
     assert not any(n.startswith("sampled") for n in small.notes)
-    for kind in MATRIX_KINDS:
+    for kind in MATRIX_ROLES:
         for layer, s in small.matrices[kind].items():
             assert s.complete and np.array_equal(s.rows, np.arange(s.shape[0])), (kind, layer)
     sd = load_file(str(STORIES / "model.safetensors"))
@@ -711,7 +712,7 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
 
 @pytest.mark.parametrize("model", [STORIES, STORIES_Q8, BABY361, BABY105], ids=lambda p: p.name)
 def test_sigma_of_a_probe_read_whole_is_the_exact_fingerprint_bit_for_bit(model):
-    from fingerprint.compute import compute
+    from fingerprint.fingerprinting import compute
     from fingerprint.lineage.sigma import fingerprint_of
 
     probe = _probe(model)
@@ -726,7 +727,7 @@ def test_sigma_of_a_probe_read_whole_is_the_exact_fingerprint_bit_for_bit(model)
 
 
 def test_sigma_of_a_sampled_probe_carries_its_error_and_is_near_the_exact_value(synth):
-    from fingerprint.compute import compute
+    from fingerprint.fingerprinting import compute
     from fingerprint.lineage.sigma import fingerprint_of
 
     probe = _probe(synth["root"] / "st", budget=ProbeBudget(bytes=2_000_000, slot_elements=2048))

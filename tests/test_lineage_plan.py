@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from fingerprint.formats.tensor import TensorInfo
-from fingerprint.lineage.plan import PROBE_BYTES, PROBE_REQUESTS, ProbeBudget, plan_probe, runs, sample_rows
-from fingerprint.lineage.tensors import locate_all
+from fingerprint.lineage.plan import PROBE_BYTES, PROBE_REQUESTS, ProbeBudget, plan_probe
+from fingerprint.lineage.reading import probe_tensors
+from fingerprint.lineage.slots import runs, sample_rows
 from fingerprint.modelconfig import ModelConfig
 from fingerprint.sources.base import ByteSource
 
@@ -94,7 +95,7 @@ def _plan(size: str, fmt: str, dtype: str, budget: ProbeBudget | None = None):
     vocab = [f"tok{i}" for i in range(shape["vocab"])]
     spent_bytes, spent_requests = SPENT[(size, fmt)]
     plan = plan_probe(
-        locate_all(_tensors(shape, fmt, dtype)),
+        probe_tensors(_tensors(shape, fmt, dtype)),
         cfg,
         fmt,
         vocab,
@@ -110,7 +111,7 @@ def _file_requests(plan) -> int:
     """Reads as the probe issues them: runs of consecutive rows in the file's own order."""
     n = len(plan.scales)
     for w in plan.wants:
-        n += 1 if len(w.loc.tensor.shape) == 1 else len(runs(np.sort(w.file_row(w.rows))))
+        n += 1 if len(w.named.tensor.shape) == 1 else len(runs(np.sort(w.file_row(w.rows))))
     return n
 
 

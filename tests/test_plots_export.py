@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -203,9 +204,10 @@ def test_roles_present_needs_two_models():
 def test_fifty_models_each_figure_under_a_second_and_labels_readable():
     from fingerprint.plots import pair_matrix, tick_label, tick_labels
 
-    fps = random_fps(50)
-    for i, fp in enumerate(fps):  # long, realistic names
-        fp.model = f"some-organisation/Some-Model-Family-{i}-7B-Instruct-GPTQ-Int4"
+    fps = [  # long, realistic names
+        dataclasses.replace(fp, model=f"some-organisation/Some-Model-Family-{i}-7B-Instruct-GPTQ-Int4")
+        for i, fp in enumerate(random_fps(50))
+    ]
     pairs = pair_matrix(fps)
     heatmap_figure(fps[:3], pairs=pair_matrix(fps[:3]))  # imports (scipy) out of the timing
     for build in (
@@ -252,13 +254,12 @@ def test_share_link_round_trip():
     )
 
     sha = "0123456789abcdef0123456789abcdef01234567"
-    hub = fake("org/model", {"q": [1, 2, 3]})
-    hub.revision = sha
+    hub = dataclasses.replace(fake("org/model", {"q": [1, 2, 3]}), revision=sha)
     assert shareable_reference(hub) == f"org/model@{sha}"
-    hub.model = "org/model@main"
+    hub = dataclasses.replace(hub, model="org/model@main")
     assert shareable_reference(hub) == f"org/model@{sha}"  # branch names are pinned to what was read
     gguf = fake("org/repo-GGUF/model.Q8_0.gguf", {"q": [1, 2, 3]}, fmt="gguf")
-    gguf.repo_id, gguf.revision = "org/repo-GGUF", sha
+    gguf = dataclasses.replace(gguf, repo_id="org/repo-GGUF", revision=sha)
     assert shareable_reference(gguf) == f"org/repo-GGUF/model.Q8_0.gguf@{sha}"
     assert shareable_reference(fake("/data/x", {"q": [1, 2, 3]}, source="local")) is None
     assert shareable_reference(fake(demo_paths()[0], {"q": [1, 2, 3]}, source="local")) == "demo:stories260k"
@@ -464,7 +465,7 @@ def test_job_stop_keeps_finished_models_and_cancels_the_rest(monkeypatch):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from app_pages.jobs import Job
 
-    core = importlib.import_module("fingerprint.compute")
+    core = importlib.import_module("fingerprint.fingerprinting")
     real = core.compute
     started = threading.Event()
 

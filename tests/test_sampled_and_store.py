@@ -173,7 +173,7 @@ def test_sampled_requests_are_capped_for_deep_models(model, monkeypatch):
     assert len(capped.jobs) < len(free.jobs)
     per_tensor = {}
     for job in capped.jobs:
-        for p in job.pieces:
+        for p in job.spans:
             per_tensor[p.item.tensor.name] = per_tensor.get(p.item.tensor.name, 0) + 1
     sampled_counts = [n for n in per_tensor.values() if n > 1]
     assert sampled_counts and max(sampled_counts) <= stats.MIN_SAMPLE_BLOCKS

@@ -1,6 +1,9 @@
-"""Decode raw tensor bytes into float32 rows: safetensors dtypes and every GGML type gguf can dequantize."""
+"""Decode raw tensor bytes into float32 rows: safetensors dtypes and every GGML type gguf can dequantize, and
+FP8 weights through their scale tensors."""
 
 from __future__ import annotations
+
+import math
 
 import ml_dtypes
 import numpy as np
@@ -8,6 +11,9 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf import quants as gguf_quants
 
 from ..errors import UnsupportedFormat
+from .tensor import TensorInfo
+
+FP8_BLOCK = 128  # DeepSeek-V3's weight_block_size: the edge of a block that shares one FP8 scale
 
 # safetensors dtype -> (bytes per element, numpy dtype or None when it is not a float we can read)
 SAFETENSORS_DTYPES: dict[str, tuple[int, np.dtype | None]] = {
@@ -86,3 +92,32 @@ def decode_rows(raw: bytes, dtype: str, fmt: str, nrows: int, cols: int) -> np.n
     except NotImplementedError:
         raise UnsupportedFormat(f"GGUF type {dtype} cannot be dequantized by the gguf library yet") from None
     return np.asarray(out, dtype=np.float32).reshape(nrows, cols)
+
+
+def read_scale(scale: TensorInfo) -> np.ndarray:
+    """An FP8 weight's scale tensor (weight_scale_inv / weight_scale), read whole: it is small."""
+    raw = scale.source.read(scale.offset, scale.nbytes)
+    return decode_rows(raw, scale.dtype, scale.format, scale.rows, scale.cols).reshape(scale.shape)
+
+
+def apply_fp8_scale(x: np.ndarray, scale: np.ndarray, first_row: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Rows ``first_row ..`` of an FP8 weight of ``shape``, decoded to float32 in ``x``, times their scales:
+    one scale for the whole tensor, one per output row (compressed-tensors), or one per block of
+    FP8_BLOCK x FP8_BLOCK elements (DeepSeek-V3's weight_scale_inv[i // 128, j // 128])."""
+    rows, cols = x.shape
+    n_rows = shape[0] if len(shape) > 1 else 1
+    if scale.size == 1:
+        return x * float(scale.reshape(-1)[0])
+    if scale.shape[0] == n_rows and scale.size == n_rows:
+        return x * scale.reshape(-1)[first_row : first_row + rows, None]
+    grid = scale.reshape(scale.shape[0], -1)
+    block_rows = _block_size(n_rows, grid.shape[0])
+    block_cols = _block_size(shape[-1], grid.shape[1])
+    row_idx = np.arange(first_row, first_row + rows) // block_rows
+    col_idx = np.arange(cols) // block_cols
+    return x * grid[np.ix_(row_idx, col_idx)]
+
+
+def _block_size(n: int, blocks: int) -> int:
+    """Block edge along one axis: FP8_BLOCK when it fits, else n / blocks."""
+    return FP8_BLOCK if math.ceil(n / FP8_BLOCK) == blocks else math.ceil(n / blocks)

@@ -9,6 +9,7 @@ the parser loop or allocate without bound.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from gguf import GGMLQuantizationType, GGUFValueType
 
@@ -24,7 +25,11 @@ KEEP_ARRAY_ITEMS = 64  # small arrays (e.g. per-layer head counts) are kept, lar
 MAX_NAME_BYTES = 64 << 10  # keys and tensor names (llama.cpp itself caps tensor names at 64 bytes)
 TOKENS_KEY = "tokenizer.ggml.tokens"  # the vocabulary is kept: lineage signals align models through shared tokens
 MAX_KEPT_TOKENS = 1 << 20
+FIRST_CHUNK = 4 << 10  # the header is read in chunks that double from this size
 KEEP_STRING_BYTES = 1 << 20  # longer string values (none is needed here) are skipped, never read
+# Architectures whose Q/K rows llama.cpp's converter permutes per head (LlamaModel.permute and kin): a σ-curve is
+# unaffected, element-wise comparisons with the Hugging Face checkpoint must undo it.
+QK_PERMUTED_ARCHS = frozenset(("llama", "llama4", "mistral", "granite", "granitemoe", "deci", "plm", "bailingmoe"))
 
 _SCALARS = {
     GGUFValueType.UINT8: "<B",
@@ -44,7 +49,7 @@ _SCALARS = {
 class _Cursor:
     """Sequential reads over a ByteSource, fetching ahead in doubling chunks."""
 
-    def __init__(self, source: ByteSource, first_chunk: int = 4 << 10) -> None:
+    def __init__(self, source: ByteSource, first_chunk: int = FIRST_CHUNK) -> None:
         self.source = source
         self.base = 0  # file offset of buf[0]
         self.buf = b""
@@ -76,7 +81,7 @@ class _Cursor:
             raise CorruptFile(f"{self.source.name}: GGUF header runs past the end of the file (truncated?)")
         self.pos += n
 
-    def unpack(self, fmt: str):
+    def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
     def string_length(self) -> int:

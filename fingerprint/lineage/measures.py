@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 
 __all__ = [
@@ -61,7 +62,7 @@ def _matrix(x, name: str) -> np.ndarray:
 # Correlation
 
 
-def centred_pearson(a, b) -> float | None:
+def centred_pearson(a: ArrayLike, b: ArrayLike) -> float | None:
     """Pearson correlation of two equal-length 1-D arrays, or None when it means nothing.
 
     Invariant to an offset and a positive scale of either array (a negative scale flips the
@@ -109,7 +110,7 @@ def _hsic_u(cross_fro2: float, dk, rk, dl, rl, n: int) -> float:
     return (trace + sum_k * sum_l / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * sum_kl) / (n * (n - 3))
 
 
-def unbiased_cka(x, y) -> float | None:
+def unbiased_cka(x: ArrayLike, y: ArrayLike) -> float | None:
     """Unbiased linear CKA between two representations of the same n examples (rows).
 
     x is (n, p), y is (n, q): row i of both belongs to the same input (token, prompt).
@@ -187,7 +188,7 @@ def _unit_columns(m: np.ndarray, centre: bool, in_place: bool = False) -> np.nda
     return m
 
 
-def align_hidden(emb_a, emb_b, *, overwrite: bool = False) -> HiddenAlignment:
+def align_hidden(emb_a: ArrayLike, emb_b: ArrayLike, *, overwrite: bool = False) -> HiddenAlignment:
     """Align the hidden dims of two models through the embedding rows of their shared tokens.
 
     emb_a is (tokens, d_a), emb_b is (tokens, d_b); row t of both is the same token (the caller
@@ -262,7 +263,7 @@ class DepthAlignment:
     skipped_b: list[int]
 
 
-def monotone_alignment(sim) -> DepthAlignment:
+def monotone_alignment(sim: ArrayLike) -> DepthAlignment:
     """Best order-preserving map of the shallower model's layers into the deeper model's.
 
     sim is (n_a, n_b): sim[i, j] is how alike layer i of a and layer j of b are (any measure
@@ -366,7 +367,7 @@ class NeuronMatch:
     mean_abs_corr: float  # mean |corr| over the pairs; compare with null_level_abs_corr(d, m)
 
 
-def match_neurons(a_rows, b_rows) -> NeuronMatch:
+def match_neurons(a_rows: ArrayLike, b_rows: ArrayLike) -> NeuronMatch:
     """Match the neurons (rows) of two weight matrices whose columns are already aligned.
 
     a_rows is (m_a, d), b_rows is (m_b, d): each row is one neuron's weights over the d hidden

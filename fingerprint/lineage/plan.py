@@ -5,19 +5,19 @@ the budget, so a plan is sized by both (``ProbeBudget``): at most ``bytes`` read
 at most ``requests`` reads, headers, config and tokenizer included.
 
 - whole 1-D vectors: the norms before attention and MLP, the final norm, q/k/v biases;
-- rows of Q, K, V, O, gate, up and down in every layer, in *slots*: blocks of about
+- rows of Q, K, V, O, gate, up and down in every layer, in *slots* (slots.py): blocks of about
   ``slot_elements`` elements (rows per slot = slot_elements / cols, whatever the dtype, so a bf16
   model and its Q8_0 GGUF copy are cut alike). Q and K slots are rotary pairs (rows i and
   i + head_dim/2 of one head), which llama.cpp stores next to each other, so its row
   permutation is undone on read. A matrix reads a prefix of a fixed order of its slots that
-  depends only on its kind and shape - never on the layer, the file format, the dtype or the
+  depends only on its role and shape - never on the layer, the file format, the dtype or the
   budget - so models of one shape (pruned, deeper, requantized, read with another budget)
   share positions: the smaller sample lies inside the larger one;
 - the embedding rows of windows of consecutive token ids around hash-ranked tokens (vocab.py);
 - for MoE models, the experts' gate/up/down rows in a few layers, at the positions a dense
   MLP of the same shape is read at.
 
-Slots per matrix come from both budgets: every matrix of one kind and shape gets the same
+Slots per matrix come from both budgets: every matrix of one role and shape gets the same
 number (Q and K twice as many: their rows carry the permutation-robust signal), at least one.
 Requests are counted as contiguous runs of rows in Hugging Face order, which is never fewer
 than in the file (a GGUF's Q/K rotary pairs are one run there, two in HF order): a model and its
@@ -26,9 +26,7 @@ GGUF copy get the same plan.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
@@ -36,8 +34,9 @@ from ..errors import UnsupportedFormat
 from ..formats.dtypes import is_float_dtype
 from ..formats.tensor import TensorInfo
 from ..modelconfig import ModelConfig
-from ..stats import GOLDEN
-from .tensors import EXPERT_KINDS, MATRIX_KINDS, Located
+from ..result import Mode
+from ..tensor_names import EXPERT_ROLES, MATRIX_ROLES, NamedTensor
+from .slots import geometry, llama_cpp_rows, read_only, sample_rows
 from .vocab import first_ids, pick_windows
 
 PROBE_BYTES = 128_000_000  # per model, headers, config and tokenizer included
@@ -75,11 +74,11 @@ def as_budget(budget: ProbeBudget | int | None) -> ProbeBudget:
 
 
 @dataclass
-class Want:
+class RowsToRead:
     """Rows of one tensor to read; ``rows`` are Hugging Face row indices (None = all)."""
 
-    loc: Located
-    key: tuple  # ("m", kind, layer) | ("e", kind, layer, expert) | ("v", kind, layer) | ("embed",)
+    named: NamedTensor
+    key: tuple  # ("m", role, layer) | ("e", role, layer, expert) | ("v", role, layer) | ("embed",)
     rows: np.ndarray | None = None
     row_base: int = 0  # first row of this expert (or of Q/K/V) inside a stacked or fused tensor
     nrows: int = 0  # rows of the matrix this want stands for (an expert's, for stacked tensors)
@@ -87,131 +86,34 @@ class Want:
     scale: TensorInfo | None = None  # FP8 scale companion (weight_scale_inv / weight_scale)
 
     @property
-    def kind(self) -> str:
+    def role(self) -> str:
         return self.key[1] if self.key[0] in ("m", "e", "v") else "embed"
 
     @property
     def shape(self) -> tuple[int, int]:
-        t = self.loc.tensor
+        t = self.named.tensor
         return (self.nrows, t.cols) if self.nrows else (t.rows, t.cols)
 
     @property
     def row_bytes(self) -> int:
-        return self.loc.tensor.row_bytes
+        return self.named.tensor.row_bytes
 
     @property
     def nbytes(self) -> int:
-        t = self.loc.tensor
+        t = self.named.tensor
         return t.nbytes if len(t.shape) == 1 else len(self.rows) * t.row_bytes
 
     def file_row(self, r: np.ndarray) -> np.ndarray:
         return llama_cpp_rows(r, self.permuted_head_dim) + self.row_base
 
 
-def llama_cpp_rows(r: np.ndarray, head_dim: int) -> np.ndarray:
-    """Where Hugging Face row ``r`` of Q or K is in a llama.cpp GGUF (rotary pairs interleaved per head)."""
-    if not head_dim:
-        return r
-    head, within = np.divmod(r, head_dim)
-    j, i = np.divmod(within, head_dim // 2)
-    return head * head_dim + 2 * i + j
-
-
-def runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted row indices -> [start, end) runs of consecutive rows."""
-    if not len(rows):
-        return []
-    breaks = np.nonzero(np.diff(rows) != 1)[0]
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks + 1, [len(rows)]])
-    return [(int(rows[s]), int(rows[e - 1]) + 1) for s, e in zip(starts, ends)]
-
-
-# ---------------------------------------------------------------------------------------
-# slots
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """How a matrix is cut into slots: ``units`` of ``per_unit`` rows (2 = a rotary pair), ``per_slot`` units a slot."""
-
-    rows: int
-    units: int
-    per_unit: int
-    per_slot: int
-    half: int  # head_dim // 2 for rotary-pair units, else 0
-
-    @property
-    def n_slots(self) -> int:
-        return -(-self.units // self.per_slot)
-
-    def slot_of(self, rows: np.ndarray) -> np.ndarray:
-        """The slot each (Hugging Face) row belongs to."""
-        if not self.half:
-            return rows // self.per_slot
-        head, within = np.divmod(rows, 2 * self.half)
-        return (head * self.half + within % self.half) // self.per_slot
-
-
-def geometry(kind: str, shape: tuple[int, int], head_dim: int | None, slot_elements: int) -> Geometry:
-    rows, cols = shape
-    want_rows = max(1, slot_elements // max(cols, 1))
-    if kind in ("q", "k") and head_dim and head_dim % 2 == 0 and rows % head_dim == 0:
-        half = head_dim // 2
-        want = max(1, want_rows // 2)
-        per_slot = max(d for d in range(1, half + 1) if half % d == 0 and d <= want)  # slots never cross a head
-        return Geometry(rows, rows // 2, 2, per_slot, half)
-    return Geometry(rows, rows, 1, want_rows, 0)
-
-
-@lru_cache(maxsize=512)
-def slot_order(kind: str, shape: tuple[int, int], n_slots: int) -> np.ndarray:
-    """A fixed order of a matrix's slots (golden-ratio sequence from a hash of kind and shape)."""
-    u = int.from_bytes(hashlib.sha256(f"{kind}|{list(shape)}".encode()).digest()[:8], "little") / 2**64
-    seq = np.floor(((u + np.arange(4 * n_slots) * GOLDEN) % 1.0) * n_slots).astype(np.int64)
-    _, first = np.unique(seq, return_index=True)
-    order = seq[np.sort(first)]
-    rest = np.setdiff1d(np.arange(n_slots), order)
-    out = np.concatenate([order, rest])
-    out.setflags(write=False)
-    return out
-
-
-@lru_cache(maxsize=4096)
-def sample_rows(
-    kind: str, shape: tuple[int, int], slots: int, head_dim: int | None, slot_elements: int, take: int | None = None
-) -> np.ndarray:
-    """Row indices (ascending) of the first ``slots`` slots of the fixed order; ``take`` units of each
-    slot (its first ones) when whole slots do not fit the byte budget."""
-    g = geometry(kind, shape, head_dim, slot_elements)
-    if slots >= g.n_slots and (take is None or take >= g.per_slot):
-        return _frozen(np.arange(shape[0]))
-    chosen = np.sort(slot_order(kind, shape, g.n_slots)[: max(slots, 1)])
-    per = g.per_slot if take is None else max(1, min(take, g.per_slot))
-    idx = (chosen[:, None] * g.per_slot + np.arange(per)[None, :]).reshape(-1)
-    idx = idx[idx < g.units]
-    if not g.half:
-        return _frozen(idx)
-    head, i = np.divmod(idx, g.half)
-    return _frozen(np.sort(np.concatenate([head * 2 * g.half + i, head * 2 * g.half + g.half + i])))
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)  # cached and shared between wants
-    return a
-
-
-# ---------------------------------------------------------------------------------------
-# the plan
-
-
 @dataclass
 class ProbePlan:
-    mode: str  # exact | sampled
-    vectors: list[Want]
-    matrices: list[Want]
-    experts: list[Want]
-    embed: Want | None
+    mode: Mode
+    vectors: list[RowsToRead]
+    matrices: list[RowsToRead]
+    experts: list[RowsToRead]
+    embed: RowsToRead | None
     token_ids: np.ndarray  # embedding rows kept (ids whose text names a token), ascending
     token_texts: list[str]
     scales: list[TensorInfo]  # FP8 scale tensors, read whole
@@ -219,7 +121,7 @@ class ProbePlan:
     slot_elements: int = SLOT_ELEMENTS
 
     @property
-    def wants(self) -> list[Want]:
+    def wants(self) -> list[RowsToRead]:
         return self.vectors + self.matrices + self.experts + ([self.embed] if self.embed else [])
 
     @property
@@ -232,23 +134,23 @@ class ProbePlan:
         return sum(_requests(w) for w in self.wants) + len(self.scales)
 
     def parts(self) -> dict[str, int]:
-        """Bytes per part: vectors, matrices by kind, embedding, experts."""
+        """Bytes per part: vectors, matrices by role, embedding, experts."""
         return {
             "vectors": sum(w.nbytes for w in self.vectors),
-            **{f"matrices_{k}": sum(w.nbytes for w in self.matrices if w.kind == k) for k in MATRIX_KINDS},
+            **{f"matrices_{k}": sum(w.nbytes for w in self.matrices if w.role == k) for k in MATRIX_ROLES},
             "embedding": self.embed.nbytes if self.embed else 0,
             "experts": sum(w.nbytes for w in self.experts),
         }
 
 
-def _requests(w: Want) -> int:
-    if len(w.loc.tensor.shape) == 1 or len(w.rows) == 0:
+def _requests(w: RowsToRead) -> int:
+    if len(w.named.tensor.shape) == 1 or len(w.rows) == 0:
         return 1
     return 1 + int(np.count_nonzero(np.diff(w.rows) != 1))  # runs of consecutive rows
 
 
 def plan_probe(
-    located: list[Located],
+    located: list[NamedTensor],
     cfg: ModelConfig,
     fmt: str,
     vocab: list[str] | None,
@@ -264,32 +166,36 @@ def plan_probe(
     scales = scales or {}
     head_dim = cfg.head_dim
     notes: list[str] = []
-    for loc in located:
-        if not is_float_dtype(loc.tensor.dtype, loc.tensor.format):
-            raise UnsupportedFormat(f"{loc.tensor.name} has dtype {loc.tensor.dtype}, not floating-point weights")
+    for named in located:
+        if not is_float_dtype(named.tensor.dtype, named.tensor.format):
+            raise UnsupportedFormat(f"{named.tensor.name} has dtype {named.tensor.dtype}, not floating-point weights")
 
-    vectors: list[Want] = []
-    matrices: list[Want] = []
-    experts: list[Want] = []
-    embed: Located | None = None
-    for loc in located:
-        t = loc.tensor
-        if loc.kind in ("embed", "lm_head"):
-            if embed is None or (loc.kind == "embed" and embed.kind == "lm_head"):
-                embed = loc  # the input embedding; the output matrix only when there is none
+    vectors: list[RowsToRead] = []
+    matrices: list[RowsToRead] = []
+    experts: list[RowsToRead] = []
+    embed: NamedTensor | None = None
+    for named in located:
+        t = named.tensor
+        if named.role in ("embed", "lm_head"):
+            if embed is None or (named.role == "embed" and embed.role == "lm_head"):
+                embed = named  # the input embedding; the output matrix only when there is none
             continue
-        if len(t.shape) == 1 and loc.kind in ("attn_norm", "ffn_norm", "final_norm", "q_bias", "k_bias", "v_bias"):
-            hd = head_dim if permuted and loc.kind in ("q_bias", "k_bias") else 0
+        if len(t.shape) == 1 and named.role in ("attn_norm", "ffn_norm", "final_norm", "q_bias", "k_bias", "v_bias"):
+            hd = head_dim if permuted and named.role in ("q_bias", "k_bias") else 0
             vectors.append(
-                Want(loc, ("v", loc.kind, max(loc.layer, 0)), rows=np.zeros(1, np.int64), permuted_head_dim=hd or 0)
+                RowsToRead(
+                    named, ("v", named.role, max(named.layer, 0)), rows=np.zeros(1, np.int64), permuted_head_dim=hd or 0
+                )
             )
-        elif loc.kind in MATRIX_KINDS and len(t.shape) == 2:
-            hd = head_dim if permuted and loc.kind in ("q", "k") else 0
-            matrices.append(Want(loc, ("m", loc.kind, loc.layer), permuted_head_dim=hd or 0, scale=scales.get(t.name)))
-        elif loc.kind in EXPERT_KINDS:
-            experts += _expert_wants(loc)
-        elif loc.kind == "qkv" and len(t.shape) == 2:
-            split = _split_fused(loc, cfg, fmt)
+        elif named.role in MATRIX_ROLES and len(t.shape) == 2:
+            hd = head_dim if permuted and named.role in ("q", "k") else 0
+            matrices.append(
+                RowsToRead(named, ("m", named.role, named.layer), permuted_head_dim=hd or 0, scale=scales.get(t.name))
+            )
+        elif named.role in EXPERT_ROLES:
+            experts += _expert_rows(named)
+        elif named.role == "qkv" and len(t.shape) == 2:
+            split = _split_fused(named, cfg, fmt)
             if split:
                 matrices += split
             elif "fused QKV" not in " ".join(notes):
@@ -301,21 +207,21 @@ def plan_probe(
         notes.append("llama.cpp's Q/K row permutation undone on read")
     experts = _pick_experts(experts, notes)
     for w in experts:
-        w.scale = scales.get(w.loc.tensor.name) if w.loc.expert is not None else None
+        w.scale = scales.get(w.named.tensor.name) if w.named.expert is not None else None
     sampled = matrices + experts
     scale_tensors = list({s.name: s for w in sampled if (s := w.scale) is not None}.values())
 
     left_bytes = (
-        budget.bytes - spent_bytes - sum(w.loc.tensor.nbytes for w in vectors) - sum(s.nbytes for s in scale_tensors)
+        budget.bytes - spent_bytes - sum(w.named.tensor.nbytes for w in vectors) - sum(s.nbytes for s in scale_tensors)
     )
     left_requests = budget.requests - max(spent_requests, HEADER_REQUESTS) - len(vectors) - len(scale_tensors)
 
     # exact: every matrix whole, and the embedding windows as usual
     for w in sampled:
-        w.rows = _frozen(np.arange(w.shape[0]))
+        w.rows = read_only(np.arange(w.shape[0]))
     exact_bytes = sum(w.nbytes for w in sampled)
     floor_bytes, floor_requests = exact_bytes, len(sampled)
-    mode = "exact"
+    mode: Mode = "exact"
     if exact_bytes > left_bytes or len(sampled) > left_requests:
         mode = "sampled"
         floor_bytes, floor_requests = _allocate(sampled, 0, head_dim, budget.slot_elements)
@@ -330,10 +236,10 @@ def plan_probe(
         starts = pick_windows(vocab, n_windows, budget.window_ids, t.rows)
         if starts:
             ids = np.unique(np.concatenate([np.arange(s, min(s + budget.window_ids, t.rows)) for s in starts]))
-            embed_want = Want(embed, ("embed",), rows=ids.astype(np.int64), scale=scales.get(t.name))
-            named = first_ids(vocab, t.rows)
+            embed_want = RowsToRead(embed, ("embed",), rows=ids.astype(np.int64), scale=scales.get(t.name))
+            id_of_text = first_ids(vocab, t.rows)
             first = np.zeros(t.rows, bool)
-            first[list(named.values())] = True
+            first[list(id_of_text.values())] = True
             token_ids = ids[first[ids]]
             token_texts = [vocab[i] for i in token_ids]
             left_bytes -= embed_want.nbytes
@@ -351,19 +257,24 @@ def plan_probe(
 
 
 def _allocate(
-    wants: list[Want], t: int | dict[str, int], head_dim: int | None, slot_elements: int, take: int | None = None
+    wants: list[RowsToRead], t: int | dict[str, int], head_dim: int | None, slot_elements: int, take: int | None = None
 ) -> tuple[int, int]:
-    """Give every want min(its slots, weight x t / 2), at least one (``t`` per kind, or one for all);
+    """Give every want min(its slots, weight x t / 2), at least one (``t`` per role, or one for all);
     return (bytes, requests)."""
     for w in wants:
-        step = t if isinstance(t, int) else t[w.kind]
-        slots = max(1, MATRIX_WEIGHT.get(w.kind, 1) * step // 2)
-        w.rows = sample_rows(w.kind, w.shape, slots, head_dim, slot_elements, take)
+        step = t if isinstance(t, int) else t[w.role]
+        slots = max(1, MATRIX_WEIGHT.get(w.role, 1) * step // 2)
+        w.rows = sample_rows(w.role, w.shape, slots, head_dim, slot_elements, take)
     return sum(w.nbytes for w in wants), sum(_requests(w) for w in wants)
 
 
 def _fit(
-    wants: list[Want], left_bytes: int, left_requests: int, head_dim: int | None, slot_elements: int, notes: list[str]
+    wants: list[RowsToRead],
+    left_bytes: int,
+    left_requests: int,
+    head_dim: int | None,
+    slot_elements: int,
+    notes: list[str],
 ) -> None:
     """The most slots per matrix that fit both budgets (binary search on the common step)."""
     if not wants:
@@ -371,7 +282,7 @@ def _fit(
     take = None
     nbytes, nreq = _allocate(wants, 0, head_dim, slot_elements)
     if nbytes > left_bytes:  # not even one whole slot per matrix: read the first part of each slot
-        per_slot = max(geometry(w.kind, w.shape, head_dim, slot_elements).per_slot for w in wants)
+        per_slot = max(geometry(w.role, w.shape, head_dim, slot_elements).per_slot for w in wants)
         take = per_slot
         while take > 1 and nbytes > left_bytes:
             take //= 2
@@ -380,7 +291,7 @@ def _fit(
     if nreq > left_requests:
         notes.append(f"one slot per matrix needs {nreq} requests, over the {max(left_requests, 0)} left for data")
     if take is None:
-        hi = 2 * max(geometry(w.kind, w.shape, head_dim, slot_elements).n_slots for w in wants)
+        hi = 2 * max(geometry(w.role, w.shape, head_dim, slot_elements).n_slots for w in wants)
         lo = 0
         while lo < hi:
             mid = (lo + hi + 1) // 2
@@ -389,45 +300,45 @@ def _fit(
                 lo = mid
             else:
                 hi = mid - 1
-        # what one more common step would not fit may still fit for some kinds: one more step for
-        # each kind in a fixed order while it fits (every matrix of a kind and shape stays alike)
-        steps = {w.kind: lo for w in wants}
-        for kind in dict.fromkeys(k for k in (*MATRIX_KINDS, *steps) if k in steps):
-            trial = {**steps, kind: lo + 1}
+        # what one more common step would not fit may still fit for some roles: one more step for
+        # each role in a fixed order while it fits (every matrix of a role and shape stays alike)
+        steps = {w.role: lo for w in wants}
+        for role in dict.fromkeys(k for k in (*MATRIX_ROLES, *steps) if k in steps):
+            trial = {**steps, role: lo + 1}
             b, r = _allocate(wants, trial, head_dim, slot_elements)
             if b <= left_bytes and r <= left_requests:
                 steps = trial
         _allocate(wants, steps, head_dim, slot_elements)
 
 
-def _split_fused(loc: Located, cfg: ModelConfig, fmt: str) -> list[Want]:
+def _split_fused(named: NamedTensor, cfg: ModelConfig, fmt: str) -> list[RowsToRead]:
     """Q, K and V of a fused (out, in) projection whose rows are [Q | K | V] (Phi-3, Qwen-1, GLM, GGUF
     attn_qkv): each read as a matrix of its own through a row offset. Interleaved layouts (GPT-NeoX,
     Falcon) and GPT-2's transposed Conv1D are left fused."""
-    t = loc.tensor
+    t = named.tensor
     nh, hd = cfg.n_heads, cfg.head_dim
     nkv = cfg.n_kv_heads or nh
     if not nh or not hd or t.shape[0] != (nh + 2 * nkv) * hd or (fmt != "gguf" and cfg.qkv_layout != "contiguous"):
         return []
     base, out = 0, []
-    for kind, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
-        out.append(Want(loc, ("m", kind, loc.layer), row_base=base, nrows=rows))
+    for role, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
+        out.append(RowsToRead(named, ("m", role, named.layer), row_base=base, nrows=rows))
         base += rows
     return out
 
 
-def _expert_wants(loc: Located) -> list[Want]:
-    kind = EXPERT_KINDS[loc.kind]
-    t = loc.tensor
-    if loc.expert is not None:
-        return [Want(loc, ("e", kind, loc.layer, loc.expert))]
+def _expert_rows(named: NamedTensor) -> list[RowsToRead]:
+    role = EXPERT_ROLES[named.role]
+    t = named.tensor
+    if named.expert is not None:
+        return [RowsToRead(named, ("e", role, named.layer, named.expert))]
     if len(t.shape) == 3:  # GGUF stacked experts: (experts, rows, cols) in numpy order
         n_exp, rows = t.shape[0], t.shape[1]
-        return [Want(loc, ("e", kind, loc.layer, e), row_base=e * rows, nrows=rows) for e in range(n_exp)]
+        return [RowsToRead(named, ("e", role, named.layer, e), row_base=e * rows, nrows=rows) for e in range(n_exp)]
     return []
 
 
-def _pick_experts(wants: list[Want], notes: list[str]) -> list[Want]:
+def _pick_experts(wants: list[RowsToRead], notes: list[str]) -> list[RowsToRead]:
     if not wants:
         return wants
     layers = sorted({w.key[2] for w in wants})

@@ -9,34 +9,34 @@ row order, as ``stats.compute_stats`` does in exact mode.
 
 from __future__ import annotations
 
-import math
+from operator import attrgetter
 
 import numpy as np
 
 from .. import __version__
 from ..result import Fingerprint
-from ..stats import JOB_BYTES, SUBCHUNK_ELEMENTS, Moments
-from .plan import geometry, llama_cpp_rows
+from ..stats import JOB_BYTES, SUBCHUNK_ELEMENTS, Moments, jackknife
 from .probe import Probe, RowSample
+from .slots import geometry, llama_cpp_rows
 
-SIGMA_KINDS = ("q", "k", "v", "o")
+SIGMA_ROLES = ("q", "k", "v", "o")
 _BYTES_PER_ELEMENT = {"F32": 4, "F16": 2, "BF16": 2}
 
 
 def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = None) -> Fingerprint | None:
     """The attention σ fingerprint of a probe; None when it lacks Q, K, V or O rows (e.g. a fused QKV it could not split)."""
-    if any(k not in probe.matrices for k in SIGMA_KINDS):
+    if any(k not in probe.matrices for k in SIGMA_ROLES):
         return None
     n = probe.n_layers
     curves: dict[str, list[float | None]] = {}
     stats: dict[str, dict[str, list[float | None]]] = {}
     complete = True
-    for kind in SIGMA_KINDS:
-        per_layer = [_layer_stat(probe, kind, probe.matrices[kind].get(i)) for i in range(n)]
+    for role in SIGMA_ROLES:
+        per_layer = [_layer_stat(probe, role, probe.matrices[role].get(i)) for i in range(n)]
         complete &= all(s is None or s[1] for s in per_layer)
         rows = [s[0] if s else None for s in per_layer]
-        curves[kind] = [r["std"] if r else None for r in rows]
-        stats[kind] = {
+        curves[role] = [r["std"] if r else None for r in rows]
+        stats[role] = {
             k: [r[k] if r else None for r in rows] for k in ("mean", "rms", "std_err", "mean_err", "rms_err")
         }
     mode = "exact" if complete else "sampled"
@@ -75,12 +75,12 @@ def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = No
     )
 
 
-def _layer_stat(probe: Probe, kind: str, s: RowSample | None) -> tuple[dict, bool] | None:
+def _layer_stat(probe: Probe, role: str, s: RowSample | None) -> tuple[dict, bool] | None:
     if s is None:
         return None
     x = s.data
     if s.complete:
-        total = _exact_moments(probe, kind, s, x)
+        total = _exact_moments(probe, role, s, x)
         return {
             "std": total.std,
             "mean": total.mean,
@@ -89,22 +89,23 @@ def _layer_stat(probe: Probe, kind: str, s: RowSample | None) -> tuple[dict, boo
             "mean_err": 0.0,
             "rms_err": 0.0,
         }, True
-    g = geometry(kind, s.shape, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
+    g = geometry(role, s.shape, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
     slot = g.slot_of(s.rows)
     blocks = [Moments.of(x[slot == k]) for k in np.unique(slot)]
     total = Moments()
     for m in blocks:
         total = total + m
     errs = {
-        f"{name}_err": _jackknife(total, blocks, name) if len(blocks) > 1 else 0.0 for name in ("std", "mean", "rms")
+        f"{name}_err": jackknife(total, blocks, attrgetter(name)) if len(blocks) > 1 else 0.0
+        for name in ("std", "mean", "rms")
     }
     return {"std": total.std, "mean": total.mean, "rms": total.rms, **errs}, False
 
 
-def _exact_moments(probe: Probe, kind: str, s: RowSample, x: np.ndarray) -> Moments:
+def _exact_moments(probe: Probe, role: str, s: RowSample, x: np.ndarray) -> Moments:
     """Moments of a whole matrix merged exactly as exact mode merges them: file row order, pieces of
     JOB_BYTES, sub-chunks of SUBCHUNK_ELEMENTS."""
-    if probe.config.get("gguf_permuted") and kind in ("q", "k") and probe.config.get("head_dim"):
+    if probe.config.get("gguf_permuted") and role in ("q", "k") and probe.config.get("head_dim"):
         x = x[np.argsort(llama_cpp_rows(s.rows, probe.config["head_dim"]), kind="stable")]
     rows, cols = x.shape
     row_bytes = s.kept.shape[1] if s.encoding.startswith("gguf:") else cols * _BYTES_PER_ELEMENT.get(s.encoding, 4)
@@ -118,10 +119,3 @@ def _exact_moments(probe: Probe, kind: str, s: RowSample, x: np.ndarray) -> Mome
             part = part + Moments.of(x[g0 : min(p1, g0 + sub)])
         total = total + part
     return total
-
-
-def _jackknife(total: Moments, blocks: list[Moments], name: str) -> float:
-    """Delete-one-slot jackknife standard error of the pooled std, mean or rms."""
-    k = len(blocks)
-    loo = np.array([getattr(total - b, name) for b in blocks])
-    return float(math.sqrt((k - 1) / k * np.sum((loo - loo.mean()) ** 2)))

@@ -123,9 +123,9 @@ def depth_signal(pa: Probe, pb: Probe, alignment: HiddenAlignment | None) -> Dep
 def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
     """Mean element-wise r of every layer of a against every layer of b, on at most MATRIX_ELEMENTS
     elements per matrix: each matrix is decoded once and thinned, not once per layer pair."""
-    kinds = [k for k in ("q", "k", "v", "o", "gate", "up", "down") if k in pa.matrices and k in pb.matrices]
+    roles = [k for k in ("q", "k", "v", "o", "gate", "up", "down") if k in pa.matrices and k in pb.matrices]
     rs: dict[tuple[int, int], list[float]] = {}
-    for k in kinds:
+    for k in roles:
         la, lb = pa.matrices[k], pb.matrices[k]
         sig_a = {i: (s.shape, hash(s.rows.tobytes())) for i, s in la.items()}
         sig_b = {j: (s.shape, hash(s.rows.tobytes())) for j, s in lb.items()}
@@ -274,7 +274,9 @@ def _per_layer_cka(layer_pairs, features_a, features_b) -> list[dict]:
     return out
 
 
-def awm_signal(pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | None, layer_pairs) -> Signal:
+def awm_signal(
+    pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | None, layer_pairs: list[tuple[int, int]]
+) -> Signal:
     """AWM: a's hidden dims matched to b's by linear assignment on the shared-token embeddings (signed
     permutation), then unbiased CKA of Q and of K per layer. When there are enough shared tokens, a general
     rotation is fitted too (orthogonal Procrustes), which also undoes a rotated residual stream; the
@@ -313,12 +315,12 @@ def awm_signal(pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | Non
     return Signal("awm", value, True, None, detail)
 
 
-def elementwise_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
-    per_kind: dict[str, list[float]] = {}
+def elementwise_signal(pa: Probe, pb: Probe, layer_pairs: list[tuple[int, int]]) -> Signal:
+    per_role: dict[str, list[float]] = {}
     rel_diff: list[float] = []
-    for kind in ("q", "k", "v", "o", "gate", "up", "down"):
+    for role in ("q", "k", "v", "o", "gate", "up", "down"):
         for i, j in layer_pairs:
-            sa, sb = pa.matrices.get(kind, {}).get(i), pb.matrices.get(kind, {}).get(j)
+            sa, sb = pa.matrices.get(role, {}).get(i), pb.matrices.get(role, {}).get(j)
             if sa is None or sb is None:
                 continue
             common = _common_rows(sa, sb)
@@ -326,22 +328,22 @@ def elementwise_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
                 continue
             r = _r(*common)
             if r is not None:
-                per_kind.setdefault(kind, []).append(r)
+                per_role.setdefault(role, []).append(r)
                 x, y = common
                 rel_diff.append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
     for (li, e), sa in pa.experts.get("gate", {}).items():  # MoE vs MoE: experts at identical positions
         sb = pb.experts.get("gate", {}).get((li, e))
         common = _common_rows(sa, sb) if sb is not None else None
         if common is not None and (r := _r(*common)) is not None:
-            per_kind.setdefault("experts", []).append(r)
-    if not per_kind:
+            per_role.setdefault("experts", []).append(r)
+    if not per_role:
         shapes = (
             "no matrix has the same shape in both models" if layer_pairs else "depths differ and no layer alignment"
         )
         return missing("elementwise", shapes)
-    all_r = [r for rs in per_kind.values() for r in rs]
+    all_r = [r for rs in per_role.values() for r in rs]
     detail = {
-        "per_kind": {k: round(float(np.median(v)), 6) for k, v in per_kind.items()},
+        "per_kind": {k: round(float(np.median(v)), 6) for k, v in per_role.items()},
         "tensors": len(all_r),
         "min": float(np.min(all_r)),
         "relative_difference": float(np.median(rel_diff)) if rel_diff else None,
@@ -349,20 +351,20 @@ def elementwise_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
     return Signal("elementwise", float(np.median(all_r)), True, None, detail)
 
 
-def vectors_signal(pa: Probe, pb: Probe, layer_pairs) -> Signal:
-    per_kind: dict[str, list[float]] = {}
-    for kind in ("attn_norm", "ffn_norm", "q_bias", "k_bias", "v_bias"):
+def vectors_signal(pa: Probe, pb: Probe, layer_pairs: list[tuple[int, int]]) -> Signal:
+    per_role: dict[str, list[float]] = {}
+    for role in ("attn_norm", "ffn_norm", "q_bias", "k_bias", "v_bias"):
         for i, j in layer_pairs:
-            a, b = pa.vectors.get(kind, {}).get(i), pb.vectors.get(kind, {}).get(j)
+            a, b = pa.vectors.get(role, {}).get(i), pb.vectors.get(role, {}).get(j)
             if a is not None and b is not None and (r := centred_pearson(a, b)) is not None:
-                per_kind.setdefault(kind, []).append(r)
+                per_role.setdefault(role, []).append(r)
     a, b = pa.vectors.get("final_norm", {}).get(0), pb.vectors.get("final_norm", {}).get(0)
     if a is not None and b is not None and (r := centred_pearson(a, b)) is not None:
-        per_kind["final_norm"] = [r]
-    if not per_kind:
+        per_role["final_norm"] = [r]
+    if not per_role:
         return missing("vectors", "no norm weight or bias of the same length in both models")
-    all_r = [r for rs in per_kind.values() for r in rs]
-    detail = {"per_kind": {k: round(float(np.median(v)), 4) for k, v in per_kind.items()}, "vectors": len(all_r)}
+    all_r = [r for rs in per_role.values() for r in rs]
+    detail = {"per_kind": {k: round(float(np.median(v)), 4) for k, v in per_role.items()}, "vectors": len(all_r)}
     return Signal("vectors", float(np.median(all_r)), True, None, detail)
 
 
@@ -376,9 +378,9 @@ def moe_signal(pa: Probe, pb: Probe) -> Signal:
         )
     moe, dense = (pa, pb) if pa.is_moe else (pb, pa)
     per_layer: dict[int, list[float]] = {}
-    for kind in ("gate", "up"):
-        for (layer, _expert), s in sorted(moe.experts.get(kind, {}).items()):
-            d = dense.matrices.get(kind, {}).get(_dense_layer(layer, moe.n_layers, dense.n_layers))
+    for role in ("gate", "up"):
+        for (layer, _expert), s in sorted(moe.experts.get(role, {}).items()):
+            d = dense.matrices.get(role, {}).get(_dense_layer(layer, moe.n_layers, dense.n_layers))
             if d is None or d.shape[1] != s.shape[1]:
                 continue
             m = match_neurons(s.data, d.data)

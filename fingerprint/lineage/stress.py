@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from ..compute import Options, compute, open_model
 from ..errors import BadReference, CorruptFile, UnsupportedFormat
+from ..fingerprinting import Options, compute, open_model
 from . import calibration
 from .evidence import sigma_between, verdict_from
 from .forward import output_change
-from .probe import build_probe
+from .reading import build_probe
 from .signals import Signal
 from .transforms import TRANSFORMS
+from .verdict import Relation
 
 MAX_STRESS_BYTES = 256 << 20  # the whole model is loaded: small models only
 LLAMA_TYPES = ("llama", "mistral", "qwen2")
@@ -38,7 +39,7 @@ class StressRow:
     description: str
     exact: bool
     output_change: float  # max |Δ log-probability| over a few token sequences (nats)
-    verdict: str
+    verdict: Relation
     related: bool
     signals: dict[str, Signal]
     survived: dict[str, bool | None]  # still clearly above every unrelated pair (None: n/a)

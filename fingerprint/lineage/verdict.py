@@ -17,12 +17,24 @@ make unrelated models score high on both.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from .calibration import Calibration
+from .calibration import Calibration, Placement
 from .signals import SIGNAL_LABELS, Signal
 
-VERDICTS = {
+Relation = Literal[
+    "same_weights",
+    "quantized_copy",
+    "fine_tune",
+    "same_lineage",
+    "depth_width_derivative",
+    "moe_upcycle",
+    "no_evidence",
+    "insufficient_data",
+]
+VERDICTS: dict[Relation, str] = {
     "same_weights": "consistent with the same weights",
     "quantized_copy": "consistent with a quantized copy",
     "fine_tune": "consistent with a fine-tune (light training of the same weights)",
@@ -32,31 +44,40 @@ VERDICTS = {
     "no_evidence": "no evidence of lineage (not proof of independence)",
     "insufficient_data": "insufficient data to judge",
 }
-RELATED = {"same_weights", "quantized_copy", "fine_tune", "same_lineage", "depth_width_derivative", "moe_upcycle"}
+RELATED: set[Relation] = {
+    "same_weights",
+    "quantized_copy",
+    "fine_tune",
+    "same_lineage",
+    "depth_width_derivative",
+    "moe_upcycle",
+}
 DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
 QUANTIZED_FORMATS = ("gguf",)
 FINE_TUNE_R = 0.95  # element-wise r of a light fine-tune; below it (yet above unrelated pairs): heavier training
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
+    """The relation a pair's evidence is consistent with, how strongly, and everything it rests on."""
+
     a: str
     b: str
-    verdict: str
+    verdict: Relation
     related: bool
     strength: float
     because: list[str]
     not_checked: list[str]
     caveats: list[str]
     signals: dict[str, Signal]
-    placements: dict[str, dict | None] = field(default_factory=dict)
-    reads: dict[str, dict] = field(default_factory=dict)  # model -> {bytes_read, mode, per part}
+    placements: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    reads: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> {bytes_read, mode, per part}
 
     @property
     def sentence(self) -> str:
         return VERDICTS[self.verdict]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         sigs = {}
         for name, s in self.signals.items():
             d = s.to_json()
@@ -80,7 +101,7 @@ class Verdict:
         }
 
 
-def _strength_above(placement, n: int) -> float:
+def _strength_above(placement: Placement | None, n: int) -> float:
     """Probability-like: 1 - (chance an unrelated pair scores this high), never above what
     n unrelated pairs can support (1 - 0.5/(n+1))."""
     cap = 1 - 0.5 / (n + 1)
@@ -100,7 +121,11 @@ def decide(
     depths: tuple[int, int] = (0, 0),
     widths: tuple[int | None, int | None] = (None, None),
     moe: tuple[bool, bool] = (False, False),
+    reads: dict[str, dict[str, Any]] | None = None,
+    notes: Sequence[str] = (),
 ) -> Verdict:
+    """The verdict for models ``a`` and ``b`` from their signals. ``reads``: what was read from each model;
+    ``notes``: what each model's reading noted, added to the caveats."""
     raw = {n: calibration.place(n, s.value) if s.available else None for n, s in signals.items()}
     placements = {n: p.to_json() if p else None for n, p in raw.items()}
     not_checked = [
@@ -124,7 +149,7 @@ def decide(
     shape_change = depths[0] != depths[1] or (widths[0] and widths[1] and widths[0] != widths[1])
     quantized = any(f in QUANTIZED_FORMATS for f in formats)
     because: list[str] = []
-    verdict = None
+    verdict: Relation | None = None
     strength = 0.5
 
     if el and el.available and not shape_change:
@@ -191,6 +216,17 @@ def decide(
         caveats.append(
             f"the models differ in shape ({depths[0]} vs {depths[1]} layers, width {widths[0]} vs {widths[1]})"
         )
+    caveats += notes
     return Verdict(
-        a, b, verdict, verdict in RELATED, float(strength), because, not_checked, caveats, signals, placements
+        a,
+        b,
+        verdict,
+        verdict in RELATED,
+        float(strength),
+        because,
+        not_checked,
+        caveats,
+        signals,
+        placements,
+        dict(reads or {}),
     )

@@ -1,4 +1,5 @@
-"""From a model reference to a Fingerprint: open, map roles, plan reads, stream statistics.
+"""From a model reference to a Fingerprint: resolve the revision, look the cache up, open the checkpoint,
+map roles, plan reads, stream statistics, store the result.
 
 This is the Python API the command line and the dashboard call. Errors are typed
 (FingerprintError) and carry the model reference; ``compute_many`` lets every model
@@ -14,18 +15,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
 from .checkpoint import Checkpoint, open_checkpoint, sha256_file
-from .errors import Cancelled, CorruptFile, FingerprintError, InternalError, NetworkError
+from .errors import Cancelled, FingerprintError, InternalError, read_failure
 from .reference import ModelRef, parse_reference
-from .result import Fingerprint
+from .result import Fingerprint, Mode, ModeChoice
 from .roles import RoleMap, assign_roles
 from .sources.base import ReadContext
 from .sources.ratelimit import RateLimitWait
-from .stats import ReadPlan, choose_mode, compute_stats, make_plan, needed_bytes
-from .store import Store
+from .stats import LayerStat, ReadPlan, choose_mode, compute_stats, make_plan, needed_bytes
+from .store import Store, model_key
 from .store import default_path as default_store_path
+
+if TYPE_CHECKING:
+    from .sources.hub import HubSnapshot
+
+# resolving -> headers -> reading -> done, or cached / failed; "probing" for a lineage probe; "rate_limited"
+# whenever a read waits for the Hub's rate limit (the stage before it resumes after)
+Stage = Literal["resolving", "headers", "reading", "probing", "rate_limited", "done", "cached", "failed"]
 
 
 @dataclass
@@ -33,10 +42,10 @@ class Progress:
     """What the dashboard or CLI shows while a model is being fingerprinted."""
 
     model: str
-    stage: str  # resolving | headers | reading | probing | rate_limited | done | cached | failed
+    stage: Stage
     bytes_done: int = 0
     bytes_needed: int = 0
-    mode: str | None = None
+    mode: Mode | None = None
     message: str = ""  # rate_limited: what is awaited and why, e.g. "waiting 42 s for the Hub's rate limit (...)"
 
 
@@ -45,7 +54,9 @@ ProgressFn = Callable[[Progress], None]
 
 @dataclass
 class Options:
-    mode: str = "auto"  # auto | exact | sampled
+    """How to fingerprint: mode, credentials, cache, cancel flag and deadline, shared by every model of a run."""
+
+    mode: ModeChoice = "auto"
     token: str | None = None  # None: huggingface_hub's own (HF_TOKEN or login)
     endpoint: str | None = None  # None: HF_ENDPOINT or huggingface.co
     store: Store | None = None
@@ -74,7 +85,7 @@ def default_deadline() -> float | None:
     return value if value > 0 else None
 
 
-def read_context(opts: Options, model: str, progress: ProgressFn | None = None) -> ReadContext:
+def _read_context(opts: Options, model: str, progress: ProgressFn | None = None) -> ReadContext:
     """The context all of one model's reads share: its deadline, the cancel flag, and rate-limit waits
     reported as progress."""
 
@@ -85,28 +96,32 @@ def read_context(opts: Options, model: str, progress: ProgressFn | None = None) 
     return ReadContext(deadline=opts.deadline, cancel=opts.cancel, on_wait=on_wait)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
+    """One model's result: its fingerprint (``cached`` when it came from the store) or its error."""
+
     model: str
     fingerprint: Fingerprint | None = None
     error: FingerprintError | None = None
     cached: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Inspection:
+    """What ``inspect`` tells about a model without reading any tensor data."""
+
     model: str
     revision: str
     format: str
     architecture: str | None
     layers: int
-    files: list[dict]
+    files: list[dict[str, Any]]
     tensors_by_role: dict[str, int]
     bytes_total: int
     bytes_needed_exact: int
     bytes_needed_sampled: int
-    default_mode: str
-    config: dict = field(default_factory=dict)
+    default_mode: Mode
+    config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -125,25 +140,9 @@ def _with_default_store(opts: Options) -> Options:
         return replace(opts, store=_DEFAULT_STORES[path])
 
 
-def cache_key(ref: ModelRef) -> str:
-    if ref.kind == "hub":
-        return f"hub:{ref.repo_id}:{ref.filename or ''}"
-    return "local"
-
-
 def _check_cancel(opts: Options) -> None:
     if opts.cancel is not None and opts.cancel.is_set():
         raise Cancelled("cancelled before it started")
-
-
-def io_error(exc: OSError, ref: ModelRef) -> FingerprintError:
-    """An operating-system read failure as the typed error users see: a local file or the network."""
-    what = exc.strerror or type(exc).__name__
-    if ref.kind == "local":
-        error = CorruptFile(f"cannot read the file ({what})", "Check that the file exists and is readable.")
-    else:
-        error = NetworkError(f"I/O failure ({what})")
-    return _with_model(error, ref.text)
 
 
 def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
@@ -152,26 +151,27 @@ def _with_model(exc: FingerprintError, model: str) -> FingerprintError:
     return exc
 
 
-def _open(
-    ref: ModelRef, opts: Options, store: Store | None = None, key: str = "", context: ReadContext | None = None
-) -> Checkpoint | Fingerprint:
-    """Open the checkpoint, or return the cached fingerprint as soon as the revision is known."""
-    context = context or read_context(opts, ref.text)
-    snapshot = None
-    if ref.kind == "hub":
-        from .sources.hub import resolve_snapshot
+def _snapshot(ref: ModelRef, opts: Options, context: ReadContext) -> HubSnapshot | None:
+    """A Hub reference's revision resolved to a commit sha, with the repo's files (one API call); None for local."""
+    if ref.kind != "hub":
+        return None
+    from .sources.hub import resolve_snapshot
 
-        snapshot = resolve_snapshot(
-            ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context
-        )
-        if store and (hit := store.get(key, snapshot.sha, opts.mode)):
-            return hit
+    return resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context)
+
+
+def _open(ref: ModelRef, opts: Options, context: ReadContext, snapshot: HubSnapshot | None = None) -> Checkpoint:
+    """Open the checkpoint (headers, config, file listing). Local files are identified by their sha256: one
+    hashed before (same path, size and mtime) is known at once, a new one is hashed while its statistics are
+    computed."""
+    if ref.kind == "hub" and snapshot is None:
+        snapshot = _snapshot(ref, opts, context)
     hashes = opts.store  # file hashes are remembered even when fingerprints are not (use_cache=False)
 
     def hash_file(path: Path) -> str:
         return sha256_file(path, cancel=opts.cancel)
 
-    ckpt = open_checkpoint(
+    return open_checkpoint(
         ref,
         token=opts.token,
         endpoint=opts.endpoint,
@@ -180,12 +180,6 @@ def _open(
         snapshot=snapshot,
         context=context,
     )
-    # a file hashed before (same path, size and mtime) can be answered from the cache at once;
-    # a new one is hashed while its statistics are computed
-    if store and ref.kind == "local" and ckpt.revision_known and (hit := store.get(key, ckpt.revision, opts.mode)):
-        ckpt.close()
-        return hit
-    return ckpt
 
 
 def open_model(reference: str, opts: Options | None = None, progress: ProgressFn | None = None) -> Checkpoint:
@@ -194,18 +188,17 @@ def open_model(reference: str, opts: Options | None = None, progress: ProgressFn
     opts = _with_default_store(opts or Options())
     ref = parse_reference(reference, filename=opts.file)
     try:
-        opened = _open(ref, opts, context=read_context(opts, ref.text, progress))
+        return _open(ref, opts, _read_context(opts, ref.text, progress))
     except FingerprintError as exc:
         raise _with_model(exc, ref.text) from None
-    assert isinstance(opened, Checkpoint)
-    return opened
 
 
 def inspect(reference: str, opts: Options | None = None) -> Inspection:
+    """Architecture, layers, tensors per role and the bytes each mode would read, from the headers alone."""
     opts = _with_default_store(opts or Options())
     ref = parse_reference(reference, filename=opts.file)
     try:
-        ckpt = _open(ref, opts)
+        ckpt = _open(ref, opts, _read_context(opts, ref.text))
         try:
             rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
             exact = make_plan(rmap, "exact").tensor_bytes + ckpt.header_bytes
@@ -247,7 +240,7 @@ def compute(reference: str, opts: Options | None = None, progress: ProgressFn | 
         return Outcome(ref.text, error=_with_model(exc, ref.text))
     except OSError as exc:
         report(Progress(ref.text, "failed"))
-        return Outcome(ref.text, error=io_error(exc, ref))
+        return Outcome(ref.text, error=read_failure(exc, model=ref.text, local=ref.kind == "local"))
     except Exception as exc:
         report(Progress(ref.text, "failed"))
         return Outcome(ref.text, error=InternalError(f"unexpected {type(exc).__name__}: {exc}", model=ref.text))
@@ -255,25 +248,29 @@ def compute(reference: str, opts: Options | None = None, progress: ProgressFn | 
 
 def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
     store = opts.store if opts.use_cache else None
-    key = cache_key(ref)
-    if store and ref.pinned:
-        hit = store.get(key, ref.revision, opts.mode)
-        if hit:
-            if needs_access_check(hit):
-                check_access(ref, opts)
-            return _cached(ref, hit, report)
+    key = model_key(ref)
+    # the cache first: a pinned Hub reference or a local file hashed before is answered without reading weights
+    if store and ref.pinned and (hit := store.get(key, ref.revision, opts.mode)):
+        if _needs_access_check(hit):
+            _check_access(ref, opts)
+        return _cached(ref, hit, report)
     report(Progress(ref.text, "resolving"))
-    opened = _open(ref, opts, store, key, read_context(opts, ref.text, report))
-    if isinstance(opened, Fingerprint):
-        return _cached(ref, opened, report)
-    ckpt = opened
+    context = _read_context(opts, ref.text, report)
+    snapshot = _snapshot(ref, opts, context)
+    if store and snapshot and (hit := store.get(key, snapshot.sha, opts.mode)):
+        return _cached(ref, hit, report)
+    ckpt = _open(ref, opts, context, snapshot)
+    if store and ref.kind == "local" and ckpt.revision_known and (hit := store.get(key, ckpt.revision, opts.mode)):
+        ckpt.close()
+        return _cached(ref, hit, report)
     try:
         report(Progress(ref.text, "headers", ckpt.context.bytes, 0))
         rmap = assign_roles(ckpt.tensors, ckpt.config, opts.mapping)
         mode = choose_mode(rmap, opts.mode)
         plan = make_plan(rmap, mode, header_bytes=ckpt.context.bytes)
+        capped: list[str] = []
         if mode == "exact" and opts.max_exact_bytes and plan.tensor_bytes > opts.max_exact_bytes:
-            ckpt.notes.append(
+            capped.append(
                 f"exact mode would read {plan.tensor_bytes / 1e9:.1f} GB, above this server's cap of "
                 f"{opts.max_exact_bytes / 1e9:.1f} GB: sampled instead"
             )
@@ -285,7 +282,7 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
             report(Progress(ref.text, "reading", done, needed, mode))
 
         stats = compute_stats(rmap, plan, progress=on_bytes, cancel=opts.cancel)
-        fp = _build(ref, ckpt, rmap, plan, stats)
+        fp = _build(ref, ckpt, rmap, plan, stats, capped)
     finally:
         ckpt.close()
     if store:
@@ -294,12 +291,12 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
     return Outcome(ref.text, fingerprint=fp)
 
 
-def needs_access_check(fp: Fingerprint) -> bool:
+def _needs_access_check(fp: Fingerprint) -> bool:
     """A cached Hub result of a repo that is not known to be public: the caller must show it may read the repo."""
     return fp.source == "hub" and fp.access != "public"
 
 
-def check_access(ref: ModelRef, opts: Options) -> None:
+def _check_access(ref: ModelRef, opts: Options) -> None:
     """With the caller's own token, one API call at the pinned sha (and for a gated repo one 1-byte read):
     raises RepoNotFound / GatedRepo when this caller may not read the repo, so a result cached for one
     visitor is never shown to another who may not."""
@@ -318,12 +315,12 @@ def check_access(ref: ModelRef, opts: Options) -> None:
 
 
 def _cached(ref: ModelRef, fp: Fingerprint, report: ProgressFn) -> Outcome:
-    fp.model = ref.text
+    fp = replace(fp, model=ref.text)  # stored under the model key: shown under the reference as given
     report(Progress(ref.text, "cached", 0, 0, fp.mode))
     return Outcome(ref.text, fingerprint=fp, cached=True)
 
 
-def _config_summary(ckpt: Checkpoint) -> dict:
+def _config_summary(ckpt: Checkpoint) -> dict[str, Any]:
     c = ckpt.config
     out = {
         "model_type": c.model_type,
@@ -336,7 +333,14 @@ def _config_summary(ckpt: Checkpoint) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _build(ref: ModelRef, ckpt: Checkpoint, rmap: RoleMap, plan: ReadPlan, stats) -> Fingerprint:
+def _build(
+    ref: ModelRef,
+    ckpt: Checkpoint,
+    rmap: RoleMap,
+    plan: ReadPlan,
+    stats: dict[str, dict[int, LayerStat]],
+    capped: list[str],
+) -> Fingerprint:
     n = rmap.n_layers
     curves, extra = {}, {}
     for role in rmap.roles():
@@ -350,7 +354,7 @@ def _build(ref: ModelRef, ckpt: Checkpoint, rmap: RoleMap, plan: ReadPlan, stats
             "mean_err": [s.mean_err if s else None for s in row],
             "rms_err": [s.rms_err if s else None for s in row],
         }
-    notes = ckpt.notes + rmap.notes
+    notes = ckpt.notes + capped + rmap.notes
     if plan.mode == "sampled":
         notes.append(
             f"sampled mode: {plan.tensor_bytes / 2**20:.1f} MiB of {needed_bytes(rmap) / 2**20:.1f} MiB of attention "
