@@ -21,6 +21,7 @@ Everything is float64 numpy/scipy; no Gram matrix of size examples x examples is
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,7 +50,7 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _matrix(x, name: str) -> np.ndarray:
+def _matrix(x: ArrayLike, name: str) -> np.ndarray:
     m = np.asarray(x, dtype=np.float64)
     if m.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {m.shape}")
@@ -101,7 +102,7 @@ def _hsic_terms(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return diag, row_sums
 
 
-def _hsic_u(cross_fro2: float, dk, rk, dl, rl, n: int) -> float:
+def _hsic_u(cross_fro2: float, dk: np.ndarray, rk: np.ndarray, dl: np.ndarray, rl: np.ndarray, n: int) -> float:
     """Song et al. (2012) unbiased HSIC from ||x^T y||_F^2, diag(K), K~1, diag(L), L~1."""
     trace = cross_fro2 - float(dk @ dl)  # tr(K~ L~)
     sum_k = float(rk.sum())  # 1^T K~ 1
@@ -305,7 +306,7 @@ def monotone_alignment(sim: ArrayLike) -> DepthAlignment:
 
     # best[j] = best sum mapping short layers 0..i into long layers 0..j; cand[i][j] = layer i on j.
     cands = []
-    best = None
+    best = np.empty(0)  # set by layer 0, read from layer 1 on
     for i in range(n_short):
         cand = np.full(n_long, -np.inf)
         if i == 0:
@@ -344,7 +345,7 @@ def monotone_alignment(sim: ArrayLike) -> DepthAlignment:
     )
 
 
-def _nanmean(values) -> float:
+def _nanmean(values: Iterable[float]) -> float:
     finite = [float(v) for v in values if math.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
 

@@ -17,7 +17,9 @@ Weakest to strongest against a model that was changed on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,13 +53,13 @@ class Signal:
     value: float | None
     available: bool
     reason: str | None = None  # why not available
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return SIGNAL_LABELS[self.name]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["label"] = self.label
         d["reads"] = SIGNAL_READS[self.name]
@@ -117,7 +119,10 @@ def depth_signal(pa: Probe, pb: Probe, alignment: HiddenAlignment | None) -> Dep
         "diagonal": al.diagonal_similarity,
     }
     value = float(al.mean_similarity) if np.isfinite(al.mean_similarity) else None
-    return DepthInfo([tuple(p) for p in al.pairs], Signal("depth", value, value is not None, None, detail))
+    return DepthInfo(list(al.pairs), Signal("depth", value, value is not None, None, detail))
+
+
+_PairKey = tuple[tuple[tuple[int, int], int], tuple[tuple[int, int], int]]  # (shape, hash of rows) of a and of b
 
 
 def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
@@ -129,11 +134,17 @@ def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
         la, lb = pa.matrices[k], pb.matrices[k]
         sig_a = {i: (s.shape, hash(s.rows.tobytes())) for i, s in la.items()}
         sig_b = {j: (s.shape, hash(s.rows.tobytes())) for j, s in lb.items()}
-        thinning: dict[tuple, tuple[np.ndarray, np.ndarray, int] | None] = {}
-        thin: dict[tuple, np.ndarray] = {}
+        thinning: dict[_PairKey, tuple[np.ndarray, np.ndarray, int] | None] = {}
+        thin: dict[tuple[str, int, _PairKey], np.ndarray] = {}
 
         def thinned(
-            side: str, layer: int, s: RowSample, idx: np.ndarray, step: int, key: tuple, thin: dict = thin
+            side: str,
+            layer: int,
+            s: RowSample,
+            idx: np.ndarray,
+            step: int,
+            key: _PairKey,
+            thin: dict[tuple[str, int, _PairKey], np.ndarray] = thin,
         ) -> np.ndarray:
             if (side, layer, key) not in thin:
                 thin[(side, layer, key)] = s.data[idx].reshape(-1)[::step]
@@ -147,9 +158,10 @@ def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
                 key = (sig_a[i], sig_b[j])
                 if key not in thinning:
                     thinning[key] = _thinning(sa, sb)
-                if thinning[key] is None:
+                picked = thinning[key]
+                if picked is None:
                     continue
-                ia, ib, step = thinning[key]
+                ia, ib, step = picked
                 r = centred_pearson(thinned("a", i, sa, ia, step, key), thinned("b", j, sb, ib, step, key))
                 if r is not None:
                     rs.setdefault((i, j), []).append(r)
@@ -187,8 +199,8 @@ def _cka_matrix(pa: Probe, pb: Probe, al: HiddenAlignment) -> np.ndarray:
     feats_b = {j: thin(_qk_features(pb, j, dims_b, None)) for j in range(pb.n_layers)}
     for i, fa in feats_a.items():
         for j, fb in feats_b.items():
-            vals = [unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb]
-            vals = [v for v in vals if v is not None]
+            cka = [unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb]
+            vals = [v for v in cka if v is not None]
             if vals:
                 sim[i, j] = float(np.mean(vals))
     return sim
@@ -222,7 +234,8 @@ ROTATION_TOKENS = 2  # a rotation is fitted only with at least this many shared 
 
 
 def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | None]:
-    if pa.embedding_rows is None or pb.embedding_rows is None:
+    rows_a, rows_b = pa.embedding_rows, pb.embedding_rows
+    if rows_a is None or rows_b is None:
         who = [p.model for p in (pa, pb) if p.embedding_rows is None]
         return None, f"no embedding rows with a vocabulary for {', '.join(who)}"
     stand_in = [p.model for p in (pa, pb) if "token ids stand in" in p.vocab_source]
@@ -236,11 +249,11 @@ def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | N
     if len(pairs) < MIN_SHARED_TOKENS:
         return None, f"only {len(pairs)} shared tokens among those read (need {MIN_SHARED_TOKENS})"
     ia, ib = (np.array(x) for x in zip(*pairs))
-    dims = (pa.embedding_rows.shape[1], pb.embedding_rows.shape[1])
+    dims = (rows_a.shape[1], rows_b.shape[1])
     if dims[0] == dims[1] and len(pairs) >= ROTATION_TOKENS * dims[0]:
-        ea, eb = pa.embedding_rows.data_of(ia), pb.embedding_rows.data_of(ib)
+        ea, eb = rows_a.data_of(ia), rows_b.data_of(ib)
         return SharedTokens(ea, eb, align_hidden(ea, eb)), None
-    ea, eb = (p.embedding_rows.data_of(i).astype(np.float64) for p, i in ((pa, ia), (pb, ib)))
+    ea, eb = (rows.data_of(i).astype(np.float64) for rows, i in ((rows_a, ia), (rows_b, ib)))
     return SharedTokens(None, None, align_hidden(ea, eb, overwrite=True)), None
 
 
@@ -252,16 +265,21 @@ def _rotation(shared: SharedTokens) -> np.ndarray | None:
         return None
     ea, eb = shared.emb_a.astype(np.float64), shared.emb_b.astype(np.float64)
     u, _, vt = np.linalg.svd(ea.T @ eb, full_matrices=False)
-    return u @ vt
+    rotation: np.ndarray = u @ vt
+    return rotation
 
 
-def _per_layer_cka(layer_pairs, features_a, features_b) -> list[dict]:
+def _per_layer_cka(
+    layer_pairs: list[tuple[int, int]],
+    features_a: Callable[[int], dict[str, np.ndarray]],
+    features_b: Callable[[int], dict[str, np.ndarray]],
+) -> list[dict[str, Any]]:
     """Unbiased CKA of Q and of K for each aligned layer pair; ``features_*(layer)`` give (hidden dims, rows)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for i, j in layer_pairs:
         fa, fb = features_a(i), features_b(j)
-        vals = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
-        vals = {k: v for k, v in vals.items() if v is not None}
+        cka = {k: unbiased_cka(fa[k], fb[k]) for k in ("q", "k") if k in fa and k in fb}
+        vals = {k: v for k, v in cka.items() if v is not None}
         if vals:
             out.append(
                 {
@@ -330,7 +348,7 @@ def elementwise_signal(pa: Probe, pb: Probe, layer_pairs: list[tuple[int, int]])
             if r is not None:
                 per_role.setdefault(role, []).append(r)
                 x, y = common
-                rel_diff.append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
+                rel_diff.append(float(np.linalg.norm(x - y) / max(float(np.linalg.norm(x)), 1e-30)))
     for (li, e), sa in pa.experts.get("gate", {}).items():  # MoE vs MoE: experts at identical positions
         sb = pb.experts.get("gate", {}).get((li, e))
         common = _common_rows(sa, sb) if sb is not None else None

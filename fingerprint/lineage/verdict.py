@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from .calibration import Calibration, Placement
 from .signals import SIGNAL_LABELS, Signal
@@ -111,6 +111,11 @@ def _strength_above(placement: Placement | None, n: int) -> float:
     return max(0.0, min(cap, 1 - tail))
 
 
+def _measured(signal: Signal | None) -> float | None:
+    """The signal's value, or None when it is absent or could not be computed."""
+    return signal.value if signal is not None and signal.available else None
+
+
 def decide(
     a: str,
     b: str,
@@ -126,7 +131,7 @@ def decide(
 ) -> Verdict:
     """The verdict for models ``a`` and ``b`` from their signals. ``reads``: what was read from each model;
     ``notes``: what each model's reading noted, added to the caveats."""
-    raw = {n: calibration.place(n, s.value) if s.available else None for n, s in signals.items()}
+    raw = {n: calibration.place(n, v) if (v := _measured(s)) is not None else None for n, s in signals.items()}
     placements = {n: p.to_json() if p else None for n, p in raw.items()}
     not_checked = [
         f"{SIGNAL_LABELS[n]}: {s.reason}"
@@ -140,50 +145,51 @@ def decide(
         n_bg = max(len(v) for v in calibration.unrelated.values())
         caveats.append(f"calibrated on {n_bg} unrelated pairs of small trained models; large models may differ")
 
-    def above(name: str) -> bool:
-        s = signals.get(name)
+    def above(value: float | None, name: str) -> TypeGuard[float]:
+        """``value`` was measured and is at or above the calibration's threshold for signal ``name``."""
         t = calibration.threshold(name)
-        return bool(s and s.available and t is not None and s.value >= t)
+        return value is not None and t is not None and value >= t
 
-    el, awm, moe_sig = signals.get("elementwise"), signals.get("awm"), signals.get("moe")
+    el = signals.get("elementwise")
+    el_r, awm_cka, moe_r = _measured(el), _measured(signals.get("awm")), _measured(signals.get("moe"))
     shape_change = depths[0] != depths[1] or (widths[0] and widths[1] and widths[0] != widths[1])
     quantized = any(f in QUANTIZED_FORMATS for f in formats)
     because: list[str] = []
     verdict: Relation | None = None
     strength = 0.5
 
-    if el and el.available and not shape_change:
+    if el is not None and el_r is not None and not shape_change:
         rel_diff = el.detail.get("relative_difference")
-        lowest = el.detail.get("min", el.value)
+        lowest = el.detail.get("min", el_r)
         n_el = len(calibration.unrelated.get("elementwise", []))
-        if el.value >= 0.9999 and lowest >= 0.999 and rel_diff is not None and rel_diff < 2e-3:
+        if el_r >= 0.9999 and lowest >= 0.999 and rel_diff is not None and rel_diff < 2e-3:
             verdict = "same_weights"
-            because.append(f"weights at identical positions correlate r = {el.value:.6f} (lowest tensor {lowest:.6f})")
+            because.append(f"weights at identical positions correlate r = {el_r:.6f} (lowest tensor {lowest:.6f})")
             because.append(f"median relative difference {rel_diff:.1e}: no more than 16-bit rounding")
             strength = 1 - 0.5 / (n_el + 1)
-        elif el.value >= 0.98 and lowest >= 0.95 and quantized:
+        elif el_r >= 0.98 and lowest >= 0.95 and quantized:
             verdict = "quantized_copy"
-            because.append(f"weights at identical positions correlate r = {el.value:.4f} in a quantized format")
-            strength = max(_strength_above(raw.get("elementwise"), n_el), 0.9 if el.value >= 0.999 else 0.0)
-    if verdict is None and moe[0] != moe[1] and above("moe"):
+            because.append(f"weights at identical positions correlate r = {el_r:.4f} in a quantized format")
+            strength = max(_strength_above(raw.get("elementwise"), n_el), 0.9 if el_r >= 0.999 else 0.0)
+    if verdict is None and moe[0] != moe[1] and above(moe_r, "moe"):
         verdict = "moe_upcycle"
-        because.append(f"experts match the dense MLP's neurons: mean |r| = {moe_sig.value:.3f}")
+        because.append(f"experts match the dense MLP's neurons: mean |r| = {moe_r:.3f}")
         strength = _strength_above(raw.get("moe"), len(calibration.unrelated.get("moe", [])))
-    if verdict is None and above("elementwise"):
-        light = el.value >= FINE_TUNE_R
+    if verdict is None and above(el_r, "elementwise"):
+        light = el_r >= FINE_TUNE_R
         verdict = "depth_width_derivative" if shape_change else "fine_tune" if light else "same_lineage"
-        because.append(f"weights at identical positions correlate r = {el.value:.3f}, above every unrelated pair")
+        because.append(f"weights at identical positions correlate r = {el_r:.3f}, above every unrelated pair")
         if not light and not shape_change:
             because.append(
                 f"r < {FINE_TUNE_R}: more than a light fine-tune (long training, or weights permuted/rescaled)"
             )
         strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
-    if verdict is None and above("awm"):
+    if verdict is None and above(awm_cka, "awm"):
         verdict = "depth_width_derivative" if shape_change else "same_lineage"
-        because.append(f"Q/K after hidden alignment: unbiased CKA = {awm.value:.3f}, above every unrelated pair")
+        because.append(f"Q/K after hidden alignment: unbiased CKA = {awm_cka:.3f}, above every unrelated pair")
         strength = _strength_above(raw.get("awm"), len(calibration.unrelated.get("awm", [])))
     if verdict is None:
-        decisive = [n for n in DECISIVE if signals.get(n) and signals[n].available]
+        decisive = [n for n in DECISIVE if _measured(signals.get(n)) is not None]
         if not calibration.unrelated:
             verdict = "insufficient_data"
             because.append("no calibration: the signals cannot be placed against unrelated pairs")
@@ -194,11 +200,8 @@ def decide(
             strength = 0.0
         else:
             verdict = "no_evidence"
-            fractions = [
-                raw[n].below_related_fraction
-                for n in decisive
-                if raw.get(n) and raw[n].below_related_fraction is not None
-            ]
+            placed = [p for n in decisive if (p := raw.get(n)) is not None]
+            fractions = [p.below_related_fraction for p in placed if p.below_related_fraction is not None]
             # how unlike related pairs this pair is: 1 when it scores below every related pair on every decisive signal
             strength = 1 - max(fractions) / 100 if fractions else 0.5
             strength = min(strength, 1 - 0.5 / (len(calibration.related.get(decisive[0], [])) + 1))
@@ -206,10 +209,10 @@ def decide(
                 "no decisive signal is above what unrelated pairs score: "
                 + "; ".join(f"{SIGNAL_LABELS[n]} = {signals[n].value:.3f}" for n in decisive)
             )
-    sigma = signals.get("sigma")
-    if sigma and sigma.available and sigma.value > 0.9 and verdict in ("no_evidence", "insufficient_data"):
+    sigma_r = _measured(signals.get("sigma"))
+    if sigma_r is not None and sigma_r > 0.9 and verdict in ("no_evidence", "insufficient_data"):
         caveats.append(
-            f"the σ-curves correlate at {sigma.value:.2f}, yet that alone is not evidence: unrelated models with "
+            f"the σ-curves correlate at {sigma_r:.2f}, yet that alone is not evidence: unrelated models with "
             "look-alike recipes score as high"
         )
     if shape_change:
