@@ -179,7 +179,7 @@ def choose_weight_files(
 
     ggufs = [f for f in files if f.endswith(".gguf") and "mmproj" not in Path(f).name.lower()]
     if ggufs:
-        first_parts = [f for f in ggufs if not _SPLIT_GGUF.search(f) or _SPLIT_GGUF.search(f).group(1) == "00001"]
+        first_parts = [f for f in ggufs if (part := _SPLIT_GGUF.search(f)) is None or part.group(1) == "00001"]
         best = min(first_parts or ggufs, key=lambda f: (gguf_rank(f), f))
         return "gguf", _gguf_split_group(files, best)
 
@@ -230,7 +230,7 @@ def _open_hub(
 ) -> Checkpoint:
     from .sources.hub import HubFile, resolve_snapshot
 
-    snap = snapshot or resolve_snapshot(ref.repo_id, ref.revision, token=token, endpoint=endpoint, context=context)
+    snap = snapshot or resolve_snapshot(ref.hub_repo_id, ref.revision, token=token, endpoint=endpoint, context=context)
 
     def open_file(name: str) -> HubFile:
         return HubFile(snap, name, context)
@@ -242,7 +242,7 @@ def _open_hub(
     config = {}
     if fmt == "safetensors" and "config.json" in snap.files:
         config = read_json("config.json")
-    sources = [open_file(n) for n in names]
+    sources: list[ByteSource] = [open_file(n) for n in names]
     files = [WeightFile(n, snap.files[n]) for n in names]
     ckpt = _assemble(ref, known(snap.sha), fmt, files, sources, config, context)
     return replace(ckpt, listing=dict(snap.files), opener=open_file, access=snap.access)
@@ -274,7 +274,7 @@ def _open_local(
     config = {}
     if fmt == "safetensors" and (root / "config.json").is_file():
         config = _read_json(LocalFile(root / "config.json"))
-    sources = [LocalFile(root / n, context, name=n) for n in names]
+    sources: list[ByteSource] = [LocalFile(root / n, context, name=n) for n in names]
     files = [WeightFile(n, s.size, known_hash(root / n)) for n, s in zip(names, sources)]
 
     def hash_all() -> str:

@@ -42,7 +42,8 @@ def resample(curve: np.ndarray, n: int) -> np.ndarray:
     ok = np.isfinite(curve)
     if ok.sum() == 0:
         return np.full(n, np.nan)
-    return np.interp(np.linspace(0.0, 1.0, n), x[ok], curve[ok])
+    resampled: np.ndarray = np.interp(np.linspace(0.0, 1.0, n), x[ok], curve[ok])
+    return resampled
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -157,7 +157,7 @@ def _snapshot(ref: ModelRef, opts: Options, context: ReadContext) -> HubSnapshot
         return None
     from .sources.hub import resolve_snapshot
 
-    return resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context)
+    return resolve_snapshot(ref.hub_repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint, context=context)
 
 
 def _open(ref: ModelRef, opts: Options, context: ReadContext, snapshot: HubSnapshot | None = None) -> Checkpoint:
@@ -250,7 +250,7 @@ def _compute(ref: ModelRef, opts: Options, report: ProgressFn) -> Outcome:
     store = opts.store if opts.use_cache else None
     key = model_key(ref)
     # the cache first: a pinned Hub reference or a local file hashed before is answered without reading weights
-    if store and ref.pinned and (hit := store.get(key, ref.revision, opts.mode)):
+    if store and (sha := ref.pinned_sha) and (hit := store.get(key, sha, opts.mode)):
         if _needs_access_check(hit):
             _check_access(ref, opts)
         return _cached(ref, hit, report)
@@ -302,7 +302,9 @@ def _check_access(ref: ModelRef, opts: Options) -> None:
     visitor is never shown to another who may not."""
     from .sources.hub import HubFile, resolve_snapshot
 
-    snap = resolve_snapshot(ref.repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)  # private: 404 here
+    snap = resolve_snapshot(
+        ref.hub_repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint
+    )  # private: 404 here
     if snap.access != "public" and snap.files:
         # a gated repo's metadata is public: only reading a file tells whether this caller was granted access
         name = (

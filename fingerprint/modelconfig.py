@@ -30,7 +30,7 @@ class ModelConfig:
     qkv_layout: str = "contiguous"  # contiguous | interleaved | grouped
     quant_method: str | None = None
     gguf_arch: str | None = None
-    raw: dict = field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def head_dim(self) -> int | None:
@@ -41,7 +41,7 @@ class ModelConfig:
         return None
 
     @classmethod
-    def from_hf(cls, cfg: dict) -> ModelConfig:
+    def from_hf(cls, cfg: dict[str, Any]) -> ModelConfig:
         text = cfg
         for key in ("text_config", "language_config", "llm_config"):
             if isinstance(cfg.get(key), dict):
@@ -78,7 +78,7 @@ class ModelConfig:
         return c
 
     @classmethod
-    def from_gguf(cls, meta: dict) -> ModelConfig:
+    def from_gguf(cls, meta: dict[str, Any]) -> ModelConfig:
         arch = meta.get("general.architecture")
         arch = arch if isinstance(arch, str) else None
 
@@ -104,7 +104,7 @@ class ModelConfig:
         )
 
 
-def _qkv_layout(model_type: str | None, cfg: dict) -> str:
+def _qkv_layout(model_type: str | None, cfg: dict[str, Any]) -> str:
     if model_type in ("gpt_neox", "bloom", "persimmon", "stablelm_epoch"):
         return "interleaved"
     if model_type == "falcon":

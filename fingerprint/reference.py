@@ -26,9 +26,16 @@ class ModelRef:
     path: Path | None = None  # local file or folder
 
     @property
-    def pinned(self) -> bool:
-        """True when the revision is a full commit sha: then the cache can answer without the network."""
-        return self.revision is not None and bool(_FULL_SHA.match(self.revision))
+    def pinned_sha(self) -> str | None:
+        """The revision when it is a full commit sha (then the cache can answer without the network), else None."""
+        return self.revision if self.revision is not None and _FULL_SHA.match(self.revision) else None
+
+    @property
+    def hub_repo_id(self) -> str:
+        """The repository of a Hub reference; BadReference for a local one."""
+        if self.repo_id is None:
+            raise BadReference(f"{self.text} is a local path, not a Hub model", model=self.text)
+        return self.repo_id
 
 
 def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:

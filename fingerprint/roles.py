@@ -82,7 +82,7 @@ class RoleMap:
         return {r: c[r] for r in self.roles()}
 
 
-def compile_mapping(mapping: dict[str, str]) -> list[tuple[re.Pattern, str]]:
+def compile_mapping(mapping: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
     """User mapping {role: 'blocks.{layer}.attn.wq'} -> regexes matching '<pattern>(.weight|.bias)'."""
     out = []
     for role, pattern in mapping.items():

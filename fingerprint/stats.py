@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import Cancelled, NonFiniteWeights, UnsupportedFormat
 from .formats.dtypes import apply_fp8_scale, decode_rows, is_float_dtype, read_scale
+from .formats.tensor import TensorInfo
 from .result import Mode, ModeChoice
 from .roles import RoleMap, TensorRoles
 from .sources.base import ByteSource
@@ -126,11 +127,11 @@ class ReadJob:
 class ReadPlan:
     mode: Mode
     jobs: list[ReadJob]
-    scales: list[TensorRoles]  # FP8 tensors whose scale tensor is read whole first
+    scales: dict[int, TensorInfo]  # id() of an FP8 tensor's TensorRoles -> its scale tensor, read whole first
 
     @property
     def tensor_bytes(self) -> int:
-        return sum(j.length for j in self.jobs) + sum(t.scale.nbytes for t in self.scales)
+        return sum(j.length for j in self.jobs) + sum(s.nbytes for s in self.scales.values())
 
 
 @dataclass
@@ -219,7 +220,7 @@ def make_plan(rmap: RoleMap, mode: Mode, header_bytes: int = 0, sample_budget: i
                 spans += _whole(t)
             else:
                 spans += [RowSpan(t, r0, r1, i) for i, (r0, r1) in enumerate(blocks)]
-    scales = [t for t in rmap.tensors if t.scale is not None]
+    scales = {id(t): t.scale for t in rmap.tensors if t.scale is not None}
     gap = MERGE_GAP if mode == "exact" else SAMPLED_MERGE_GAP
     return ReadPlan(mode=mode, jobs=_group(spans, gap), scales=scales)
 
@@ -285,11 +286,11 @@ def compute_stats(
     parallel: int | None = None,
 ) -> dict[str, dict[int, LayerStat]]:
     """Run the plan; return {role: {layer: LayerStat}}. Raises NonFiniteWeights on NaN/Inf."""
-    scales = {id(t): read_scale(t.scale) for t in plan.scales}
+    scales = {key: read_scale(s) for key, s in plan.scales.items()}
     results: list[tuple[RowSpan, str, Moments]] = []
     bad: list[str] = []
     total = plan.tensor_bytes
-    done = sum(t.scale.nbytes for t in plan.scales)
+    done = sum(s.nbytes for s in plan.scales.values())
     if progress:
         progress(done, total)
     workers = parallel or max((j.source.max_parallel for j in plan.jobs), default=1)
@@ -359,8 +360,8 @@ def _finish(acc: dict[tuple[int, str, int], Moments]) -> dict[str, dict[int, Lay
         for m in blocks.values():
             total = total + m
         sampled = [m for b, m in blocks.items() if b >= 0]
-        errs = [jackknife(total, sampled, f) if len(sampled) > 1 else 0.0 for f in _STATISTICS]
-        out[role][layer] = LayerStat(total.std, total.mean, total.rms, *errs, total.n)
+        std_err, mean_err, rms_err = (jackknife(total, sampled, f) if len(sampled) > 1 else 0.0 for f in _STATISTICS)
+        out[role][layer] = LayerStat(total.std, total.mean, total.rms, std_err, mean_err, rms_err, total.n)
     return dict(out)
 
 

@@ -142,7 +142,8 @@ class Store:
                 "SELECT size, mtime_ns, sha256 FROM file_hashes WHERE path=?", (str(path.resolve()),)
             ).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
-            return row[2]
+            sha256: str | None = row[2]
+            return sha256
         return None
 
     def file_sha256(self, path: Path, compute: Callable[[Path], str]) -> str:

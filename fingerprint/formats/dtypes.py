@@ -35,7 +35,7 @@ SAFETENSORS_DTYPES: dict[str, tuple[int, np.dtype | None]] = {
     "U64": (8, None),
 }
 
-_GGUF_PLAIN = {
+_GGUF_PLAIN: dict[GGMLQuantizationType, np.dtype] = {
     GGMLQuantizationType.F32: np.dtype("<f4"),
     GGMLQuantizationType.F16: np.dtype("<f2"),
     GGMLQuantizationType.F64: np.dtype("<f8"),
@@ -106,16 +106,19 @@ def apply_fp8_scale(x: np.ndarray, scale: np.ndarray, first_row: int, shape: tup
     FP8_BLOCK x FP8_BLOCK elements (DeepSeek-V3's weight_scale_inv[i // 128, j // 128])."""
     rows, cols = x.shape
     n_rows = shape[0] if len(shape) > 1 else 1
+    scaled: np.ndarray
     if scale.size == 1:
         return x * float(scale.reshape(-1)[0])
     if scale.shape[0] == n_rows and scale.size == n_rows:
-        return x * scale.reshape(-1)[first_row : first_row + rows, None]
+        scaled = x * scale.reshape(-1)[first_row : first_row + rows, None]
+        return scaled
     grid = scale.reshape(scale.shape[0], -1)
     block_rows = _block_size(n_rows, grid.shape[0])
     block_cols = _block_size(shape[-1], grid.shape[1])
     row_idx = np.arange(first_row, first_row + rows) // block_rows
     col_idx = np.arange(cols) // block_cols
-    return x * grid[np.ix_(row_idx, col_idx)]
+    scaled = x * grid[np.ix_(row_idx, col_idx)]
+    return scaled
 
 
 def _block_size(n: int, blocks: int) -> int:

@@ -85,7 +85,7 @@ class _Cursor:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
     def string_length(self) -> int:
-        n = self.unpack("<Q")
+        n: int = self.unpack("<Q")
         if n > self.source.size - self.pos:
             raise CorruptFile(f"{self.source.name}: GGUF string length {n} exceeds the file")
         return n
@@ -101,7 +101,7 @@ class _Cursor:
         return self.source.size - self.pos
 
 
-def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
+def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict[str, Any], int]:
     """Return (tensors, metadata, byte offset where tensor data starts)."""
     name = source.name
     if source.size < 24:
@@ -120,7 +120,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
     if n_kv * 13 > cur.remaining() or n_tensors * 32 > cur.remaining():
         raise CorruptFile(f"{name}: GGUF counts ({n_tensors} tensors, {n_kv} keys) do not fit in the file")
 
-    metadata: dict = {}
+    metadata: dict[str, Any] = {}
     for _ in range(n_kv):
         key = _text(cur.name(), name)
         vtype = cur.unpack("<I")
@@ -182,9 +182,13 @@ def _text(raw: bytes, fname: str) -> str:
         raise CorruptFile(f"{fname}: GGUF key or name is not UTF-8") from None
 
 
-def _value(cur: _Cursor, vtype: int, fname: str, depth: int, keep_strings: bool = False):
+def _value(
+    cur: _Cursor, vtype: int, fname: str, depth: int, keep_strings: bool = False
+) -> int | float | str | list[int | float | str]:
+    """One metadata value: a scalar, a string, a short array, or the length (_ArrayInfo) of what was skipped."""
     if vtype in _SCALARS.keys():
-        return cur.unpack(_SCALARS[GGUFValueType(vtype)])
+        scalar: int | float = cur.unpack(_SCALARS[GGUFValueType(vtype)])
+        return scalar
     if vtype == GGUFValueType.STRING:
         n = cur.string_length()
         if n > KEEP_STRING_BYTES:

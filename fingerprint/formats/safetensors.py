@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
 from ..errors import CorruptFile
 from ..sources.base import ByteSource
@@ -20,7 +21,7 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
 MAX_CONTAINERS = 1_000_000
 
 
-def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict, int]:
+def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict[str, Any], int]:
     """Return (tensors, __metadata__, header bytes incl. the 8-byte length)."""
     name = source.name
     if source.size < 8:

@@ -18,7 +18,7 @@ def check_shape(fname: str, tname: str, shape: list[int] | tuple[int, ...]) -> N
         raise CorruptFile(f"{fname}: {tname} declares a dimension of 2^31 or more ({_dims(shape)})")
 
 
-def _dims(shape) -> str:
+def _dims(shape: list[int] | tuple[int, ...]) -> str:
     text = "x".join(str(d) for d in shape)
     return text if len(text) <= 60 else text[:57] + "..."
 

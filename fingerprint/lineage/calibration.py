@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 MARGIN = 0.05  # how far above every unrelated pair a value must be to count
@@ -26,7 +27,7 @@ class Placement:
     above_unrelated_max: bool
     below_related_fraction: float | None  # % of related pairs scoring below this value
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "percentile": round(self.percentile, 1),
             "z": None if self.z is None else round(self.z, 2),
@@ -40,7 +41,7 @@ class Placement:
 class Calibration:
     unrelated: dict[str, list[float]]
     related: dict[str, list[float]]
-    source: dict
+    source: dict[str, Any]
 
     def _background(self, signal: str) -> tuple[list[float], float, float] | None:
         """(unrelated values, their mean, their sample std), or None with fewer than 2 pairs."""

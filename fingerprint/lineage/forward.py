@@ -8,10 +8,15 @@ Weights are the HF-named dict {name: ndarray}; config is the HF config.json as a
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+Weights = dict[str, np.ndarray]  # HF tensor name -> array
+HFConfig = dict[str, Any]  # config.json, parsed
 
-def dims(config: dict) -> tuple[int, int, int, int]:
+
+def dims(config: HFConfig) -> tuple[int, int, int, int]:
     """(hidden, n_heads, n_kv_heads, head_dim) from an HF config dict."""
     hidden = int(config["hidden_size"])
     n_heads = int(config["num_attention_heads"])
@@ -21,7 +26,8 @@ def dims(config: dict) -> tuple[int, int, int, int]:
 
 
 def _rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+    normed: np.ndarray = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+    return normed
 
 
 def _rope(x: np.ndarray, theta: float) -> np.ndarray:
@@ -31,16 +37,17 @@ def _rope(x: np.ndarray, theta: float) -> np.ndarray:
     ang = np.arange(seq, dtype=np.float64)[:, None] * inv_freq[None, :]
     cos, sin = np.cos(np.concatenate([ang, ang], -1)), np.sin(np.concatenate([ang, ang], -1))
     rotated = np.concatenate([-x[..., d // 2 :], x[..., : d // 2]], axis=-1)
-    return x * cos + rotated * sin
+    out: np.ndarray = x * cos + rotated * sin
+    return out
 
 
-def _linear(x: np.ndarray, weights: dict, name: str) -> np.ndarray:
+def _linear(x: np.ndarray, weights: Weights, name: str) -> np.ndarray:
     y = x @ np.asarray(weights[name + ".weight"], dtype=np.float64).T
     bias = weights.get(name + ".bias")
     return y if bias is None else y + np.asarray(bias, dtype=np.float64)
 
 
-def llama_logits(weights: dict, config: dict, token_ids: np.ndarray) -> np.ndarray:
+def llama_logits(weights: Weights, config: HFConfig, token_ids: np.ndarray) -> np.ndarray:
     """Logits (seq, vocab) for one sequence of token ids, computed in float64."""
     _, n_heads, n_kv, hd = dims(config)
     eps = float(config.get("rms_norm_eps", 1e-6))
@@ -74,7 +81,8 @@ def llama_logits(weights: dict, config: dict, token_ids: np.ndarray) -> np.ndarr
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+    out: np.ndarray = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return out
 
 
 def random_sequences(vocab_size: int, n_sequences: int = 4, length: int = 32, seed: int = 0) -> np.ndarray:
@@ -83,7 +91,7 @@ def random_sequences(vocab_size: int, n_sequences: int = 4, length: int = 32, se
 
 
 def output_change(
-    weights_a: dict, weights_b: dict, config: dict, n_sequences: int = 4, length: int = 32, seed: int = 0
+    weights_a: Weights, weights_b: Weights, config: HFConfig, n_sequences: int = 4, length: int = 32, seed: int = 0
 ) -> float:
     """How much model B's predictions differ from model A's: the largest absolute difference of
     log-probabilities (log-softmax of the logits, in nats), over every position, every vocabulary

@@ -27,6 +27,7 @@ GGUF copy get the same plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -73,13 +74,20 @@ def as_budget(budget: ProbeBudget | int | None) -> ProbeBudget:
     return budget if isinstance(budget, ProbeBudget) else ProbeBudget(bytes=int(budget))
 
 
+ReadKey = (
+    tuple[Literal["m", "v"], str, int]  # a matrix or a vector: (kind, role, layer)
+    | tuple[Literal["e"], str, int, int]  # an expert's matrix: (kind, role, layer, expert)
+    | tuple[Literal["embed"]]
+)
+
+
 @dataclass
 class RowsToRead:
-    """Rows of one tensor to read; ``rows`` are Hugging Face row indices (None = all)."""
+    """Rows of one tensor to read; ``rows`` are Hugging Face row indices (none until the plan chooses them)."""
 
     named: NamedTensor
-    key: tuple  # ("m", role, layer) | ("e", role, layer, expert) | ("v", role, layer) | ("embed",)
-    rows: np.ndarray | None = None
+    key: ReadKey
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     row_base: int = 0  # first row of this expert (or of Q/K/V) inside a stacked or fused tensor
     nrows: int = 0  # rows of the matrix this want stands for (an expert's, for stacked tensors)
     permuted_head_dim: int = 0  # llama.cpp's Q/K row order: undo it
@@ -317,8 +325,10 @@ def _split_fused(named: NamedTensor, cfg: ModelConfig, fmt: str) -> list[RowsToR
     Falcon) and GPT-2's transposed Conv1D are left fused."""
     t = named.tensor
     nh, hd = cfg.n_heads, cfg.head_dim
+    if not nh or not hd:
+        return []
     nkv = cfg.n_kv_heads or nh
-    if not nh or not hd or t.shape[0] != (nh + 2 * nkv) * hd or (fmt != "gguf" and cfg.qkv_layout != "contiguous"):
+    if t.shape[0] != (nh + 2 * nkv) * hd or (fmt != "gguf" and cfg.qkv_layout != "contiguous"):
         return []
     base, out = 0, []
     for role, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
@@ -341,8 +351,9 @@ def _expert_rows(named: NamedTensor) -> list[RowsToRead]:
 def _pick_experts(wants: list[RowsToRead], notes: list[str]) -> list[RowsToRead]:
     if not wants:
         return wants
-    layers = sorted({w.key[2] for w in wants})
-    experts = sorted({w.key[3] for w in wants})
+    at = [(w, w.key[2], w.key[3]) for w in wants if w.key[0] == "e"]  # (want, layer, expert)
+    layers = sorted({layer for _, layer, _ in at})
+    experts = sorted({e for _, _, e in at})
     keep_layers = set(_spread(layers, EXPERT_LAYERS))
     keep_experts = set(_spread(experts, EXPERTS_PER_LAYER))
     if len(keep_layers) < len(layers) or len(keep_experts) < len(experts):
@@ -350,7 +361,7 @@ def _pick_experts(wants: list[RowsToRead], notes: list[str]) -> list[RowsToRead]
             f"MoE: experts {sorted(keep_experts)} of layers {sorted(keep_layers)} read "
             f"({len(experts)} experts, {len(layers)} MoE layers in all)"
         )
-    return [w for w in wants if w.key[2] in keep_layers and w.key[3] in keep_experts]
+    return [w for w, layer, e in at if layer in keep_layers and e in keep_experts]
 
 
 def _spread(items: list[int], k: int) -> list[int]:

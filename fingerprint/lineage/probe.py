@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..result import Mode
+from ..result import Mode, WeightFormat
 from . import rowcodec
 from .slots import runs
 
@@ -60,10 +60,10 @@ class Probe:
 
     model: str
     revision: str
-    format: str
+    format: WeightFormat
     architecture: str | None
     n_layers: int
-    config: dict  # hidden, heads, kv_heads, head_dim, experts, gguf_permuted, slot_elements
+    config: dict[str, Any]  # hidden, heads, kv_heads, head_dim, experts, gguf_permuted, slot_elements
     mode: Mode
     vectors: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # role -> layer -> float32 vector
     matrices: dict[str, dict[int, RowSample]] = field(default_factory=dict)  # role -> layer -> rows
@@ -127,7 +127,7 @@ class Probe:
     def save(self, path: Path) -> None:
         """Write the probe to ``path`` atomically (readers see the old file or the whole new one)."""
         pools: dict[str, list[np.ndarray]] = {}
-        index: dict[str, dict] = {}
+        index: dict[str, dict[str, Any]] = {}
 
         def put(key: str, arr: np.ndarray, **extra: Any) -> None:
             arr = np.ascontiguousarray(arr)
@@ -206,7 +206,7 @@ def _write_npy(z: zipfile.ZipFile, name: str, arrays: list[np.ndarray], compress
         }
         np.lib.format.write_array_header_2_0(fh, header)
         for a in arrays:
-            fh.write(memoryview(a).cast("B"))
+            fh.write(a.data.cast("B"))
 
 
 def probe_key(model_key: str, revision: str) -> str:

@@ -108,7 +108,7 @@ def build_probe(
             "kv_heads": cfg.n_kv_heads or cfg.n_heads,
             "head_dim": cfg.head_dim,
             "gguf_permuted": permuted,
-            "experts": len({w.key[3] for w in plan.experts}) if plan.experts else 0,
+            "experts": len({w.key[3] for w in plan.experts if w.key[0] == "e"}),
             "slot_elements": plan.slot_elements,
         },
         mode=plan.mode,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..formats.dtypes import decode_rows
 
-_PLAIN = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
+_PLAIN: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
 
 def encoding_of(dtype: str, fmt: str, scaled: bool = False) -> str:

@@ -14,7 +14,7 @@ from operator import attrgetter
 import numpy as np
 
 from .. import __version__
-from ..result import Fingerprint
+from ..result import Fingerprint, Mode, Source
 from ..stats import JOB_BYTES, SUBCHUNK_ELEMENTS, Moments, jackknife
 from .probe import Probe, RowSample
 from .slots import geometry, llama_cpp_rows
@@ -23,7 +23,7 @@ SIGMA_ROLES = ("q", "k", "v", "o")
 _BYTES_PER_ELEMENT = {"F32": 4, "F16": 2, "BF16": 2}
 
 
-def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = None) -> Fingerprint | None:
+def fingerprint_of(probe: Probe, source: Source = "local", repo_id: str | None = None) -> Fingerprint | None:
     """The attention σ fingerprint of a probe; None when it lacks Q, K, V or O rows (e.g. a fused QKV it could not split)."""
     if any(k not in probe.matrices for k in SIGMA_ROLES):
         return None
@@ -39,7 +39,7 @@ def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = No
         stats[role] = {
             k: [r[k] if r else None for r in rows] for k in ("mean", "rms", "std_err", "mean_err", "rms_err")
         }
-    mode = "exact" if complete else "sampled"
+    mode: Mode = "exact" if complete else "sampled"
     notes = (
         []
         if complete
@@ -75,7 +75,7 @@ def fingerprint_of(probe: Probe, source: str = "local", repo_id: str | None = No
     )
 
 
-def _layer_stat(probe: Probe, role: str, s: RowSample | None) -> tuple[dict, bool] | None:
+def _layer_stat(probe: Probe, role: str, s: RowSample | None) -> tuple[dict[str, float], bool] | None:
     if s is None:
         return None
     x = s.data

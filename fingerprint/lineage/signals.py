@@ -59,6 +59,11 @@ class Signal:
     def label(self) -> str:
         return SIGNAL_LABELS[self.name]
 
+    @property
+    def measured(self) -> float | None:
+        """The value when the signal could be computed, else None."""
+        return self.value if self.available else None
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["label"] = self.label

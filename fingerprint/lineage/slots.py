@@ -20,7 +20,8 @@ def llama_cpp_rows(r: np.ndarray, head_dim: int) -> np.ndarray:
         return r
     head, within = np.divmod(r, head_dim)
     j, i = np.divmod(within, head_dim // 2)
-    return head * head_dim + 2 * i + j
+    file_rows: np.ndarray = head * head_dim + 2 * i + j
+    return file_rows
 
 
 def runs(rows: np.ndarray) -> list[tuple[int, int]]:
@@ -52,7 +53,8 @@ class Geometry:
         if not self.half:
             return rows // self.per_slot
         head, within = np.divmod(rows, 2 * self.half)
-        return (head * self.half + within % self.half) // self.per_slot
+        slots: np.ndarray = (head * self.half + within % self.half) // self.per_slot
+        return slots
 
 
 def geometry(role: str, shape: tuple[int, int], head_dim: int | None, slot_elements: int) -> Geometry:

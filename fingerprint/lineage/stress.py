@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -22,7 +23,7 @@ from ..errors import BadReference, CorruptFile, UnsupportedFormat
 from ..fingerprinting import Options, compute, open_model
 from . import calibration
 from .evidence import sigma_between, verdict_from
-from .forward import output_change
+from .forward import HFConfig, Weights, output_change
 from .reading import build_probe
 from .signals import Signal
 from .transforms import TRANSFORMS
@@ -44,7 +45,7 @@ class StressRow:
     signals: dict[str, Signal]
     survived: dict[str, bool | None]  # still clearly above every unrelated pair (None: n/a)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "transform": self.transform,
             "label": self.label,
@@ -64,11 +65,11 @@ class StressReport:
     rows: list[StressRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "rows": [r.to_json() for r in self.rows], "notes": self.notes}
 
 
-def load_small_model(path: str) -> tuple[dict[str, np.ndarray], dict, Path]:
+def load_small_model(path: str) -> tuple[Weights, HFConfig, Path]:
     folder = Path(path)
     if folder.is_file():
         folder = folder.parent
@@ -89,7 +90,7 @@ def load_small_model(path: str) -> tuple[dict[str, np.ndarray], dict, Path]:
         raise UnsupportedFormat(
             f"the stress test loads the whole model: {size / 2**20:.0f} MiB is over {MAX_STRESS_BYTES >> 20} MiB"
         )
-    weights: dict[str, np.ndarray] = {}
+    weights: Weights = {}
     for f in files:
         try:
             weights.update(load_file(str(f)))
@@ -100,7 +101,7 @@ def load_small_model(path: str) -> tuple[dict[str, np.ndarray], dict, Path]:
     return {k: v.astype(np.float32) for k, v in weights.items()}, config, folder
 
 
-def write_model(folder: Path, weights: dict[str, np.ndarray], config: dict, source: Path) -> None:
+def write_model(folder: Path, weights: Weights, config: HFConfig, source: Path) -> None:
     """A real checkpoint folder: float32 model.safetensors, config.json, and the source's vocabulary files."""
     folder.mkdir(parents=True)
     save_file(
@@ -141,11 +142,12 @@ def stress_test(path: str, transforms: list[str] | None = None, seed: int = 0) -
             finally:
                 ckpt.close()
             v = verdict_from(
-                base, probe, sigma_between(base_fp.fingerprint, fp.fingerprint, fp.error and str(fp.error))
+                base, probe, sigma_between(base_fp.fingerprint, fp.fingerprint, str(fp.error) if fp.error else None)
             )
-            survived = {}
-            for n, s in v.signals.items():
-                survived[n] = cal.clear_of_background(n, s.value) if s.available else None
+            survived = {
+                n: cal.clear_of_background(n, value) if (value := s.measured) is not None else None
+                for n, s in v.signals.items()
+            }
             report.rows.append(
                 StressRow(
                     transform=name,

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fingerprint.lineage.forward import dims
-
-Weights = dict[str, np.ndarray]
+from fingerprint.lineage.forward import HFConfig, Weights, dims
 
 _ATTN = "model.layers.{}.self_attn.{}_proj.{}"
 _MLP = "model.layers.{}.mlp.{}_proj.weight"
@@ -29,7 +27,7 @@ def _copy(weights: Weights) -> Weights:
     return {name: np.array(arr, dtype=np.float64, copy=True) for name, arr in weights.items()}
 
 
-def _layers(config: dict) -> range:
+def _layers(config: HFConfig) -> range:
     return range(int(config["num_hidden_layers"]))
 
 
@@ -46,7 +44,7 @@ def _scale_heads(out: Weights, layer: int, proj: str, factors: np.ndarray, head_
             out[name] = out[name] * (per_row[:, None] if kind == "weight" else per_row)
 
 
-def scale_qk(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def scale_qk(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     """Per layer and KV group: W_q (+ bias) rows of the group's query heads times c, W_k (+ bias) of
     its KV head times 1/c, c log-uniform in [0.25, 4]. Exact: q·k is unchanged and RoPE is linear."""
     rng = np.random.default_rng(seed)
@@ -59,7 +57,7 @@ def scale_qk(weights: Weights, config: dict, seed: int = 0) -> Weights:
     return out
 
 
-def scale_vo(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def scale_vo(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     """Per layer and KV head: W_v (+ bias) rows of the head times c, and the W_o columns of every
     query head reading that V head times 1/c. Exact: attention output is linear in V."""
     rng = np.random.default_rng(seed)
@@ -78,7 +76,7 @@ def _head_rows(head_order: np.ndarray, head_dim: int) -> np.ndarray:
     return (np.asarray(head_order)[:, None] * head_dim + np.arange(head_dim)[None, :]).reshape(-1)
 
 
-def permute_heads(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def permute_heads(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     """Per layer: shuffle the KV groups (a KV head with its query heads) and the query heads within
     each group; q/k/v rows (+ biases) and o columns move together. Exact."""
     rng = np.random.default_rng(seed)
@@ -99,7 +97,7 @@ def permute_heads(weights: Weights, config: dict, seed: int = 0) -> Weights:
     return out
 
 
-def permute_mlp(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def permute_mlp(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     """Per layer: shuffle the MLP's intermediate neurons (gate/up rows, down columns). Exact."""
     rng = np.random.default_rng(seed)
     out = _copy(weights)
@@ -117,7 +115,7 @@ def random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))[None, :]
 
 
-def rotate_hidden(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def rotate_hidden(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     """Rotate the residual stream by a random orthogonal Q (SliceGPT / QuaRot). RMSNorm weights are
     first folded into the matrices that read the norm's output (a tied lm_head is untied: the result
     has its own `lm_head.weight`) and set to ones; then embed @ Q, readers W @ Q, writers Q^T @ W.
@@ -144,7 +142,7 @@ def rotate_hidden(weights: Weights, config: dict, seed: int = 0) -> Weights:
     return out
 
 
-def quantize(weights: Weights, config: dict, qtype: str = "Q8_0") -> Weights:
+def quantize(weights: Weights, config: HFConfig, qtype: str = "Q8_0") -> Weights:
     """Round-trip every 2-D matrix through GGML block quantization (gguf.quants). A matrix whose row
     length is not a multiple of the block size (32) cannot be block-quantized and stays float (as
     llama.cpp also keeps it in a float type); 1-D tensors (norms, biases) stay float. Approximate."""
@@ -167,7 +165,7 @@ def skipped_by_quantize(weights: Weights, block: int = 32) -> list[str]:
     return [n for n, a in weights.items() if np.ndim(a) == 2 and np.shape(a)[1] % block]
 
 
-def add_noise(weights: Weights, config: dict, seed: int = 0, relative: float = 0.01) -> Weights:
+def add_noise(weights: Weights, config: HFConfig, seed: int = 0, relative: float = 0.01) -> Weights:
     """Add Gaussian noise of std `relative` x the tensor's own std to every 2-D tensor. Approximate."""
     rng = np.random.default_rng(seed)
     out = _copy(weights)
@@ -184,17 +182,17 @@ class Transform:
     label: str  # short, for a UI
     description: str  # one sentence: what it does, exact or approximate
     exact: bool  # True: outputs identical up to float64 round-off
-    fn: Callable[[Weights, dict, int], Weights]  # (weights, config, seed) -> new weights
+    fn: Callable[[Weights, HFConfig, int], Weights]  # (weights, config, seed) -> new weights
 
-    def __call__(self, weights: Weights, config: dict, seed: int = 0) -> Weights:
+    def __call__(self, weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
         return self.fn(weights, config, seed)
 
 
-def _q8_0(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def _q8_0(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     return quantize(weights, config, "Q8_0")
 
 
-def _q4_0(weights: Weights, config: dict, seed: int = 0) -> Weights:
+def _q4_0(weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     return quantize(weights, config, "Q4_0")
 
 
@@ -264,7 +262,7 @@ TRANSFORMS: dict[str, Transform] = {
 }
 
 
-def apply(name: str, weights: Weights, config: dict, seed: int = 0) -> Weights:
+def apply(name: str, weights: Weights, config: HFConfig, seed: int = 0) -> Weights:
     """Apply the registered transform `name` (a key of TRANSFORMS); returns new weights."""
     if name not in TRANSFORMS:
         raise KeyError(f"unknown transform {name!r}; known: {', '.join(TRANSFORMS)}")

@@ -113,7 +113,7 @@ def _strength_above(placement: Placement | None, n: int) -> float:
 
 def _measured(signal: Signal | None) -> float | None:
     """The signal's value, or None when it is absent or could not be computed."""
-    return signal.value if signal is not None and signal.available else None
+    return signal.measured if signal is not None else None
 
 
 def decide(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def read_vocabulary(ckpt: Checkpoint) -> tuple[list[str] | None, str, int]:
     return None, "no tokenizer.json, vocab.json or GGUF vocabulary", 0
 
 
-def _from_tokenizer_json(data: dict) -> tuple[list[str], str] | None:
+def _from_tokenizer_json(data: dict[str, Any]) -> tuple[list[str], str] | None:
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict):
         return None
@@ -126,7 +127,7 @@ def _from_tokenizer_json(data: dict) -> tuple[list[str], str] | None:
     return by_id, style
 
 
-def _id_map(vocab: dict) -> list[str]:
+def _id_map(vocab: dict[str, Any]) -> list[str]:
     ids = {v: k for k, v in vocab.items() if isinstance(v, int) and 0 <= v < 1 << 22 and isinstance(k, str)}
     if not ids:
         return []

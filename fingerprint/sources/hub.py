@@ -21,7 +21,9 @@ import random
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, overload
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx2
@@ -56,6 +58,9 @@ MAX_REDIRECTS = 5  # Hub-internal redirects (a renamed repository) followed whil
 RESOLVED_MAX_AGE = 1800.0  # seconds a storage URL is reused before it is resolved again
 
 
+HubAccess = Literal["public", "gated", "private"]
+
+
 @dataclass
 class HubSnapshot:
     """One commit of a model repository: its sha and the files it holds (path -> size)."""
@@ -65,7 +70,7 @@ class HubSnapshot:
     files: dict[str, int]
     endpoint: str = ""
     token: str | None = field(default=None, repr=False)
-    access: str = "public"  # "public" | "gated" | "private": who may be shown results read from it
+    access: HubAccess = "public"  # who may be shown results read from it
 
 
 def translate_hub_error(exc: BaseException, what: str) -> FingerprintError:
@@ -136,7 +141,9 @@ def resolve_snapshot(
         # the sha goes into every URL read with the token: only a real one is used
         raise NetworkError(f"the Hub answered with no valid commit sha for {repo_id}")
     files = {s.rfilename: int(s.size or 0) for s in (info.siblings or []) if _safe_file_name(s.rfilename)}
-    access = "private" if getattr(info, "private", False) else "gated" if getattr(info, "gated", False) else "public"
+    access: HubAccess = (
+        "private" if getattr(info, "private", False) else "gated" if getattr(info, "gated", False) else "public"
+    )
     return HubSnapshot(repo_id=repo_id, sha=info.sha, files=files, endpoint=endpoint, token=token, access=access)
 
 
@@ -150,7 +157,7 @@ def _safe_file_name(name: str | None) -> bool:
     return all(part not in ("", ".", "..") for part in name.split("/")) and name.isprintable()
 
 
-def _says_when(headers) -> bool:
+def _says_when(headers: Mapping[str, str]) -> bool:
     """A 429 that tells when to come back (Retry-After or RateLimit): wait for it, don't count it as a failure."""
     return bool(headers.get("Retry-After") or headers.get("RateLimit"))
 
@@ -357,7 +364,15 @@ class HubFile(ByteSource):
             url = target  # a Hub-internal redirect (renamed repository): follow it with the token
         raise NetworkError(f"the Hub redirected {self.name} more than {MAX_REDIRECTS} times (a redirect loop)")
 
-    def _get(self, url: str, offset: int, length: int, headers: dict[str, str], *, storage: bool):
+    @overload
+    def _get(self, url: str, offset: int, length: int, headers: dict[str, str], *, storage: Literal[True]) -> bytes: ...
+
+    @overload
+    def _get(
+        self, url: str, offset: int, length: int, headers: dict[str, str], *, storage: Literal[False]
+    ) -> bytes | str: ...
+
+    def _get(self, url: str, offset: int, length: int, headers: dict[str, str], *, storage: bool) -> bytes | str:
         """One request: the bytes, or (from the Hub) the Location it redirects to. Raises _Retry,
         _Expired (a storage URL no longer valid), or a typed error."""
         headers = dict(headers)

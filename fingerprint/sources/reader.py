@@ -45,7 +45,9 @@ def read_ranges(reads: Iterable[RangeRead[T]], workers: int | None = None) -> It
         return r, r.source.read(r.offset, r.length)
 
     with ThreadPoolExecutor(max_workers=max(1, n), thread_name_prefix="read") as pool:
-        pending: set[Future] = {pool.submit(fetch, r) for r in itertools.islice(todo, 2 * n)}
+        pending: set[Future[tuple[RangeRead[T], bytes]]] = {
+            pool.submit(fetch, r) for r in itertools.islice(todo, 2 * n)
+        }
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
