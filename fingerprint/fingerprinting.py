@@ -302,9 +302,8 @@ def _check_access(ref: ModelRef, opts: Options) -> None:
     visitor is never shown to another who may not."""
     from .sources.hub import HubFile, resolve_snapshot
 
-    snap = resolve_snapshot(
-        ref.hub_repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint
-    )  # private: 404 here
+    # a private repo this caller may not read: 404 here
+    snap = resolve_snapshot(ref.hub_repo_id, ref.revision, token=opts.token, endpoint=opts.endpoint)
     if snap.access != "public" and snap.files:
         # a gated repo's metadata is public: only reading a file tells whether this caller was granted access
         name = (
