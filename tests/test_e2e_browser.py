@@ -22,6 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 TIMEOUT_MS = 60_000
+expect.set_options(timeout=TIMEOUT_MS)  # every expect() waits as long as the page may (Playwright's default: 5 s)
 VIEWPORT = {"width": 1400, "height": 1000}
 DEMO_NAMES = ["stories260k", "stories260k-q8_0.gguf", "babyllama-tok361", "babyllama-tok105"]
 
