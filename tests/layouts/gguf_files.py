@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import gguf
 import numpy as np
 
 from .base import Layout
@@ -69,8 +70,6 @@ def gguf_expected_tensors(layout: Layout) -> dict[str, np.ndarray]:
 
 def _gguf_quantize(data: np.ndarray, qtype):
     """(bytes-or-floats, actual type) with llama.cpp's fallbacks."""
-    import gguf
-
     Q = gguf.GGMLQuantizationType
     if qtype in (Q.F32, Q.F16):
         return gguf.quants.quantize(data, qtype), qtype
@@ -84,7 +83,7 @@ def _gguf_quantize(data: np.ndarray, qtype):
     return gguf.quants.quantize(data, qtype), qtype
 
 
-def write_gguf(layout: Layout, path, *, qtype=None, arch: str = "llama") -> Path:
+def write_gguf(layout: Layout, path, *, qtype=None) -> Path:
     """A llama GGUF as llama.cpp's converter lays it out: blk.N.attn_q/k/v/output, ffn_*,
     token_embd, output_norm, output; Q and K rows permuted per head
     (``LlamaModel.permute``); 1-D tensors and ``*_norm.weight`` in F32; 2-D weights in
@@ -94,12 +93,10 @@ def write_gguf(layout: Layout, path, *, qtype=None, arch: str = "llama") -> Path
     llama.embedding_length, llama.feed_forward_length, llama.attention.head_count(_kv),
     llama.rope.*, llama.attention.layer_norm_rms_epsilon, llama.vocab_size,
     general.file_type; general.alignment left at its default (not written)."""
-    import gguf
-
     Q = gguf.GGMLQuantizationType
     if qtype is None:
         qtype = Q.F32
-    if arch != "llama" or layout.config.get("model_type") not in ("llama", "mistral"):
+    if layout.config.get("model_type") not in ("llama", "mistral"):
         raise NotImplementedError("write_gguf only lays out llama/mistral layouts")
     c = layout.config
     nh = c["num_attention_heads"]
@@ -117,7 +114,7 @@ def write_gguf(layout: Layout, path, *, qtype=None, arch: str = "llama") -> Path
         Q.Q4_K: gguf.LlamaFileType.MOSTLY_Q4_K_M,
     }[qtype]
     path = Path(path)
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), "llama")
     w.add_type(gguf.GGUFType.MODEL)
     w.add_name(layout.name)
     w.add_vocab_size(c["vocab_size"])
