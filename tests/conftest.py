@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-# One BLAS thread (read when numpy loads OpenBLAS, after this file): the tests' matrices are small, and OpenBLAS's spinning worker
-# threads make them many times slower on a busy machine (test_lineage_transforms.py: 42 s instead of 6 s at a load
-# of 4 on 2 cores). Servers the tests start inherit it.
+# One BLAS thread (read when numpy loads OpenBLAS, after this file): the tests' matrices are small, and OpenBLAS's
+# spinning worker threads make them many times slower on a busy machine (test_lineage_transforms.py: 42 s instead
+# of 6 s at a load of 4 on 2 cores). Servers the tests start inherit it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 TESTS = Path(__file__).parent
