@@ -535,9 +535,9 @@ def test_gguf_absurd_count_fails_fast(tmp_path, good_gguf, field, value):
         pos = gguf_tensor_info_pos(good_gguf, "blk.0.attn_q.weight") + 8 + len(b"blk.0.attn_q.weight")
         blob = put(good_gguf, pos, "<I", value)
     path = write_gguf_bytes(tmp_path, blob)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU seconds: what other work on the machine does not change
     fails(path, CorruptFile, "model.gguf")
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
 
 
 def test_gguf_huge_kv_count_is_rejected_from_the_header(tmp_path, good_gguf):

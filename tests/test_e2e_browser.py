@@ -22,6 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 TIMEOUT_MS = 60_000
+expect.set_options(timeout=TIMEOUT_MS)  # every expect() waits as long as the page may (Playwright's default: 5 s)
 VIEWPORT = {"width": 1400, "height": 1000}
 # Assertions wait for the app as long as actions do: a cold, busy machine can take more than Playwright's default
 # 5 s to draw a page, and a test must not fail for that (it failed once in CI that way).

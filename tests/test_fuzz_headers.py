@@ -607,8 +607,8 @@ def test_safetensors_shape_of_many_huge_dims_is_rejected_fast():
     }
     raw = json.dumps(header).encode()
     blob = struct.pack("<Q", len(raw)) + raw + b"\0" * 4
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU seconds: what other work on the machine does not change
     with pytest.raises(CorruptFile) as info:
         st_format.read_header(MemorySource(blob))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.process_time() - t0 < 1.0
     assert len(str(info.value)) < 400

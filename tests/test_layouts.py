@@ -1,21 +1,18 @@
-"""The checkpoint writers in tests/layouts.py produce what they claim."""
+"""The builders in tests/layouts write what real checkpoints look like: names and shapes as transformers and
+llama.cpp have them, folders as save_pretrained writes them, GGUF files as llama.cpp converts them, and a ground
+truth that is exactly what the files hold."""
 
 from __future__ import annotations
 
 import json
 import re
-import struct
-import sys
-from pathlib import Path
 
 import gguf
+import layouts as L
 import ml_dtypes
 import numpy as np
 import pytest
-from safetensors.numpy import load_file, save
-
-sys.path.insert(0, str(Path(__file__).parent))
-import layouts as L
+from safetensors.numpy import load_file
 
 Q = gguf.GGMLQuantizationType
 ALLOWED_ROLES = {
@@ -55,107 +52,11 @@ def n_layers(cfg):
     return cfg.get("num_hidden_layers", cfg.get("n_layer"))
 
 
-# ------------------------------------------------------------------ safetensors bytes
-
-
-def mixed_tensors():
-    rng = np.random.default_rng(1)
-    return {
-        "b.weight": rng.standard_normal((3, 5)).astype(np.float32),
-        "a.weight": rng.standard_normal((2, 2)).astype(np.float32),
-        "half": rng.standard_normal((7,)).astype(np.float16),
-        "brain": rng.standard_normal((4, 3)).astype(ml_dtypes.bfloat16),
-        "idx": np.arange(5, dtype=np.int32),
-        "big": np.arange(3, dtype=np.int64),
-        "dbl": rng.standard_normal((2,)),
-        "bytes": np.arange(9, dtype=np.uint8),
-        "mask": np.tril(np.ones((3, 3), np.bool_)),
-        "f8": rng.standard_normal((4, 4)).astype(ml_dtypes.float8_e4m3fn),
-        "f8b": rng.standard_normal((3,)).astype(ml_dtypes.float8_e5m2),
-        "scalar": np.array(-1e9, np.float32),
-    }
-
-
-@pytest.mark.parametrize("metadata", [None, {"format": "pt"}, {"note": "é ü"}])
-def test_serializer_is_byte_identical_to_safetensors(metadata):
-    t = mixed_tensors()
-    assert L.serialize_safetensors(t, metadata) == save(t, metadata=metadata)
-
-
-def test_multi_key_metadata_matches_after_parsing():
-    # safetensors keeps __metadata__ in a Rust HashMap: its key order varies between runs,
-    # so only the parsed header (and the data) can be compared
-    t = mixed_tensors()
-    meta = {"format": "pt", "b": "1", "a": "2"}
-    ours, theirs = L.serialize_safetensors(t, meta), save(t, metadata=meta)
-    n1, n2 = (struct.unpack("<Q", x[:8])[0] for x in (ours, theirs))
-    assert n1 == n2 and json.loads(ours[8 : 8 + n1]) == json.loads(theirs[8 : 8 + n2])
-    assert ours[8 + n1 :] == theirs[8 + n2 :]
-
-
-@pytest.mark.parametrize("name", ["llama", "gpt_neox", "deepseek_v3_fp8"])
-def test_layout_state_dicts_serialize_like_safetensors(name):
-    t = L.BUILDERS[name](0).tensors
-    assert L.serialize_safetensors(t, {"format": "pt"}) == save(t, metadata={"format": "pt"})
-
-
-def test_header_alignment_and_data_order(tmp_path):
-    p = L.write_safetensors_file(mixed_tensors(), tmp_path / "x.safetensors", {"format": "pt"})
-    n, header = L.read_safetensors_header(p)
-    assert n % 8 == 0
-    raw = p.read_bytes()[8 : 8 + n]
-    assert raw.rstrip(b" ") == json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    assert next(iter(header)) == "__metadata__"
-    entries = [(k, v) for k, v in header.items() if k != "__metadata__"]
-    # contiguous, in file order
-    end = 0
-    for _, v in entries:
-        assert v["data_offsets"][0] == end
-        end = v["data_offsets"][1]
-    assert p.stat().st_size == 8 + n + end
-    # sorted by dtype alignment (large first) then by name
-    size = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "BF16": 2, "F16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "U8": 1, "BOOL": 1}
-    sizes = [size[v["dtype"]] for _, v in entries]
-    assert sizes == sorted(sizes, reverse=True)
-    f32_names = [k for k, v in entries if v["dtype"] == "F32"]
-    assert f32_names == sorted(f32_names)
-    assert dict(entries)["scalar"]["shape"] == []
-
-
-def test_low_level_writer_dtypes(tmp_path):
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal((4, 6)).astype(np.float32)
-    t = {"f32": w, "f16": w, "bf16": w, "i32": np.arange(4, dtype=np.int64), "u8": np.arange(4)}
-    dtypes = {"f16": "F16", "bf16": "BF16", "i32": "I32", "u8": "U8"}
-    p = L.write_safetensors_file(t, tmp_path / "d.safetensors", dtypes=dtypes)
-    back = load_file(p)
-    assert back["f32"].dtype == np.float32 and np.array_equal(back["f32"], w)
-    assert back["f16"].dtype == np.float16 and np.array_equal(back["f16"], w.astype(np.float16))
-    assert np.array_equal(back["bf16"].view(np.uint16), w.astype(ml_dtypes.bfloat16).view(np.uint16))
-    assert back["i32"].dtype == np.int32 and back["u8"].dtype == np.uint8
-    _, header = L.read_safetensors_header(p)
-    assert header["bf16"]["dtype"] == "BF16"
-
-
-def test_f8_files_parse_with_a_plain_reader(tmp_path):
-    w = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
-    p = L.write_safetensors_file(
-        {"a": w, "b": w, "c": w}, tmp_path / "f8.safetensors", dtypes={"a": "F8_E4M3", "b": "F8_E5M2"}
-    )
-    _, header = L.read_safetensors_header(p)
-    assert header["a"]["dtype"] == "F8_E4M3" and header["b"]["dtype"] == "F8_E5M2"
-    assert header["a"]["data_offsets"][1] - header["a"]["data_offsets"][0] == 15
-    t, _ = L.read_safetensors_file(p)
-    assert np.array_equal(t["a"].view(np.uint8), w.astype(ml_dtypes.float8_e4m3fn).view(np.uint8))
-    assert np.array_equal(t["b"].view(np.uint8), w.astype(ml_dtypes.float8_e5m2).view(np.uint8))
-    assert np.array_equal(t["c"], w)
-
-
 # ------------------------------------------------------------------ directories / shards
 
 
 @pytest.mark.parametrize("name", ["llama", "qwen2_moe", "deepseek_v3_fp8", "gptq_llama", "bnb4_llama"])
-@pytest.mark.parametrize("shards", [1, 2, 3, 5])
+@pytest.mark.parametrize("shards", [1, 3])
 @pytest.mark.parametrize("dtype", ["F32", "BF16"])
 def test_checkpoint_dir_and_index(tmp_path, name, shards, dtype):
     layout = L.BUILDERS[name](0)
@@ -192,7 +93,7 @@ def test_checkpoint_dir_and_index(tmp_path, name, shards, dtype):
         assert idx["metadata"]["total_size"] == total
     # contents
     for f in files:
-        t, _ = L.read_safetensors_file(d / f)
+        t = L.read_safetensors_file(d / f)
         if not any(v.dtype == ml_dtypes.float8_e4m3fn for v in t.values()):
             st = load_file(d / f)  # the official loader agrees
             assert set(st) == set(t)
@@ -200,17 +101,6 @@ def test_checkpoint_dir_and_index(tmp_path, name, shards, dtype):
             src = layout.tensors[k]
             want = src.astype(L.ST_DTYPES[layout.stored_dtype(k, dtype)])
             assert v.dtype == want.dtype and v.tobytes() == want.tobytes(), k
-
-
-def test_index_forced_and_suppressed(tmp_path):
-    layout = L.build_llama(0)
-    d = L.write_safetensors_dir(layout, tmp_path / "one", index=True)
-    assert (d / "model-00001-of-00001.safetensors").exists()
-    idx = json.loads((d / "model.safetensors.index.json").read_text())
-    assert set(idx["weight_map"].values()) == {"model-00001-of-00001.safetensors"}
-    d = L.write_safetensors_dir(layout, tmp_path / "none", shards=2, index=False)
-    assert not (d / "model.safetensors.index.json").exists()
-    assert len(list(d.glob("model-0000?-of-00002.safetensors"))) == 2
 
 
 def test_a_layer_can_straddle_shards(tmp_path):
@@ -614,7 +504,7 @@ def test_fp8_survives_bf16_directory(tmp_path):
     d = L.write_safetensors_dir(lay, tmp_path / "ds", dtype="BF16", shards=2)
     t = {}
     for f in d.glob("*.safetensors"):
-        t.update(L.read_safetensors_file(f)[0])
+        t.update(L.read_safetensors_file(f))
     assert t["model.layers.0.self_attn.q_a_proj.weight"].dtype == ml_dtypes.float8_e4m3fn
     assert t["model.layers.0.self_attn.q_a_proj.weight_scale_inv"].dtype == np.float32
     assert t["model.layers.1.mlp.gate.e_score_correction_bias"].dtype == np.float32
@@ -837,43 +727,3 @@ def test_q4_k_quantizer_round_trip():
         step = (blocks.max(1) - np.minimum(blocks.min(1), 0)) / 15
         err = np.abs(y[row] - x[row]).reshape(-1, 32).max(1)
         assert (err <= step * 0.75 + 1e-3 * np.abs(blocks).max()).all()
-
-
-# ------------------------------------------------------------------ big headers
-
-
-def test_header_exactly_100_000_bytes(tmp_path):
-    lay = L.build_llama(0)
-    d = L.write_safetensors_dir(lay, tmp_path / "h", header_bytes=100_000)
-    n, header = L.read_safetensors_header(d / "model.safetensors")
-    assert n == 100_000
-    assert set(header) - {"__metadata__"} == set(lay.tensors)
-    assert header["__metadata__"]["format"] == "pt"
-    assert set(load_file(d / "model.safetensors")) == set(lay.tensors)
-
-
-@pytest.mark.parametrize("n_bytes", [99_992, 99_993, 99_999, 100_001, 100_007, 100_008])
-def test_header_sizes_around_the_100k_first_read(tmp_path, n_bytes):
-    t = L.build_llama(0).tensors
-    p = L.write_safetensors_file(t, tmp_path / "x.safetensors", {"format": "pt"}, header_bytes=n_bytes)
-    raw = p.read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    assert n == n_bytes
-    assert json.loads(raw[8 : 8 + n])["__metadata__"]["format"] == "pt"
-    back, _ = L.read_safetensors_file(p)
-    assert all(np.array_equal(back[k], v) for k, v in t.items())
-    if n_bytes % 8 == 0:
-        assert set(load_file(p)) == set(t)
-
-
-def test_many_small_tensors_push_header_past_100k(tmp_path):
-    lay = L.build_llama(0)
-    extra = L.filler_tensors(2500)
-    d = L.write_safetensors_dir(lay, tmp_path / "f", extra_tensors=extra)
-    n, _header = L.read_safetensors_header(d / "model.safetensors")
-    assert n > 100_000 and n % 8 == 0
-    st = load_file(d / "model.safetensors")
-    assert set(st) == set(lay.tensors) | set(extra)
-    d2 = L.write_safetensors_dir(lay, tmp_path / "m", min_header_bytes=100_001)
-    n2, _ = L.read_safetensors_header(d2 / "model.safetensors")
-    assert n2 >= 100_001 and n2 % 8 == 0

@@ -2,7 +2,7 @@
 signals and the verdict a user gets, and the `verdict` command.
 
 Models are the trained fixtures (tests/fixtures/README.md) and checkpoints written by
-tests/layouts.py in the real layouts (safetensors as transformers writes it, GGUF as
+tests/layouts in the real layouts (safetensors as transformers writes it, GGUF as
 llama.cpp's converter writes it, Q/K rows permuted). No network: Hub tests use FakeHub.
 """
 

@@ -130,11 +130,11 @@ def test_cluster_order_groups_blocks():
 
 def test_fifty_models_are_comfortable():
     fps = random_fps(50)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU seconds: what other work on the machine does not change
     fig = heatmap_figure(fps)
     curves_figure(fps)
     rows = pairs_rows(fps)
-    assert time.perf_counter() - t0 < 10
+    assert time.process_time() - t0 < 10
     t = heat_trace(fig)
     assert len(t["z"]) == 50 and t.get("texttemplate") is None  # no cell text at 50
     assert len(rows) == 50 * 49 // 2
@@ -215,9 +215,9 @@ def test_fifty_models_each_figure_under_a_second_and_labels_readable():
         lambda: heatmap_figure(fps, "mean", "input", pairs=pairs),
         lambda: curves_figure(fps),
     ):
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU seconds: what other work on the machine does not change
         fig = build()
-        assert time.perf_counter() - t0 < 1.0
+        assert time.process_time() - t0 < 1.0
     fig = heatmap_figure(fps, "mean", "clustered", pairs=pairs)
     t = heat_trace(fig)
     names = display_names(fps)

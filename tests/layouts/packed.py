@@ -1,0 +1,164 @@
+"""Packed 4-bit checkpoints the product refuses by name (GPTQ, bitsandbytes NF4): the real tensor layouts, no ground
+truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .base import CheckpointBuilder, Layout
+from .llama import build_llama
+
+_LLAMA_LINEARS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
+
+
+def _pack_int4_rows(iw: np.ndarray) -> np.ndarray:
+    """AutoGPTQ packing: 8 consecutive rows (input dim) of 4-bit ints into one int32 row."""
+    iw = iw.astype(np.uint32)
+    out = np.zeros((iw.shape[0] // 8, iw.shape[1]), np.uint32)
+    for j in range(8):
+        out |= iw[j::8] << np.uint32(4 * j)
+    return out.view(np.int32)
+
+
+def _pack_int4_cols(iw: np.ndarray) -> np.ndarray:
+    iw = iw.astype(np.uint32)
+    out = np.zeros((iw.shape[0], iw.shape[1] // 8), np.uint32)
+    for j in range(8):
+        out |= iw[:, j::8] << np.uint32(4 * j)
+    return out.view(np.int32)
+
+
+def build_gptq_llama(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    group_size: int = 32,
+    vocab: int = 128,
+) -> Layout:
+    """TheBloke-style AutoGPTQ 4-bit llama: each Linear replaced by ``qweight`` I32
+    (in/8, out), ``qzeros`` I32 (in/group, out/8; v1 format stores zero-1), ``scales`` F16
+    (in/group, out), ``g_idx`` I32 (in,); other tensors F16.  No ground truth."""
+    base = build_llama(seed, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads, vocab=vocab)
+    b = CheckpointBuilder(seed + 1)
+    for name, arr in base.tensors.items():
+        mod = name[: -len(".weight")] if name.endswith(".weight") else None
+        if mod is None or not mod.endswith(_LLAMA_LINEARS) or ".layers." not in mod:
+            b.put(name, arr.astype(np.float16))
+            continue
+        w = arr.astype(np.float32).T  # (in, out)
+        n_in, n_out = w.shape
+        g = w.reshape(n_in // group_size, group_size, n_out)
+        scales = (np.abs(g).max(axis=1) / 7.0).astype(np.float16)  # sym, zero = 8
+        s = np.repeat(scales.astype(np.float32), group_size, axis=0)
+        iw = np.clip(np.rint(w / s) + 8, 0, 15).astype(np.uint32)
+        zeros = np.full((n_in // group_size, n_out), 8 - 1, np.uint32)  # v1: zero - 1
+        b.put(mod + ".qweight", _pack_int4_rows(iw), fixed="I32")
+        b.put(mod + ".qzeros", _pack_int4_cols(zeros), fixed="I32")
+        b.put(mod + ".scales", scales, fixed="F16")
+        b.put(mod + ".g_idx", (np.arange(n_in) // group_size).astype(np.int32), fixed="I32")
+    qc = {
+        "bits": 4,
+        "group_size": group_size,
+        "damp_percent": 0.01,
+        "desc_act": False,
+        "static_groups": False,
+        "sym": True,
+        "true_sequential": True,
+        "model_name_or_path": None,
+        "model_file_base_name": "model",
+        "quant_method": "gptq",
+        "checkpoint_format": "gptq",
+    }
+    config = dict(base.config, torch_dtype="float16", quantization_config=qc)
+    for name, arr in b.t.items():
+        if arr.dtype == np.float16:
+            b.fixed.setdefault(name, "F16")
+    return b.layout("gptq_llama", config, extra_files={"quantize_config.json": qc})
+
+
+NF4_CODE = np.array(
+    [
+        -1.0,
+        -0.6961928009986877,
+        -0.5250730514526367,
+        -0.39491748809814453,
+        -0.28444138169288635,
+        -0.18477343022823334,
+        -0.09105003625154495,
+        0.0,
+        0.07958029955625534,
+        0.16093020141124725,
+        0.24611230194568634,
+        0.33791524171829224,
+        0.44070982933044434,
+        0.5626170039176941,
+        0.7229568362236023,
+        1.0,
+    ],
+    np.float32,
+)
+
+
+def build_bnb4_llama(
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    vocab: int = 128,
+    blocksize: int = 64,
+) -> Layout:
+    """bitsandbytes NF4 llama as transformers saves it: each Linear ``weight`` is U8
+    (numel/2, 1) packed nibbles, plus ``weight.absmax`` F32 (numel/blocksize,),
+    ``weight.quant_map`` F32 (16,) and ``weight.quant_state.bitsandbytes__nf4`` U8 (the
+    JSON ``{"quant_type", "blocksize", "dtype", "shape"}`` as bytes).  No ground truth."""
+    base = build_llama(seed, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads, vocab=vocab)
+    b = CheckpointBuilder(seed + 1)
+    for name, arr in base.tensors.items():
+        mod = name[: -len(".weight")] if name.endswith(".weight") else None
+        if mod is None or not mod.endswith(_LLAMA_LINEARS) or ".layers." not in mod:
+            b.put(name, arr)
+            continue
+        flat = arr.reshape(-1, blocksize)
+        absmax = np.abs(flat).max(axis=1).astype(np.float32)
+        normed = flat / np.where(absmax == 0, 1, absmax)[:, None]
+        idx = np.abs(normed[..., None] - NF4_CODE).argmin(-1).astype(np.uint8).reshape(-1)
+        packed = ((idx[0::2] << 4) | idx[1::2]).astype(np.uint8).reshape(-1, 1)
+        state = json.dumps(
+            {"quant_type": "nf4", "blocksize": blocksize, "dtype": "bfloat16", "shape": list(arr.shape)}
+        ).encode()
+        b.put(name, packed, fixed="U8")
+        b.put(name + ".absmax", absmax, fixed="F32")
+        b.put(name + ".quant_map", NF4_CODE.copy(), fixed="F32")
+        b.put(name + ".quant_state.bitsandbytes__nf4", np.frombuffer(state, np.uint8).copy(), fixed="U8")
+    qc = {
+        "_load_in_4bit": True,
+        "_load_in_8bit": False,
+        "bnb_4bit_compute_dtype": "bfloat16",
+        "bnb_4bit_quant_storage": "uint8",
+        "bnb_4bit_quant_type": "nf4",
+        "bnb_4bit_use_double_quant": False,
+        "llm_int8_enable_fp32_cpu_offload": False,
+        "llm_int8_has_fp16_weight": False,
+        "llm_int8_skip_modules": None,
+        "llm_int8_threshold": 6.0,
+        "load_in_4bit": True,
+        "load_in_8bit": False,
+        "quant_method": "bitsandbytes",
+    }
+    config = dict(base.config, quantization_config=qc)
+    return b.layout("bnb4_llama", config)
