@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real trained models, an isolated cache, no network."""
+"""Shared test fixtures: the real trained models (the demo models), an isolated cache, no network."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fingerprint.demo import DEMO_DIR
+
 TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures"
+FIXTURES = DEMO_DIR  # the real trained models the tests read are the demo models (their README says which)
 sys.path.insert(0, str(TESTS))  # helpers: hub_server, layouts
 
 # Never reach the real Hub from a test; every Hub test passes its local server's endpoint.
