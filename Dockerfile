@@ -24,7 +24,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Then the project itself (the demo reads its models from tests/fixtures).
+# Then the project itself (the demo models are package data, in fingerprint/demo_models).
 COPY --chown=user:user . .
 RUN pip install --no-deps . && rm -rf build ./*.egg-info && chown user:user .
 

@@ -1,27 +1,21 @@
-"""The dashboard: `./run app` (streamlit run app.py). Pages stay thin: widgets, plots, calls into fingerprint/.
+"""The dashboard: `./run app` (streamlit run app.py). Pages stay thin: widgets, plots, calls into dashboard/ and
+fingerprint/.
 
-Every script run: secrets -> environment -> Settings; finish a background run that is done; open a share link
+Every script run: secrets -> environment -> Settings; collect a background run that is done; open a share link
 found in the URL; draw the sidebar and, while a run is going, its progress with a Stop button; then the page.
 """
 
 import streamlit as st
 
-from app_pages.common import (
-    PAGES,
-    URL_PATHS,
-    apply_link,
-    fingerprints,
-    harvest,
-    init_state,
-    job_panel,
-    job_running,
-    log_settings_problems,
-    settings,
-    show_link_notes,
-)
-from app_pages.turns import TURNS
-from fingerprint.export import CRITIQUE_URL, PAPER_URL
-from fingerprint.settings import apply_secrets
+import dashboard.figure_warmup  # noqa: F401
+from dashboard.address_bar import apply_link, show_link_notes
+from dashboard.fingerprinting import collect_finished_run, fingerprint_running
+from dashboard.navigation import PAGES, URL_PATHS
+from dashboard.panels import fingerprinting_panel
+from dashboard.settings import apply_secrets
+from dashboard.state import fingerprints, init_state, log_settings_problems, settings
+from dashboard.turns import TURNS
+from fingerprint.present.texts import CRITIQUE_URL, PAPER_URL, SIGMA_CAVEAT
 
 st.set_page_config(page_title="LLM fingerprint", page_icon=":material/fingerprint:", layout="wide")
 
@@ -43,13 +37,13 @@ nav = st.navigation(
     ]
 )
 
-harvest()
+collect_finished_run()
 apply_link(s)
 
 with st.sidebar:
     fps = fingerprints()
     failed = sum(1 for r in st.session_state["runs"].values() if r["status"] == "failed")
-    if job_running():
+    if fingerprint_running():
         st.markdown("**Fingerprinting…** progress and Stop are at the top of the page.")
     if fps:
         st.markdown(f"**{len(fps)} model{'s' if len(fps) != 1 else ''} fingerprinted** in this session")
@@ -68,10 +62,10 @@ with st.sidebar:
             "Clear all results",
             icon=":material/delete:",
             on_click=_clear,
-            disabled=job_running(),
+            disabled=fingerprint_running(),
             help="Forget this session's results (the disk cache stays).",
         )
-    elif not job_running():
+    elif not fingerprint_running():
         st.markdown("No models yet. Run the demo on **Home** or add models on **Models**.")
     if s.shared:
         st.caption(
@@ -79,12 +73,9 @@ with st.sidebar:
             f"{s.max_upload_mb} MB, no access to files on the server. Your choices are seen by you only."
         )
     st.divider()
-    st.caption(
-        "A high σ-curve correlation is consistent with shared lineage, **never proof**: independent models "
-        "with look-alike recipes also correlate highly."
-    )
+    st.caption(SIGMA_CAVEAT)
     st.caption(f"[The paper (arXiv 2507.03014)]({PAPER_URL}) · [A critique]({CRITIQUE_URL})")
 
 show_link_notes()
-job_panel()
+fingerprinting_panel()
 nav.run()

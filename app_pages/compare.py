@@ -3,58 +3,41 @@ caveats and the lineage evidence (every signal against the unrelated background,
 
 import streamlit as st
 
-from app_pages.common import (
-    PAGES,
-    fingerprints,
-    harvest_lineage,
-    init_state,
-    job,
-    lineage_panel,
-    lineage_running,
-    link_in_address_bar,
-    persist,
-    save,
-    start_pairs,
-    sync_link,
-)
-from fingerprint.evidence_plots import (
+from dashboard.address_bar import link_in_address_bar, sync_link
+from dashboard.fingerprinting import fingerprint_run
+from dashboard.lineage_runs import collect_finished_lineage, lineage_running, start_pairs
+from dashboard.navigation import PAGES
+from dashboard.panels import lineage_panel
+from dashboard.state import fingerprints, init_state, keep_widget_value, seed_widget
+from fingerprint.compare import pair_matrix
+from fingerprint.present.evidence_figures import depth_figure, evidence_figure, moe_figure
+from fingerprint.present.evidence_words import evidence_explanation, has_calibration, strength_text
+from fingerprint.present.formatting import human_bytes
+from fingerprint.present.labels import (
     MATRIX_SIGNALS,
     SHORT_SIGNAL,
     WHAT_SIGNAL,
-    depth_figure,
-    evidence_explanation,
-    evidence_figure,
-    find_verdict,
-    has_calibration,
-    missing_pairs,
-    moe_figure,
-    signal_heatmap_figure,
-    signal_matrix,
-    signal_rows,
-    strength_text,
-)
-from fingerprint.export import GENERAL_CAVEAT, WHAT_IS_R, human_bytes, pair_caveats, pairs_rows, strength
-from fingerprint.plots import (
-    curves_figure,
     display_names,
-    heatmap_figure,
-    pair_figure,
-    pair_matrix,
     role_label,
     roles_present,
     score_label,
     short_role,
 )
+from fingerprint.present.sigma_figures import curves_figure, heatmap_figure, pair_figure
+from fingerprint.present.sigma_words import pair_caveats, strength
+from fingerprint.present.signal_heatmap import signal_heatmap_figure
+from fingerprint.present.tables import find_verdict, missing_pairs, pairs_rows, signal_matrix, signal_rows
+from fingerprint.present.texts import NO_CALIBRATION_VERDICT, PROBE_READS, SIGMA_CAVEAT_WITH_EXAMPLES, WHAT_IS_R
 
 LARGE_SET = 12  # more models than this: the lineage signals of every pair wait for a click
 
 init_state()
-harvest_lineage()
+collect_finished_lineage()
 st.title("Compare")
 lineage_panel("pairs")
 
 all_fps = fingerprints()
-running = (j := job()) is not None and not j.harvested and j.then in ("restore", "compare")
+running = (j := fingerprint_run()) is not None and not j.collected and j.then in ("restore", "compare")
 if running and j.then == "restore":
     st.info(
         "Opening a shared view: fingerprinting the models of the link that are not in this session yet "
@@ -78,7 +61,7 @@ refs = [fp_ref for fp_ref in st.session_state["fps"]]
 names_all = dict(zip(refs, display_names(all_fps), strict=True))
 kept = [r for r in st.session_state.get("compare_models", refs) if r in names_all] or refs
 st.session_state["compare_models"] = kept
-persist("w_compare_models", "compare_models", kept)
+seed_widget("w_compare_models", "compare_models", kept)
 st.session_state["w_compare_models"] = [r for r in st.session_state["w_compare_models"] if r in names_all]
 if link_in_address_bar():
     st.caption(
@@ -92,7 +75,7 @@ st.multiselect(
     format_func=names_all.get,
     help="All models fingerprinted in this session are offered; remove some to focus.",
 )
-save("w_compare_models", "compare_models")
+keep_widget_value("w_compare_models", "compare_models")
 chosen = st.session_state["compare_models"]
 if not chosen:
     st.info("Choose at least one model above.")
@@ -120,7 +103,7 @@ if shown_signal in MATRIX_SIGNALS:
     )
 else:
     st.info(WHAT_IS_R, icon=":material/info:")
-    st.warning(GENERAL_CAVEAT, icon=":material/warning:")
+    st.warning(SIGMA_CAVEAT_WITH_EXAMPLES, icon=":material/warning:")
 
 # ---- heatmap
 st.header("Correlation matrix")
@@ -128,20 +111,19 @@ roles = ["mean", *roles_present(fps)]
 key_names = dict(zip(chosen, names, strict=True))
 c0, c1, c2 = st.columns([2, 2, 3])
 with c0:
-    persist("w_signal", "signal", "sigma")
+    seed_widget("w_signal", "signal", "sigma")
     st.selectbox(
         "Signal",
         ["sigma", *MATRIX_SIGNALS],
         key="w_signal",
         format_func=lambda x: "σ-curves (weakest)" if x == "sigma" else SHORT_SIGNAL[x],
-        help="σ-curves come from the fingerprints. The other signals read a sample of each model's weights "
-        "(at most 128 MB and 1,000 requests per model, the demo models whole) and compare every pair, computed on request:  \n"
-        + "\n".join(f"- **{SHORT_SIGNAL[x]}**: {WHAT_SIGNAL[x]}" for x in MATRIX_SIGNALS),
+        help=f"σ-curves come from the fingerprints. The other signals read {PROBE_READS} and compare every pair, "
+        "computed on request:  \n" + "\n".join(f"- **{SHORT_SIGNAL[x]}**: {WHAT_SIGNAL[x]}" for x in MATRIX_SIGNALS),
     )
-    save("w_signal", "signal")
+    keep_widget_value("w_signal", "signal")
 signal = st.session_state["signal"]
 with c1:
-    persist("w_role", "role", "mean")
+    seed_widget("w_role", "role", "mean")
     if st.session_state["w_role"] not in roles:
         st.session_state["w_role"] = "mean"
     st.selectbox(
@@ -152,9 +134,9 @@ with c1:
         disabled=signal != "sigma",
         help=None if signal == "sigma" else "Only for the σ-curves signal.",
     )
-    save("w_role", "role")
+    keep_widget_value("w_role", "role")
 with c2:
-    persist("w_order", "order", "clustered")
+    seed_widget("w_order", "order", "clustered")
     st.radio(
         "Order",
         ["clustered", "input"],
@@ -163,7 +145,7 @@ with c2:
         format_func={"clustered": "clustered (similar models next to each other)", "input": "as added"}.get,
         help="Clustered: average-linkage tree on 1 - r with optimal leaf ordering; the tree is drawn above.",
     )
-    save("w_order", "order")
+    keep_widget_value("w_order", "order")
 role, order = st.session_state["role"], st.session_state["order"]
 
 
@@ -181,9 +163,8 @@ def signal_heatmap() -> None:
             st.rerun()
         if big:
             st.warning(
-                f"{len(chosen)} models make {len(todo)} pairs to compare. Each model's sample is read once (up to "
-                "128 MB in at most 1,000 requests from the Hub for a large model), then each pair takes from a fraction of a second to a few "
-                "seconds (AWM aligns the hidden dimensions of both models). Progress and Stop appear at the top.",
+                f"{len(chosen)} models make {len(todo)} pairs to compare. First {PROBE_READS} is read, once per "
+                "model; then each pair takes from a fraction of a second to a few seconds (AWM aligns the hidden dimensions of both models). Progress and Stop appear at the top.",
                 icon=":material/schedule:",
             )
         if st.button(
@@ -247,7 +228,7 @@ if len(fps) >= 2:
 st.header("σ-curves")
 c1, c2 = st.columns([2, 3])
 with c1:
-    persist("w_curve_mode", "curve_mode", "normalised")
+    seed_widget("w_curve_mode", "curve_mode", "normalised")
     st.radio(
         "Show",
         ["normalised", "raw"],
@@ -255,7 +236,7 @@ with c1:
         horizontal=True,
         format_func={"normalised": "normalised (shape only, what r compares)", "raw": "raw σ"}.get,
     )
-    save("w_curve_mode", "curve_mode")
+    keep_widget_value("w_curve_mode", "curve_mode")
 with c2:
     present = roles_present(fps)
     default_roles = [r for r in present if r in ("q", "k", "v", "o", "qkv")] or present[:4]
@@ -293,12 +274,7 @@ def show_verdict(v) -> None:
     st.plotly_chart(evidence_figure(v), width="stretch", theme=None, key="evidence")
     st.caption(evidence_explanation())
     if not has_calibration() and v.verdict not in ("same_weights", "quantized_copy"):
-        st.info(
-            "No calibration is installed: without the values of known unrelated pairs no signal can be called "
-            "high enough, so only near-identical weights (the same weights, a quantized copy) can be recognised. "
-            "Read the values with the guide above.",
-            icon=":material/info:",
-        )
+        st.info(NO_CALIBRATION_VERDICT, icon=":material/info:")
     depth = depth_figure(v)
     if depth is not None:
         m = v.signals["depth"].detail["matrix"]
@@ -346,9 +322,7 @@ def lineage_evidence(ka: str, kb: str, label: dict) -> None:
         key="lineage_pair",
         icon=":material/balance:",
         disabled=running,
-        help="Reads a sample of each model's weights (up to 128 MB and 1,000 requests per model, cached on "
-        "disk; the demo "
-        "models whole) and computes every signal. Seconds for small models.",
+        help=f"Reads {PROBE_READS} and computes every signal. Seconds for small models.",
     ):
         for k in [(ka, kb), (kb, ka)]:
             failed.pop(k, None)
@@ -364,8 +338,8 @@ if len(fps) >= 2:
     label = dict(zip(chosen, names, strict=True))
     by_name = {n: r for r, n in label.items()}
     top = rows[0]
-    persist("w_pair_a", "pair_a", by_name[top["model A"]])
-    persist("w_pair_b", "pair_b", by_name[top["model B"]])
+    seed_widget("w_pair_a", "pair_a", by_name[top["model A"]])
+    seed_widget("w_pair_b", "pair_b", by_name[top["model B"]])
     for k, v in (("w_pair_a", by_name[top["model A"]]), ("w_pair_b", by_name[top["model B"]])):
         if st.session_state[k] not in index_of:
             st.session_state[k] = v
@@ -374,8 +348,8 @@ if len(fps) >= 2:
         st.selectbox("Model A", chosen, key="w_pair_a", format_func=label.get)
     with c2:
         st.selectbox("Model B", chosen, key="w_pair_b", format_func=label.get)
-    save("w_pair_a", "pair_a")
-    save("w_pair_b", "pair_b")
+    keep_widget_value("w_pair_a", "pair_a")
+    keep_widget_value("w_pair_b", "pair_b")
     ia, ib = index_of[st.session_state["pair_a"]], index_of[st.session_state["pair_b"]]
     fa, fb, c = fps[ia], fps[ib], pairs[ia][ib]
     na, nb = names[ia], names[ib]

@@ -4,25 +4,20 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app_pages.common import PAGES, URL_PATHS, current_link_view, harvest_lineage, init_state, label_of, reference_shown
-from fingerprint.export import (
-    StaticImageUnavailable,
-    app_base_url,
-    curves_csv,
-    fingerprints_json,
-    html_report,
-    lineage_json,
-    link_params,
-    matrix_csv,
-    share_url,
-    shareable_reference,
-    static_image,
-    static_image_problem,
-)
-from fingerprint.plots import display_names, heatmap_figure, pair_matrix, role_label
+from dashboard.address_bar import current_link_view
+from dashboard.lineage_runs import collect_finished_lineage
+from dashboard.links import app_base_url, link_params, share_url, shareable_reference
+from dashboard.navigation import PAGES, URL_PATHS
+from dashboard.state import init_state, label_of, reference_shown
+from fingerprint.compare import pair_matrix
+from fingerprint.present.exports import curves_csv, fingerprints_json, lineage_json, matrix_csv
+from fingerprint.present.labels import display_names, role_label
+from fingerprint.present.report import html_report
+from fingerprint.present.sigma_figures import heatmap_figure
+from fingerprint.present.static_image import StaticImageUnavailable, static_image, static_image_problem
 
 init_state()
-harvest_lineage()
+collect_finished_lineage()
 st.title("Export")
 
 chosen = [r for r in st.session_state.get("compare_models", st.session_state["fps"]) if r in st.session_state["fps"]]

@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from app_pages.common import PAGES, job_running, settings, start_job
-from fingerprint.demo import DEMO_EXPLANATION, DEMO_MODELS, demo_paths
-from fingerprint.export import CRITIQUE_URL, PAPER_URL
-from fingerprint.settings import count_refusal
+from dashboard.fingerprinting import fingerprint_running, start_fingerprinting
+from dashboard.navigation import PAGES
+from dashboard.policy import count_refusal
+from dashboard.state import settings
+from fingerprint.demo import DEMO_MODELS, demo_paths
+from fingerprint.present.texts import CRITIQUE_URL, DEMO_EXPLANATION, NEVER_PROOF, PAPER_URL
 
 st.title("How do two language models' weights relate?")
 intro, demo = st.columns([3, 2], gap="large")
@@ -25,8 +27,8 @@ relation.
 r = 0.927 between Huawei's Pangu Pro MoE and Alibaba's Qwen2.5-14B and presented it as evidence that one was
 derived from the other. But the same measure gives about 0.91 for Llama-2-7B and deepseek-llm-7b, two models
 trained independently ([a critique, in Chinese]({CRITIQUE_URL})). A copy or a fine-tune of a model does give a
-high r - but so do unrelated models built with look-alike recipes. **A high σ-curve correlation is consistent
-with shared lineage; on its own it is never proof.** Nor is a low one proof of independence: rescaling a layer's
+high r - but so do unrelated models built with look-alike recipes. **{NEVER_PROOF}.** Nor is a low one proof
+of independence: rescaling a layer's
 Q by c and K by 1/c changes the curve without changing what the model computes.
 
 **Stronger evidence.** For a pair of models, the *lineage evidence* (in **Compare**, pair view) adds signals
@@ -46,7 +48,7 @@ with demo, st.container(border=True):
         icon=":material/play_arrow:",
         key="run_demo",
         width="stretch",
-        disabled=job_running(),
+        disabled=fingerprint_running(),
     )
     st.caption("Reads the model files shipped with this tool (a few megabytes); needs no network.")
     if clicked:
@@ -58,7 +60,7 @@ with demo, st.container(border=True):
             # Compare shows the progress, then the results: the page changes now, in this click's run, never
             # later from the progress poller (a page change from there raced with the poller and left some
             # visitors of a busy server with a blank page).
-            start_job(refs, then="compare")
+            start_fingerprinting(refs, then="compare")
             st.switch_page(PAGES["compare"])
 
 st.markdown("**The four demo models**")

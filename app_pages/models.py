@@ -5,24 +5,27 @@ import time
 
 import streamlit as st
 
-from app_pages.common import (
-    PAGES,
+from dashboard.fingerprinting import fingerprint_running, start_fingerprinting
+from dashboard.hub_search import SuggestionsUnavailable, format_hit, search_hub
+from dashboard.navigation import PAGES
+from dashboard.policy import count_refusal
+from dashboard.presets import PRESETS
+from dashboard.state import (
     check_request,
     fingerprints,
     init_state,
-    job_running,
+    keep_widget_value,
     label_of,
-    persist,
     reference_shown,
     resolve_keys,
-    save,
+    seed_widget,
     settings,
-    start_job,
     upload_folder,
 )
-from fingerprint.demo import DEMO_MODELS, PRESETS, SuggestionsUnavailable, demo_paths, format_hit, search_hub
-from fingerprint.export import hub_commit_url, human_bytes
-from fingerprint.settings import PICKLE_EXPLANATION, UPLOAD_TYPES, count_refusal, upload_refusal
+from dashboard.uploads import PICKLE_EXPLANATION, UPLOAD_TYPES, upload_refusal
+from fingerprint.demo import DEMO_MODELS, demo_paths
+from fingerprint.present.formatting import human_bytes
+from fingerprint.present.labels import hub_commit_url
 
 init_state()
 s = settings()
@@ -94,7 +97,7 @@ def hub_search() -> None:
 
 left, right = st.columns([3, 2], gap="large")
 with left:
-    persist("w_hub_ids", "hub_ids", "")
+    seed_widget("w_hub_ids", "hub_ids", "")
     st.text_area(
         "Hugging Face Hub models, one per line",
         key="w_hub_ids",
@@ -104,7 +107,7 @@ with left:
         "or `/file.gguf` to choose one GGUF file inside the repository. `demo:<name>` is one of the demo models "
         "shipped with this tool.",
     )
-    save("w_hub_ids", "hub_ids")
+    keep_widget_value("w_hub_ids", "hub_ids")
     hub_search()
     if s.shared:
         st.caption(
@@ -112,7 +115,7 @@ with left:
             "Use Hub IDs, or upload a file below."
         )
     else:
-        persist("w_local_paths", "local_paths", "")
+        seed_widget("w_local_paths", "local_paths", "")
         st.text_area(
             "Files or folders on this computer, one per line",
             key="w_local_paths",
@@ -121,7 +124,7 @@ with left:
             help="A folder holding safetensors (single or sharded) or a GGUF file; or a .safetensors / .gguf file. "
             "Pickle checkpoints (.bin, .pt) are refused: opening them can run code.",
         )
-        save("w_local_paths", "local_paths")
+        keep_widget_value("w_local_paths", "local_paths")
 
     files = st.file_uploader(
         f"Upload .safetensors or .gguf files (up to {upload_limit:,} MB each)",
@@ -219,7 +222,7 @@ with st.expander("Options: token and reading mode"):
             st.session_state["hf_token"] = token
             del st.session_state["w_token"]
             st.rerun()
-    persist("w_mode", "mode", "auto")
+    seed_widget("w_mode", "mode", "auto")
     st.radio(
         "Reading mode",
         ["auto", "exact", "sampled"],
@@ -233,11 +236,11 @@ with st.expander("Options: token and reading mode"):
         help="Sampled mode reads a few evenly spread blocks of rows of each tensor; each σ then carries a "
         "standard error. Exact mode reads every attention weight.",
     )
-    save("w_mode", "mode")
+    keep_widget_value("w_mode", "mode")
 
 typed = st.session_state["hub_ids"] + "\n" + ("" if s.shared else st.session_state.get("local_paths", ""))
 refs = list(dict.fromkeys(r.strip() for r in typed.splitlines() if r.strip())) + upload_keys
-running = job_running()
+running = fingerprint_running()
 go = st.button(
     f"Fingerprint {len(refs)} model{'s' if len(refs) != 1 else ''}" if refs else "Fingerprint",
     type="primary",
@@ -256,7 +259,7 @@ if go:
         keys = []
     st.session_state["request_problems"] = problems
     if keys:
-        start_job(keys, mode=st.session_state["mode"])
+        start_fingerprinting(keys, mode=st.session_state["mode"])
         st.rerun()
 for p in st.session_state.get("request_problems", []):
     st.error(p, icon=":material/block:")

@@ -4,55 +4,44 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.common import (
-    harvest_lineage,
-    init_state,
-    lineage_panel,
-    lineage_running,
-    lineage_task,
-    persist,
-    save,
-    settings,
-    start_lineage,
-)
+from dashboard.lineage_runs import collect_finished_lineage, lineage_run, lineage_running, start_lineage
+from dashboard.panels import lineage_panel
+from dashboard.state import init_state, keep_widget_value, seed_widget, settings
 from fingerprint.demo import DEMO_MODELS, demo_name
 from fingerprint.errors import FingerprintError
-from fingerprint.evidence_plots import (
-    SHORT_SIGNAL,
-    STRESS_EXPLANATION,
-    UNCALIBRATED_GUIDE,
-    has_calibration,
-    stress_figure,
-    stress_rows,
-)
 from fingerprint.lineage.stress import StressReport, stress_test
 from fingerprint.lineage.transforms import TRANSFORMS
+from fingerprint.present.evidence_words import has_calibration
+from fingerprint.present.labels import SHORT_SIGNAL
+from fingerprint.present.stress_figure import stress_figure
+from fingerprint.present.tables import stress_rows
+from fingerprint.present.texts import NO_CALIBRATION_STRESS, STRESS_EXPLANATION
 
 init_state()
-harvest_lineage()
+collect_finished_lineage()
 st.title("Stress test")
 st.markdown(STRESS_EXPLANATION)
 
 s = settings()
 # the demo models the stress test can load: local safetensors folders with a config.json
-FIXTURES = {str(m.absolute): m for m in DEMO_MODELS if (m.absolute / "config.json").is_file()}
+STRESSABLE_DEMOS = {str(m.absolute): m for m in DEMO_MODELS if (m.absolute / "config.json").is_file()}
 OTHER = "__other__"
 
 c1, c2 = st.columns([2, 3])
 with c1:
-    options = list(FIXTURES) + ([] if s.shared else [OTHER])
-    persist("w_stress_model", "stress_model", options[0])
+    options = list(STRESSABLE_DEMOS) + ([] if s.shared else [OTHER])
+    seed_widget("w_stress_model", "stress_model", options[0])
     if st.session_state["w_stress_model"] not in options:
         st.session_state["w_stress_model"] = options[0]
     st.selectbox(
         "Model",
         options,
         key="w_stress_model",
-        format_func=lambda k: "another local folder…" if k == OTHER else f"{FIXTURES[k].name} (demo model)",
+        format_func=lambda k: "another local folder…" if k == OTHER else f"{STRESSABLE_DEMOS[k].name} (demo model)",
         help="A small Llama-family model (llama, mistral, qwen2) stored as safetensors with its config.json: the "
         "stress test loads it whole and runs it, so at most 256 MiB.",
     )
-    save("w_stress_model", "stress_model")
+    keep_widget_value("w_stress_model", "stress_model")
     path = st.session_state["stress_model"]
     if path == OTHER:
         path = st.text_input(
@@ -61,8 +50,8 @@ with c1:
             placeholder="/path/to/model-folder",
             help="A folder with config.json and .safetensors weights.",
         ).strip()
-    elif path in FIXTURES:
-        st.caption(FIXTURES[path].description)
+    elif path in STRESSABLE_DEMOS:
+        st.caption(STRESSABLE_DEMOS[path].description)
     if s.shared:
         st.caption(":material/public: On this shared server only the demo models can be stress-tested.")
 with c2:
@@ -77,7 +66,7 @@ with c2:
             st.caption(title)
             for key, t in TRANSFORMS.items():
                 if t.exact == exact:
-                    persist(f"w_stress_t_{key}", f"_stress_t_{key}", key in picked)
+                    seed_widget(f"w_stress_t_{key}", f"_stress_t_{key}", key in picked)
                     st.checkbox(t.label, key=f"w_stress_t_{key}", help=t.description)
     chosen = [k for k in TRANSFORMS if st.session_state[f"w_stress_t_{k}"]]
     st.session_state["stress_transforms"] = chosen
@@ -105,7 +94,7 @@ def stress_worker(model: str, transforms: list[str]):
 
 
 running = lineage_running()
-busy = running and (t := lineage_task()) is not None and t.kind != "stress"
+busy = running and (t := lineage_run()) is not None and t.kind != "stress"
 if st.button(
     "Run the stress test",
     key="run_stress",
@@ -113,9 +102,9 @@ if st.button(
     type="primary",
     disabled=running or not chosen or not path,
 ):
-    if s.shared and path not in FIXTURES:
+    if s.shared and path not in STRESSABLE_DEMOS:
         st.error("Only the demo models can be stress-tested on this shared server.")
-    elif path not in FIXTURES and not Path(path).expanduser().is_dir():
+    elif path not in STRESSABLE_DEMOS and not Path(path).expanduser().is_dir():
         st.error(f"{path}: no such folder.")
     else:
         st.session_state.pop("stress", None)
@@ -128,8 +117,8 @@ if not chosen:
     st.caption("Choose at least one transformation.")
 
 error = st.session_state.get("lineage_error")
-t = lineage_task()
-if error and t is not None and t.kind == "stress" and t.harvested:
+t = lineage_run()
+if error and t is not None and t.kind == "stress" and t.collected:
     err = t.error
     st.error(
         str(err) if isinstance(err, FingerprintError) else f"The stress test failed: {error}", icon=":material/error:"
@@ -147,12 +136,7 @@ if result:
         f"{result['seconds']:.1f} s."
     )
     if not has_calibration():
-        st.info(
-            "No calibration is installed, so 'survived' (still clearly above every unrelated pair) cannot be judged and no "
-            "verdict beyond identical weights can be given: the cells are coloured by value instead. "
-            + UNCALIBRATED_GUIDE,
-            icon=":material/info:",
-        )
+        st.info(NO_CALIBRATION_STRESS, icon=":material/info:")
     st.plotly_chart(stress_figure(report), width="stretch", theme=None, key="stress_figure")
     rows = stress_rows(report)
 

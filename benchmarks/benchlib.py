@@ -28,7 +28,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / "data"
 RESULTS = DATA / "results"
-FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURES = ROOT / "fingerprint" / "demo_models"  # the real trained models: the demo models, which the tests use too
 
 GENERATOR_VERSION = 1
 
@@ -107,7 +107,7 @@ def base_sigma(role: str, x: float) -> float:
 
 
 # Row-scale heterogeneity (standard deviations of log row-RMS), calibrated on the real trained
-# fixtures in tests/fixtures (see BENCHMARKS.md, "How the generated model is made"):
+# fixtures in fingerprint/demo_models (see BENCHMARKS.md, "How the generated model is made"):
 #   pos  - a profile over the position inside a head, shared by all heads (RoPE frequency bands:
 #          in HF rotate-half order rows j and j + head_dim/2 share a frequency)
 #   head - one factor per head

@@ -1,7 +1,7 @@
 """Bytes read per fingerprint, against the model's size, through a local server speaking the Hub's protocol.
 
 Models: a generated 3.3 GB bf16 Llama-like checkpoint in the real HF layout (2 shards + index +
-config.json) and the real trained fixtures in tests/fixtures, each served as a Hub repo by
+config.json) and the real trained fixtures in fingerprint/demo_models, each served as a Hub repo by
 tests/hub_server.py (files are served from disk, never loaded whole). For each model, exact and
 sampled mode are run through the public API, compute("org/name@<sha>", Options(...)).
 

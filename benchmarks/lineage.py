@@ -46,7 +46,7 @@ from fingerprint.lineage.stress import load_small_model, write_model
 from fingerprint.lineage.transforms import TRANSFORMS
 from fingerprint.lineage.verdict import decide
 
-FIXTURES = bl.ROOT / "tests" / "fixtures"
+FIXTURES = bl.FIXTURES
 DEFAULT_MODELS = bl.DATA / "lineage"
 SKIPPED = 3  # exit code: no trained models here (run_all.py keeps the last results)
 MANIPULATIONS = ("permute_heads", "scale_qk", "permute_mlp", "rotate_hidden")

@@ -22,25 +22,14 @@ from . import __version__
 from .compare import compare_pair
 from .errors import FingerprintError, InternalError
 from .fingerprinting import Options, Outcome, Progress, compute_many, default_deadline, inspect
+from .present.formatting import human_bytes
+from .present.texts import SIGMA_CAVEAT_WITH_EXAMPLES
 from .result import Fingerprint
 from .roles import ROLE_LABELS
 from .store import Store
 
 if TYPE_CHECKING:
     from .lineage.verdict import Verdict
-
-CAVEAT = (
-    "Caveat: a σ-curve correlation is weak evidence. Independently trained models with look-alike "
-    "recipes also correlate above 0.9; a high value is consistent with shared lineage, never proof of it."
-)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
 
 
 def _parse_map(items: list[str] | None) -> dict[str, str] | None:
@@ -96,11 +85,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"  revision      {info.revision}")
         print(f"  format        {info.format}   architecture {info.architecture}   layers {info.layers}")
         print(f"  config        {', '.join(f'{k}={v}' for k, v in info.config.items())}")
-        print(f"  files         {len(info.files)} ({_size(info.bytes_total)})")
+        print(f"  files         {len(info.files)} ({human_bytes(info.bytes_total)})")
         for role, n in info.tensors_by_role.items():
             print(f"  {role:<14}{n} tensors   {ROLE_LABELS.get(role, '')}")
         print(
-            f"  bytes to read exact {_size(info.bytes_needed_exact)}, sampled {_size(info.bytes_needed_sampled)}"
+            f"  bytes to read exact {human_bytes(info.bytes_needed_exact)}, sampled {human_bytes(info.bytes_needed_sampled)}"
             f" (default mode: {info.default_mode})"
         )
         for note in info.notes:
@@ -122,7 +111,7 @@ def _progress_printer(quiet: bool) -> Callable[[Progress], None]:
             elif p.stage == "reading" and p.bytes_needed:
                 pct = 100 * p.bytes_done / p.bytes_needed
                 sys.stderr.write(
-                    f"\r{p.model}: reading {_size(p.bytes_done)} of {_size(p.bytes_needed)} ({pct:.0f}%, {p.mode})   "
+                    f"\r{p.model}: reading {human_bytes(p.bytes_done)} of {human_bytes(p.bytes_needed)} ({pct:.0f}%, {p.mode})   "
                 )
             else:
                 sys.stderr.write(
@@ -150,7 +139,7 @@ def _report(outcomes: list[Outcome]) -> int:
         fp = o.fingerprint
         if fp:
             status = "cached" if o.cached else "ok"
-            read = "0 B (cache)" if o.cached else f"{_size(fp.bytes_read)} of {_size(fp.bytes_total)}"
+            read = "0 B (cache)" if o.cached else f"{human_bytes(fp.bytes_read)} of {human_bytes(fp.bytes_total)}"
             rows.append([fp.model, fp.architecture or "?", fp.layers, fp.mode, fp.short_revision, read, status])
     if rows:
         print(_table(rows, ["model", "architecture", "layers", "mode", "revision", "bytes read", "status"]))
@@ -253,7 +242,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 "resampled": c.resampled,
                 "notes": c.notes,
                 "measure": "pearson r of per-layer attention weight std (σ-curves)",
-                "caveat": CAVEAT,
+                "caveat": SIGMA_CAVEAT_WITH_EXAMPLES,
             }
             for c in pairs
         ]
@@ -282,7 +271,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("σ-curve correlation (Pearson r of per-layer attention weight std; mean over Q/K/V/O-type roles)")
         print(_table(rows, ["model A", "model B", "mean r", *[f"r {r}" for r in roles], "layers", "resampled"]))
         print()
-        print(CAVEAT)
+        print("Caveat: " + SIGMA_CAVEAT_WITH_EXAMPLES)
     return 1 if failed else 0
 
 
@@ -346,7 +335,7 @@ def render_verdict(v: Verdict) -> str:
     if v.reads:
         lines += ["", "Read (all signals together):"]
         lines += [
-            f"  - {m}: {_size(r['bytes_read'])} of {_size(r['bytes_total'])} in {r.get('requests', '?')} reads ({r['mode']})"
+            f"  - {m}: {human_bytes(r['bytes_read'])} of {human_bytes(r['bytes_total'])} in {r.get('requests', '?')} reads ({r['mode']})"
             for m, r in v.reads.items()
         ]
     if v.not_checked:

@@ -7,6 +7,8 @@ longer one, and the result says so.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,13 +82,35 @@ def compare_pair(fa: Fingerprint, fb: Fingerprint) -> PairComparison:
     return PairComparison(fa.model, fb.model, score, per_role, score_roles, fa.layers, fb.layers, resampled, notes)
 
 
-def similarity_matrix(fps: list[Fingerprint], role: str = "mean") -> np.ndarray:
-    """N x N matrix of the mean score (role='mean') or of one role's r; NaN where undefined."""
+def role_score(c: PairComparison, role: str = "mean") -> float | None:
+    """The number a view shows for a pair: the score for ``role='mean'``, else that role's r."""
+    return c.score if role == "mean" else c.per_role.get(role)
+
+
+def pair_matrix(fps: Sequence[Fingerprint]) -> list[list[PairComparison]]:
+    """Every pair compared once, as an N x N table (symmetric; a model with itself on the diagonal)."""
     n = len(fps)
-    out = np.full((n, n), np.nan)
+    out: list[list[PairComparison | None]] = [[None] * n for _ in range(n)]
     for i in range(n):
         for j in range(i, n):
             c = compare_pair(fps[i], fps[j])
-            v = c.score if role == "mean" else c.per_role.get(role)
-            out[i, j] = out[j, i] = np.nan if v is None else v
-    return out
+            out[i][j] = c
+            out[j][i] = c if i == j else dataclasses.replace(c, a=c.b, b=c.a, layers_a=c.layers_b, layers_b=c.layers_a)
+    return out  # type: ignore[return-value]
+
+
+def matrix_from_pairs(pairs: Sequence[Sequence[PairComparison]], role: str = "mean") -> np.ndarray:
+    """N x N matrix of ``role_score`` over a ``pair_matrix``; NaN where undefined."""
+    n = len(pairs)
+    m = np.full((n, n), np.nan)
+    for i in range(n):
+        for j in range(n):
+            v = role_score(pairs[i][j], role)
+            if v is not None:
+                m[i, j] = v
+    return m
+
+
+def similarity_matrix(fps: Sequence[Fingerprint], role: str = "mean") -> np.ndarray:
+    """N x N matrix of the mean score (role='mean') or of one role's r; NaN where undefined."""
+    return matrix_from_pairs(pair_matrix(fps), role)

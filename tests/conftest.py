@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real trained models, an isolated cache, no network."""
+"""Shared test fixtures: the real trained models (the demo models), an isolated cache, no network."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import pytest
 # spinning worker threads make them many times slower on a busy machine (test_lineage_transforms.py: 42 s instead
 # of 6 s at a load of 4 on 2 cores). Servers the tests start inherit it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from fingerprint.demo import DEMO_DIR
 
 TESTS = Path(__file__).parent
-FIXTURES = TESTS / "fixtures"
+FIXTURES = DEMO_DIR  # the real trained models the tests read are the demo models (their README says which)
 sys.path.insert(0, str(TESTS))  # helpers: hub_server, layouts
 
 # Never reach the real Hub from a test; every Hub test passes its local server's endpoint.

@@ -13,22 +13,22 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-FIXTURES = ROOT / "tests" / "fixtures"
-sys.path.insert(0, str(ROOT))  # app_pages.*: the same modules the app runs, for monkeypatching
+sys.path.insert(0, str(ROOT))  # dashboard.*: the same modules the app runs, for monkeypatching
 
 
 def settle(at: AppTest, timeout: float = 60) -> AppTest:
     """Wait for a background run to finish, then rerun (what the progress panel's polling does in a browser)."""
     for _ in range(5):
         try:
-            job = at.session_state["job"]
+            job = at.session_state["fingerprint_run"]
         except KeyError:
             return at
-        if job.harvested:
+        if job.collected:
             return at
         assert job.wait(timeout), "the run did not finish"
         at.run()
@@ -108,7 +108,7 @@ def test_demo_from_home_shows_the_heatmap(demo):
     assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.95, abs=0.02)
     assert cell(trace, "stories260k", "babyllama-tok361") < 0.5
     # the caveat is on screen with the numbers
-    assert "not proof" in texts(at, "warning")
+    assert "never proof" in texts(at, "warning")
     # clustered: the copy pair and the babyllama pair sit next to each other
     order = trace["x"]
     assert abs(order.index("stories260k") - order.index("stories260k-q8_0.gguf")) == 1
@@ -199,7 +199,7 @@ def test_exports_match_what_the_heatmap_showed(demo):
     assert len(curves) == 4 * 5 * 5  # 4 models x 5 roles x 5 layers
 
     report = files["report.html"]
-    assert "plotly" in report.lower() and "not proof" in report
+    assert "plotly" in report.lower() and "never proof" in report
     for name in trace["x"]:
         assert name in report
 
@@ -348,7 +348,7 @@ def test_upload_refuses_pickles_and_big_files(monkeypatch):
 
 
 def test_stop_cancels_what_is_not_finished(monkeypatch):
-    import app_pages.common as common
+    import dashboard.state as state
 
     core = importlib.import_module("fingerprint.fingerprinting")
     real = core.compute
@@ -360,11 +360,11 @@ def test_stop_cancels_what_is_not_finished(monkeypatch):
         return real(ref, opts, progress)
 
     monkeypatch.setattr(core, "compute", slow)
-    monkeypatch.setattr(common, "GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(state, "GRACE_SECONDS", 0.3)
     at = models_page()
     at.text_area(key="w_local_paths").set_value(f"{FIXTURES / 'stories260k'}\n{FIXTURES / 'babyllama-tok105'}").run()
     at.button(key="compute").click().run()
-    job = at.session_state["job"]
+    job = at.session_state["fingerprint_run"]
     for _ in range(100):  # the quick model finishes; the other waits
         if "stories260k" in [k.rsplit("/", 1)[-1] for k in job.outcomes]:
             break
@@ -422,12 +422,12 @@ def test_shared_mode_hides_local_paths_and_refuses_them(shared, tmp_path):
 
 
 def test_shared_mode_queues_computations_beyond_the_server_limit_and_shows_the_place(shared, monkeypatch):
-    import app_pages.common as common
-    from app_pages.turns import TURNS
+    import dashboard.state as state
+    from dashboard.turns import TURNS
 
     monkeypatch.setenv("FINGERPRINT_MAX_CONCURRENT", "1")
     monkeypatch.setenv("FINGERPRINT_MAX_MODELS", "8")
-    monkeypatch.setattr(common, "GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(state, "GRACE_SECONDS", 0.3)
     inside, release = threading.Event(), threading.Event()
 
     def another_visitor() -> None:
@@ -441,7 +441,7 @@ def test_shared_mode_queues_computations_beyond_the_server_limit_and_shows_the_p
     try:
         assert inside.wait(30)
         at.button(key="run_demo").click().run()
-        job = at.session_state["job"]
+        job = at.session_state["fingerprint_run"]
         for _ in range(600):  # both of the job's workers are in the queue
             if [line.stage for line in job.lines()[:2]] == ["queued", "queued"] and job.lines()[1].ahead == 1:
                 break
@@ -466,7 +466,7 @@ def test_shared_mode_caps_the_model_count(shared):
     at.text_area(key="w_hub_ids").set_value("org/a\norg/b\norg/c\norg/d").run()
     at.button(key="compute").click().run()
     assert "at most 3 per session" in texts(at, "error") and "this would make 4" in texts(at, "error")
-    assert "job" not in at.session_state
+    assert "fingerprint_run" not in at.session_state
 
 
 def test_shared_mode_refuses_a_local_path_from_a_share_link(shared, tmp_path):
@@ -509,9 +509,9 @@ def test_secrets_act_as_environment(monkeypatch):
 
 
 def test_export_without_chromium_says_what_to_do(demo, monkeypatch):
-    import fingerprint.export as export
+    import fingerprint.present.static_image as static_image
 
-    monkeypatch.setattr(export, "find_chromium", lambda: None)
+    monkeypatch.setattr(static_image, "find_chromium", lambda: None)
     at = demo
     at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception

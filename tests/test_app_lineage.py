@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-FIXTURES = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(ROOT))
 
 COPY = (str(FIXTURES / "stories260k"), str(FIXTURES / "stories260k-q8_0.gguf"))
@@ -20,16 +20,15 @@ INDEPENDENT = (str(FIXTURES / "babyllama-tok361"), str(FIXTURES / "babyllama-tok
 
 
 def settle(at: AppTest, timeout: float = 60) -> AppTest:
-    """Wait for the fingerprinting run and the lineage task, then rerun (what the panels' polling does)."""
+    """Wait for the fingerprinting run and the lineage run, then rerun (what the panels' polling does)."""
     for _ in range(6):
         waiting = False
-        for key in ("job", "lineage_task"):
+        for key in ("fingerprint_run", "lineage_run"):
             try:
                 task = at.session_state[key]
             except KeyError:
                 continue
-            done = task.harvested if key == "job" else task.done and task.harvested
-            if not done:
+            if not (task.done and task.collected):
                 assert task.wait(timeout), f"{key} did not finish"
                 waiting = True
         if not waiting:
@@ -154,12 +153,13 @@ def test_stress_page_runs_and_shows_a_row_per_transformation():
     fig = figure_titled(at, "Stress test of stories260k")
     assert len(next(t for t in fig["data"] if t["type"] == "heatmap")["z"]) == 3
     # what the exports carry of it
-    from fingerprint.export import _lineage_html, lineage_json
+    from fingerprint.present.exports import lineage_json
+    from fingerprint.present.report import lineage_section
 
     report = at.session_state["stress"]["report"]
     data = json.loads(lineage_json([], None, report))
     assert [r["transform"] for r in data["stress_test"]["rows"]] == ["scale_qk", "permute_heads", "quantize_q8_0"]
-    html = "\n".join(_lineage_html([], report, 24))
+    html = lineage_section([], report, 24)
     assert "Stress test of stories260k" in html and "Permute attention heads" in html
 
 
@@ -205,7 +205,9 @@ def synthetic_verdict(calibrated: bool = True):
 
 
 def test_evidence_figures_with_a_calibration_moe_and_different_depths():
-    from fingerprint.evidence_plots import depth_figure, evidence_figure, moe_figure, signal_rows, strength_text
+    from fingerprint.present.evidence_figures import depth_figure, evidence_figure, moe_figure
+    from fingerprint.present.evidence_words import strength_text
+    from fingerprint.present.tables import signal_rows
 
     v, cal = synthetic_verdict()
     assert v.verdict == "moe_upcycle" and v.sentence.startswith("consistent with")

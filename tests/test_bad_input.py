@@ -21,6 +21,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 import fingerprint
 from fingerprint import cli, stats
@@ -40,7 +41,6 @@ from fingerprint.errors import (
 from fingerprint.fingerprinting import Options, compute, compute_many
 from fingerprint.sources.local import LocalFile
 
-FIXTURES = Path(__file__).parent / "fixtures"
 GOOD = str(FIXTURES / "stories260k")
 
 NO_CACHE = Options(use_cache=False)

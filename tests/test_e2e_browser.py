@@ -1,7 +1,7 @@
 """The dashboard in a real browser: `streamlit run app.py` and Debian's Chromium driven by Playwright.
 
 Home -> "Run the demo" -> Compare (a 4 x 4 Plotly heatmap in the DOM) -> Export (download the matrix CSV), and a
-share link opened in a fresh browser. No network: the demo models ship in tests/fixtures, the Hub is a closed port.
+share link opened in a fresh browser. No network: the demo models ship in fingerprint/demo_models, the Hub is a closed port.
 Screenshots of every step go to tests/screenshots/ (git-ignored).
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from browser import StreamlitServer, cell, launch_chromium, shot, wait_for_heatmap
+from conftest import FIXTURES
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
 TIMEOUT_MS = 60_000
 expect.set_options(timeout=TIMEOUT_MS)  # every expect() waits as long as the page may (Playwright's default: 5 s)
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -229,7 +229,9 @@ def test_shared_mode_several_visitors_at_once_each_get_their_heatmap(shared_serv
             context.close()
     context, page = new_page(chromium)
     try:
-        page.goto(share_url(shared_server.url, [str(FIXTURES.parent / "conftest.py")], role="mean", order="input"))
+        page.goto(
+            share_url(shared_server.url, [str(Path(__file__).parent / "conftest.py")], role="mean", order="input")
+        )
         expect(page.get_by_text("cannot be read on this shared server")).to_be_visible()
         shot(page, "e2e-7-shared-mode-local-path-refused")
     finally:

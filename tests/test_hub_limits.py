@@ -189,17 +189,17 @@ def test_a_verdict_reports_its_rate_limit_waits(hub_like):
 
 
 def test_the_models_panel_shows_a_rate_limit_wait_and_then_the_reading_again():
-    from app_pages.common import _line_text
-    from app_pages.jobs import Job
+    from dashboard.panels import line_text
+    from dashboard.runs import FingerprintRun
     from fingerprint.fingerprinting import Progress
 
-    job = Job([("k", "org/a")], Options(use_cache=False))
-    job._progress(Progress("org/a", "reading", 10, 100, "exact"))
+    job = FingerprintRun([("k", "org/a")], Options(use_cache=False))
+    job.record_progress(Progress("org/a", "reading", 10, 100, "exact"))
     wait = "waiting 42 s for the Hub's rate limit (anonymous: 3,000 file requests per 5 min; a token raises it)"
-    job._progress(Progress("org/a", "rate_limited", message=wait))
+    job.record_progress(Progress("org/a", "rate_limited", message=wait))
     (line,) = job.lines()
     assert line.stage == "rate_limited" and line.fraction > 0.05  # the bar keeps its place while waiting
-    assert _line_text(line, stopping=False).endswith(wait)
-    job._progress(Progress("org/a", "reading", 20, 100, "exact"))
+    assert line_text(line, stopping=False).endswith(wait)
+    job.record_progress(Progress("org/a", "reading", 20, 100, "exact"))
     (line,) = job.lines()
-    assert line.stage == "reading" and "rate limit" not in _line_text(line, stopping=False)
+    assert line.stage == "reading" and "rate limit" not in line_text(line, stopping=False)

@@ -1,7 +1,7 @@
 """The lineage core on real files: what a probe reads, the vocabulary it aligns on, the
 signals and the verdict a user gets, and the `verdict` command.
 
-Models are the trained fixtures (tests/fixtures/README.md) and checkpoints written by
+Models are the trained fixtures (fingerprint/demo_models/README.md) and checkpoints written by
 tests/layouts in the real layouts (safetensors as transformers writes it, GGUF as
 llama.cpp's converter writes it, Q/K rows permuted). No network: Hub tests use FakeHub.
 """

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from safetensors.numpy import load_file
 
 import fingerprint.lineage.forward as fwd
 from fingerprint.lineage.forward import llama_logits, log_softmax, output_change
 from fingerprint.lineage.transforms import TRANSFORMS, apply, quantize, skipped_by_quantize
 
-FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = ["stories260k", "babyllama-tok361"]
 EXACT = [k for k, t in TRANSFORMS.items() if t.exact]
 Q = "model.layers.{}.self_attn.q_proj.weight"

@@ -182,12 +182,7 @@ def test_sampled_requests_are_capped_for_deep_models(model, monkeypatch):
 
 def test_exact_reads_above_a_servers_cap_are_sampled_with_a_note(model):
     out = compute(str(model), Options(mode="exact", use_cache=False, max_exact_bytes=100_000)).fingerprint
-    assert out.mode == "sampled" and any("cap" in n for n in out.notes)
-    from fingerprint.settings import Settings
-
-    assert Settings.from_env({"FINGERPRINT_SHARED_MODE": "1"}).max_exact_mb == 2000
-    assert Settings.from_env({}).max_exact_mb == 0
-    assert Settings.from_env({"FINGERPRINT_MAX_EXACT_MB": "5"}).max_exact_mb == 5
+    assert out.mode == "sampled" and any("cap" in n for n in out.notes)  # the cap's setting: tests/test_dashboard.py
 
 
 # ---------------------------------------------------------------------------------------------- a cache that heals

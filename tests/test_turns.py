@@ -12,9 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app_pages.jobs import Job, Task  # noqa: E402
-from app_pages.session_end import SessionEnds  # noqa: E402
-from app_pages.turns import Turns  # noqa: E402
+from conftest import FIXTURES  # noqa: E402
+
+from dashboard.runs import FingerprintRun, LineageRun  # noqa: E402
+from dashboard.session_end import SessionEnds  # noqa: E402
+from dashboard.turns import Turns  # noqa: E402
 from fingerprint import Options  # noqa: E402
 from fingerprint.errors import Cancelled  # noqa: E402
 
@@ -136,8 +138,8 @@ def test_a_job_shows_its_place_and_stop_cancels_models_still_waiting(tmp_path):
     turns, log = Turns(limit=1), []
     holder = Computation(turns, "someone else", log, "holder")
     assert holder.inside.wait(WAIT)
-    model = str(ROOT / "tests" / "fixtures" / "stories260k" / "model.safetensors")
-    job = Job([("m", model)], Options(use_cache=False), visitor="me", turns=turns).start()
+    model = str(FIXTURES / "stories260k" / "model.safetensors")
+    job = FingerprintRun([("m", model)], Options(use_cache=False), visitor="me", turns=turns).start()
     try:
         assert eventually(lambda: job.lines()[0].stage == "queued")
         assert job.lines()[0].ahead == 0
@@ -155,7 +157,9 @@ def test_a_lineage_task_waits_for_its_turn_then_runs():
     holder = Computation(turns, "someone else", log, "holder")
     assert holder.inside.wait(WAIT)
     ran = threading.Event()
-    task = Task("pairs", lambda t: ran.set() or {"probes": {}, "verdicts": {}, "failed": {}}, visitor="me", turns=turns)
+    task = LineageRun(
+        "pairs", lambda t: ran.set() or {"probes": {}, "verdicts": {}, "failed": {}}, visitor="me", turns=turns
+    )
     task.start()
     try:
         assert eventually(lambda: "turn" in task.status)

@@ -1,13 +1,15 @@
-"""Fingerprinting runs and lineage tasks in background threads that outlive the script run which started them.
+"""Fingerprinting runs and lineage runs in the background, on ``concurrent.futures``: they outlive the script run
+which started them.
 
-No streamlit here. Why a thread of its own: Streamlit stops the running script whenever the visitor
-interacts with the page (that is how a click is noticed at all), so a computation that lived inside
-the script run could neither be stopped by a button nor survive a click elsewhere. The dashboard
-keeps a ``Job`` in ``st.session_state``, polls it from an ``st.fragment(run_every=...)``, and its
-Stop button sets ``job.cancel`` - the event the core checks between read jobs (``Options.cancel``).
+No streamlit here. Why in the background: Streamlit stops the running script whenever the visitor interacts
+with the page (that is how a click is noticed at all), so a computation that lived inside the script run could
+neither be stopped by a button nor survive a click elsewhere. The dashboard keeps a run in ``st.session_state``,
+polls it from an ``st.fragment(run_every=...)``, and its Stop button sets ``run.cancel`` - the event the core
+checks between reads (``Options.cancel``).
 
-The worker only writes into this object (under a lock); the script thread copies the outcomes into
-the session state when the job is done (``Job.harvested``).
+Each run owns the futures of an executor of its own (one future per model, or one for a lineage run) and frees
+its threads when they are done. The workers only write into the run (under a lock); the script thread copies
+the results into the session state once the run is done, and marks it ``collected``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import importlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
-from app_pages.turns import TURNS, Turns
+from dashboard.turns import TURNS, Turns
 from fingerprint.errors import Cancelled
 
 core = importlib.import_module("fingerprint.fingerprinting")
@@ -54,73 +57,84 @@ def queue_words(ahead: int) -> str:
     return f"{ahead} computation{'s' if ahead != 1 else ''} ahead"
 
 
-class Background:
-    """A computation in a daemon thread: ``_body()`` runs once; ``done``, ``wait`` and ``seconds`` are what
-    the page polls. Subclasses keep what their panel shows."""
+class _Timed:
+    """When a run started and, once all its futures are done, when it finished."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self) -> None:
         self.started = time.monotonic()
         self.finished: float | None = None
-        self.harvested = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.collected = False  # the script thread has copied the results into the session
+        self._futures: list[Future[Any]] = []
 
-    def _body(self) -> None:
-        raise NotImplementedError
+    def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., object], *args: object) -> None:
+        f = pool.submit(fn, *args)
+        self._futures.append(f)
+        f.add_done_callback(self._on_future_done)
 
-    def _run(self) -> None:
-        try:
-            self._body()
-        finally:
+    def _on_future_done(self, _: Future[Any]) -> None:
+        if self.done and self.finished is None:
             self.finished = time.monotonic()
-            self._done.set()
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return bool(self._futures) and all(f.done() for f in self._futures)
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
+        """Wait until the run is done (True) or ``timeout`` seconds have passed (False)."""
+        return not futures.wait(self._futures, timeout).not_done
 
     @property
     def seconds(self) -> float:
         return (self.finished or time.monotonic()) - self.started
 
 
-class Task(Background):
-    """One lineage computation (probes and verdicts, or a stress test): ``fn(task)`` returns the result;
-    ``task.status`` is the line the panel shows; an exception is kept for the page to show."""
+class LineageRun(_Timed):
+    """One lineage computation (probes and verdicts, or a stress test): ``fn(run)`` returns the result;
+    ``run.status`` is the line the panel shows; an exception is kept for the page to show."""
 
-    def __init__(self, kind: str, fn: Callable[[Task], object], *, visitor: str = "", turns: Turns = TURNS) -> None:
-        super().__init__(f"lineage-{kind}")
+    def __init__(
+        self, kind: str, fn: Callable[[LineageRun], object], *, visitor: str = "", turns: Turns = TURNS
+    ) -> None:
+        super().__init__()
         self.kind = kind  # "pairs" | "stress"
         self.status = "starting"
         self.cancel = threading.Event()
-        self.result = None
-        self.error: BaseException | None = None
         self._fn = fn
         self._visitor = visitor
         self._turns = turns
 
+    def start(self) -> Self:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lineage-{self.kind}")
+        self._submit(pool, self._run)
+        pool.shutdown(wait=False)
+        return self
+
     def _queued(self, ahead: int) -> None:
         self.status = f"Waiting for its turn on this shared server ({queue_words(ahead)})"
 
-    def _body(self) -> None:
+    def _run(self) -> object:
         try:
             with self._turns.turn(self._visitor, self.cancel, self._queued):
                 self.status = "starting"
-                self.result = self._fn(self)
+                return self._fn(self)
         except Cancelled:
-            self.result = None  # stopped before its turn came: nothing to show
-        except BaseException as exc:
-            self.error = exc
+            return None  # stopped before its turn came: nothing to show
+
+    @property
+    def result(self) -> Any:
+        """What ``fn`` returned (None until done, when stopped before its turn, or when it failed)."""
+        f = self._futures[0]
+        return f.result() if f.done() and f.exception() is None else None
+
+    @property
+    def error(self) -> BaseException | None:
+        f = self._futures[0]
+        return f.exception() if f.done() else None
 
 
-class Job(Background):
+class FingerprintRun(_Timed):
+    """Fingerprinting a visitor's models, ``parallel`` at a time, each taking its turn on the server."""
+
     def __init__(
         self,
         items: list[tuple[str, str]],
@@ -132,13 +146,13 @@ class Job(Background):
         turns: Turns = TURNS,
     ) -> None:
         """``items``: (key in the session, reference given to the core) per model, in order; ``visitor``: whose
-        job this is, for ``turns`` (each model takes its turn among every visitor's computations)."""
-        super().__init__("fingerprint-job")
+        run this is, for ``turns`` (each model takes its turn among every visitor's computations)."""
+        super().__init__()
         self.items = list(items)
         self.options = options
         self.cancel = options.cancel if options.cancel is not None else threading.Event()
         self.options.cancel = self.cancel
-        self.then = then  # what the dashboard does when the job is harvested: "compare", "restore" or None
+        self.then = then  # what the dashboard does once the run is collected: "compare", "restore" or None
         self.parallel = max(1, parallel)
         self.outcomes: dict[str, core.Outcome] = {}
         self._latest: dict[str, core.Progress] = {}
@@ -149,17 +163,25 @@ class Job(Background):
         self._by_ref = {ref.strip(): key for key, ref in self.items}
         self._lock = threading.Lock()
 
+    def start(self) -> Self:
+        pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="fingerprint")
+        for key, ref in self.items:
+            self._submit(pool, self._one, key, ref)
+        pool.shutdown(wait=False)
+        return self
+
     # ---- control
     def stop(self) -> None:
-        """Ask the worker to stop: models not finished come back as 'cancelled'; finished ones stay."""
+        """Ask the workers to stop: models not finished come back as 'cancelled'; finished ones stay."""
         self.cancel.set()
 
     @property
     def stopping(self) -> bool:
         return self.cancel.is_set() and not self.done
 
-    # ---- worker
-    def _progress(self, p: core.Progress) -> None:
+    # ---- workers
+    def record_progress(self, p: core.Progress) -> None:
+        """The core's progress callback (any worker thread)."""
         key = self._by_ref.get(p.model)
         if key is not None:
             with self._lock:
@@ -180,17 +202,12 @@ class Job(Background):
                     self._queued.pop(key, None)
                 if self.cancel.is_set():
                     raise Cancelled("cancelled before it started")
-                out = core.compute(ref, self.options, self._progress)
+                out = core.compute(ref, self.options, self.record_progress)
         except Cancelled as exc:
             out = core.Outcome(ref, error=Cancelled(exc.problem, model=ref))
         with self._lock:
             self._queued.pop(key, None)
             self.outcomes[key] = out
-
-    def _body(self) -> None:
-        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="fingerprint") as pool:
-            for f in [pool.submit(self._one, key, ref) for key, ref in self.items]:
-                f.result()
 
     # ---- what the panel shows
     def lines(self) -> list[Line]:

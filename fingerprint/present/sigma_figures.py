@@ -1,217 +1,41 @@
-"""Plotly figures of fingerprints: the N x N correlation heatmap, overlaid σ-curves, a pair view.
+"""Figures of σ-curve fingerprints: the N x N correlation heatmap, the σ-curves overlaid, a pair view.
 
-Only plotly, numpy and scipy here (never streamlit): the dashboard shows these figures and
-the HTML report embeds the same ones.
+The dashboard shows these figures and the HTML report embeds the same ones.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Sequence
-from pathlib import PurePath
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .compare import PairComparison, as_array, compare_pair, resample
-from .result import Fingerprint
-from .roles import ROLE_LABELS, ROLE_ORDER, WEIGHT_ROLES
-
-COLORSCALE = "RdBu_r"  # diverging: red = +1, white = 0, blue = -1
-CELL_TEXT_MAX = 12  # write r into the cells up to this many models
-PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24 + qualitative.Light24
-
-SHORT_ROLE = {
-    "q": "Q",
-    "k": "K",
-    "v": "V",
-    "o": "O",
-    "qkv": "QKV",
-    "attn_norm": "norm",
-    "q_norm": "Q norm",
-    "k_norm": "K norm",
-}
-SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon")
-
-
-def role_label(role: str) -> str:
-    """What a role is, in words ('mean' is the comparison score)."""
-    if role == "mean":
-        return "mean over projections (Q, K, V, O)"
-    if role.endswith("_bias"):
-        base = role.removesuffix("_bias")
-        return f"{ROLE_LABELS.get(base, base)} bias"
-    return ROLE_LABELS.get(role, role)
-
-
-def short_role(role: str) -> str:
-    if role.endswith("_bias"):
-        return short_role(role.removesuffix("_bias")) + " bias"
-    return SHORT_ROLE.get(role, role)
-
-
-def score_label(role: str) -> str:
-    """The name of the number shown for a role, e.g. in a chart title or a table header."""
-    return f"Pearson r of σ-curves ({role_label(role)})"
-
-
-_PINNED = re.compile(r"@([0-9a-f]{40})$")
-
-
-def display_names(fps: Sequence[Fingerprint]) -> list[str]:
-    """Short unique names: Hub references as given (a full commit sha cut to 7 characters), local paths by their
-    shortest unique tail."""
-    names = [_PINNED.sub(lambda m: "@" + m.group(1)[:7], f.model) if f.source == "hub" else f.model for f in fps]
-    local = [i for i, f in enumerate(fps) if f.source == "local"]
-    parts = {i: PurePath(fps[i].model).parts or (fps[i].model,) for i in local}
-    depth = {i: 1 for i in local}
-    for _ in range(64):
-        tails = {i: "/".join(parts[i][-depth[i] :]) for i in local}
-        counts: dict[str, int] = {}
-        for t in tails.values():
-            counts[t] = counts.get(t, 0) + 1
-        for i in local:
-            names[i] = tails[i]
-        clash = [i for i in local if counts[tails[i]] > 1 and depth[i] < len(parts[i])]
-        if not clash:
-            break
-        for i in clash:
-            depth[i] += 1
-    seen: set[str] = set()
-    for i, n in enumerate(names):  # still equal (same path twice, or a tail equal to a Hub ID): full reference
-        if n in seen:
-            names[i] = fps[i].model
-        seen.add(names[i])
-    return names
-
-
-def roles_present(fps: Sequence[Fingerprint]) -> list[str]:
-    """Roles that at least two of the models have (so a correlation exists), in display order."""
-    counts: dict[str, int] = {}
-    for fp in fps:
-        for r in fp.curves:
-            counts[r] = counts.get(r, 0) + 1
-    need = 2 if len(fps) > 1 else 1
-    ordered = [r for r in ROLE_ORDER if counts.get(r, 0) >= need]
-    return ordered + sorted(r for r, c in counts.items() if c >= need and r not in ordered)
-
-
-def pair_matrix(fps: Sequence[Fingerprint]) -> list[list[PairComparison]]:
-    """Every pair compared once (the matrix is symmetric; a model with itself is on the diagonal)."""
-    n = len(fps)
-    out: list[list[PairComparison | None]] = [[None] * n for _ in range(n)]
-    for i in range(n):
-        for j in range(i, n):
-            c = compare_pair(fps[i], fps[j])
-            out[i][j] = c
-            out[j][i] = (
-                c
-                if i == j
-                else PairComparison(
-                    c.b, c.a, c.score, c.per_role, c.score_roles, c.layers_b, c.layers_a, c.resampled, c.notes
-                )
-            )
-    return out  # type: ignore[return-value]
-
-
-def value(c: PairComparison, role: str) -> float | None:
-    return c.score if role == "mean" else c.per_role.get(role)
-
-
-def matrix_from_pairs(pairs: list[list[PairComparison]], role: str = "mean") -> np.ndarray:
-    n = len(pairs)
-    m = np.full((n, n), np.nan)
-    for i in range(n):
-        for j in range(n):
-            v = value(pairs[i][j], role)
-            if v is not None:
-                m[i, j] = v
-    return m
-
-
-def cluster_order(matrix: np.ndarray):
-    """Leaf order of an average-linkage tree on distance 1 - r, optimally ordered; (order, linkage or None)."""
-    n = len(matrix)
-    if n < 3:
-        return list(range(n)), None
-    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
-    from scipy.spatial.distance import squareform
-
-    d = 1.0 - np.where(np.isfinite(matrix), matrix, 0.0)  # undefined r: no evidence either way
-    d = np.clip((d + d.T) / 2.0, 0.0, 2.0)
-    np.fill_diagonal(d, 0.0)
-    y = squareform(d, checks=False)
-    z = optimal_leaf_ordering(linkage(y, method="average"), y)
-    return [int(i) for i in leaves_list(z)], z
-
-
-def tick_label(name: str, max_len: int) -> str:
-    """A name cut in the middle to ``max_len`` characters (start and end carry the most: org and variant)."""
-    if len(name) <= max_len:
-        return name
-    keep = max_len - 1
-    head = (keep + 1) // 2
-    return name[:head] + "…" + name[len(name) - (keep - head) :]
-
-
-def tick_labels(names: Sequence[str], max_len: int) -> list[str]:
-    """Axis labels of at most ``max_len`` characters that stay distinguishable: what all names share at the start
-    and end is cut first ("…"), the part that differs is kept; the full names are in the hover."""
-    names = list(names)
-    if all(len(n) <= max_len for n in names):
-        return names
-    if len(names) < 2:
-        return [tick_label(n, max_len) for n in names]
-    shortest = min(len(n) for n in names)
-    p = len(os.path.commonprefix(names))  # noqa: RUF071 - a prefix of characters is what is wanted
-    sfx = len(os.path.commonprefix([n[::-1] for n in names]))  # noqa: RUF071
-    p = min(p, shortest)
-    sfx = min(sfx, shortest - p)
-    out = []
-    for n in names:
-        if len(n) <= max_len:
-            out.append(n)
-            continue
-        core = n[p : len(n) - sfx]
-        budget = max_len - (1 if p else 0) - (1 if sfx else 0)
-        if len(core) >= budget:
-            out.append(("…" if p else "") + tick_label(core, budget) + ("…" if sfx else ""))
-            continue
-        extra = budget - len(core)
-        left = min(p, (extra + 1) // 2 if sfx else extra)
-        right = min(sfx, extra - left)
-        left = min(p, extra - right)
-        head = ("…" if left < p else "") + n[p - left : p]
-        tail = n[len(n) - sfx : len(n) - sfx + right] + ("…" if right < sfx else "")
-        out.append(head + core + tail)
-    return out
-
-
-def tick_style(n: int) -> tuple[int, int]:
-    """(font size, longest label) for n models on an axis: smaller and shorter as n grows; hover has the full name."""
-    if n <= 12:
-        return 12, 48
-    if n <= 20:
-        return 11, 40
-    if n <= 35:
-        return 10, 30
-    return 9, 24
-
-
-def _fmt(v: float | None, digits: int = 3) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+from ..compare import PairComparison, as_array, compare_pair, matrix_from_pairs, pair_matrix, resample, role_score
+from ..result import Fingerprint
+from ..roles import WEIGHT_ROLES
+from .figure_style import (
+    CELL_TEXT_MAX,
+    COLORSCALE,
+    PALETTE,
+    SYMBOLS,
+    heatmap_side,
+    tick_labels,
+    tick_style,
+)
+from .formatting import number_or_na
+from .labels import display_names, role_label, roles_present, score_label, short_role
+from .ordering import cluster_order
+from .texts import HEATMAP_SCALE
 
 
 def _hover(c: PairComparison, role: str, na: str, nb: str) -> str:
-    per = " · ".join(f"{short_role(r)} {_fmt(v, 2)}" for r, v in c.per_role.items()) or "none"
+    per = " · ".join(f"{short_role(r)} {number_or_na(v, 2)}" for r, v in c.per_role.items()) or "none"
     depth = f"{c.layers_a} vs {c.layers_b} layers"
     depth += " (different depths: the shorter curve was resampled)" if c.resampled else " (same depth, no resampling)"
     return (
-        f"<b>{na}</b><br>vs <b>{nb}</b><br>r = {_fmt(value(c, role))} ({role_label(role)})"
+        f"<b>{na}</b><br>vs <b>{nb}</b><br>r = {number_or_na(role_score(c, role))} ({role_label(role)})"
         f"<br>per role: {per}<br>{depth}"
     )
 
@@ -232,7 +56,7 @@ def heatmap_figure(
     m = full[np.ix_(idx, idx)]
     labels = [names[i] for i in idx]
     hover = [[_hover(pairs[i][j], role, names[i], names[j]) for j in idx] for i in idx]
-    text = [[_fmt(v, 2) for v in row] for row in m]
+    text = [[number_or_na(v, 2) for v in row] for row in m]
     z = [[None if not math.isfinite(v) else float(v) for v in row] for row in m]
 
     heat = go.Heatmap(
@@ -254,8 +78,8 @@ def heatmap_figure(
     )
     tick_font, max_len = tick_style(n)
     ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
-    side = max(420, min(1500, 160 + 26 * n))
-    title = f"{score_label(role)}<br><sup>1 = identical shape, 0 = unrelated, -1 = opposite. High is consistent with shared lineage, never proof.</sup>"
+    side = heatmap_side(n)
+    title = f"{score_label(role)}<br><sup>{HEATMAP_SCALE}</sup>"
     if link is None:
         fig = go.Figure(heat)
         fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, **ticks)
@@ -400,7 +224,7 @@ def pair_figure(
     n = max(fa.layers, fb.layers)
     cols = 2 if len(roles) > 1 else 1
     rows = max(1, math.ceil(len(roles) / cols))
-    titles = [f"{role_label(r)}: r = {_fmt(pair.per_role.get(r), 3)}" for r in roles]
+    titles = [f"{role_label(r)}: r = {number_or_na(pair.per_role.get(r), 3)}" for r in roles]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.1)
     for p, role in enumerate(roles):
         if role not in fa.curves or role not in fb.curves:
@@ -433,7 +257,7 @@ def pair_figure(
     fig.update_yaxes(title_text="σ, z-scored", title_font_size=11)
     fig.update_layout(
         height=max(360, 300 * rows),
-        title=f"{name_a} vs {name_b}: σ-curves aligned and z-scored<br><sup>{score_label('mean')}: {_fmt(pair.score)}</sup>",
+        title=f"{name_a} vs {name_b}: σ-curves aligned and z-scored<br><sup>{score_label('mean')}: {number_or_na(pair.score)}</sup>",
         legend=dict(font_size=11),
     )
     return fig

@@ -5,7 +5,7 @@ Streamlit has no session-end hook. A session ends when its browser tab is gone a
 process, looks every ``CHECK_SECONDS`` at the sessions that registered something to undo; one that has not been
 connected for longer than the TTL is ended: its callbacks run once, and it is forgotten. Upload folders also
 delete themselves when their session's state is garbage-collected, and a sweep removes any left after 24 h
-(``fingerprint.settings.prune_stale_uploads``), for a server that was killed.
+(``dashboard.uploads.prune_stale_uploads``), for a server that was killed.
 """
 
 from __future__ import annotations

@@ -1,0 +1,134 @@
+"""Share links: the dashboard's URL query parameters, which restore a Compare view on any machine.
+
+No streamlit here (``dashboard.address_bar`` reads and writes the address bar). The page is the URL path, e.g.
+``/compare``; the query parameters:
+  models  comma-separated references: Hub models pinned as ``repo@<40-hex commit>`` (with ``/file.gguf``
+          when one file of the repository was chosen), demo models as ``demo:<name>``; other local paths
+          are left out (they mean nothing on another machine)
+  role    ``mean`` (the score) or a role: q, k, v, o, qkv, ...
+  order   ``clustered`` or ``input``
+  view    ``normalised`` or ``raw`` (the σ-curves)
+  pair    ``i,j``: 0-based positions in ``models`` of the pair view's two models (optional)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+from fingerprint.demo import demo_reference
+from fingerprint.present.ordering import ORDERS
+from fingerprint.result import Fingerprint
+
+LINK_KEYS = ("models", "role", "order", "view", "pair")
+VIEWS = ("normalised", "raw")
+_ROLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def shareable_reference(fp: Fingerprint) -> str | None:
+    """The reference a share link carries for this fingerprint, or None for a local file (meaningless elsewhere).
+
+    Hub models are pinned to the commit that was read, so the link reproduces exactly (and answers from the
+    cache with no network); a file chosen inside the repository is kept. Demo models become ``demo:<name>``.
+    """
+    if fp.source == "hub" and fp.repo_id:
+        body = fp.model.rsplit("@", 1)[0] if "@" in fp.model else fp.model
+        if not body.startswith(fp.repo_id):
+            body = fp.repo_id
+        return f"{body}@{fp.revision}" if _SHA_RE.match(fp.revision) else body
+    return demo_reference(fp.model)
+
+
+@dataclass
+class LinkView:
+    """What a share link restores."""
+
+    models: list[str] = field(default_factory=list)
+    role: str = "mean"
+    order: str = "clustered"
+    view: str = "normalised"
+    pair: tuple[int, int] | None = None
+
+
+def link_params(v: LinkView) -> dict[str, str]:
+    """The query parameters of a view; ``pair`` only when it names two different listed models."""
+    out = {"models": ",".join(v.models), "role": v.role, "order": v.order, "view": v.view}
+    if v.pair and v.pair[0] != v.pair[1] and all(0 <= i < len(v.models) for i in v.pair):
+        out["pair"] = f"{v.pair[0]},{v.pair[1]}"
+    return out
+
+
+def parse_link(params: Mapping[str, str | list[str]]) -> tuple[LinkView | None, list[str]]:
+    """A LinkView from query parameters (None without ``models``) and what in them could not be used."""
+
+    def get(key: str) -> str:
+        v = params.get(key, "")
+        if isinstance(v, list):
+            v = v[-1] if v else ""
+        return str(v).strip()
+
+    problems: list[str] = []
+    models = list(dict.fromkeys(m.strip() for m in get("models").split(",") if m.strip()))
+    if not models:
+        return None, problems
+    v = LinkView(models=models)
+    role = get("role")
+    if role:
+        if _ROLE_RE.match(role):
+            v.role = role
+        else:
+            problems.append(f"role={role!r} is not a role name: the mean score is shown")
+    order = get("order")
+    if order:
+        if order in ORDERS:
+            v.order = order
+        else:
+            problems.append(f"order={order!r} is not clustered or input: clustered is used")
+    view = get("view")
+    if view:
+        if view in VIEWS:
+            v.view = view
+        else:
+            problems.append(f"view={view!r} is not normalised or raw: normalised is used")
+    pair = get("pair")
+    if pair:
+        try:
+            i, j = (int(x) for x in pair.split(","))
+            if not (0 <= i < len(models) and 0 <= j < len(models)) or i == j:
+                raise ValueError
+            v.pair = (i, j)
+        except ValueError:
+            problems.append(f"pair={pair!r} does not name two of the {len(models)} models: the top pair is shown")
+    return v, problems
+
+
+def link_signature(params: Mapping[str, str | list[str]]) -> tuple[tuple[str, str], ...]:
+    """What identifies a link among query parameters (others, e.g. ``embed``, are ignored)."""
+    out = []
+    for k in LINK_KEYS:
+        v = params.get(k)
+        if isinstance(v, list):
+            v = v[-1] if v else None
+        if v not in (None, ""):
+            out.append((k, str(v)))
+    return tuple(out)
+
+
+def app_base_url(context_url: str | None, page_url_path: str = "") -> str | None:
+    """The app's root URL from the browser's URL of the current page (``st.context.url``), or None."""
+    if not context_url:
+        return None
+    url = context_url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    if page_url_path and url.endswith("/" + page_url_path):
+        url = url[: -len(page_url_path) - 1]
+    return url
+
+
+def share_url(base: str | None, page: str, params: Mapping[str, str]) -> str:
+    """The full link (or, without a base, a link relative to the app's root)."""
+    query = urlencode(params, safe=",@/:", quote_via=quote)
+    path = f"{page}?{query}" if query else page
+    return f"{base.rstrip('/')}/{path}" if base else path

@@ -1,0 +1,6 @@
+"""Presentation, shared by the command line, the HTML report and the dashboard: explanatory texts, labels, tables,
+figures (plotly), exports and the report.
+
+The only part of ``fingerprint`` that imports plotly; never streamlit. ``texts``, ``labels``, ``formatting``,
+``tables`` and ``exports`` import no plotly, so the command line can use them without it.
+"""

@@ -1,0 +1,86 @@
+"""What every figure shares: the diverging colour scale, the palette, axis labels that fit, text that wraps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from plotly.colors import qualitative
+
+COLORSCALE = "RdBu_r"  # diverging: red = +1, white = 0, blue = -1
+CELL_TEXT_MAX = 12  # write the value into the cells of a heatmap up to this many models
+PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24 + qualitative.Light24
+SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon")
+NOT_AVAILABLE = "#e6e6e6"  # a cell with no value: grey, not white (white means 0)
+
+
+def tick_label(name: str, max_len: int) -> str:
+    """A name cut in the middle to ``max_len`` characters (start and end carry the most: org and variant)."""
+    if len(name) <= max_len:
+        return name
+    keep = max_len - 1
+    head = (keep + 1) // 2
+    return name[:head] + "…" + name[len(name) - (keep - head) :]
+
+
+def tick_labels(names: Sequence[str], max_len: int) -> list[str]:
+    """Axis labels of at most ``max_len`` characters that stay distinguishable: what all names share at the start
+    and end is cut first ("…"), the part that differs is kept; the full names are in the hover."""
+    names = list(names)
+    if all(len(n) <= max_len for n in names):
+        return names
+    if len(names) < 2:
+        return [tick_label(n, max_len) for n in names]
+    shortest = min(len(n) for n in names)
+    p = len(os.path.commonprefix(names))  # noqa: RUF071 - a prefix of characters is what is wanted
+    sfx = len(os.path.commonprefix([n[::-1] for n in names]))  # noqa: RUF071
+    p = min(p, shortest)
+    sfx = min(sfx, shortest - p)
+    out = []
+    for n in names:
+        if len(n) <= max_len:
+            out.append(n)
+            continue
+        core = n[p : len(n) - sfx]
+        budget = max_len - (1 if p else 0) - (1 if sfx else 0)
+        if len(core) >= budget:
+            out.append(("…" if p else "") + tick_label(core, budget) + ("…" if sfx else ""))
+            continue
+        extra = budget - len(core)
+        left = min(p, (extra + 1) // 2 if sfx else extra)
+        right = min(sfx, extra - left)
+        left = min(p, extra - right)
+        head = ("…" if left < p else "") + n[p - left : p]
+        tail = n[len(n) - sfx : len(n) - sfx + right] + ("…" if right < sfx else "")
+        out.append(head + core + tail)
+    return out
+
+
+def tick_style(n: int) -> tuple[int, int]:
+    """(font size, longest label) for n models on an axis: smaller and shorter as n grows; hover has the full name."""
+    if n <= 12:
+        return 12, 48
+    if n <= 20:
+        return 11, 40
+    if n <= 35:
+        return 10, 30
+    return 9, 24
+
+
+def wrap(text: str, width: int = 40) -> str:
+    """Plotly text does not wrap: break at spaces with <br>."""
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    if line:
+        lines.append(line)
+    return "<br>".join(lines)
+
+
+def heatmap_side(n: int) -> int:
+    """Height in pixels of an N x N heatmap."""
+    return max(420, min(1500, 160 + 26 * n))

@@ -1,0 +1,140 @@
+"""The numbers as tables and matrices, for the pages, the report and the exports: the pairs of a σ comparison,
+one verdict's signals, one lineage signal over many models, the stress test.
+
+No plotly here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compare import PairComparison, pair_matrix
+from ..lineage.calibration import Calibration
+from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
+from ..lineage.verdict import Verdict
+from ..result import Fingerprint
+from .evidence_words import has_calibration, placement_text, stress_verdict_text
+from .labels import SHORT_SIGNAL, display_names, short_role
+from .sigma_words import strength
+
+if TYPE_CHECKING:
+    from ..lineage.stress import StressReport
+
+
+def pairs_rows(
+    fps: Sequence[Fingerprint],
+    names: Sequence[str] | None = None,
+    pairs: Sequence[Sequence[PairComparison]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per unordered pair of different models, highest score first."""
+    names = list(names) if names is not None else display_names(fps)
+    pairs = pairs if pairs is not None else pair_matrix(fps)
+    rows = []
+    for i in range(len(fps)):
+        for j in range(i + 1, len(fps)):
+            c = pairs[i][j]
+            row = {
+                "model A": names[i],
+                "model B": names[j],
+                "r (mean over projections)": c.score,
+                "strength": strength(c.score),
+                "layers": f"{c.layers_a} / {c.layers_b}",
+                "depths resampled": "yes" if c.resampled else "no",
+            }
+            for role, v in c.per_role.items():
+                row[f"r {short_role(role)}"] = v
+            rows.append(row)
+    rows.sort(
+        key=lambda r: -math.inf if r["r (mean over projections)"] is None else r["r (mean over projections)"],
+        reverse=True,
+    )
+    return rows
+
+
+# ---------------------------------------------------------------- lineage evidence
+
+
+def signal_rows(v: Verdict, cal: Calibration | None = None) -> list[dict]:
+    """The evidence as a table: one row per signal, every number named."""
+    calibrated = has_calibration(cal)
+    rows: list[dict[str, Any]] = []
+    for name in SIGNAL_ORDER:
+        s = v.signals.get(name)
+        if s is None:
+            continue
+        place = v.placements.get(name)
+        rows.append(
+            {
+                "signal": SIGNAL_LABELS[name],
+                "value": s.value if s.available else None,
+                "among unrelated pairs": placement_text(place, calibrated=calibrated) if s.available else "",
+                "percentile (unrelated)": place.get("percentile") if place else None,
+                "z (unrelated)": place.get("z") if place else None,
+                "why not available": "" if s.available else (s.reason or ""),
+                "what it reads": SIGNAL_READS[name],
+            }
+        )
+    return rows
+
+
+def find_verdict(verdicts: Mapping[tuple[str, str], Verdict], a: str, b: str) -> Verdict | None:
+    return verdicts.get((a, b)) or verdicts.get((b, a))
+
+
+def missing_pairs(
+    keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict], skip: set | frozenset = frozenset()
+) -> list[tuple[str, str]]:
+    """The unordered pairs of ``keys`` that have no verdict yet (and are not in ``skip``)."""
+    out = []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            if find_verdict(verdicts, a, b) is None and (a, b) not in skip and (b, a) not in skip:
+                out.append((a, b))
+    return out
+
+
+def signal_matrix(
+    keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict], signal: str
+) -> tuple[np.ndarray, list[list[str]]]:
+    """(N x N values, N x N notes): the diagonal is 1 (a model with itself); a pair without a verdict or where the
+    signal is unavailable is NaN with the reason in the note."""
+    n = len(keys)
+    m = np.full((n, n), np.nan)
+    notes = [[""] * n for _ in range(n)]
+    for i in range(n):
+        m[i, i] = 1.0
+        notes[i][i] = "the same model (1 by definition, not computed)"
+        for j in range(i + 1, n):
+            v = find_verdict(verdicts, keys[i], keys[j])
+            if v is None:
+                note, val = "not computed yet", None
+            else:
+                s = v.signals.get(signal)
+                val = s.value if s is not None and s.available else None
+                note = "" if val is not None else (s.reason if s is not None else "not computed") or "not available"
+            if val is not None:
+                m[i, j] = m[j, i] = float(val)
+            notes[i][j] = notes[j][i] = note
+    return m, notes
+
+
+def stress_rows(report: StressReport, cal: Calibration | None = None) -> list[dict]:
+    """One row per transformation: exact or not, the measured output change, the verdict, every signal's value."""
+    rows: list[dict[str, Any]] = []
+    for r in report.rows:
+        row = {
+            "transformation": r.label,
+            "kind": "exact" if r.exact else "approximate",
+            "output change (nats)": r.output_change,
+        }
+        for name in SIGNAL_ORDER:
+            s = r.signals.get(name)
+            if s is None:
+                continue
+            row[SHORT_SIGNAL[name]] = s.value if s.available else None
+        row["verdict (changed vs original)"] = stress_verdict_text(r.verdict, cal)
+        rows.append(row)
+    return rows

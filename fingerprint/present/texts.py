@@ -1,0 +1,88 @@
+"""Every explanatory text the tool shows, once: the σ caveat, what r means, how to read the lineage evidence and
+the stress test, the demo. The command line, the HTML report and the dashboard's pages all take them from here.
+
+Texts meant for the dashboard may carry Markdown emphasis (``**``, ``*``); ``plain`` strips it for the report and
+the terminal.
+"""
+
+from __future__ import annotations
+
+from ..lineage.plan import PROBE_BYTES, PROBE_REQUESTS
+
+PAPER_URL = "https://arxiv.org/abs/2507.03014"
+CRITIQUE_URL = "https://www.zhihu.com/question/1924254207063593527/answer/1924429291443164725"  # in Chinese: deepseek-llm-7b vs Llama-2-7b = 0.91
+
+NEVER_PROOF = "A high σ-curve correlation is consistent with shared lineage, never proof"
+SIGMA_CAVEAT = NEVER_PROOF + ": independently trained models with look-alike recipes also correlate highly."
+SIGMA_CAVEAT_WITH_EXAMPLES = (
+    SIGMA_CAVEAT.removesuffix(".") + " (the two independent tiny babyllama models shipped with this tool score 0.95; "
+    "Llama-2-7B and deepseek-llm-7b score about 0.91)."
+)
+
+WHAT_IS_R = (
+    "Each number is a Pearson correlation r between two models' σ-curves (per layer, the standard deviation of "
+    "an attention weight matrix), averaged over the projections both models have (Q, K, V, O). r = 1: the curves "
+    "have the same shape; 0: no relation; -1: opposite shapes. Scale does not matter, only the shape over depth."
+)
+HEATMAP_SCALE = "1 = identical shape, 0 = unrelated, -1 = opposite. " + NEVER_PROOF + "."
+
+PROBE_READS = (
+    f"a sample of each model's weights (at most {PROBE_BYTES / 1e6:.0f} MB in {PROBE_REQUESTS:,} requests per model, "
+    "cached on disk; the demo models whole)"
+)
+
+_SIGNALS_ORDERED = "The signals are ordered from the hardest to fake (top) to the weakest (σ-curves, bottom)."
+EVIDENCE_EXPLANATION = (
+    "Each row is one lineage signal, computed from a sample of both models' weights. Grey dots: what pairs of "
+    "models known to be *unrelated* score on that signal (the calibration); orange circles: pairs known to be "
+    "related; the black diamond: this pair. A value far to the right of every grey dot is evidence of shared "
+    "weights; a value among the grey dots is not - and is never proof of independence either. " + _SIGNALS_ORDERED
+)
+UNCALIBRATED_GUIDE = (
+    "As a guide, from the demo models: the two independent babyllamas score about 0 element-wise, on norms and on "
+    "layer alignment, and well below 0.5 on AWM, yet 0.95 on σ-curves (look-alike training recipes)."
+)
+EVIDENCE_EXPLANATION_UNCALIBRATED = (
+    "Each row is one lineage signal, computed from a sample of both models' weights; the black diamond is this "
+    "pair's value. No calibration is installed, so the values of unrelated pairs cannot be drawn behind it. "
+    + UNCALIBRATED_GUIDE
+    + " "
+    + _SIGNALS_ORDERED
+)
+NO_CALIBRATION_VERDICT = (
+    "No calibration is installed: without the values of known unrelated pairs no signal can be called "
+    "high enough, so only near-identical weights (the same weights, a quantized copy) can be recognised. "
+    "Read the values with the guide above."
+)
+
+STRESS_EXPLANATION = (
+    "The stress test changes a model's weights in ways that keep what it computes - **exact** transformations: "
+    "rescaling Q against K, V against O, permuting attention heads or MLP neurons, rotating the residual stream - "
+    "or change it only a little - **approximate** ones: quantization, 1% noise. The output change column measures "
+    "that: the largest change of any next-token log-probability, in nats, over a few token sequences (about 1e-12 "
+    "means the model is the same; an approximate transformation changes it measurably). Each changed model is then "
+    "compared with the original, "
+    "as if someone had published it as their own. A signal **survived** when it still places the pair clearly "
+    "(by at least 0.05) above every unrelated pair, and **broke** when it falls into or just above the unrelated range.\n\n"
+    "Why it matters: a signal that breaks under an *exact* transformation can be defeated on purpose, for free. "
+    "Whoever copies a model can apply that transformation, and the model works exactly as before while the signal "
+    'says "unrelated". A low value on such a signal is therefore never evidence of independence.'
+)
+NO_CALIBRATION_STRESS = (
+    "No calibration is installed, so 'survived' (still clearly above every unrelated pair) cannot be judged and no "
+    "verdict beyond identical weights can be given: the cells are coloured by value instead. " + UNCALIBRATED_GUIDE
+)
+
+DEMO_EXPLANATION = (
+    "Four real, tiny trained models ship with this tool. "
+    "Two relations are known for certain: **stories260k** and **stories260k-q8_0.gguf** are the same model "
+    "(one is a quantized copy of the other), and **babyllama-tok361** and **babyllama-tok105** are two "
+    "*independent* models trained with the same recipe. Expect the copy to correlate at about 1.00 - and the two "
+    "independent models at about 0.95. That second number is the point of the demo: a high σ-curve "
+    "correlation also appears between models that share nothing but a recipe, so one signal is never proof."
+)
+
+
+def plain(text: str) -> str:
+    """A text without its Markdown emphasis, for the HTML report and the terminal."""
+    return text.replace("**", "").replace("*", "")
