@@ -45,8 +45,9 @@ with st.sidebar:
     failed = sum(1 for r in st.session_state["runs"].values() if r["status"] == "failed")
     if fingerprint_running():
         st.markdown("**Fingerprinting…** progress and Stop are at the top of the page.")
-    if fps:
-        st.markdown(f"**{len(fps)} model{'s' if len(fps) != 1 else ''} fingerprinted** in this session")
+    if fps or st.session_state["runs"]:
+        if fps:
+            st.markdown(f"**{len(fps)} model{'s' if len(fps) != 1 else ''} fingerprinted** in this session")
         if failed:
             st.caption(f"{failed} failed: see Models.")
 
@@ -55,7 +56,16 @@ with st.sidebar:
                 st.session_state[k] = {}
             for k in ("stress", "signals_auto"):
                 st.session_state.pop(k, None)
-            for k in ("compare_models", "w_compare_models", "pair_a", "pair_b", "w_pair_a", "w_pair_b", "last_summary"):
+            for k in (
+                "compare_models",
+                "w_compare_models",
+                "pair_a",
+                "pair_b",
+                "w_pair_a",
+                "w_pair_b",
+                "last_summary",
+                "request_problems",
+            ):
                 st.session_state.pop(k, None)
 
         st.button(

@@ -269,9 +269,26 @@ fps = st.session_state["fps"]
 if runs:
     if summary := st.session_state.get("last_summary"):
         st.caption(f"Last run: {summary}.")
-    for run in runs.values():
-        if run["status"] == "failed":
-            st.error(run["message"], icon=":material/error:")
+
+    def _forget(keys: list[str]) -> None:
+        for k in keys:
+            runs.pop(k, None)
+            fps.pop(k, None)
+
+    failed = [k for k, run in runs.items() if run["status"] == "failed"]
+    for i, key in enumerate(failed):  # one box per model: its latest attempt only
+        message, dismiss = st.columns([20, 1], vertical_alignment="center")
+        message.error(runs[key]["message"], icon=":material/error:")
+        dismiss.button(
+            "",
+            icon=":material/close:",
+            key=f"forget_failed_{i}",
+            help="Remove this model and its error from the list",
+            on_click=_forget,
+            args=([key],),
+        )
+    if len(failed) > 1:
+        st.button("Remove the failed models", icon=":material/delete_sweep:", on_click=_forget, args=(failed,))
     st.subheader("Models fingerprinted in this session")
     rows = []
     for ref, run in runs.items():
@@ -285,7 +302,7 @@ if runs:
                     "cancelled": "cancelled",
                 }.get(run["status"], "failed"),
                 "architecture": (fp.architecture or "") if fp else "",
-                "layers": fp.layers if fp else None,
+                "layers": str(fp.layers) if fp else "",
                 "format": fp.format if fp else "",
                 "mode": fp.mode if fp else "",
                 "revision": (("sha256:" if fp.source == "local" else "") + fp.short_revision) if fp else "",
@@ -302,7 +319,7 @@ if runs:
             "status": st.column_config.TextColumn(
                 "status", help="cancelled: stopped with the Stop button before it finished; run it again to finish it"
             ),
-            "layers": st.column_config.NumberColumn("layers", help="transformer blocks with attention tensors"),
+            "layers": st.column_config.TextColumn("layers", help="transformer blocks with attention tensors"),
             "on the Hub": st.column_config.LinkColumn(
                 "commit", help="The exact Hub commit every byte was read from", display_text=r"/commit/([0-9a-f]{7})"
             ),

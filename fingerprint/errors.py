@@ -30,6 +30,9 @@ class FingerprintError(Exception):
         head = f"{_clean(self.model)}: " if self.model else ""
         tail = f" {self.fix}" if self.fix else ""
         problem = _clean(self.problem).rstrip(".")
+        if self.model:  # a one-file model's problem often starts with that file's name: say the name once
+            name = _clean(self.model).rstrip("/").rsplit("/", 1)[-1]
+            problem = problem.removeprefix(f"{name}: ")
         return f"{head}{problem}.{tail}"
 
 

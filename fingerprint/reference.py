@@ -60,7 +60,7 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
         text = text[len(HUB_PREFIX) :]
     looks_like_a_file = text.endswith(WEIGHT_SUFFIXES) and text.count("/") < 2  # org/name/file.gguf names a Hub file
     if text.startswith((".", "/", "~")) or (looks_like_a_file and not forced_hub):
-        raise BadReference(f"no such file or folder: {text}", model=text)
+        raise BadReference("no such file or folder", model=text)
 
     body, revision = text, None
     if "@" in text:

@@ -142,6 +142,26 @@ def test_failures_do_not_stop_the_others(monkeypatch, fast_retries):
     assert "from the cache" in status[good[0]]
 
 
+def test_failed_models_do_not_pile_up_and_can_be_removed(fast_retries):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/models.py").run()
+    at.text_area(key="w_local_paths").set_value("/nonexistent/one\n/nonexistent/two").run()
+    for _ in range(3):  # the same inputs tried three times: one box per model, its latest attempt
+        at.button(key="compute").click().run()
+        settle(at)
+    assert len([e for e in at.error if "/nonexistent/" in str(e.value)]) == 2
+    assert "None" not in at.dataframe[0].value["layers"].tolist()  # a failed row has no layer count, not "None"
+    at.button(key="forget_failed_0").click().run()  # dismiss the first
+    left = [str(e.value) for e in at.error if "/nonexistent/" in str(e.value)]
+    assert len(left) == 1 and "/nonexistent/two" in left[0]
+    assert list(at.session_state["runs"]) == ["/nonexistent/two"]
+    # nothing succeeded, yet the sidebar's Clear is there and empties the list
+    clear = [b for b in at.sidebar.button if b.label == "Clear all results"]
+    assert clear, "no Clear while only failures are listed"
+    clear[0].click().run()
+    assert not at.session_state["runs"] and not [e for e in at.error if "/nonexistent/" in str(e.value)]
+
+
 def test_hostile_hub_ids_get_one_line_errors_not_exception_boxes():
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("app_pages/models.py").run()

@@ -1115,3 +1115,11 @@ def test_gguf_offsets_off_the_alignment_are_refused(tmp_path, good_gguf):
     pos = gguf_offset_field(good_gguf, "blk.1.attn_q.weight")
     (offset,) = struct.unpack_from("<Q", good_gguf, pos)
     fails(write_gguf_bytes(tmp_path, put(good_gguf, pos, "<Q", offset + 4)), CorruptFile, "not aligned")
+
+
+def test_an_error_names_a_one_file_model_once():
+    err = CorruptFile("random.safetensors: the header length is larger than the file", model="/up/random.safetensors")
+    assert str(err).startswith("/up/random.safetensors: the header length is larger than the file.")
+    assert str(err).count("random.safetensors") == 1
+    missing = BadReference("no such file or folder", model="/nonexistent/model")
+    assert str(missing).startswith("/nonexistent/model: no such file or folder.")
