@@ -277,9 +277,9 @@ if runs:
 
     failed = [k for k, run in runs.items() if run["status"] == "failed"]
     for i, key in enumerate(failed):  # one box per model: its latest attempt only
-        message, dismiss = st.columns([20, 1], vertical_alignment="center")
-        message.error(runs[key]["message"], icon=":material/error:")
-        dismiss.button(
+        row = st.container(horizontal=True, wrap=False, vertical_alignment="center")  # the close button stays beside
+        row.error(runs[key]["message"], icon=":material/error:", width="stretch")
+        row.button(
             "",
             icon=":material/close:",
             key=f"forget_failed_{i}",
