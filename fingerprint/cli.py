@@ -1,14 +1,13 @@
 """Command line: ``python -m fingerprint inspect | compute | compare | verdict``.
 
 Errors are one line per model on stderr (no traceback); the other models carry on and the
-exit code is 1 when any model failed. Tokens are never printed.
+exit code is 1 when any model failed. Tokens are never printed. The text it prints is built in
+``present/terminal_text.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import logging
 import os
@@ -16,20 +15,22 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .compare import compare_pair
 from .errors import FingerprintError, InternalError
 from .fingerprinting import Options, Outcome, Progress, compute_many, default_deadline, inspect
 from .present.formatting import human_bytes
-from .present.texts import SIGMA_CAVEAT_WITH_EXAMPLES
+from .present.terminal_text import (
+    comparison_csv,
+    comparison_json,
+    comparison_table,
+    inspection_text,
+    outcomes_table,
+    verdict_text,
+)
 from .result import Fingerprint
-from .roles import ROLE_LABELS
 from .store import Store
-
-if TYPE_CHECKING:
-    from .lineage.verdict import Verdict
 
 
 def _parse_map(items: list[str] | None) -> dict[str, str] | None:
@@ -44,7 +45,7 @@ def _parse_map(items: list[str] | None) -> dict[str, str] | None:
     return out
 
 
-def _options(args: argparse.Namespace) -> Options:
+def _options(args: argparse.Namespace, cancel: threading.Event) -> Options:
     store = None if args.no_cache else Store(args.cache)
     if store is not None and store.note:
         print(f"note: {store.note}", file=sys.stderr)
@@ -55,21 +56,13 @@ def _options(args: argparse.Namespace) -> Options:
         use_cache=not args.no_cache,
         mapping=_parse_map(getattr(args, "map", None)),
         file=getattr(args, "file", None),
-        cancel=threading.Event(),
+        cancel=cancel,
         deadline=default_deadline() if args.deadline is None else (args.deadline or None),
     )
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
-    opts = _options(args)
+    opts = _options(args, threading.Event())
     failed = 0
     for ref in args.models:
         try:
@@ -81,19 +74,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(vars(info), indent=2))
             continue
-        print(f"{info.model}")
-        print(f"  revision      {info.revision}")
-        print(f"  format        {info.format}   architecture {info.architecture}   layers {info.layers}")
-        print(f"  config        {', '.join(f'{k}={v}' for k, v in info.config.items())}")
-        print(f"  files         {len(info.files)} ({human_bytes(info.bytes_total)})")
-        for role, n in info.tensors_by_role.items():
-            print(f"  {role:<14}{n} tensors   {ROLE_LABELS.get(role, '')}")
-        print(
-            f"  bytes to read exact {human_bytes(info.bytes_needed_exact)}, sampled {human_bytes(info.bytes_needed_sampled)}"
-            f" (default mode: {info.default_mode})"
-        )
-        for note in info.notes:
-            print(f"  note: {note}")
+        print(inspection_text(info))
     return 1 if failed else 0
 
 
@@ -125,24 +106,18 @@ def _progress_printer(quiet: bool) -> Callable[[Progress], None]:
 
 
 def _run(refs: list[str], args: argparse.Namespace) -> list[Outcome]:
-    opts = _options(args)
+    cancel = threading.Event()
+    opts = _options(args, cancel)
     try:
         return compute_many(refs, opts, _progress_printer(args.quiet))
     except KeyboardInterrupt:
-        opts.cancel.set()
+        cancel.set()
         raise
 
 
 def _report(outcomes: list[Outcome]) -> int:
-    rows = []
-    for o in outcomes:
-        fp = o.fingerprint
-        if fp:
-            status = "cached" if o.cached else "ok"
-            read = "0 B (cache)" if o.cached else f"{human_bytes(fp.bytes_read)} of {human_bytes(fp.bytes_total)}"
-            rows.append([fp.model, fp.architecture or "?", fp.layers, fp.mode, fp.short_revision, read, status])
-    if rows:
-        print(_table(rows, ["model", "architecture", "layers", "mode", "revision", "bytes read", "status"]))
+    if table := outcomes_table(outcomes):
+        print(table)
     failed = [o for o in outcomes if o.error]
     for o in failed:
         print(f"error: {o.error}", file=sys.stderr)
@@ -222,56 +197,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("error: compare needs at least two fingerprints", file=sys.stderr)
         return 1
     pairs = [compare_pair(fps[i], fps[j]) for i in range(len(fps)) for j in range(i + 1, len(fps))]
-    roles = sorted(
-        {r for c in pairs for r in c.per_role}, key=lambda r: list(ROLE_LABELS).index(r) if r in ROLE_LABELS else 99
-    )
-
-    def fmt(v: float | None) -> str:
-        return "" if v is None else f"{v:.3f}"
-
     if args.format == "json":
-        out = [
-            {
-                "a": c.a,
-                "b": c.b,
-                "score": c.score,
-                "per_role": c.per_role,
-                "score_roles": c.score_roles,
-                "layers_a": c.layers_a,
-                "layers_b": c.layers_b,
-                "resampled": c.resampled,
-                "notes": c.notes,
-                "measure": "pearson r of per-layer attention weight std (σ-curves)",
-                "caveat": SIGMA_CAVEAT_WITH_EXAMPLES,
-            }
-            for c in pairs
-        ]
-        print(json.dumps(out, indent=2))
+        print(comparison_json(pairs))
     elif args.format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["a", "b", "score_mean_r", *[f"r_{r}" for r in roles], "layers_a", "layers_b", "resampled"])
-        for c in pairs:
-            w.writerow(
-                [c.a, c.b, fmt(c.score), *[fmt(c.per_role.get(r)) for r in roles], c.layers_a, c.layers_b, c.resampled]
-            )
-        print(buf.getvalue(), end="")
+        print(comparison_csv(pairs), end="")
     else:
-        rows = [
-            [
-                c.a,
-                c.b,
-                fmt(c.score),
-                *[fmt(c.per_role.get(r)) for r in roles],
-                f"{c.layers_a}/{c.layers_b}",
-                "yes" if c.resampled else "",
-            ]
-            for c in pairs
-        ]
-        print("σ-curve correlation (Pearson r of per-layer attention weight std; mean over Q/K/V/O-type roles)")
-        print(_table(rows, ["model A", "model B", "mean r", *[f"r {r}" for r in roles], "layers", "resampled"]))
-        print()
-        print("Caveat: " + SIGMA_CAVEAT_WITH_EXAMPLES)
+        print(comparison_table(pairs))
     return 1 if failed else 0
 
 
@@ -281,7 +212,8 @@ def cmd_verdict(args: argparse.Namespace) -> int:
     if why := _unwritable(args.json):
         print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
         return 2
-    opts = _options(args)
+    cancel = threading.Event()
+    opts = _options(args, cancel)
     show = _progress_printer(args.quiet)
     pair = (args.a, args.b)
     try:
@@ -289,7 +221,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
         if not args.quiet and sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 100 + "\r")
     except KeyboardInterrupt:
-        opts.cancel.set()
+        cancel.set()
         raise
     if pair not in run.verdicts:
         errors = [str(e) for e in run.failed_models.values()] or [_pair_error(pair, run.failed_pairs.get(pair))]
@@ -297,7 +229,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
         return 1
     v = run.verdicts[pair]
-    print(render_verdict(v))
+    print(verdict_text(v))
     if args.json:
         if why := _write_atomically(args.json, json.dumps(v.to_json(), indent=2, ensure_ascii=False) + "\n"):
             print(f"error: cannot write {args.json}: {why}", file=sys.stderr)
@@ -311,37 +243,6 @@ def _pair_error(pair: tuple[str, str], exc: Exception | None) -> str:
         return str(exc)
     what = f"unexpected {type(exc).__name__} while comparing: {exc}" if exc else "cancelled"
     return str(InternalError(what, model=f"{pair[0]} vs {pair[1]}"))
-
-
-def render_verdict(v: Verdict) -> str:
-    lines = [
-        f"{v.a}  vs  {v.b}",
-        "",
-        f"Verdict: {v.sentence}  [{v.verdict}]",
-        f"Strength: {v.strength:.2f} (0..1, probability-like)",
-    ]
-    lines += [f"  because {b}" for b in v.because]
-    rows = []
-    for name, s in v.signals.items():
-        place = v.placements.get(name) or {}
-        value = f"{s.value:.4f}" if s.available else "n/a"
-        where = (
-            f"{place['percentile']:.0f}th pct, z={place['z']}"
-            if place and place.get("z") is not None
-            else ("" if s.available else s.reason or "")
-        )
-        rows.append([s.label, value, where])
-    lines += ["", _table(rows, ["signal", "value", "vs unrelated pairs (or why not available)"])]
-    if v.reads:
-        lines += ["", "Read (all signals together):"]
-        lines += [
-            f"  - {m}: {human_bytes(r['bytes_read'])} of {human_bytes(r['bytes_total'])} in {r.get('requests', '?')} reads ({r['mode']})"
-            for m, r in v.reads.items()
-        ]
-    if v.not_checked:
-        lines += ["", "Could not be checked:"] + [f"  - {n}" for n in v.not_checked]
-    lines += ["", "Caveats:"] + [f"  - {c}" for c in v.caveats]
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("httpx2", "httpx", "huggingface_hub"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    command: Callable[[argparse.Namespace], int] = args.func
     try:
-        return args.func(args)
+        return command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,8 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from conftest import FIXTURES
+from layouts import build_qwen2, write_safetensors_dir
 
 from fingerprint.cli import main
 
@@ -14,6 +19,7 @@ BABY_A = str(FIXTURES / "babyllama-tok361")
 BABY_B = str(FIXTURES / "babyllama-tok105")
 STORIES = str(FIXTURES / "stories260k")
 GGUF = str(FIXTURES / "stories260k-q8_0.gguf")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_inspect_lists_roles_and_bytes(capsys):
@@ -69,3 +75,25 @@ def test_failed_model_is_reported_and_others_carry_on(tmp_path, capsys):
     errors = [line for line in cap.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and "Traceback" not in cap.err
     assert [d["model"] for d in json.loads(path.read_text())] == [STORIES]
+
+
+def test_compare_columns_are_the_same_on_every_run(tmp_path):
+    """Qwen2 has Q/K/V biases, roles without a label: their columns once came in Python's per-process set order, so
+    a script reading the CSV by position broke from one run to the next."""
+    a = write_safetensors_dir(build_qwen2(seed=0), tmp_path / "qwen2-a")
+    b = write_safetensors_dir(build_qwen2(seed=1), tmp_path / "qwen2-b")
+    headers = set()
+    for seed in ("1", "2", "3", "4"):
+        done = subprocess.run(
+            [sys.executable, "-m", "fingerprint", "compare", str(a), str(b), "--format", "csv", "--no-cache", "-q"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=ROOT,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        headers.add(done.stdout.splitlines()[0])
+    assert len(headers) == 1
+    roles = [c.removeprefix("r_") for c in headers.pop().split(",") if c.startswith("r_")]
+    assert roles[:4] == ["q", "k", "v", "o"] and roles[-3:] == ["q_bias", "k_bias", "v_bias"]

@@ -2,5 +2,6 @@
 figures (plotly), exports and the report.
 
 The only part of ``fingerprint`` that imports plotly; never streamlit. ``texts``, ``labels``, ``formatting``,
-``tables`` and ``exports`` import no plotly, so the command line can use them without it.
+``tables``, ``exports`` and ``terminal_text`` (what the command line prints) import no plotly, so the command line
+can use them without it.
 """

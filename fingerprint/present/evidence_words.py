@@ -9,7 +9,7 @@ from typing import Any
 
 from ..lineage import calibration as calibration_mod
 from ..lineage.calibration import Calibration
-from ..lineage.verdict import VERDICTS, Verdict
+from ..lineage.verdict import VERDICTS, Relation, Verdict
 from .texts import EVIDENCE_EXPLANATION, EVIDENCE_EXPLANATION_UNCALIBRATED
 
 
@@ -66,7 +66,7 @@ def strength_text(v: Verdict, cal: Calibration | None = None) -> str:
     )
 
 
-def stress_verdict_text(verdict: str, cal: Calibration | None = None) -> str:
+def stress_verdict_text(verdict: Relation, cal: Calibration | None = None) -> str:
     """The verdict of a changed model against its original. Without a calibration only identical weights can be
     recognised, so 'no evidence' there says nothing: it is shown as 'no verdict'."""
     if verdict == "no_evidence" and not has_calibration(cal):

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -56,7 +56,7 @@ def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None) -
             s = fp.stats.get(role, {})
             for layer, sd in enumerate(curve):
 
-                def cell(key: str, layer: int = layer, s: dict = s) -> str:
+                def cell(key: str, layer: int = layer, s: Mapping[str, list[float | None]] = s) -> str:
                     vals = s.get(key) or []
                     v = vals[layer] if layer < len(vals) else None
                     return "" if v is None or not math.isfinite(v) else repr(float(v))

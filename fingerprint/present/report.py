@@ -51,7 +51,8 @@ def _items(title: str, items: Sequence[str]) -> str:
 
 
 def _figure(fig: go.Figure, *, with_plotlyjs: bool = False) -> str:
-    return fig.to_html(include_plotlyjs=with_plotlyjs, full_html=False)
+    html: str = fig.to_html(include_plotlyjs=with_plotlyjs, full_html=False)
+    return html
 
 
 def html_report(
@@ -143,7 +144,7 @@ def _pairs_section(
     index = {n: i for i, n in enumerate(names)}
     cells = []
     for row in rows[:max_pairs]:
-        i, j = index[row["model A"]], index[row["model B"]]
+        i, j = index[str(row["model A"])], index[str(row["model B"])]
         c = pairs[i][j]
         per_role = ", ".join(f"{short_role(r)} {number_or_na(v)}" for r, v in c.per_role.items())
         caveats = pair_caveats(fps[i], fps[j], c, names[i], names[j])[:-1]  # the general caveat is at the top
@@ -152,9 +153,9 @@ def _pairs_section(
                 escape(names[i]),
                 escape(names[j]),
                 number_or_na(c.score),
-                escape(row["strength"]),
+                escape(str(row["strength"])),
                 escape(per_role),
-                escape(row["layers"]),
+                escape(str(row["layers"])),
                 "<br>".join(escape(x) for x in caveats),
             ]
         )

@@ -130,7 +130,8 @@ def _zscore(y: np.ndarray) -> np.ndarray:
     if ok.sum() < 2:
         return y
     sd = float(np.std(y[ok]))
-    return (y - np.mean(y[ok])) / sd if sd > 0 else y - np.mean(y[ok])
+    centred = y - float(np.mean(y[ok]))
+    return centred / sd if sd > 0 else centred
 
 
 def curves_figure(

@@ -52,7 +52,8 @@ def static_image(
     if problem:
         raise StaticImageUnavailable(problem)
     try:  # kaleido's choreographer finds the same browser (BROWSER_PATH, then these names on PATH)
-        return fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
+        image: bytes = fig.to_image(format=fmt, width=width, height=height, scale=scale if fmt == "png" else 1)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StaticImageUnavailable(NO_CHROMIUM.format(why=f"making the image failed ({first[:200]})")) from None
+    return image

@@ -37,22 +37,23 @@ def stress_figure(report: StressReport, cal: Calibration | None = None) -> go.Fi
         zr, tr, hr = [], [], []
         for n in signals:
             s = r.signals.get(n)
-            ok = s is not None and s.available and s.value is not None
+            value = s.measured if s is not None else None
+            ok = value is not None
             state = r.survived.get(n)
             if judged:
                 zr.append(None if state is None else (1.0 if state else 0.0))
             else:
-                zr.append(float(s.value) if ok else None)
+                zr.append(None if value is None else float(value))
             word = (
                 ("survived: still clearly above every unrelated pair" if state else "broke: in the unrelated range")
                 if state is not None
                 else ("not judged: no calibration" if ok else "not available")
             )
-            tr.append(f"{s.value:.2f}" if ok else "n/a")
+            tr.append("n/a" if value is None else f"{value:.2f}")
             why = "" if ok or s is None else f"<br>{wrap(s.reason or '', 50)}"
             hr.append(
                 f"<b>{r.label}</b> ({'exact' if r.exact else 'approximate'})<br>{SIGNAL_LABELS[n]}: "
-                f"{number_or_na(s.value if ok else None)}<br>{word}{why}"
+                f"{number_or_na(value)}<br>{word}{why}"
             )
         z.append(zr)
         text.append(tr)

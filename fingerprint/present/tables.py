@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,12 +24,16 @@ from .sigma_words import strength
 if TYPE_CHECKING:
     from ..lineage.stress import StressReport
 
+Cell = str | int | float | None  # None: no value (shown empty or as n/a)
+Row = dict[str, Cell]  # column name -> cell, in column order
+PAIR_SCORE = "r (mean over projections)"
+
 
 def pairs_rows(
     fps: Sequence[Fingerprint],
     names: Sequence[str] | None = None,
     pairs: Sequence[Sequence[PairComparison]] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """One row per unordered pair of different models, highest score first."""
     names = list(names) if names is not None else display_names(fps)
     pairs = pairs if pairs is not None else pair_matrix(fps)
@@ -36,10 +41,10 @@ def pairs_rows(
     for i in range(len(fps)):
         for j in range(i + 1, len(fps)):
             c = pairs[i][j]
-            row = {
+            row: Row = {
                 "model A": names[i],
                 "model B": names[j],
-                "r (mean over projections)": c.score,
+                PAIR_SCORE: c.score,
                 "strength": strength(c.score),
                 "layers": f"{c.layers_a} / {c.layers_b}",
                 "depths resampled": "yes" if c.resampled else "no",
@@ -47,20 +52,22 @@ def pairs_rows(
             for role, v in c.per_role.items():
                 row[f"r {short_role(role)}"] = v
             rows.append(row)
-    rows.sort(
-        key=lambda r: -math.inf if r["r (mean over projections)"] is None else r["r (mean over projections)"],
-        reverse=True,
-    )
+    rows.sort(key=_score_or_lowest, reverse=True)
     return rows
+
+
+def _score_or_lowest(row: Row) -> float:
+    score = row[PAIR_SCORE]
+    return -math.inf if score is None or isinstance(score, str) else score
 
 
 # ---------------------------------------------------------------- lineage evidence
 
 
-def signal_rows(v: Verdict, cal: Calibration | None = None) -> list[dict]:
+def signal_rows(v: Verdict, cal: Calibration | None = None) -> list[Row]:
     """The evidence as a table: one row per signal, every number named."""
     calibrated = has_calibration(cal)
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for name in SIGNAL_ORDER:
         s = v.signals.get(name)
         if s is None:
@@ -85,7 +92,9 @@ def find_verdict(verdicts: Mapping[tuple[str, str], Verdict], a: str, b: str) ->
 
 
 def missing_pairs(
-    keys: Sequence[str], verdicts: Mapping[tuple[str, str], Verdict], skip: set | frozenset = frozenset()
+    keys: Sequence[str],
+    verdicts: Mapping[tuple[str, str], Verdict],
+    skip: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> list[tuple[str, str]]:
     """The unordered pairs of ``keys`` that have no verdict yet (and are not in ``skip``)."""
     out = []
@@ -121,11 +130,11 @@ def signal_matrix(
     return m, notes
 
 
-def stress_rows(report: StressReport, cal: Calibration | None = None) -> list[dict]:
+def stress_rows(report: StressReport, cal: Calibration | None = None) -> list[Row]:
     """One row per transformation: exact or not, the measured output change, the verdict, every signal's value."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for r in report.rows:
-        row = {
+        row: Row = {
             "transformation": r.label,
             "kind": "exact" if r.exact else "approximate",
             "output change (nats)": r.output_change,
