@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 COLORSCALE = "RdBu_r"  # diverging: red = +1, white = 0, blue = -1
@@ -84,3 +85,36 @@ def wrap(text: str, width: int = 40) -> str:
 def heatmap_side(n: int) -> int:
     """Height in pixels of an N x N heatmap."""
     return max(420, min(1500, 160 + 26 * n))
+
+
+def diverging_heatmap(
+    z: list[list[float | None]],
+    labels: Sequence[str],
+    text: list[list[str]],
+    hover: list[list[str]],
+    scale_title: str,
+    name: str,
+    hover_on_gaps: bool = True,
+) -> go.Heatmap:
+    """An N x N matrix of scores on the fixed -1..1 diverging scale (red = alike, white = 0), values written in the
+    cells of small matrices, one hover text per cell; the σ and the lineage-signal heatmaps share it."""
+    n = len(labels)
+    gap = 1 if n <= 30 else 0
+    return go.Heatmap(
+        z=z,
+        x=labels,
+        y=labels,
+        zmin=-1.0,
+        zmax=1.0,
+        zmid=0.0,
+        colorscale=COLORSCALE,
+        customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>",
+        hoverongaps=hover_on_gaps,
+        text=text,
+        texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
+        xgap=gap,
+        ygap=gap,
+        colorbar=dict(title=dict(text=scale_title, side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
+        name=name,
+    )

@@ -16,10 +16,9 @@ from ..compare import PairComparison, as_array, compare_pair, matrix_from_pairs,
 from ..result import Fingerprint
 from ..roles import WEIGHT_ROLES
 from .figure_style import (
-    CELL_TEXT_MAX,
-    COLORSCALE,
     PALETTE,
     SYMBOLS,
+    diverging_heatmap,
     heatmap_side,
     tick_labels,
     tick_style,
@@ -59,23 +58,7 @@ def heatmap_figure(
     text = [[number_or_na(v, 2) for v in row] for row in m]
     z = [[None if not math.isfinite(v) else float(v) for v in row] for row in m]
 
-    heat = go.Heatmap(
-        z=z,
-        x=labels,
-        y=labels,
-        zmin=-1.0,
-        zmax=1.0,
-        zmid=0.0,
-        colorscale=COLORSCALE,
-        customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>",
-        text=text,
-        texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
-        xgap=1 if n <= 30 else 0,
-        ygap=1 if n <= 30 else 0,
-        colorbar=dict(title=dict(text="Pearson r", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
-        name="correlation",
-    )
+    heat = diverging_heatmap(z, labels, text, hover, scale_title="Pearson r", name="correlation")
     tick_font, max_len = tick_style(n)
     ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     side = heatmap_side(n)

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS
 from .evidence_words import calibration_or_default, placement_text
-from .figure_style import CELL_TEXT_MAX, COLORSCALE, NOT_AVAILABLE, heatmap_side, tick_labels, tick_style, wrap
+from .figure_style import CELL_TEXT_MAX, NOT_AVAILABLE, diverging_heatmap, heatmap_side, tick_labels, tick_style, wrap
 from .formatting import number_or_na
 from .labels import SHORT_SIGNAL, WHAT_SIGNAL
 from .ordering import display_order
@@ -52,24 +52,7 @@ def signal_heatmap_figure(
     ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     gap = 1 if n <= 30 else 0
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=labels,
-            y=labels,
-            zmin=-1.0,
-            zmax=1.0,
-            zmid=0.0,
-            colorscale=COLORSCALE,
-            customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
-            hoverongaps=False,
-            text=text,
-            texttemplate="%{text}" if n <= CELL_TEXT_MAX else None,
-            xgap=gap,
-            ygap=gap,
-            colorbar=dict(title=dict(text=SHORT_SIGNAL[signal], side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
-            name=signal,
-        )
+        diverging_heatmap(z, labels, text, hover, scale_title=SHORT_SIGNAL[signal], name=signal, hover_on_gaps=False)
     )
     gaps = [[0.0 if x is None else None for x in row] for row in z]
     if any(x is not None for row in gaps for x in row):  # not available: grey, not white (white means 0)
