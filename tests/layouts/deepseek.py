@@ -201,6 +201,26 @@ def _deepseek(
     return b, config
 
 
+# DeepSeek-V2's shapes, scaled down; V2 and V2-Lite differ only in q_lora_rank
+SMALL_V2 = dict(
+    hidden=64,
+    heads=4,
+    kv_lora_rank=32,
+    nope=16,
+    rope=8,
+    vdim=16,
+    inter=96,
+    moe_inter=16,
+    n_routed=4,
+    n_shared=2,
+    first_k_dense=1,
+    vocab=128,
+    v3=False,
+    fp8=False,
+    mtp=0,
+)
+
+
 def build_deepseek_v2(seed: int = 0, *, layers: int = 3) -> Layout:
     """deepseek-ai/DeepSeek-V2: MLA with q LoRA.  Shapes (modeling_deepseek):
     q_a_proj (q_lora_rank, hidden), q_a_layernorm (q_lora_rank), q_b_proj
@@ -210,23 +230,9 @@ def build_deepseek_v2(seed: int = 0, *, layers: int = 3) -> Layout:
     b, config = _deepseek(
         seed,
         "deepseek_v2",
-        hidden=64,
         layers=layers,
-        heads=4,
         q_lora_rank=48,
-        kv_lora_rank=32,
-        nope=16,
-        rope=8,
-        vdim=16,
-        inter=96,
-        moe_inter=16,
-        n_routed=4,
-        n_shared=2,
-        first_k_dense=1,
-        vocab=128,
-        v3=False,
-        fp8=False,
-        mtp=0,
+        **SMALL_V2,
     )
     return b.layout("deepseek_v2", config)
 
@@ -237,23 +243,9 @@ def build_deepseek_v2_lite(seed: int = 0, *, layers: int = 3) -> Layout:
     b, config = _deepseek(
         seed,
         "deepseek_v2_lite",
-        hidden=64,
         layers=layers,
-        heads=4,
         q_lora_rank=None,
-        kv_lora_rank=32,
-        nope=16,
-        rope=8,
-        vdim=16,
-        inter=96,
-        moe_inter=16,
-        n_routed=4,
-        n_shared=2,
-        first_k_dense=1,
-        vocab=128,
-        v3=False,
-        fp8=False,
-        mtp=0,
+        **SMALL_V2,
     )
     return b.layout("deepseek_v2_lite", config)
 
