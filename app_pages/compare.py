@@ -26,7 +26,7 @@ from fingerprint.present.labels import (
 from fingerprint.present.sigma_figures import curves_figure, heatmap_figure, pair_figure
 from fingerprint.present.sigma_words import pair_caveats, strength
 from fingerprint.present.signal_heatmap import signal_heatmap_figure
-from fingerprint.present.tables import find_verdict, missing_pairs, pairs_rows, signal_matrix, signal_rows
+from fingerprint.present.tables import find_verdict, missing_pairs, pairs_rows, signal_matrix, signal_rows_text
 from fingerprint.present.texts import NO_CALIBRATION_VERDICT, PROBE_READS, SIGMA_CAVEAT_WITH_EXAMPLES, WHAT_IS_R
 
 LARGE_SET = 12  # more models than this: the lineage signals of every pair wait for a click
@@ -294,11 +294,7 @@ def show_verdict(v) -> None:
     if moe is not None:
         st.plotly_chart(moe, width="stretch", theme=None, key="moe")
     with st.expander("Every number, as a table", icon=":material/table:"):
-        rows = [
-            {k: ("n/a" if x is None else f"{x:.4f}" if k == "value" else x) for k, x in r.items()}
-            for r in signal_rows(v)
-        ]
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(signal_rows_text(v), hide_index=True, width="stretch")
 
 
 def lineage_evidence(ka: str, kb: str, label: dict) -> None:

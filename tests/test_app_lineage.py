@@ -207,7 +207,7 @@ def synthetic_verdict(calibrated: bool = True):
 def test_evidence_figures_with_a_calibration_moe_and_different_depths():
     from fingerprint.present.evidence_figures import depth_figure, evidence_figure, moe_figure
     from fingerprint.present.evidence_words import strength_text
-    from fingerprint.present.tables import signal_rows
+    from fingerprint.present.tables import signal_rows, signal_rows_text
 
     v, cal = synthetic_verdict()
     assert v.verdict == "moe_upcycle" and v.sentence.startswith("consistent with")
@@ -227,6 +227,16 @@ def test_evidence_figures_with_a_calibration_moe_and_different_depths():
     assert "unlikely an unrelated pair" in strength_text(v, cal)
     rows = signal_rows(v, cal)
     assert [r["value"] for r in rows][:2] == [None, 0.31] and rows[0]["why not available"]
+    shown = signal_rows_text(v, cal)  # on screen: one type per column, or pyarrow logs a traceback and gives up
+    assert all(isinstance(x, str) for r in shown for x in r.values())
+    assert [r["value"] for r in shown][:2] == ["n/a", "0.310"]
+    assert all(
+        r["percentile (unrelated)"] == "" or r["percentile (unrelated)"][-2:] in ("st", "nd", "rd", "th") for r in shown
+    )
+    import pyarrow as pa
+
+    for column in shown[0]:
+        pa.array([r[column] for r in shown])  # converts: no mixed column
 
     v0, empty = synthetic_verdict(calibrated=False)
     fig0 = evidence_figure(v0, empty)

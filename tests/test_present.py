@@ -256,3 +256,27 @@ def test_static_image_png_and_svg_where_chromium_is(demo_fps):
     fig = heatmap_figure(demo_fps)
     assert export.static_image(fig, "png", width=800).startswith(b"\x89PNG")
     assert b"<svg" in export.static_image(fig, "svg", width=800)[:200]
+
+
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (21, "21st"),
+        (81.4, "81st"),
+        (92.6, "93rd"),
+        (100, "100th"),
+        (111, "111th"),
+        (0, "0th"),
+    ],
+)
+def test_percentiles_are_said_with_the_right_ordinal(n, words):
+    from fingerprint.present.formatting import ordinal
+
+    assert ordinal(n) == words

@@ -32,3 +32,10 @@ def human_count(n: int) -> str:
 def number_or_na(v: float | None, digits: int = 3) -> str:
     """A value with ``digits`` decimals, or 'n/a' when it is undefined (None, NaN)."""
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def ordinal(n: float) -> str:
+    """A rank in words: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 81st, 100th (rounded to a whole number)."""
+    k = round(n)
+    suffix = "th" if k % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"

@@ -18,6 +18,7 @@ from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
 from ..lineage.verdict import Verdict
 from ..result import Fingerprint
 from .evidence_words import has_calibration, placement_text, stress_verdict_text
+from .formatting import ordinal
 from .labels import SHORT_SIGNAL, display_names, short_role
 from .sigma_words import strength
 
@@ -85,6 +86,23 @@ def signal_rows(v: Verdict, cal: Calibration | None = None) -> list[Row]:
             }
         )
     return rows
+
+
+def signal_rows_text(v: Verdict, cal: Calibration | None = None) -> list[dict[str, str]]:
+    """``signal_rows`` with every cell as text, for a table on screen: one type per column (a column of numbers
+    and "n/a" cannot be shown as numbers), values rounded to what they support, percentiles as ordinals."""
+    out = []
+    for r in signal_rows(v, cal):
+        value, pct, z = r["value"], r["percentile (unrelated)"], r["z (unrelated)"]
+        out.append(
+            {
+                **{k: "" if x is None else str(x) for k, x in r.items()},
+                "value": "n/a" if not isinstance(value, int | float) else f"{value:.3f}",
+                "percentile (unrelated)": ordinal(pct) if isinstance(pct, int | float) else "",
+                "z (unrelated)": f"{z:+.1f}" if isinstance(z, int | float) else "",
+            }
+        )
+    return out
 
 
 def find_verdict(verdicts: Mapping[tuple[str, str], Verdict], a: str, b: str) -> Verdict | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..compare import PairComparison
 from ..roles import ROLE_LABELS, ROLE_ORDER
-from .formatting import human_bytes
+from .formatting import human_bytes, ordinal
 from .texts import SIGMA_CAVEAT_WITH_EXAMPLES
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def verdict_text(v: Verdict) -> str:
         place = v.placements.get(name) or {}
         value = f"{s.value:.4f}" if s.available else "n/a"
         where = (
-            f"{place['percentile']:.0f}th pct, z={place['z']}"
+            f"{ordinal(place['percentile'])} percentile, z={place['z']}"
             if place and place.get("z") is not None
             else ("" if s.available else s.reason or "")
         )
