@@ -15,7 +15,7 @@ from dashboard.panels import fingerprinting_panel
 from dashboard.settings import apply_secrets
 from dashboard.state import fingerprints, init_state, log_settings_problems, settings
 from dashboard.turns import TURNS
-from fingerprint.present.texts import CRITIQUE_URL, PAPER_URL, SIGMA_CAVEAT
+from fingerprint.present.texts import CRITIQUE_URL, PAPER_LINK_TEXT, PAPER_URL, SIGMA_CAVEAT
 
 st.set_page_config(page_title="LLM fingerprint", page_icon=":material/fingerprint:", layout="wide")
 
@@ -84,7 +84,7 @@ with st.sidebar:
         )
     st.divider()
     st.caption(SIGMA_CAVEAT)
-    st.caption(f"[The paper (arXiv 2507.03014)]({PAPER_URL}) · [A critique]({CRITIQUE_URL})")
+    st.caption(f"[{PAPER_LINK_TEXT}]({PAPER_URL}) · [A critique]({CRITIQUE_URL})")
 
 show_link_notes()
 fingerprinting_panel()

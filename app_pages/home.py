@@ -7,7 +7,7 @@ from dashboard.navigation import PAGES
 from dashboard.policy import count_refusal
 from dashboard.state import settings
 from fingerprint.demo import DEMO_MODELS, demo_paths
-from fingerprint.present.texts import CRITIQUE_URL, DEMO_EXPLANATION, NEVER_PROOF, PAPER_URL
+from fingerprint.present.texts import CRITIQUE_URL, DEMO_EXPLANATION, NEVER_PROOF, PAPER_STATUS, PAPER_URL
 
 st.title("How do two language models' weights relate?")
 intro, demo = st.columns([3, 2], gap="large")
@@ -26,7 +26,7 @@ relation.
 **What the numbers can and cannot show.** In July 2025 a paper ([arXiv 2507.03014]({PAPER_URL})) reported
 r = 0.927 between Huawei's Pangu Pro MoE and Alibaba's Qwen2.5-14B and presented it as evidence that one was
 derived from the other. But the same measure gives about 0.91 for Llama-2-7B and deepseek-llm-7b, two models
-trained independently ([a critique, in Chinese]({CRITIQUE_URL})). A copy or a fine-tune of a model does give a
+trained independently ([a critique, in Chinese]({CRITIQUE_URL})). {PAPER_STATUS} A copy or a fine-tune of a model does give a
 high r - but so do unrelated models built with look-alike recipes. **{NEVER_PROOF}.** Nor is a low one proof
 of independence: rescaling a layer's
 Q by c and K by 1/c changes the curve without changing what the model computes.

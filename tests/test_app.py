@@ -95,6 +95,8 @@ def test_home_explains_and_offers_the_demo():
     page = texts(at, "markdown")
     assert "σ-curve" in page and "never proof" in page
     assert "https://arxiv.org/abs/2507.03014" in page
+    assert "withdrawn by arXiv Admin" in page and "settles nothing" in page  # the paper's status, not as standing
+    assert "withdrawn" in texts(at.sidebar, "caption")
     assert at.button(key="run_demo").label == "Run the demo"
 
 

@@ -24,7 +24,7 @@ from .sigma_figures import curves_figure, heatmap_figure
 from .sigma_words import pair_caveats
 from .stress_figure import stress_figure
 from .tables import pairs_rows, stress_rows
-from .texts import PAPER_URL, SIGMA_CAVEAT_WITH_EXAMPLES, STRESS_EXPLANATION, WHAT_IS_R, plain
+from .texts import PAPER_STATUS, PAPER_URL, SIGMA_CAVEAT_WITH_EXAMPLES, STRESS_EXPLANATION, WHAT_IS_R, plain
 
 if TYPE_CHECKING:
     from ..lineage.stress import StressReport
@@ -95,7 +95,7 @@ def _heading(n_models: int) -> str:
     return (
         f"<h1>{TITLE}</h1>\n"
         f"<p class='small'>Generated {escape(when)} by llm-fingerprint {escape(__version__)}. {n_models} models. "
-        f"Method: HonestAGI, <a href='{PAPER_URL}'>arXiv 2507.03014</a>.</p>\n"
+        f"Method: HonestAGI, <a href='{PAPER_URL}'>arXiv 2507.03014</a> ({escape(PAPER_STATUS)})</p>\n"
         f"<p>{escape(WHAT_IS_R)}</p>\n"
         f"<div class='caveat'><b>What this can and cannot show.</b> {escape(SIGMA_CAVEAT_WITH_EXAMPLES)}</div>"
     )

@@ -12,6 +12,14 @@ from ..lineage.plan import PROBE_BYTES, PROBE_REQUESTS
 PAPER_URL = "https://arxiv.org/abs/2507.03014"
 CRITIQUE_URL = "https://www.zhihu.com/question/1924254207063593527/answer/1924429291443164725"  # in Chinese: deepseek-llm-7b vs Llama-2-7b = 0.91
 
+PAPER_STATUS = (
+    'arXiv has since withdrawn the paper (version 2, 24 April 2026: "withdrawn by arXiv Admin"); version 1 can '
+    "still be read. The withdrawal settles nothing about Pangu Pro MoE and Qwen2.5-14B either way: it neither "
+    "shows that one was derived from the other nor that it was not. What stands is the measurement itself: the "
+    "method is public, and this tool computes it, with what it can and cannot show."
+)
+PAPER_LINK_TEXT = "The paper (arXiv 2507.03014, withdrawn)"
+
 NEVER_PROOF = "A high σ-curve correlation is consistent with shared lineage, never proof"
 SIGMA_CAVEAT = NEVER_PROOF + ": independently trained models with look-alike recipes also correlate highly."
 SIGMA_CAVEAT_WITH_EXAMPLES = (
