@@ -8,7 +8,7 @@ from dashboard.address_bar import current_link_view
 from dashboard.lineage_runs import collect_finished_lineage
 from dashboard.links import app_base_url, link_params, share_url, shareable_reference
 from dashboard.navigation import PAGES, URL_PATHS
-from dashboard.state import init_state, label_of, reference_shown
+from dashboard.state import init_state, label_of, reference_shown, settings
 from fingerprint.compare import pair_matrix
 from fingerprint.present.exports import curves_csv, fingerprints_json, lineage_json, matrix_csv
 from fingerprint.present.labels import display_names, role_label
@@ -55,11 +55,19 @@ def _ref(key: str) -> str:
     return shareable_reference(have[key]) or reference_shown(key)
 
 
+local_paths = not settings().shared and st.checkbox(
+    "Name local models by their full path",
+    key="export_local_paths",
+    help="Off: the exports name a model on this computer by its file or folder name (demo models as demo:<name>), "
+    "so sharing a file does not tell where you keep your models.",
+)
 files = {
     "matrix.csv": matrix_csv(fps, role, order, names, pairs),
-    "curves.csv": curves_csv(fps, names),
-    "fingerprints.json": fingerprints_json(fps),
-    "report.html": html_report(fps, role, order, names, failures, verdicts=verdicts, stress=stress),
+    "curves.csv": curves_csv(fps, names, local_paths=local_paths),
+    "fingerprints.json": fingerprints_json(fps, local_paths=local_paths),
+    "report.html": html_report(
+        fps, role, order, names, failures, verdicts=verdicts, stress=stress, local_paths=local_paths
+    ),
 }
 if verdicts or stress is not None:
     files["lineage.json"] = lineage_json(verdicts, [(_ref(a), _ref(b)) for (a, b), _ in evidence], stress)

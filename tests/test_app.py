@@ -215,15 +215,20 @@ def test_exports_match_what_the_heatmap_showed(demo):
 
     fps = json.loads(files["fingerprints.json"])
     assert len(fps) == 4 and all(fp["schema_version"] == 1 and fp["curves"]["q"] for fp in fps)
-    assert {Path(fp["model"]).name for fp in fps} == set(trace["x"])
+    assert {fp["model"] for fp in fps} == {f"demo:{n}" for n in trace["x"]}  # never where this computer keeps them
 
     curves = list(csv.DictReader(io.StringIO(files["curves.csv"])))
     assert len(curves) == 4 * 5 * 5  # 4 models x 5 roles x 5 layers
+    assert {row["model"] for row in curves} == {f"demo:{n}" for n in trace["x"]}
 
     report = files["report.html"]
     assert "plotly" in report.lower() and "never proof" in report
     for name in trace["x"]:
         assert name in report
+    demo_folder = str(FIXTURES)
+    assert all(demo_folder not in body for body in files.values())  # no absolute local path in any export
+    at.checkbox(key="export_local_paths").check().run()  # unless the user asks for them
+    assert demo_folder in at.session_state["exports"]["fingerprints.json"]
 
 
 # ---------------------------------------------------------------- share links

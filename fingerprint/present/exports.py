@@ -15,7 +15,7 @@ from .. import __version__
 from ..compare import PairComparison, matrix_from_pairs, pair_matrix
 from ..lineage import calibration
 from ..result import Fingerprint
-from .labels import display_names, score_label
+from .labels import display_names, public_reference, score_label
 from .ordering import display_order
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ def matrix_csv(
     return buf.getvalue()
 
 
-def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None) -> str:
-    """Every σ-curve in long form: one row per model, role and layer."""
+def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None, *, local_paths: bool = False) -> str:
+    """Every σ-curve in long form: one row per model, role and layer (local models by name, see public_reference)."""
     names = list(names) if names is not None else display_names(fps)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -64,7 +64,7 @@ def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None) -
                 w.writerow(
                     [
                         name,
-                        fp.model,
+                        public_reference(fp, local_paths),
                         fp.revision,
                         fp.format,
                         fp.mode,
@@ -79,9 +79,10 @@ def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None) -
     return buf.getvalue()
 
 
-def fingerprints_json(fps: Sequence[Fingerprint]) -> str:
-    """The fingerprints with their provenance: the same JSON array as ``compute --json`` (SCHEMA.md)."""
-    return json.dumps([fp.to_json() for fp in fps], indent=1)
+def fingerprints_json(fps: Sequence[Fingerprint], *, local_paths: bool = False) -> str:
+    """The fingerprints with their provenance: the same JSON array as ``compute --json`` (SCHEMA.md), local models
+    named by file or folder name (or ``demo:<name>``) unless ``local_paths``."""
+    return json.dumps([{**fp.to_json(), "model": public_reference(fp, local_paths)} for fp in fps], indent=1)
 
 
 def lineage_json(

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from ..demo import demo_reference
 from ..result import Fingerprint
 from ..roles import ROLE_LABELS, ROLE_ORDER
 
@@ -105,3 +106,11 @@ def hub_commit_url(fp: Fingerprint) -> str | None:
     if fp.source == "hub" and fp.repo_id and len(fp.revision) == 40:
         return f"https://huggingface.co/{fp.repo_id}/commit/{fp.revision}"
     return None
+
+
+def public_reference(fp: Fingerprint, local_paths: bool = False) -> str:
+    """How an export names a model: the Hub reference; a demo model as ``demo:<name>``; another local model by its
+    file or folder name, unless ``local_paths`` (the full path says where the user keeps their files)."""
+    if fp.source != "local" or local_paths:
+        return fp.model
+    return demo_reference(fp.model) or PurePath(fp.model).name or fp.model

@@ -19,7 +19,7 @@ from ..result import Fingerprint
 from .evidence_figures import depth_figure, evidence_figure, moe_figure
 from .evidence_words import evidence_explanation, strength_text
 from .formatting import human_bytes, number_or_na
-from .labels import display_names, hub_commit_url, role_label, score_label, short_role
+from .labels import display_names, hub_commit_url, public_reference, role_label, score_label, short_role
 from .sigma_figures import curves_figure, heatmap_figure
 from .sigma_words import pair_caveats
 from .stress_figure import stress_figure
@@ -65,14 +65,16 @@ def html_report(
     verdicts: Sequence[Verdict] = (),
     stress: StressReport | None = None,
     max_evidence_figures: int = 24,
+    local_paths: bool = False,
 ) -> str:
     """The whole page: charts, model table, pairs, caveats; the lineage evidence of the pairs that have a verdict
-    (its text, the evidence panel and the layer alignment) and the stress test when one was run."""
+    (its text, the evidence panel and the layer alignment) and the stress test when one was run. Local models are
+    named by file or folder name (or ``demo:<name>``) unless ``local_paths``."""
     names = list(names) if names is not None else display_names(fps)
     pairs = pair_matrix(fps)
     sections = [
         _heading(len(fps)),
-        _models_section(fps, names, failures),
+        _models_section(fps, names, failures, local_paths),
         f"<h2>Correlation matrix: {escape(score_label(role))}</h2>",
         _figure(heatmap_figure(fps, role, order, names, pairs), with_plotlyjs=True),
         _pairs_section(fps, names, pairs, max_pairs),
@@ -109,12 +111,14 @@ def _revision_cell(fp: Fingerprint) -> str:
     return ("sha256:" if fp.source == "local" else "") + rev
 
 
-def _models_section(fps: Sequence[Fingerprint], names: Sequence[str], failures: Sequence[str]) -> str:
+def _models_section(
+    fps: Sequence[Fingerprint], names: Sequence[str], failures: Sequence[str], local_paths: bool = False
+) -> str:
     header = ["name", "reference", "architecture", "layers", "format", "mode", "revision", "bytes read", "notes"]
     rows = [
         [
             escape(name),
-            escape(fp.model),
+            escape(public_reference(fp, local_paths)),
             escape(fp.architecture or ""),
             str(fp.layers),
             escape(fp.format),
