@@ -59,8 +59,8 @@ with c2:
     picked = set(st.session_state.get("stress_transforms", list(TRANSFORMS)))
     cols = st.columns(2)
     for col, exact, title in (
-        (cols[0], True, "exact: the model computes the same"),
-        (cols[1], False, "approximate: a small change"),
+        (cols[0], True, "function-preserving: the outputs do not change"),
+        (cols[1], False, "output-changing: the outputs move (measured)"),
     ):
         with col:
             st.caption(title)
@@ -93,6 +93,22 @@ def stress_worker(model: str, transforms: list[str]):
     return work
 
 
+def folder_problem(path: str) -> str | None:
+    """Why ``path`` cannot be stress-tested, in words that say what to give instead; None if it can be tried."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        return f"{path}: no such file or folder. Give a folder with a model's config.json and .safetensors weights."
+    if p.is_file():
+        kind = "a GGUF file" if p.suffix == ".gguf" else "a file"
+        return (
+            f"{path}: {kind}, not a folder. The stress test loads a whole model to run it, so it needs a folder with "
+            "the model's config.json and .safetensors weights (a small Llama-family model)."
+        )
+    if not (p / "config.json").is_file():
+        return f"{path}: this folder has no config.json. Give the folder a model was saved to (save_pretrained)."
+    return None
+
+
 running = lineage_running()
 busy = running and (t := lineage_run()) is not None and t.kind != "stress"
 if st.button(
@@ -102,14 +118,19 @@ if st.button(
     type="primary",
     disabled=running or not chosen or not path,
 ):
+    st.session_state.pop("lineage_error", None)  # a new attempt: only its own message is shown
+    st.session_state.pop("stress", None)
+    problem = None
     if s.shared and path not in STRESSABLE_DEMOS:
-        st.error("Only the demo models can be stress-tested on this shared server.")
-    elif path not in STRESSABLE_DEMOS and not Path(path).expanduser().is_dir():
-        st.error(f"{path}: no such folder.")
-    else:
-        st.session_state.pop("stress", None)
+        problem = "Only the demo models can be stress-tested on this shared server."
+    elif path not in STRESSABLE_DEMOS:
+        problem = folder_problem(path)
+    st.session_state["stress_problem"] = problem
+    if problem is None:
         start_lineage("stress", stress_worker(str(Path(path).expanduser()), list(chosen)))
         st.rerun()
+if problem := st.session_state.get("stress_problem"):
+    st.error(problem, icon=":material/error:")
 lineage_panel("stress")
 if busy:
     st.caption("The lineage evidence of a pair is being computed (progress on Compare); run this afterwards.")
@@ -143,15 +164,20 @@ if result:
     def shown(k: str, x):
         if x is None:
             return "n/a"
+        if isinstance(x, float) and k == "output change (nats)":
+            return f"{x:.0e} (unchanged)" if x < 1e-9 else f"{x:.2g}"
         if isinstance(x, float):
-            return f"{x:.1e}" if k == "output change (nats)" else f"{x:.3f}"
+            return f"{x:.3f}"
         return x
 
+    first = ["transformation", "kind", "output change (nats)", "verdict (changed vs original)"]
     st.dataframe(
-        [{k: shown(k, x) for k, x in r.items()} for r in rows],
+        [{k: shown(k, r[k]) for k in [*first, *(k for k in r if k not in first)]} for r in rows],
         hide_index=True,
         width="stretch",
         column_config={
+            "transformation": st.column_config.TextColumn(pinned=True),
+            "verdict (changed vs original)": st.column_config.TextColumn(width="large"),
             "output change (nats)": st.column_config.TextColumn(
                 help="The largest change of any next-token log-probability over a few token sequences: about "
                 "1e-12 means the same model."

@@ -145,9 +145,16 @@ def test_stress_page_runs_and_shows_a_row_per_transformation():
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["transformation"]) == ["Rescale Q/K", "Permute attention heads", "Quantize Q8_0"]
-    assert list(table["kind"]) == ["exact", "exact", "approximate"]
-    change = [float(x) for x in table["output change (nats)"]]
-    assert change[0] < 1e-9 and change[2] > 1e-4  # exact: the same model; approximate: measurably changed
+    assert list(table["kind"]) == ["function-preserving", "function-preserving", "output-changing"]
+    change = list(table["output change (nats)"])
+    assert change[0].endswith("(unchanged)") and float(change[0].split()[0]) < 1e-9  # the same model
+    assert float(change[2]) > 1e-4  # output-changing: measurably changed
+    assert list(table.columns[:4]) == [
+        "transformation",
+        "kind",
+        "output change (nats)",
+        "verdict (changed vs original)",
+    ]
     assert float(table["Element-wise"][2]) > 0.99  # a quantized copy keeps its weights
     assert set(table["MoE experts"]) == {"n/a"}  # dense models
     fig = figure_titled(at, "Stress test of stories260k")
@@ -252,3 +259,23 @@ def test_shared_mode_stress_page_offers_only_the_demo_models(monkeypatch):
     options = at.selectbox(key="w_stress_model").options
     assert options and all("demo model" in o for o in options)
     assert "only the demo models" in texts(at, "caption")
+
+
+def test_stress_page_says_what_to_give_for_a_file_a_missing_path_and_a_bare_folder(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page("app_pages/stress.py").run()
+    at.selectbox(key="w_stress_model").set_value("__other__").run()
+    bare = tmp_path / "weights-only"
+    bare.mkdir()
+    cases = [
+        (str(FIXTURES / "stories260k-q8_0.gguf"), "a GGUF file, not a folder"),
+        (str(tmp_path / "nowhere"), "no such file or folder"),
+        (str(bare), "has no config.json"),
+    ]
+    for path, words in cases:
+        at.text_input(key="w_stress_path").set_value(path).run()
+        at.button(key="run_stress").click().run()
+        assert not at.exception, at.exception
+        errors = [str(e.value) for e in at.error]
+        assert len(errors) == 1 and words in errors[0], errors  # only this attempt's message, not the last one's
+        assert "Hub ID" not in errors[0]  # the page takes no Hub IDs

@@ -12,6 +12,7 @@ from .evidence_words import calibration_or_default, stress_verdict_text
 from .figure_style import COLORSCALE, NOT_AVAILABLE, wrap
 from .formatting import number_or_na
 from .labels import SHORT_SIGNAL
+from .texts import transformation_kind
 
 if TYPE_CHECKING:
     from ..lineage.stress import StressReport
@@ -25,7 +26,7 @@ def _change_text(x: float) -> str:
 
 
 def stress_figure(report: StressReport, cal: Calibration | None = None) -> go.Figure:
-    """Rows: transformations (exact or approximate, output change); columns: signals; a cell is the signal's value,
+    """Rows: transformations (function-preserving or output-changing, output change); columns: signals; a cell is the signal's value,
     coloured survived / broke / not available - or, without a calibration, by value on the -1..1 scale."""
     cal = calibration_or_default(cal)
     signals = [n for n in SIGNAL_ORDER if any(n in r.signals for r in report.rows)]
@@ -52,7 +53,7 @@ def stress_figure(report: StressReport, cal: Calibration | None = None) -> go.Fi
             tr.append("n/a" if value is None else f"{value:.2f}")
             why = "" if ok or s is None else f"<br>{wrap(s.reason or '', 50)}"
             hr.append(
-                f"<b>{r.label}</b> ({'exact' if r.exact else 'approximate'})<br>{SIGNAL_LABELS[n]}: "
+                f"<b>{r.label}</b> ({transformation_kind(r.exact)})<br>{SIGNAL_LABELS[n]}: "
                 f"{number_or_na(value)}<br>{word}{why}"
             )
         z.append(zr)
@@ -93,7 +94,7 @@ def stress_figure(report: StressReport, cal: Calibration | None = None) -> go.Fi
             )
     ticks = [
         f"<b>{r.label}</b><br><span style='font-size:10px;color:#666'>"
-        f"{'exact' if r.exact else 'approximate'} · output change {_change_text(r.output_change)} nats</span>"
+        f"{transformation_kind(r.exact)} · output change {_change_text(r.output_change)} nats</span>"
         for r in report.rows
     ]
     fig.update_yaxes(

@@ -21,6 +21,7 @@ from .evidence_words import has_calibration, placement_text, stress_verdict_text
 from .formatting import ordinal
 from .labels import SHORT_SIGNAL, display_names, short_role
 from .sigma_words import strength
+from .texts import transformation_kind
 
 if TYPE_CHECKING:
     from ..lineage.stress import StressReport
@@ -154,7 +155,7 @@ def stress_rows(report: StressReport, cal: Calibration | None = None) -> list[Ro
     for r in report.rows:
         row: Row = {
             "transformation": r.label,
-            "kind": "exact" if r.exact else "approximate",
+            "kind": transformation_kind(r.exact),
             "output change (nats)": r.output_change,
         }
         for name in SIGNAL_ORDER:

@@ -63,12 +63,22 @@ NO_CALIBRATION_VERDICT = (
     "Read the values with the guide above."
 )
 
+FUNCTION_PRESERVING = "function-preserving"
+OUTPUT_CHANGING = "output-changing"
+
+
+def transformation_kind(exact: bool) -> str:
+    """What a stress-test transformation does to the model's outputs, in the words every screen uses."""
+    return FUNCTION_PRESERVING if exact else OUTPUT_CHANGING
+
+
 STRESS_EXPLANATION = (
-    "The stress test changes a model's weights in ways that keep what it computes - **exact** transformations: "
-    "rescaling Q against K, V against O, permuting attention heads or MLP neurons, rotating the residual stream - "
-    "or change it only a little - **approximate** ones: quantization, 1% noise. The output change column measures "
-    "that: the largest change of any next-token log-probability, in nats, over a few token sequences (about 1e-12 "
-    "means the model is the same; an approximate transformation changes it measurably). Each changed model is then "
+    "The stress test changes a model's weights in two kinds of ways. **Function-preserving** transformations "
+    "keep what the model computes: rescaling Q against K, V against O, permuting attention heads or MLP neurons, "
+    "rotating the residual stream. **Output-changing** ones do not: quantization and noise change the outputs, "
+    "sometimes a lot (Q4_0 on a tiny model moves them by several nats). The output change column measures each: "
+    "the largest change of any next-token log-probability, in nats, over a few token sequences (about 1e-12 "
+    "means the model computes the same; 0.01 is a small change; 1 or more is a large one). Each changed model is then "
     "compared with the original, "
     "as if someone had published it as their own. A signal **survived** when it still places the pair clearly "
     "(by at least 0.05) above every unrelated pair, and **broke** when it falls into or just above the unrelated range.\n\n"
