@@ -27,7 +27,13 @@ from fingerprint.present.sigma_figures import curves_figure, heatmap_figure, pai
 from fingerprint.present.sigma_words import pair_caveats, strength
 from fingerprint.present.signal_heatmap import signal_heatmap_figure
 from fingerprint.present.tables import find_verdict, missing_pairs, pairs_rows, signal_matrix, signal_rows_text
-from fingerprint.present.texts import NO_CALIBRATION_VERDICT, PROBE_READS, SIGMA_CAVEAT_WITH_EXAMPLES, WHAT_IS_R
+from fingerprint.present.texts import (
+    GLOSSARY,
+    NO_CALIBRATION_VERDICT,
+    PROBE_READS,
+    SIGMA_CAVEAT_WITH_EXAMPLES,
+    WHAT_IS_R,
+)
 
 LARGE_SET = 12  # more models than this: the lineage signals of every pair wait for a click
 
@@ -378,3 +384,6 @@ st.page_link(
     label="Export these results (CSV, JSON, HTML report, images, a share link)",
     icon=":material/download:",
 )
+
+with st.expander("What the words on this page mean", icon=":material/menu_book:"):
+    st.markdown("\n".join(f"- **{term}**: {meaning}." for term, meaning in GLOSSARY.items()))

@@ -111,6 +111,8 @@ def test_demo_from_home_shows_the_heatmap(demo):
     assert cell(trace, "stories260k", "babyllama-tok361") < 0.5
     # the caveat is on screen with the numbers
     assert "never proof" in texts(at, "warning")
+    assert [e.label for e in at.expander if "words" in e.label] == ["What the words on this page mean"]  # a glossary
+    assert "**AWM**" in texts(at, "markdown") and "**percentile**" in texts(at, "markdown")
     # clustered: the copy pair and the babyllama pair sit next to each other
     order = trace["x"]
     assert abs(order.index("stories260k") - order.index("stories260k-q8_0.gguf")) == 1

@@ -279,3 +279,21 @@ def test_stress_page_says_what_to_give_for_a_file_a_missing_path_and_a_bare_fold
         errors = [str(e.value) for e in at.error]
         assert len(errors) == 1 and words in errors[0], errors  # only this attempt's message, not the last one's
         assert "Hub ID" not in errors[0]  # the page takes no Hub IDs
+
+
+def test_a_no_evidence_verdict_shows_no_strength_number():
+    """0.97 right after a copy's 0.98 would read as 'almost a copy': a no-evidence verdict says it in words."""
+    import dataclasses
+    import re
+
+    from fingerprint.present.evidence_words import strength_text
+
+    v, cal = synthetic_verdict()
+    for strength, words in (
+        (0.999, "lower than every related pair"),
+        (0.97, "lower than almost every"),
+        (0.6, "lower than most"),
+    ):
+        text = strength_text(dataclasses.replace(v, verdict="no_evidence", strength=strength), cal)
+        assert words in text and "not proof" in text
+        assert not re.search(r"\d", text), text

@@ -280,3 +280,13 @@ def test_percentiles_are_said_with_the_right_ordinal(n, words):
     from fingerprint.present.formatting import ordinal
 
     assert ordinal(n) == words
+
+
+def test_the_report_and_the_compare_page_explain_their_words(demo_fps):
+    from fingerprint.present.report import html_report
+    from fingerprint.present.texts import GLOSSARY
+
+    page = html_report(demo_fps)
+    assert "What the words mean" in page
+    for term in ("σ-curve", "Pearson r", "AWM", "CKA", "percentile", "strength", "nats"):
+        assert term in GLOSSARY and f"{term}: " in page

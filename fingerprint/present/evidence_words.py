@@ -46,12 +46,21 @@ def strength_text(v: Verdict, cal: Calibration | None = None) -> str:
     """What the strength number means for this kind of verdict."""
     if v.verdict == "insufficient_data":
         return "no strength: nothing decisive could be computed"
-    if v.verdict == "no_evidence":
+    if v.verdict == "no_evidence":  # no number here: next to a related pair's strength it would read as one
         if not has_calibration(cal):
-            return f"strength {v.strength:.2f} of 1 - without a calibration this only means: undecided"
+            return "undecided: without a calibration nothing short of near-identical weights can be recognised"
+        below = (
+            "every"
+            if v.strength >= 0.995
+            else "almost every"
+            if v.strength >= 0.9
+            else "most"
+            if v.strength >= 0.5
+            else "some"
+        )
         return (
-            f"strength {v.strength:.2f} of 1: how unlike the known related pairs this pair scores "
-            "(1 = below every one of them)"
+            f"this pair scores lower than {below} related pair the calibration has seen: nothing links these "
+            "weights (which is not proof that the models are unrelated)"
         )
     if v.verdict == "same_weights":
         return f"strength {v.strength:.2f} of 1: the weights are equal up to 16-bit rounding"

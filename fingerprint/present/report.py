@@ -24,7 +24,7 @@ from .sigma_figures import curves_figure, heatmap_figure
 from .sigma_words import pair_caveats
 from .stress_figure import stress_figure
 from .tables import pairs_rows, stress_rows
-from .texts import PAPER_STATUS, PAPER_URL, SIGMA_CAVEAT_WITH_EXAMPLES, STRESS_EXPLANATION, WHAT_IS_R, plain
+from .texts import GLOSSARY, PAPER_STATUS, PAPER_URL, SIGMA_CAVEAT_WITH_EXAMPLES, STRESS_EXPLANATION, WHAT_IS_R, plain
 
 if TYPE_CHECKING:
     from ..lineage.stress import StressReport
@@ -82,6 +82,7 @@ def html_report(
         _figure(curves_figure(fps, normalise=True, names=names)),
         _figure(curves_figure(fps, normalise=False, names=names)),
         lineage_section(verdicts, stress, max_evidence_figures),
+        _items("What the words mean", [f"{t}: {m}." for t, m in GLOSSARY.items()]),
         f"<p class='small'>Role: {escape(role_label(role))}. Order: {escape(order)}. The fingerprints (with provenance) are in "
         "the JSON export of the same session.</p>",
     ]

@@ -104,3 +104,33 @@ DEMO_EXPLANATION = (
 def plain(text: str) -> str:
     """A text without its Markdown emphasis, for the HTML report and the terminal."""
     return text.replace("**", "").replace("*", "")
+
+
+GLOSSARY: dict[str, str] = {
+    "σ-curve": "per layer, the standard deviation (spread) of one attention weight matrix (Q, K, V or O), drawn "
+    "layer after layer: a model's σ-curve",
+    "Pearson r": "how alike two curves' shapes are: 1 the same shape, 0 no relation, -1 opposite shapes; the size "
+    "of the values does not matter",
+    "exact / sampled": "exact reads every attention weight; sampled reads evenly spread blocks of rows, so each σ "
+    "carries a standard error and each r an interval",
+    "lineage evidence": "signals computed from a sample of both models' weights themselves, not from their σ-curves",
+    "element-wise": "the correlation of the two models' weights at identical positions: near 1 only when one was "
+    "made from the other (a copy, a quantized copy, a fine-tune)",
+    "AWM": "attention weight matching: the attention matrices compared after lining up the two models' hidden "
+    "dimensions through tokens both vocabularies share, so a rotated or permuted copy is still recognised",
+    "CKA": "centered kernel alignment, a similarity of two sets of vectors that ignores rotations and rescaling "
+    "(used inside AWM and the layer alignment)",
+    "norms & biases": "the correlation of the models' normalisation weights and biases, small vectors that training "
+    "changes slowly",
+    "layer alignment": "every layer of one model against every layer of the other: a copy lights up the diagonal, "
+    "a model with layers removed shows a path that skips",
+    "calibration": "what pairs of models known to be unrelated (and known to be related) score on each signal, "
+    "measured once on real trained models; a value is read against it",
+    "percentile": "the share of unrelated pairs that score below this pair: the 99th percentile means higher than "
+    "99 of 100 unrelated pairs",
+    "z": "how many standard deviations of the unrelated pairs' scores this pair lies above their mean",
+    "strength": "for a related verdict, how unlikely an unrelated pair is to score this high (0 to 1, limited by how "
+    "many unrelated pairs the calibration has); a 'no evidence' verdict has none",
+    "nats": "the unit of the stress test's output change: the largest change of a next-token log-probability; "
+    "about 1e-12 means the same model, 1 or more a large change",
+}
