@@ -85,7 +85,7 @@ class UnsupportedFormat(FingerprintError):
 
 
 class Offline(FingerprintError):
-    fix = "Check the network connection (and HF_HUB_OFFLINE), or fingerprint a local copy."
+    fix = "Check the network connection, or fingerprint a local copy."
 
 
 class RateLimited(FingerprintError):

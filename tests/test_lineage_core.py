@@ -787,3 +787,11 @@ def test_a_probe_weighs_no_more_than_it_read_on_disk_and_in_memory(tmp_path_fact
     q = probe.matrices["q"][0]
     assert q.encoding == {"bf16": "BF16", "q8_0.gguf": "gguf:Q8_0", "q4_0.gguf": "gguf:Q4_0"}[fmt]
     assert q.kept.dtype == (np.uint16 if fmt == "bf16" else np.uint8)
+
+
+def test_a_probe_without_vocabulary_is_recognised_in_new_and_cached_words():
+    from fingerprint.lineage.vocab import NUMBERED_TOKENS, tokens_are_numbers
+
+    assert tokens_are_numbers(f"model.gguf metadata: {NUMBERED_TOKENS}")
+    assert tokens_are_numbers("none: token ids stand in for tokens (assumes the same tokenizer)")  # cached probes
+    assert not tokens_are_numbers("tokenizer.json")

@@ -28,7 +28,10 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict[str, Any], i
         raise CorruptFile(f"{name} is {source.size} bytes: too short to be a safetensors file")
     (n,) = struct.unpack("<Q", source.read(0, 8))
     if n > MAX_HEADER_BYTES:
-        raise CorruptFile(f"{name}: header length {n} is larger than any real safetensors header")
+        raise CorruptFile(
+            f"{name}: not a safetensors file, or a damaged one: its first 8 bytes announce a header larger than any "
+            "real safetensors header"
+        )
     if 8 + n > source.size:
         raise CorruptFile(
             f"{name}: header length {n} goes beyond the end of the file ({source.size} bytes; truncated?)"

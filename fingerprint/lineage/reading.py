@@ -21,7 +21,7 @@ from . import rowcodec
 from .plan import ProbeBudget, RowsToRead, as_budget, plan_probe
 from .probe import Probe, RowSample
 from .slots import runs
-from .vocab import read_vocabulary
+from .vocab import NUMBERED_TOKENS, read_vocabulary
 
 
 def build_probe(
@@ -48,7 +48,7 @@ def build_probe(
         # tokenizer; when they don't, the rows are unrelated and the alignment finds nothing.
         rows = next((named.tensor.rows for named in located if named.role == "embed"), 0)
         vocab = [f"<token id {i}>" for i in range(rows)] or None
-        vocab_source = f"{vocab_source}: token ids stand in for tokens (assumes the same tokenizer)"
+        vocab_source = f"{vocab_source}: {NUMBERED_TOKENS}"
     scales = {}
     for named in located:
         name = named.tensor.name

@@ -25,6 +25,7 @@ import numpy as np
 
 from .measures import HiddenAlignment, align_hidden, centred_pearson, match_neurons, monotone_alignment, unbiased_cka
 from .probe import Probe, RowSample
+from .vocab import tokens_are_numbers
 
 SIGNAL_ORDER = ("elementwise", "awm", "vectors", "depth", "moe", "sigma")
 SIGNAL_LABELS = {
@@ -243,11 +244,11 @@ def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | N
     if rows_a is None or rows_b is None:
         who = [p.model for p in (pa, pb) if p.embedding_rows is None]
         return None, f"no embedding rows with a vocabulary for {', '.join(who)}"
-    stand_in = [p.model for p in (pa, pb) if "token ids stand in" in p.vocab_source]
+    stand_in = [p.model for p in (pa, pb) if tokens_are_numbers(p.vocab_source)]
     if stand_in and pa.vocab_size != pb.vocab_size:
         return None, (
             f"no vocabulary for {', '.join(stand_in)} and the vocabulary sizes differ ({pa.vocab_size} vs "
-            f"{pb.vocab_size}): token ids cannot stand in for shared tokens"
+            f"{pb.vocab_size}): tokens matched by their number cannot be shared tokens"
         )
     index_b = {t: i for i, t in enumerate(pb.tokens)}
     pairs = [(i, index_b[t]) for i, t in enumerate(pa.tokens) if t in index_b]

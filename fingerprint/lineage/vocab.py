@@ -168,3 +168,14 @@ def pick_windows(texts: list[str], windows: int, width: int, rows: int) -> list[
         if len(starts) >= windows:
             break
     return sorted(starts)
+
+
+NUMBERED_TOKENS = (
+    "no vocabulary file, so tokens were matched by their number (right only when both models use the same tokenizer)"
+)
+
+
+def tokens_are_numbers(vocab_source: str) -> bool:
+    """Whether a probe had no vocabulary and stands for its tokens by their ids (NUMBERED_TOKENS). Probes cached by
+    earlier versions of the tool say it as 'token ids stand in for tokens'."""
+    return NUMBERED_TOKENS in vocab_source or "token ids stand in" in vocab_source

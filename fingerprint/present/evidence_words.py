@@ -37,8 +37,13 @@ def placement_text(place: Mapping[str, Any] | None, *, calibrated: bool) -> str:
         where = f"above all {n} unrelated pairs"
     else:
         where = f"above {place['percentile']:.0f}% of {n} unrelated pairs"
-    if place.get("z") is not None:
-        where += f" (z = {place['z']:+.1f})"
+    z = place.get("z")
+    if z is not None:  # in words: a z of +634.6 says nothing to most readers
+        where += (
+            " (far beyond their range)"
+            if abs(z) > 10
+            else f" ({abs(z):.1f} standard deviations {'above' if z >= 0 else 'below'} their mean)"
+        )
     return where
 
 

@@ -30,7 +30,7 @@ SHORT_SIGNAL = {
 }
 WHAT_SIGNAL = {  # what the number is, in a few words (the axis sub-label)
     "elementwise": "Pearson r of weights at identical positions",
-    "awm": "unbiased CKA of Q/K after aligning hidden dims",
+    "awm": "Q/K attention matrices after lining up the hidden dimensions",
     "vectors": "centred Pearson r of norm weights & biases",
     "depth": "mean similarity along the best layer alignment",
     "moe": "mean |r| of matched neurons, experts vs dense MLP",
