@@ -295,7 +295,11 @@ def test_the_report_and_the_compare_page_explain_their_words(demo_fps):
 def test_a_placement_is_said_in_words_not_as_a_bare_z():
     from fingerprint.present.evidence_words import placement_text
 
-    far = placement_text({"n_unrelated": 30, "above_unrelated_max": True, "percentile": 100.0, "z": 634.6})
+    far = placement_text(
+        {"n_unrelated": 30, "above_unrelated_max": True, "percentile": 100.0, "z": 634.6}, calibrated=True
+    )
     assert far == "above all 30 unrelated pairs (far beyond their range)"
-    near = placement_text({"n_unrelated": 30, "above_unrelated_max": False, "percentile": 81.0, "z": 0.93})
+    near = placement_text(
+        {"n_unrelated": 30, "above_unrelated_max": False, "percentile": 81.0, "z": 0.93}, calibrated=True
+    )
     assert near == "above 81% of 30 unrelated pairs (0.9 standard deviations above their mean)"
