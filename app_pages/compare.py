@@ -4,7 +4,7 @@ caveats and the lineage evidence (every signal against the unrelated background,
 import streamlit as st
 
 from dashboard.address_bar import link_in_address_bar, sync_link
-from dashboard.fingerprinting import fingerprint_run
+from dashboard.fingerprinting import fingerprint_run, fingerprint_running, start_fingerprinting
 from dashboard.lineage_runs import collect_finished_lineage, lineage_running, start_pairs
 from dashboard.navigation import PAGES
 from dashboard.panels import lineage_panel
@@ -24,7 +24,7 @@ from fingerprint.present.labels import (
     short_role,
 )
 from fingerprint.present.sigma_figures import curves_figure, heatmap_figure, pair_figure
-from fingerprint.present.sigma_words import pair_caveats, strength
+from fingerprint.present.sigma_words import certainty_sentence, interval_words, pair_caveats, strength
 from fingerprint.present.signal_heatmap import signal_heatmap_figure
 from fingerprint.present.tables import find_verdict, missing_pairs, pairs_rows, signal_matrix, signal_rows_text
 from fingerprint.present.texts import (
@@ -362,11 +362,33 @@ if len(fps) >= 2:
         cols[0].metric(
             "r: the score",
             "n/a" if c.score is None else f"{c.score:.3f}",
-            help=score_label("mean"),
+            help=f"{score_label('mean')}. How sure: {interval_words(c, 'mean', 3) or 'n/a'}.",
         )
         for col, (r, v) in zip(cols[1:], c.per_role.items(), strict=True):
-            col.metric(f"r, {short_role(r)}", "n/a" if v is None else f"{v:.3f}", help=score_label(r))
+            how_sure = interval_words(c, r, 3) or "n/a"
+            col.metric(f"r, {short_role(r)}", "n/a" if v is None else f"{v:.3f}", help=f"{score_label(r)}. {how_sure}.")
         st.markdown(f"**How strong:** {strength(c.score)}.")
+        st.markdown(f"**How sure:** {certainty_sentence(c, fa, fb, na, nb)}")
+        if not c.exact:  # one click reads both models in full; the pair then shows exact values
+            sampled_keys = [k for k, f in ((chosen[ia], fa), (chosen[ib], fb)) if f.mode == "sampled"]
+            if st.button(
+                "Measure this pair exactly",
+                key="measure_pair_exactly",
+                icon=":material/straighten:",
+                disabled=fingerprint_running(),
+                help="Fingerprints "
+                + " and ".join(label[k] for k in sampled_keys)
+                + " again in exact mode: every weight the σ-curves use is read (as many bytes as the "
+                "model's attention layers hold: seconds for small models, minutes for large Hub models). A shared "
+                "server caps exact reads and may sample a very large model again.",
+            ):
+                start_fingerprinting(sampled_keys, mode="exact")
+                st.rerun()
+            if fingerprint_running():
+                st.caption(
+                    ":material/hourglass_top: Fingerprinting is running (progress at the top); the pair shows its "
+                    "new values when it is done."
+                )
         facts = {
             "": ["architecture", "layers", "format", "reading mode", "revision", "bytes read"],
             na: [fa.architecture, fa.layers, fa.format, fa.mode, fa.short_revision, human_bytes(fa.bytes_read)],

@@ -10,7 +10,7 @@ from dashboard.links import app_base_url, link_params, share_url, shareable_refe
 from dashboard.navigation import PAGES, URL_PATHS
 from dashboard.state import init_state, label_of, reference_shown, settings
 from fingerprint.compare import pair_matrix
-from fingerprint.present.exports import curves_csv, fingerprints_json, lineage_json, matrix_csv
+from fingerprint.present.exports import curves_csv, fingerprints_json, lineage_json, matrix_csv, pairs_csv
 from fingerprint.present.labels import display_names, role_label
 from fingerprint.present.report import html_report
 from fingerprint.present.sigma_figures import heatmap_figure
@@ -63,6 +63,7 @@ local_paths = not settings().shared and st.checkbox(
 )
 files = {
     "matrix.csv": matrix_csv(fps, role, order, names, pairs),
+    "pairs.csv": pairs_csv(fps, names, pairs),
     "curves.csv": curves_csv(fps, names, local_paths=local_paths),
     "fingerprints.json": fingerprints_json(fps, local_paths=local_paths),
     "report.html": html_report(
@@ -79,6 +80,13 @@ items = [
         "text/csv",
         "Correlation matrix (CSV)",
         "The N x N matrix the heatmap shows, same order and names. Opens in any spreadsheet.",
+    ),
+    (
+        "pairs.csv",
+        "text/csv",
+        "Pairs (CSV)",
+        "One row per pair: the score and every role's r, each with its 95% interval when a model was read in "
+        "sampled mode (the exact column says when there is none).",
     ),
     (
         "curves.csv",

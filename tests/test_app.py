@@ -7,6 +7,7 @@ import csv
 import importlib
 import io
 import json
+import re
 import shutil
 import sys
 import threading
@@ -121,6 +122,56 @@ def test_demo_from_home_shows_the_heatmap(demo):
     assert cell(heatmap(at), "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.97, abs=0.02)
 
 
+def test_sampled_pair_shows_its_interval_and_one_click_measures_it_exactly(monkeypatch):
+    import fingerprint.stats as stats
+    from fingerprint.demo import demo_paths
+
+    monkeypatch.setattr(stats, "EXACT_LIMIT", 1000)  # auto mode samples even the tiny demo models
+    monkeypatch.setattr(stats, "SAMPLE_BUDGET", 300_000)  # and samples the two babyllamas for real
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.button(key="run_demo").click().run()
+    settle(at)
+    assert not at.exception, at.exception
+    stories, gguf, baby361, baby105 = demo_paths()
+    fps = at.session_state["fps"]
+    assert fps[baby361].mode == fps[baby105].mode == "sampled"
+
+    # the heatmap's hover says how sure each r is: an interval for the sampled babyllamas, exact for the stories copy
+    trace = heatmap(at)
+    hover = {(y, x): trace["customdata"][i][j] for i, y in enumerate(trace["y"]) for j, x in enumerate(trace["x"])}
+    assert "95% interval" in hover["babyllama-tok361", "babyllama-tok105"]
+    assert "from sampled σ" in hover["babyllama-tok361", "babyllama-tok105"]
+    assert "how sure: exact" in hover["stories260k", "stories260k-q8_0.gguf"]  # read whole: no error
+
+    # an exact pair: no button; the words say it is exact
+    at.selectbox(key="w_pair_a").set_value(stories).run()
+    at.selectbox(key="w_pair_b").set_value(gguf).run()
+    assert not [b for b in at.button if b.key == "measure_pair_exactly"]
+    assert "no sampling error" in texts(at, "markdown")
+
+    # a sampled pair: the interval in words and in the table, and the button
+    at.selectbox(key="w_pair_a").set_value(baby361).run()
+    at.selectbox(key="w_pair_b").set_value(baby105).run()
+    words = texts(at, "markdown")
+    assert "How sure:** r = 0." in words and "95% interval" in words and "read in sampled mode" in words
+    table = next(d.value for d in at.dataframe if "95% interval of r" in d.value.columns)
+    shown = dict(zip(table["model A"] + " / " + table["model B"], table["95% interval of r"], strict=True))
+    babies = shown.get("babyllama-tok361 / babyllama-tok105") or shown["babyllama-tok105 / babyllama-tok361"]
+    assert re.fullmatch(r"0\.\d\d–(0\.\d\d|1\.00)", babies)
+    assert "exact" in (
+        shown.get("stories260k / stories260k-q8_0.gguf"),
+        shown.get("stories260k-q8_0.gguf / stories260k"),
+    )
+    at.button(key="measure_pair_exactly").click().run()
+    settle(at)
+    assert not at.exception, at.exception
+    fps = at.session_state["fps"]
+    assert fps[baby361].mode == fps[baby105].mode == "exact" and fps[stories].mode == "sampled"  # only the pair
+    assert not [b for b in at.button if b.key == "measure_pair_exactly"]
+    assert "no sampling error" in texts(at, "markdown")
+    assert cell(heatmap(at), "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.949, abs=0.001)  # exact r
+
+
 def test_failures_do_not_stop_the_others(monkeypatch, fast_retries):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page("app_pages/models.py").run()
@@ -207,8 +258,14 @@ def test_exports_match_what_the_heatmap_showed(demo):
     trace = heatmap(at)
     at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception
-    assert len(at.get("download_button")) == 4
+    assert len(at.get("download_button")) == 5
     files = at.session_state["exports"]
+
+    pairs = list(csv.DictReader(io.StringIO(files["pairs.csv"])))
+    assert len(pairs) == 6 and {p["model_a"] for p in pairs} | {p["model_b"] for p in pairs} == set(trace["x"])
+    for p in pairs:  # the demo models are read exactly: every interval has zero width
+        assert p["exact"] == "True" and p["score_mean_r_low95"] == p["score_mean_r"] == p["score_mean_r_high95"]
+        assert float(p["score_mean_r"]) == pytest.approx(cell(trace, p["model_a"], p["model_b"]), abs=1e-6)
 
     rows = list(csv.reader(io.StringIO(files["matrix.csv"])))
     assert rows[0][1:] == trace["x"] and [r[0] for r in rows[1:]] == trace["y"]

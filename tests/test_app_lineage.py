@@ -104,7 +104,7 @@ def test_pair_view_evidence_verdicts_and_export(demo):
     assert copy["signals"]["elementwise"]["value"] > 0.99 and copy["signals"]["moe"]["available"] is False
     indep = got[("demo:babyllama-tok361", "demo:babyllama-tok105")]
     assert indep["verdict"] == "no_evidence" and indep["related"] is False
-    assert len(at.get("download_button")) == 5
+    assert len(at.get("download_button")) == 6  # matrix, pairs, curves, fingerprints, report, lineage
     report = files["report.html"]
     assert "Lineage evidence" in report and "consistent with a quantized copy" in report
     assert "no evidence of lineage" in report

@@ -50,10 +50,13 @@ def test_compute_json_then_compare_formats(tmp_path, capsys):
     assert abs(float(pair["score_mean_r"]) - 0.95) < 0.01
     quant = next(r for r in rows if r["a"] == STORIES and r["b"] == GGUF)
     assert float(quant["score_mean_r"]) > 0.999
+    assert list(rows[0])[-3:] == ["score_interval_low", "score_interval_high", "exact"]  # new columns at the end
+    assert pair["exact"] == "True" and pair["score_interval_low"] == pair["score_mean_r"] == pair["score_interval_high"]
 
     assert main(["compare", str(path), "--format", "json"]) == 0
     pairs = json.loads(capsys.readouterr().out)
     assert all("caveat" in p and p["measure"].startswith("pearson") for p in pairs)
+    assert all(p["exact"] is True and p["intervals"] == {} for p in pairs)  # the demo models are read in full
 
 
 def test_compare_model_references_directly_and_cache_is_used(tmp_path, capsys):

@@ -16,12 +16,12 @@ import pytest
 import fingerprint
 from fingerprint import Fingerprint, Options, compare_pair, compute_many
 from fingerprint.demo import DEMO_DIR, DEMO_MODELS, demo_name, demo_paths
-from fingerprint.present.exports import curves_csv, fingerprints_json, matrix_csv
+from fingerprint.present.exports import curves_csv, fingerprints_json, matrix_csv, pairs_csv
 from fingerprint.present.labels import display_names, roles_present
 from fingerprint.present.ordering import cluster_order
 from fingerprint.present.report import html_report
 from fingerprint.present.sigma_figures import curves_figure, heatmap_figure, pair_figure
-from fingerprint.present.sigma_words import pair_caveats, strength
+from fingerprint.present.sigma_words import certainty_sentence, interval_words, pair_caveats, r_words, strength
 from fingerprint.present.tables import pairs_rows
 
 
@@ -180,6 +180,40 @@ def test_roles_present_needs_two_models():
     b = fake("org/b", {"q": [1, 2, 3]})
     assert roles_present([a, b]) == ["q"]
     assert roles_present([a]) == ["q", "q_bias"]
+
+
+def test_a_sampled_pair_says_its_interval_and_an_exact_pair_says_exact():
+    from fingerprint.compare import pair_matrix
+
+    curve = [1.0, 1.5, 1.2, 2.0, 1.8, 2.4]
+    a = fake("org/a", {r: curve for r in "qkvo"})
+    b = fake("org/b", {r: [v + 0.1 * (i % 2) for i, v in enumerate(curve)] for r in "qkvo"})
+    s = fake("org/s", {r: curve[::-1] for r in "qkvo"}, mode="sampled", err=0.05)
+    exact, sampled = compare_pair(a, b), compare_pair(a, s)
+    assert interval_words(exact) == "exact" and r_words(exact) == f"r = {exact.score:.2f} (exact)"
+    assert "no sampling error" in certainty_sentence(exact, a, b, "a", "b")
+    low, high = sampled.intervals["mean"]
+    assert low < sampled.score < high
+    assert interval_words(sampled) == f"95% interval {low:.2f}–{high:.2f}, from sampled σ"
+    assert r_words(sampled).startswith(f"r = {sampled.score:.2f} (95% interval ")
+    assert "s was read in sampled mode" in certainty_sentence(sampled, a, s, "a", "s")
+    assert interval_words(dataclasses.replace(sampled, score=None)) == ""  # no r, nothing to be sure of
+
+    fps = [a, b, s]
+    names = display_names(fps)
+    hover = heat_trace(heatmap_figure(fps, "mean", "input", names))["customdata"]
+    assert "how sure: exact" in hover[0][1] and "how sure: 95% interval" in hover[0][2]
+    rows = {(r["model A"], r["model B"]): r for r in pairs_rows(fps, names)}
+    assert rows[names[0], names[1]]["95% interval of r"] == "exact"
+    assert rows[names[0], names[2]]["95% interval of r"] == f"{low:.2f}–{high:.2f}"
+    assert "95% interval of r" in html_report(fps, names=names)
+    table = list(csv.DictReader(io.StringIO(pairs_csv(fps, names, pair_matrix(fps)))))
+    assert len(table) == 3
+    by_pair = {(r["model_a"], r["model_b"]): r for r in table}
+    ab, as_ = by_pair[names[0], names[1]], by_pair[names[0], names[2]]
+    assert ab["exact"] == "True" and ab["score_mean_r_low95"] == ab["score_mean_r"] == ab["score_mean_r_high95"]
+    assert as_["exact"] == "False" and float(as_["score_mean_r_low95"]) == pytest.approx(low, abs=1e-6)
+    assert float(as_["r_q_high95"]) >= float(as_["r_q"]) >= float(as_["r_q_low95"])
 
 
 # ---------------------------------------------------------------- 50 models stay comfortable

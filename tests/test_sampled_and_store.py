@@ -233,3 +233,94 @@ def test_cache_rows_that_fail_validation_are_recomputed_never_served(tmp_path, f
 
 def _key_of(out) -> tuple[str, str, str]:
     return "local", out.fingerprint.revision, out.fingerprint.mode
+
+
+# ---------------------------------------------------------------- intervals of r from sampled σ
+
+
+@pytest.fixture(scope="module")
+def demo_exact_and_sampled():
+    """The demo models read exactly, and read in sampled mode under a budget that samples the two babyllamas."""
+    from fingerprint.demo import demo_paths
+
+    exact = [compute(p, Options(mode="exact", use_cache=False)).fingerprint for p in demo_paths()]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stats, "SAMPLE_BUDGET", 300_000)
+        sampled = [compute(p, Options(mode="sampled", use_cache=False)).fingerprint for p in demo_paths()]
+    return exact, sampled
+
+
+def test_interval_of_a_sampled_pair_holds_the_exact_r(demo_exact_and_sampled):
+    from fingerprint.compare import compare_pair, role_interval
+
+    exact, sampled = demo_exact_and_sampled
+    checked = 0
+    for i in (2, 3):  # babyllama-tok361, babyllama-tok105: sampled with errors (the others are read whole)
+        assert sampled[i].bytes_read < 0.5 * exact[i].bytes_read
+        for j in range(4):
+            if i == j:
+                continue
+            c, truth = compare_pair(sampled[i], exact[j]), compare_pair(exact[i], exact[j])
+            assert not c.exact and set(c.intervals) == {*(r for r, v in c.per_role.items() if v is not None), "mean"}
+            for role in c.intervals:
+                low, high = role_interval(c, role)
+                measured, true_r = (
+                    (c.score, truth.score) if role == "mean" else (c.per_role[role], truth.per_role[role])
+                )
+                assert -1 <= low <= measured <= high <= 1
+                assert low - 1e-12 <= true_r <= high + 1e-12, (i, j, role, low, high, true_r)
+                checked += 1
+            assert role_interval(c)[1] - role_interval(c)[0] > 0.01  # the score of a sampled pair is not exact
+    assert checked >= 30
+
+
+def test_exact_pairs_have_no_interval_and_intervals_are_deterministic(demo_exact_and_sampled):
+    from fingerprint.compare import compare_pair, pair_matrix, role_interval
+
+    exact, sampled = demo_exact_and_sampled
+    c = compare_pair(exact[2], exact[3])
+    assert c.exact and c.intervals == {} and role_interval(c) is None
+    # stories260k is read whole even in sampled mode: its σ carry no error, so its pairs are exact too
+    assert sampled[0].mode == "sampled" and compare_pair(sampled[0], sampled[1]).exact
+    again = compare_pair(sampled[2], sampled[3])
+    assert again.intervals == compare_pair(sampled[2], sampled[3]).intervals and not again.exact
+    assert pair_matrix(sampled)[2][3].intervals == again.intervals  # the matrix gives the same numbers as one pair
+
+
+def test_intervals_for_fifty_sampled_models_are_cheap():
+    import dataclasses
+    import time
+
+    from fingerprint.compare import pair_matrix
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=32)
+    fps = []
+    for i in range(50):
+        curves = {r: list(5 + base + rng.normal(scale=0.5, size=32)) for r in ("q", "k", "v", "o")}
+        fps.append(
+            Fingerprint(
+                model=f"org/m{i}",
+                revision="r",
+                source="hub",
+                format="safetensors",
+                architecture="LlamaForCausalLM",
+                layers=32,
+                mode="sampled",
+                curves=curves,
+                stats={r: {"std_err": [0.05] * 32} for r in curves},
+                bytes_read=1,
+                bytes_total=2,
+                tool_version="t",
+                computed_at="now",
+            )
+        )
+    exact = [dataclasses.replace(fp, mode="exact", stats={}) for fp in fps]
+    t0 = time.process_time()
+    pair_matrix(exact)
+    t_exact = time.process_time() - t0
+    t0 = time.process_time()
+    pairs = pair_matrix(fps)
+    t_sampled = time.process_time() - t0
+    assert all(not c.exact and "mean" in c.intervals for row in pairs for c in row)
+    assert t_sampled < 2.0 and t_sampled < 4 * t_exact + 0.5, (t_sampled, t_exact)

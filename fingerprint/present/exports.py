@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..compare import PairComparison, matrix_from_pairs, pair_matrix
+from ..compare import INTERVAL_LEVEL, PairComparison, matrix_from_pairs, pair_matrix, role_interval, role_score
 from ..lineage import calibration
 from ..result import Fingerprint
 from .labels import display_names, public_reference, score_label
@@ -41,6 +41,40 @@ def matrix_csv(
     for i in idx:
         w.writerow([names[i]] + ["" if not math.isfinite(m[i, j]) else f"{m[i, j]:.6f}" for j in idx])
     return buf.getvalue()
+
+
+def pairs_csv(
+    fps: Sequence[Fingerprint],
+    names: Sequence[str] | None = None,
+    pairs: Sequence[Sequence[PairComparison]] | None = None,
+) -> str:
+    """One row per unordered pair: the score and every role's r, each with its 95% interval (both ends equal the r
+    when the pair is exact, see the ``exact`` column); empty cells = undefined."""
+    names = list(names) if names is not None else display_names(fps)
+    pairs = pairs if pairs is not None else pair_matrix(fps)
+    roles = list(dict.fromkeys(r for row in pairs for c in row for r in c.per_role))
+    level = f"{100 * INTERVAL_LEVEL:.0f}"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = ["model_a", "model_b", "exact", "layers_a", "layers_b", "resampled"]
+    for key in ["mean", *roles]:
+        col = "score_mean_r" if key == "mean" else f"r_{key}"
+        header += [col, f"{col}_low{level}", f"{col}_high{level}"]
+    w.writerow(header)
+    for i in range(len(fps)):
+        for j in range(i + 1, len(fps)):
+            c = pairs[i][j]
+            row: list[object] = [names[i], names[j], c.exact, c.layers_a, c.layers_b, c.resampled]
+            for key in ["mean", *roles]:
+                r = role_score(c, key)
+                low, high = role_interval(c, key) or (r, r)
+                row += [_number(r), _number(low), _number(high)]
+            w.writerow(row)
+    return buf.getvalue()
+
+
+def _number(v: float | None) -> str:
+    return "" if v is None or not math.isfinite(v) else f"{v:.6f}"
 
 
 def curves_csv(fps: Sequence[Fingerprint], names: Sequence[str] | None = None, *, local_paths: bool = False) -> str:

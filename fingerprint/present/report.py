@@ -23,7 +23,7 @@ from .labels import display_names, hub_commit_url, public_reference, role_label,
 from .sigma_figures import curves_figure, heatmap_figure
 from .sigma_words import pair_caveats
 from .stress_figure import stress_figure
-from .tables import pairs_rows, stress_rows
+from .tables import PAIR_INTERVAL, pairs_rows, stress_rows
 from .texts import GLOSSARY, PAPER_STATUS, PAPER_URL, SIGMA_CAVEAT_WITH_EXAMPLES, STRESS_EXPLANATION, WHAT_IS_R, plain
 
 if TYPE_CHECKING:
@@ -158,13 +158,23 @@ def _pairs_section(
                 escape(names[i]),
                 escape(names[j]),
                 number_or_na(c.score),
+                escape(str(row[PAIR_INTERVAL])),
                 escape(str(row["strength"])),
                 escape(per_role),
                 escape(str(row["layers"])),
                 "<br>".join(escape(x) for x in caveats),
             ]
         )
-    header = ["model A", "model B", "r (mean over projections)", "strength", "per role", "layers", "caveats"]
+    header = [
+        "model A",
+        "model B",
+        "r (mean over projections)",
+        PAIR_INTERVAL,
+        "strength",
+        "per role",
+        "layers",
+        "caveats",
+    ]
     return out + _table(header, cells)
 
 

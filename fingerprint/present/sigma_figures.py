@@ -26,6 +26,7 @@ from .figure_style import (
 from .formatting import number_or_na
 from .labels import display_names, role_label, roles_present, score_label, short_role
 from .ordering import cluster_order
+from .sigma_words import interval_words
 from .texts import HEATMAP_SCALE
 
 
@@ -33,9 +34,11 @@ def _hover(c: PairComparison, role: str, na: str, nb: str) -> str:
     per = " · ".join(f"{short_role(r)} {number_or_na(v, 2)}" for r, v in c.per_role.items()) or "none"
     depth = f"{c.layers_a} vs {c.layers_b} layers"
     depth += " (different depths: the shorter curve was resampled)" if c.resampled else " (same depth, no resampling)"
+    how_sure = interval_words(c, role)
     return (
         f"<b>{na}</b><br>vs <b>{nb}</b><br>r = {number_or_na(role_score(c, role))} ({role_label(role)})"
-        f"<br>per role: {per}<br>{depth}"
+        + (f"<br>how sure: {how_sure}" if how_sure else "")
+        + f"<br>per role: {per}<br>{depth}"
     )
 
 

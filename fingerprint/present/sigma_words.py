@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from ..compare import PairComparison
+from ..compare import INTERVAL_LEVEL, PairComparison, role_interval, role_score
 from ..result import Fingerprint
+from .formatting import number_or_na
 from .labels import short_role
 from .texts import SIGMA_CAVEAT_WITH_EXAMPLES
 
@@ -26,6 +27,46 @@ def strength(r: float | None) -> str:
     if r > -0.4:
         return "weak or none"
     return "negative: opposite shapes"
+
+
+def interval_range(c: PairComparison, role: str = "mean", digits: int = 2) -> str:
+    """A pair's r interval as '0.90–0.95', 'exact' when no σ it uses carries an error, '' when the r is undefined."""
+    r = role_score(c, role)
+    if r is None or not math.isfinite(r):
+        return ""
+    interval = role_interval(c, role)
+    if interval is None or interval[0] == interval[1]:
+        return "exact"
+    low, high = (number_or_na(x, digits) for x in interval)
+    return f"{low}–{high}"
+
+
+def interval_words(c: PairComparison, role: str = "mean", digits: int = 2) -> str:
+    """How sure a pair's r is: 'exact', or its interval ('95% interval 0.90–0.95, from sampled σ'); '' when the r
+    is undefined."""
+    span = interval_range(c, role, digits)
+    return span if span in ("", "exact") else f"{INTERVAL_LEVEL:.0%} interval {span}, from sampled σ"
+
+
+def r_words(c: PairComparison, role: str = "mean", digits: int = 2) -> str:
+    """'r = 0.93 (95% interval 0.90–0.95, from sampled σ)', 'r = 0.93 (exact)' or 'r = n/a'."""
+    how_sure = interval_words(c, role, digits)
+    return f"r = {number_or_na(role_score(c, role), digits)}" + (f" ({how_sure})" if how_sure else "")
+
+
+def certainty_sentence(c: PairComparison, fa: Fingerprint, fb: Fingerprint, name_a: str, name_b: str) -> str:
+    """How sure the pair's score is, and why, for the pair view; with what would make it exact."""
+    if c.score is None:
+        return "No score, so nothing to be sure of."
+    if c.exact:
+        return f"{r_words(c)}: both models were read in full, so the score has no sampling error."
+    sampled = [n for fp, n in ((fa, name_a), (fb, name_b)) if fp.mode == "sampled"]
+    return (
+        f"{r_words(c)}. {' and '.join(sampled)} {'were' if len(sampled) > 1 else 'was'} read in sampled mode (a few row blocks "
+        "per tensor), so each σ has a standard error. The interval comes from redrawing both curves within those "
+        f"errors: the exact score, with every weight read, falls inside such an interval about {INTERVAL_LEVEL:.0%} "
+        "of the time."
+    )
 
 
 def _max_rel_err(fp: Fingerprint) -> float:

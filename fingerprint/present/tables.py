@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..compare import PairComparison, pair_matrix
+from ..compare import INTERVAL_LEVEL, PairComparison, pair_matrix
 from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
 from ..lineage.verdict import Verdict
@@ -20,7 +20,7 @@ from ..result import Fingerprint
 from .evidence_words import has_calibration, placement_text, stress_verdict_text
 from .formatting import ordinal
 from .labels import SHORT_SIGNAL, display_names, short_role
-from .sigma_words import strength
+from .sigma_words import interval_range, strength
 from .texts import transformation_kind
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 Cell = str | int | float | None  # None: no value (shown empty or as n/a)
 Row = dict[str, Cell]  # column name -> cell, in column order
 PAIR_SCORE = "r (mean over projections)"
+PAIR_INTERVAL = f"{INTERVAL_LEVEL:.0%} interval of r"  # "exact" when no σ of the pair carries an error
 
 
 def pairs_rows(
@@ -47,6 +48,7 @@ def pairs_rows(
                 "model A": names[i],
                 "model B": names[j],
                 PAIR_SCORE: c.score,
+                PAIR_INTERVAL: interval_range(c),
                 "strength": strength(c.score),
                 "layers": f"{c.layers_a} / {c.layers_b}",
                 "depths resampled": "yes" if c.resampled else "no",

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..compare import PairComparison
+from ..compare import PairComparison, role_interval
 from ..roles import ROLE_LABELS, ROLE_ORDER
 from .formatting import human_bytes, ordinal
 from .texts import SIGMA_CAVEAT_WITH_EXAMPLES
@@ -107,14 +107,20 @@ def comparison_table(pairs: Sequence[PairComparison]) -> str:
 
 
 def comparison_csv(pairs: Sequence[PairComparison]) -> str:
-    """One CSV row per pair (excel dialect: lines end in CRLF); an empty cell is an undefined r."""
+    """One CSV row per pair (excel dialect: lines end in CRLF); an empty cell is an undefined r. The last columns
+    are the score's 95% interval (equal ends for an exact pair) and whether the pair is exact."""
     roles = comparison_roles(pairs)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["a", "b", "score_mean_r", *[f"r_{r}" for r in roles], "layers_a", "layers_b", "resampled"])
+    header = ["a", "b", "score_mean_r", *[f"r_{r}" for r in roles], "layers_a", "layers_b", "resampled"]
+    w.writerow([*header, "score_interval_low", "score_interval_high", "exact"])
     for c in pairs:
+        low, high = role_interval(c) or (c.score, c.score)
         w.writerow(
-            [c.a, c.b, _r(c.score), *[_r(c.per_role.get(r)) for r in roles], c.layers_a, c.layers_b, c.resampled]
+            [
+                *[c.a, c.b, _r(c.score), *[_r(c.per_role.get(r)) for r in roles], c.layers_a, c.layers_b, c.resampled],
+                *[_r(low), _r(high), c.exact],
+            ]
         )
     return buf.getvalue()
 
@@ -131,6 +137,8 @@ def comparison_json(pairs: Sequence[PairComparison]) -> str:
             "layers_a": c.layers_a,
             "layers_b": c.layers_b,
             "resampled": c.resampled,
+            "exact": c.exact,
+            "intervals": {k: list(v) for k, v in c.intervals.items()},  # 95%, per role and "mean"; {} when exact
             "notes": c.notes,
             "measure": SIGMA_MEASURE,
             "caveat": SIGMA_CAVEAT_WITH_EXAMPLES,
