@@ -216,8 +216,10 @@ def depth_figure(v: Verdict) -> go.Figure | None:
         constrain="domain",
         showgrid=False,
         zeroline=False,
+        automargin=True,
     )
     fig.update_xaxes(
+        automargin=True,
         title_text=wrap(f"layer of {v.b}", 40),
         range=[-0.5, nb - 0.5],
         dtick=1 if nb <= 40 else None,
@@ -269,7 +271,8 @@ def moe_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure | None:
             line_color="#888",
             annotation_text=f"threshold {t:.2f}: above every unrelated pair",
         )
-    fig.update_yaxes(range=[0, 1.1], title_text="mean |r| of matched neurons")
+    fig.update_yaxes(range=[0, 1.1], title_text="mean |r| of matched neurons", automargin=True)
+    fig.update_xaxes(automargin=True)
     fig.update_layout(
         title=title(
             f"MoE experts vs dense MLP: {s.detail.get('moe_model')} against {s.detail.get('dense_model')}",

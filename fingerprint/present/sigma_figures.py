@@ -201,6 +201,8 @@ def curves_figure(
     if same_depth and deepest <= 40:
         fig.update_xaxes(dtick=1)  # layers are whole numbers
     fig.update_yaxes(title_text="σ, z-scored" if normalise else "σ", title_font_size=11)
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     what = (
         "each curve shifted and scaled to mean 0, std 1: only the shape is left, which is what the correlation sees"
         if normalise
@@ -299,7 +301,8 @@ def pair_figure(
         row=len(roles),
         col=1,
     )
-    fig.update_yaxes(title_text="σ, z-scored", title_font_size=11)
+    fig.update_yaxes(title_text="σ, z-scored", title_font_size=11, automargin=True)
+    fig.update_xaxes(automargin=True)
     fig.update_layout(
         height=_stacked_height(len(roles), 2),
         title=title(
