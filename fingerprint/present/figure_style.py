@@ -100,7 +100,7 @@ SUBTITLE_CHARS = 58  # ... and so does a subtitle line, in <sup>
 MARGIN = dict(l=8, r=8, t=8, b=8)  # grown by automargin to what the labels need, no more
 
 
-def title(text: str, subtitle: str = "", above: int = 0) -> dict:
+def title(text: str, subtitle: str = "", above: int = 0) -> dict[str, object]:
     """A title that fits 400 px and reads at 1600 px: wrapped lines, left-aligned, above the plot area (automargin
     reserves the room; ``above``: pixels kept free under it, e.g. for the top subplot's title). ``text`` and
     ``subtitle`` are wrapped at spaces (a <br> in them is kept)."""
@@ -124,7 +124,7 @@ def title(text: str, subtitle: str = "", above: int = 0) -> dict:
 LEGEND_CHARS = 44  # a legend entry's line, with its symbol, fits a phone's width
 
 
-def legend_below(heading: str = "", **extra: object) -> dict:
+def legend_below(heading: str = "", **extra: object) -> dict[str, object]:
     """A horizontal legend under the plot, left-aligned, its heading on a line of its own: it wraps into as many
     lines as the width needs and never takes width from the plot (wrap long entries' names with LEGEND_CHARS)."""
     legend = dict(orientation="h", x=0, xanchor="left", xref="container", y=0, yanchor="bottom", yref="container")
