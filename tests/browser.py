@@ -190,3 +190,92 @@ def shot(page, name: str, element=None) -> Path:
         element.scroll_into_view_if_needed()
     page.screenshot(path=str(path))
     return path
+
+
+# The text boxes of every Plotly chart (title, subplot titles and other annotations, axis titles, legend, colour
+# bar title), each chart's plot areas and tick labels, read from the drawn SVG.
+_CHART_LAYOUT_JS = """
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el => el.checkVisibility()).map((el, i) => {
+  const box = e => { const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; };
+  const visible = b => b.width > 0 && b.height > 0;
+  const named = (sel, kind) => Array.from(el.querySelectorAll(sel)).map(e => ({kind, text: (e.textContent || '').slice(0, 60), ...box(e)})).filter(visible);
+  const title = el.layout && el.layout.title;
+  const ticks = Array.from(el.querySelectorAll('.xaxislayer-above, .yaxislayer-above')).map(axis =>
+    Array.from(axis.querySelectorAll('.xtick text, .ytick text')).map(e => ({rotated: (e.getAttribute('transform') || '').includes('rotate'), text: e.textContent, ...box(e)})).filter(visible));
+  return {
+    index: i,
+    title: title == null ? '' : (typeof title === 'string' ? title : (title.text || '')),
+    chart: box(el.querySelector('.main-svg') || el),
+    texts: [
+      ...named('.infolayer .gtitle', 'title'),
+      ...named('.infolayer .annotation', 'annotation'),
+      ...named('.infolayer text[class$="title"]:not(.gtitle)', 'axis title'),
+      ...named('.infolayer .legend', 'legend'),
+    ],
+    plots: Array.from(el.querySelectorAll('.draglayer .nsewdrag')).map(box),
+    ticks,
+  };
+})
+"""
+
+
+def _overlap(a: dict, b: dict, slack: float = 1.0) -> bool:
+    return min(a["right"], b["right"]) - max(a["left"], b["left"]) > slack and (
+        min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > slack
+    )
+
+
+def layout_problems(page, min_plot_width: float = 150) -> list[str]:
+    """What a person would find broken in the page's charts, in words: text boxes that overlap, text cut off at a
+    chart's edge, tick labels written over each other, plot areas too narrow to read, a page wider than the window."""
+    problems = []
+    for c in page.evaluate(_CHART_LAYOUT_JS):
+        name = f"chart {c['index']} ({c['title'][:50]!r})"
+        texts, chart = c["texts"], c["chart"]
+        for k, a in enumerate(texts):
+            if a["left"] < chart["left"] - 1 or a["right"] > chart["right"] + 1 or a["top"] < chart["top"] - 1:
+                problems.append(f"{name}: {a['kind']} {a['text']!r} is cut off at the chart's edge")
+            for b in texts[k + 1 :]:
+                if _overlap(a, b):
+                    problems.append(f"{name}: {a['kind']} {a['text']!r} overlaps {b['kind']} {b['text']!r}")
+        for axis in c["ticks"]:
+            flat = [t for t in axis if not t["rotated"]]
+            for k, a in enumerate(flat):
+                for b in flat[k + 1 :]:
+                    if _overlap(a, b):
+                        problems.append(f"{name}: tick labels {a['text']!r} and {b['text']!r} overlap")
+            for t in axis:
+                if t["left"] < chart["left"] - 1 or t["right"] > chart["right"] + 1:
+                    problems.append(f"{name}: tick label {t['text']!r} is cut off at the chart's edge")
+                for a in texts:
+                    if _overlap(t, a, slack=2):
+                        problems.append(f"{name}: tick label {t['text']!r} overlaps {a['kind']} {a['text']!r}")
+        for p in c["plots"]:
+            if p["width"] < min_plot_width:
+                problems.append(f"{name}: a plot area is {p['width']:.0f} px wide")
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    if wide[0] > wide[1]:
+        problems.append(f"the page is {wide[0]} px wide in a {wide[1]} px window")
+    return problems
+
+
+def layout_settled(page, timeout: float = 30) -> list[str]:
+    """The page's layout problems once its charts have been redrawn for the window's size: [] as soon as there are
+    none, or, after ``timeout`` seconds, the problems still there (Plotly redraws a resized chart in a few passes)."""
+    charts_fit_their_boxes(page)
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = layout_problems(page)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        page.wait_for_timeout(200)
+
+
+def charts_fit_their_boxes(page) -> None:
+    """Wait until every Plotly chart has been redrawn at its container's width (after a change of window size)."""
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot')).every(el => {
+             const svg = el.querySelector('.main-svg'), width = el.getBoundingClientRect().width;
+             return !el.checkVisibility() || (svg && Math.abs(svg.getBoundingClientRect().width - width) < 2);
+           })"""
+    )

@@ -48,7 +48,7 @@ def figures(at: AppTest) -> list[dict]:
 
 def figure_titled(at: AppTest, start: str) -> dict:
     for fig in figures(at):
-        title = (fig["layout"].get("title") or {}).get("text", "")
+        title = (fig["layout"].get("title") or {}).get("text", "").replace("<br>", " ")  # wrapped to fit a phone
         if title.startswith(start):
             return fig
     raise AssertionError(f"no figure titled {start!r}")

@@ -132,7 +132,8 @@ def test_curves_mark_resampled_depths():
     shallow = [t for t in traces if t["legendgroup"] == "org/shallow"]
     assert shallow and all(t["line"]["dash"] == "dash" for t in shallow)
     assert "resampled" in shallow[0]["name"]
-    assert fig.layout.xaxis.title.text.startswith("relative depth")
+    bottom = fig.layout.xaxis4  # the panels are stacked: the x axis is named once, under the last one
+    assert bottom.title.text.startswith("relative depth")
     c = compare_pair(a, b)
     assert c.resampled
     assert any("Different depths" in x for x in pair_caveats(a, b, c, "deep", "shallow"))

@@ -11,7 +11,7 @@ from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
 from ..lineage.verdict import Verdict
 from .evidence_words import calibration_or_default, placement_text
-from .figure_style import COLORSCALE, wrap
+from .figure_style import COLORSCALE, MARGIN, legend_below, title, wrap
 from .formatting import number_or_na
 from .labels import SHORT_SIGNAL, WHAT_SIGNAL
 
@@ -20,7 +20,11 @@ RELATED = "rgba(230,130,30,0.45)"
 THIS_PAIR = "#111111"
 
 
-def _jitter(n: int, spread: float = 0.28) -> list[float]:
+ROW_HEIGHT = 150  # pixels per signal: its name and reading on top (up to four lines at 400 px), the dots below
+LABEL_CHARS = 56  # a line of a signal's name and reading fits a phone's width
+
+
+def _jitter(n: int, spread: float = 0.2) -> list[float]:
     """Deterministic vertical offsets in [-spread, spread] (golden-ratio sequence): dots of equal value stay apart."""
     return [spread * (2 * ((k * 0.6180339887) % 1.0) - 1) for k in range(n)]
 
@@ -63,7 +67,7 @@ def evidence_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure:
             fig.add_trace(
                 go.Scatter(
                     x=rel,
-                    y=[y - d for d in _jitter(len(rel), 0.2)],
+                    y=[y - d for d in _jitter(len(rel), 0.14)],
                     mode="markers",
                     name="related pairs (calibration)",
                     legendgroup="related",
@@ -77,7 +81,7 @@ def evidence_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure:
             fig.add_trace(
                 go.Scatter(
                     x=[t, t],
-                    y=[y - 0.38, y + 0.38],
+                    y=[y - 0.26, y + 0.26],
                     mode="lines",
                     name="threshold: clearly above every unrelated pair",
                     legendgroup="threshold",
@@ -107,58 +111,49 @@ def evidence_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure:
                     ),
                 )
             )
-            readout = f"<b>{s.value:.3f}</b>" + (
-                f"<br><span style='color:#555'>{wrap(where, 36)}</span>" if calibrated else ""
-            )
+            readout = f"<b>{s.value:.3f}</b>" + (f": {where}" if calibrated else "")
         else:
             reason = s.reason or "unknown"
             reason = reason if len(reason) <= 80 else reason[:78].rsplit(" ", 1)[0] + " …"
-            readout = f"<span style='color:#999'>not available:<br>{wrap(reason, 36)}</span>"
-            fig.add_hrect(y0=y - 0.45, y1=y + 0.45, fillcolor="#f2f2f2", line_width=0, layer="below")
+            readout = f"<span style='color:#999'>not available: {reason}</span>"
+            fig.add_hrect(y0=y - 0.3, y1=y + 0.3, fillcolor="#f2f2f2", line_width=0, layer="below")
+        # the signal's name and reading above its row, across the whole width: nothing beside the plot to squeeze it
+        heading = f"<b>{SHORT_SIGNAL[name]}</b> <span style='color:#666'>({WHAT_SIGNAL[name]})</span>"
         fig.add_annotation(
-            x=1.01,
+            x=0,
             xref="paper",
-            y=y,
+            y=y - 0.28,
             yref="y",
-            text=readout,
+            text=wrap(f"{heading}<br>{readout}", LABEL_CHARS),
             showarrow=False,
             xanchor="left",
+            yanchor="bottom",
             align="left",
             font=dict(size=12),
         )
-    ticks = [
-        f"<b>{SHORT_SIGNAL[n]}</b><br><span style='font-size:10px;color:#666'>{WHAT_SIGNAL[n]}</span>" for n in names
-    ]
     fig.update_yaxes(
-        tickmode="array",
-        tickvals=ys,
-        ticktext=ticks,
-        autorange="reversed",
-        range=None,
+        range=[len(names) - 0.7, -0.85],  # reversed: the first signal on top, room above it for its name
+        showticklabels=False,
         showgrid=False,
         zeroline=False,
-        automargin=True,
     )
     fig.update_xaxes(
         range=[max(-1.05, lo), 1.08],
         zeroline=True,
         zerolinecolor="#ccc",
         gridcolor="#eee",
-        title_text="value of the signal (a correlation or similarity: 1 = identical weights)",
+        title_text="value of the signal<br>(a correlation or similarity: 1 = identical weights)",
         title_font_size=11,
+        automargin=True,
     )
-    sub = (
-        ""
-        if calibrated
-        else "<br><sup>no calibration: the values of unrelated pairs cannot be drawn behind this pair's</sup>"
-    )
+    sub = "" if calibrated else "no calibration: the values of unrelated pairs cannot be drawn behind this pair's"
     fig.update_layout(
-        title=dict(text=f"Lineage evidence: {v.a} vs {v.b}{sub}", x=0.01, xanchor="left", xref="container"),
-        height=180 + 92 * len(names),
-        margin=dict(r=270, t=120),
+        title=title(f"Lineage evidence: {v.a} vs {v.b}", sub),
+        height=200 + ROW_HEIGHT * len(names),
+        margin=MARGIN,
         plot_bgcolor="white",
         showlegend=True,
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, xanchor="left", font_size=11),
+        legend=legend_below(font_size=11),
         hoverlabel=dict(align="left"),
     )
     return fig
@@ -190,7 +185,7 @@ def depth_figure(v: Verdict) -> go.Figure | None:
             colorscale=COLORSCALE,
             text=text,
             texttemplate="%{text}" if na * nb <= 400 else None,
-            colorbar=dict(title=dict(text="similarity", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
+            colorbar=dict(title=dict(text="similarity", side="right"), tickvals=[-1, -0.5, 0, 0.5, 1], thickness=14),
             hovertemplate=(f"layer %{{y}} of {v.a}<br>layer %{{x}} of {v.b}<br>{what}: %{{text}}<extra></extra>"),
             name="similarity",
         )
@@ -214,16 +209,18 @@ def depth_figure(v: Verdict) -> go.Figure | None:
             )
         )
     fig.update_yaxes(
-        title_text=f"layer of {v.a}",
+        title_text=wrap(f"layer of {v.a}", 30),
         range=[na - 0.5, -0.5],
         dtick=1 if na <= 40 else None,
         scaleanchor="x",
         constrain="domain",
         showgrid=False,
         zeroline=False,
+        automargin=True,
     )
     fig.update_xaxes(
-        title_text=f"layer of {v.b}",
+        automargin=True,
+        title_text=wrap(f"layer of {v.b}", 40),
         range=[-0.5, nb - 0.5],
         dtick=1 if nb <= 40 else None,
         side="bottom",
@@ -235,13 +232,14 @@ def depth_figure(v: Verdict) -> go.Figure | None:
     diag = s.detail.get("diagonal")
     diag_text = "" if diag is None else f"; on the plain diagonal: {diag:.3f}"
     fig.update_layout(
-        title=(
-            f"Layer-by-layer similarity ({what})<br><sup>line: the best order-keeping alignment of layers; "
-            f"mean similarity along it: {mean}{diag_text}</sup>"
+        title=title(
+            f"Layer-by-layer similarity ({what})",
+            f"line: the best order-keeping alignment of layers; mean similarity along it: {mean}{diag_text}",
         ),
         height=max(480, min(900, 200 + 34 * na)),
+        margin=MARGIN,
         plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"),
+        legend=legend_below(),
     )
     return fig
 
@@ -271,16 +269,17 @@ def moe_figure(v: Verdict, cal: Calibration | None = None) -> go.Figure | None:
             y=t,
             line_dash="dash",
             line_color="#888",
-            annotation_text=f"threshold {t:.2f} (clearly above every unrelated pair)",
+            annotation_text=f"threshold {t:.2f}: above every unrelated pair",
         )
-    fig.update_yaxes(range=[0, 1.1], title_text="mean |r| of matched neurons")
+    fig.update_yaxes(range=[0, 1.1], title_text="mean |r| of matched neurons", automargin=True)
+    fig.update_xaxes(automargin=True)
     fig.update_layout(
-        title=(
-            f"MoE experts vs dense MLP: {s.detail.get('moe_model')} against {s.detail.get('dense_model')}"
-            f"<br><sup>each expert's gate/up neurons matched to the dense model's; median over experts: "
-            f"{number_or_na(s.value)}</sup>"
+        title=title(
+            f"MoE experts vs dense MLP: {s.detail.get('moe_model')} against {s.detail.get('dense_model')}",
+            f"each expert's gate/up neurons matched to the dense model's; median over experts: {number_or_na(s.value)}",
         ),
         height=380,
+        margin=MARGIN,
         showlegend=False,
     )
     return fig

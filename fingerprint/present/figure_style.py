@@ -1,8 +1,14 @@
-"""What every figure shares: the diverging colour scale, the palette, axis labels that fit, text that wraps."""
+"""What every figure shares: the diverging colour scale, the palette, axis labels that fit, text that wraps, and a
+layout that reads at 400 px and at 1600 px wide.
+
+Plotly cannot know the width a figure will be drawn at, so every figure is laid out to work at any width: titles
+are short lines, wrapped, left-aligned and given their own room (automargin); legends sit below the plot; subplots
+are stacked in one column; margins start small and grow to fit the labels (automargin)."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -68,23 +74,68 @@ def tick_style(n: int) -> tuple[int, int]:
     return 9, 24
 
 
+_SPACE_OUTSIDE_TAGS = re.compile(r" +(?![^<]*>)")
+_TAG = re.compile(r"<[^>]*>")
+
+
 def wrap(text: str, width: int = 40) -> str:
-    """Plotly text does not wrap: break at spaces with <br>."""
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}" if line else w
-    if line:
+    """Plotly text does not wrap: break at spaces with <br>. A <br> already in the text is kept; tags
+    (<b>, <span style='...'>) are never split and take no width; Plotly carries a style over a line break."""
+    out = []
+    for paragraph in text.split("<br>"):
+        lines, line = [], ""
+        for w in _SPACE_OUTSIDE_TAGS.split(paragraph.strip()):
+            if line and len(_TAG.sub("", line)) + 1 + len(_TAG.sub("", w)) > width:
+                lines.append(line)
+                line = w
+            else:
+                line = f"{line} {w}" if line else w
         lines.append(line)
-    return "<br>".join(lines)
+        out.append("<br>".join(lines))
+    return "<br>".join(out)
+
+
+TITLE_CHARS = 40  # a title line fits a phone's width (about 370 px at 16 px) ...
+SUBTITLE_CHARS = 58  # ... and so does a subtitle line, in <sup>
+MARGIN = dict(l=8, r=8, t=8, b=8)  # grown by automargin to what the labels need, no more
+
+
+def title(text: str, subtitle: str = "", above: int = 0) -> dict[str, object]:
+    """A title that fits 400 px and reads at 1600 px: wrapped lines, left-aligned, above the plot area (automargin
+    reserves the room; ``above``: pixels kept free under it, e.g. for the top subplot's title). ``text`` and
+    ``subtitle`` are wrapped at spaces (a <br> in them is kept)."""
+    lines = wrap(text, TITLE_CHARS)
+    if subtitle:
+        lines += "".join(f"<br><sup>{line}</sup>" for line in wrap(subtitle, SUBTITLE_CHARS).split("<br>"))
+    return dict(
+        text=lines,
+        x=0,
+        xref="container",
+        xanchor="left",
+        y=1,
+        yref="paper",  # with automargin: the margin grows to the title's height (a "container" title grows upwards)
+        yanchor="bottom",
+        pad=dict(l=8, t=8, b=8 + above),
+        automargin=True,
+        font_size=16,
+    )
+
+
+LEGEND_CHARS = 44  # a legend entry's line, with its symbol, fits a phone's width
+
+
+def legend_below(heading: str = "", **extra: object) -> dict[str, object]:
+    """A horizontal legend under the plot, left-aligned, its heading on a line of its own: it wraps into as many
+    lines as the width needs and never takes width from the plot (wrap long entries' names with LEGEND_CHARS)."""
+    legend = dict(orientation="h", x=0, xanchor="left", xref="container", y=0, yanchor="bottom", yref="container")
+    if heading:
+        legend["title"] = dict(text=heading, side="top left")
+    return legend | extra
 
 
 def heatmap_side(n: int) -> int:
     """Height in pixels of an N x N heatmap."""
-    return max(420, min(1500, 160 + 26 * n))
+    return max(520, min(1500, 160 + 26 * n))
 
 
 def diverging_heatmap(

@@ -16,12 +16,17 @@ from ..compare import PairComparison, as_array, compare_pair, matrix_from_pairs,
 from ..result import Fingerprint
 from ..roles import WEIGHT_ROLES
 from .figure_style import (
+    LEGEND_CHARS,
+    MARGIN,
     PALETTE,
     SYMBOLS,
     diverging_heatmap,
     heatmap_side,
+    legend_below,
     tick_labels,
     tick_style,
+    title,
+    wrap,
 )
 from .formatting import number_or_na
 from .labels import display_names, role_label, roles_present, score_label, short_role
@@ -65,13 +70,16 @@ def heatmap_figure(
     tick_font, max_len = tick_style(n)
     ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     side = heatmap_side(n)
-    title = f"{score_label(role)}<br><sup>{HEATMAP_SCALE}</sup>"
+    heading = title(score_label(role), HEATMAP_SCALE)
+    heat.colorbar.update(thickness=14)
     if link is None:
         fig = go.Figure(heat)
         fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, **ticks)
         fig.update_xaxes(tickfont_size=tick_font, tickangle=-35 if n <= 20 else -60, automargin=True, **ticks)
-        fig.update_layout(height=side, title=title)
+        fig.update_layout(height=side, title=heading, margin=MARGIN)
+        # square cells; both axes shrink to the square, so the labels stay next to the cells at any width
         fig.update_yaxes(scaleanchor="x", constrain="domain")
+        fig.update_xaxes(constrain="domain")
         return fig
 
     from scipy.cluster.hierarchy import dendrogram
@@ -107,7 +115,7 @@ def heatmap_figure(
         **ticks,
     )
     fig.update_yaxes(autorange="reversed", tickfont_size=tick_font, automargin=True, row=2, col=1, **ticks)
-    fig.update_layout(height=int(side * 1.15), title=title, plot_bgcolor="white")
+    fig.update_layout(height=int(side * 1.15), title=heading, plot_bgcolor="white", margin=MARGIN)
     return fig
 
 
@@ -134,20 +142,22 @@ def curves_figure(
     depths = {f.layers for f in fps}
     same_depth = len(depths) <= 1
     deepest = max(depths) if depths else 0
-    cols = 2 if len(roles) > 1 else 1
-    rows = max(1, math.ceil(len(roles) / cols))
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        subplot_titles=[role_label(r) for r in roles],
-        horizontal_spacing=0.08,
-        vertical_spacing=0.12 if rows > 1 else 0.1,
-    )
+    fig = _stacked(roles, [role_label(r) for r in roles])
     legend_names = tick_labels(names, 36 if len(fps) > 20 else 80)  # distinguishable; hover has the full name
+    drawn: list[dict[str, np.ndarray]] = []
     for k, fp in enumerate(fps):
         color = PALETTE[k % len(PALETTE)]
         stretched = not same_depth and fp.layers != deepest
+        shown_curves = {}
+        for role in roles:
+            if role in fp.curves:
+                y = as_array(fp.curves[role])
+                shown_curves[role] = _zscore(y) if normalise else y
+        twin = _same_curves(shown_curves, drawn)
+        drawn.append(shown_curves)
         label = legend_names[k] + (f" ({fp.layers} layers, resampled to {deepest} to compare)" if stretched else "")
+        if twin is not None:
+            label += f" (same curve as {legend_names[twin]}, drawn dotted on top)"
         shown = False
         for p, role in enumerate(roles):
             if role not in fp.curves:
@@ -160,16 +170,21 @@ def curves_figure(
                 err = err / sd if err is not None and sd > 0 else None
             n = len(y)
             x = list(range(n)) if same_depth else [i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+            symbol = SYMBOLS[k % len(SYMBOLS)] + ("-open" if stretched or twin is not None else "")
             fig.add_trace(
                 go.Scatter(
                     x=x,
                     y=[None if not math.isfinite(v) else float(v) for v in y],
                     mode="lines+markers",
-                    name=label,
+                    name=wrap(label, LEGEND_CHARS),
                     legendgroup=names[k],
                     showlegend=not shown,
-                    line=dict(color=color, width=2, dash="dash" if stretched else "solid"),
-                    marker=dict(size=7, symbol=SYMBOLS[k % len(SYMBOLS)] + ("-open" if stretched else "")),
+                    line=dict(
+                        color=color,
+                        width=2,
+                        dash="dot" if twin is not None else "dash" if stretched else "solid",
+                    ),
+                    marker=dict(size=9 if twin is not None else 7, symbol=symbol),
                     error_y=dict(
                         type="data", array=[0 if not math.isfinite(e) else float(e) for e in err], visible=True
                     )
@@ -180,25 +195,72 @@ def curves_figure(
                     + " = %{y:.4g}<extra></extra>",
                     customdata=list(range(n)),
                 ),
-                row=p // cols + 1,
-                col=p % cols + 1,
+                row=p + 1,
+                col=1,
             )
             shown = True
     xtitle = "layer" if same_depth else "relative depth (0 = first layer, 1 = last)"
-    ytitle = "σ, z-scored per curve" if normalise else "σ (standard deviation of the weights)"
-    fig.update_xaxes(title_text=xtitle, title_font_size=11)
-    fig.update_yaxes(title_text=ytitle, title_font_size=11)
+    fig.update_xaxes(title_text=xtitle, title_font_size=11, row=len(roles), col=1)
+    if same_depth and deepest <= 40:
+        fig.update_xaxes(dtick=1)  # layers are whole numbers
+    fig.update_yaxes(title_text="σ, z-scored" if normalise else "σ", title_font_size=11)
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     what = (
         "each curve shifted and scaled to mean 0, std 1: only the shape is left, which is what the correlation sees"
         if normalise
-        else "raw σ per layer"
-    )
+        else "σ = the standard deviation of a layer's weights"
+    ) + ". Click a model's name to hide its curve."
     fig.update_layout(
-        height=max(380, 330 * rows),
-        title=f"σ-curves per layer<br><sup>{what}</sup>",
-        legend=dict(title_text="models (click to hide)", font_size=9 if len(fps) > 20 else 11),
+        height=_stacked_height(len(roles), len(fps)),
+        title=title("σ-curves per layer", what, above=SUBPLOT_TITLE),
+        legend=legend_below(font_size=9 if len(fps) > 20 else 11),
+        margin=MARGIN,
     )
     return fig
+
+
+SUBPLOT_TITLE = 26  # the height of a subplot's title, kept free under the figure's title
+PANEL_HEIGHT = 190  # one subplot of a stacked figure: wide and low at 1600 px, still readable at 400 px
+
+
+def _stacked(roles: Sequence[str], titles: Sequence[str]) -> go.Figure:
+    """One subplot per role, stacked in one column with a shared x axis: they fit a phone and a wide screen alike,
+    and only the bottom one carries the x axis, so no axis title meets a subplot title."""
+    rows = max(1, len(roles))
+    return make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=list(titles),
+        vertical_spacing=min(0.3, 60 / (PANEL_HEIGHT * rows)) if rows > 1 else 0.0,
+    )
+
+
+def _stacked_height(panels: int, legend_entries: int) -> int:
+    """Room for the panels, the title and a legend below that wraps onto several lines on a narrow screen."""
+    return 170 + (PANEL_HEIGHT + 60) * max(1, panels) + 22 * min(legend_entries, 12)
+
+
+def _same_curves(curves: dict[str, np.ndarray], earlier: list[dict[str, np.ndarray]]) -> int | None:
+    """The index of an earlier model whose drawn curves this model's would hide (e.g. a quantized copy's), or None."""
+    for j, other in enumerate(earlier):
+        if other.keys() != curves.keys() or not curves:
+            continue
+        same = True
+        for role, y in curves.items():
+            z = other[role]
+            if len(z) != len(y):
+                same = False
+                break
+            ok = np.isfinite(y) & np.isfinite(z)
+            span = float(np.ptp(y[ok])) if ok.any() else 0.0
+            if not ok.any() or not np.allclose(y[ok], z[ok], rtol=0, atol=0.01 * span + 1e-12):
+                same = False
+                break
+        if same:
+            return j
+    return None
 
 
 def pair_figure(
@@ -209,10 +271,8 @@ def pair_figure(
     roles = [r for r in pair.per_role if r in WEIGHT_ROLES] + [r for r in pair.per_role if r not in WEIGHT_ROLES]
     roles = roles or ["(none)"]
     n = max(fa.layers, fb.layers)
-    cols = 2 if len(roles) > 1 else 1
-    rows = max(1, math.ceil(len(roles) / cols))
     titles = [f"{role_label(r)}: r = {number_or_na(pair.per_role.get(r), 3)}" for r in roles]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.1)
+    fig = _stacked(roles, titles)
     for p, role in enumerate(roles):
         if role not in fa.curves or role not in fb.curves:
             continue
@@ -235,16 +295,25 @@ def pair_figure(
                     ),
                     hovertemplate=f"<b>{name}</b><br>{role_label(role)}<br>layer %{{x}}<br>z-scored σ = %{{y:.3f}}<extra></extra>",
                 ),
-                row=p // cols + 1,
-                col=p % cols + 1,
+                row=p + 1,
+                col=1,
             )
     fig.update_xaxes(
-        title_text="layer" if fa.layers == fb.layers else f"layer (aligned on {n} layers)", title_font_size=11
+        title_text="layer" if fa.layers == fb.layers else f"layer (aligned on {n} layers)",
+        title_font_size=11,
+        row=len(roles),
+        col=1,
     )
-    fig.update_yaxes(title_text="σ, z-scored", title_font_size=11)
+    fig.update_yaxes(title_text="σ, z-scored", title_font_size=11, automargin=True)
+    fig.update_xaxes(automargin=True)
     fig.update_layout(
-        height=max(360, 300 * rows),
-        title=f"{name_a} vs {name_b}: σ-curves aligned and z-scored<br><sup>{score_label('mean')}: {number_or_na(pair.score)}</sup>",
-        legend=dict(font_size=11),
+        height=_stacked_height(len(roles), 2),
+        title=title(
+            f"{name_a} vs {name_b}: σ-curves aligned and z-scored",
+            f"{score_label('mean')}: {number_or_na(pair.score)}",
+            above=SUBPLOT_TITLE,
+        ),
+        legend=legend_below(font_size=11),
+        margin=MARGIN,
     )
     return fig

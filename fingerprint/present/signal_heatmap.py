@@ -10,7 +10,17 @@ import plotly.graph_objects as go
 from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS
 from .evidence_words import calibration_or_default, placement_text
-from .figure_style import CELL_TEXT_MAX, NOT_AVAILABLE, diverging_heatmap, heatmap_side, tick_labels, tick_style, wrap
+from .figure_style import (
+    CELL_TEXT_MAX,
+    MARGIN,
+    NOT_AVAILABLE,
+    diverging_heatmap,
+    heatmap_side,
+    tick_labels,
+    tick_style,
+    title,
+    wrap,
+)
 from .formatting import number_or_na
 from .labels import SHORT_SIGNAL, WHAT_SIGNAL
 from .ordering import display_order
@@ -51,9 +61,9 @@ def signal_heatmap_figure(
     tick_font, max_len = tick_style(n)
     ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     gap = 1 if n <= 30 else 0
-    fig = go.Figure(
-        diverging_heatmap(z, labels, text, hover, scale_title=SHORT_SIGNAL[signal], name=signal, hover_on_gaps=False)
-    )
+    heat = diverging_heatmap(z, labels, text, hover, scale_title=SHORT_SIGNAL[signal], name=signal, hover_on_gaps=False)
+    heat.colorbar.update(thickness=14)
+    fig = go.Figure(heat)
     gaps = [[0.0 if x is None else None for x in row] for row in z]
     if any(x is not None for row in gaps for x in row):  # not available: grey, not white (white means 0)
         fig.add_trace(
@@ -97,6 +107,7 @@ def signal_heatmap_figure(
         tickfont_size=tick_font,
         tickangle=-35 if n <= 20 else -60,
         automargin=True,
+        constrain="domain",  # with the y axis's: the square shrinks on both axes, the labels stay next to the cells
         showgrid=False,
         zeroline=False,
         **ticks,
@@ -104,9 +115,9 @@ def signal_heatmap_figure(
     fig.update_layout(
         height=side,
         plot_bgcolor="white",
-        title=(
-            f"{SHORT_SIGNAL[signal]}: {WHAT_SIGNAL[signal]}"
-            f"<br><sup>{bg}. Grey cell: not available (hover says why).</sup>"
+        title=title(
+            f"{SHORT_SIGNAL[signal]}: {WHAT_SIGNAL[signal]}", f"{bg}. Grey cell: not available (hover says why)."
         ),
+        margin=MARGIN,
     )
     return fig
