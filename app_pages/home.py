@@ -10,13 +10,15 @@ from fingerprint.demo import DEMO_MODELS, demo_paths
 from fingerprint.present.texts import CRITIQUE_URL, DEMO_EXPLANATION, NEVER_PROOF, PAPER_STATUS, PAPER_URL
 
 st.title("How do two language models' weights relate?")
-intro, demo = st.columns([3, 2], gap="large")
+st.markdown(
+    "This tool reads the **weights** of large language models (from the Hugging Face Hub or from files on this "
+    "computer) and compares them. It never runs the models and it reads only the few tensors it needs."
+)
+# The demo comes first: on a phone the columns stack, and the button must not sit below the whole explanation.
+demo, intro = st.columns([2, 3], gap="large")
 with intro:
     st.markdown(
         f"""
-This tool reads the **weights** of large language models (from the Hugging Face Hub or from files on this
-computer) and compares them. It never runs the models and it reads only the few tensors it needs.
-
 **What a σ-curve is.** Inside every layer of a model, attention uses four weight matrices (called Q, K, V and O).
 For each layer we take the *standard deviation* (σ) of each matrix - how spread out its numbers are. Plotted
 layer by layer, this gives a curve per matrix: the model's **σ-curve**. Two models are compared by the
