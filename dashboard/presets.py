@@ -20,19 +20,19 @@ PRESETS: tuple[Preset, ...] = (
         "of lineage. Large downloads are avoided: the tool reads only attention tensors, sampled for big models.",
     ),
     Preset(
-        "Qwen-1.8B vs Qwen1.5-MoE-A2.7B (an upcycle the paper used)",
+        "Qwen-1.8B vs Qwen1.5-MoE (an upcycle)",
         ("Qwen/Qwen-1_8B", "Qwen/Qwen1.5-MoE-A2.7B"),
         "Known lineage the 2025 paper checked its method on: Qwen's model card says Qwen1.5-MoE-A2.7B was "
         "upcycled from Qwen-1.8B. The MoE model's attention is compared with the dense one's.",
     ),
     Preset(
-        "Llama-3.1-70B-Instruct vs Llama-3.1-Nemotron-70B (a fine-tune the paper used)",
+        "Llama-3.1-70B vs Nemotron-70B (a fine-tune)",
         ("meta-llama/Llama-3.1-70B-Instruct", "nvidia/Llama-3.1-Nemotron-70B-Instruct-HF"),
         "Known lineage the 2025 paper checked its method on: NVIDIA's Nemotron-70B is a fine-tune of Llama-3.1-70B-"
         "Instruct. Both are large, so they are sampled; Llama is gated: accept its licence and give a token.",
     ),
     Preset(
-        "Llama-2-7B vs deepseek-llm-7b (independent models)",
+        "Llama-2-7B vs deepseek-llm-7b (independent)",
         ("meta-llama/Llama-2-7b-hf", "deepseek-ai/deepseek-llm-7b-base"),
         "Two models trained independently by different companies with similar recipes; their σ-curves still "
         "correlate around 0.9. Llama-2 is gated: accept its licence on the Hub and give a token.",

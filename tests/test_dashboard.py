@@ -285,3 +285,10 @@ def test_a_shared_session_has_an_upload_quota_in_count_and_bytes():
     too_big = upload_refusal("a.safetensors", 6 * MB, shared, held=[3 * MB, 2 * MB])
     assert "would take 11 MB (at most 10 MB)" in too_big
     assert Settings.from_env({"FINGERPRINT_SHARED_MODE": "1"}).session_uploads == 8  # the shared default
+
+
+def test_preset_titles_fit_a_button():
+    """A preset's title is a button label, which Streamlit cuts with '…' when it does not fit the column."""
+    from dashboard.presets import PRESETS
+
+    assert all(len(p.title) <= 48 for p in PRESETS), [p.title for p in PRESETS if len(p.title) > 48]
