@@ -14,7 +14,7 @@ No streamlit here (``dashboard.address_bar`` reads and writes the address bar). 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -40,6 +40,13 @@ def shareable_reference(fp: Fingerprint) -> str | None:
             body = fp.repo_id
         return f"{body}@{fp.revision}" if _SHA_RE.match(fp.revision) else body
     return demo_reference(fp.model)
+
+
+_CHOICES: tuple[tuple[str, Callable[[str], bool], str], ...] = (
+    ("role", lambda x: bool(_ROLE_RE.match(x)), "is not a role name: the mean score is shown"),
+    ("order", lambda x: x in ORDERS, "is not clustered or input: clustered is used"),
+    ("view", lambda x: x in VIEWS, "is not normalised or raw: normalised is used"),
+)
 
 
 @dataclass
@@ -75,24 +82,12 @@ def parse_link(params: Mapping[str, str | list[str]]) -> tuple[LinkView | None, 
     if not models:
         return None, problems
     v = LinkView(models=models)
-    role = get("role")
-    if role:
-        if _ROLE_RE.match(role):
-            v.role = role
-        else:
-            problems.append(f"role={role!r} is not a role name: the mean score is shown")
-    order = get("order")
-    if order:
-        if order in ORDERS:
-            v.order = order
-        else:
-            problems.append(f"order={order!r} is not clustered or input: clustered is used")
-    view = get("view")
-    if view:
-        if view in VIEWS:
-            v.view = view
-        else:
-            problems.append(f"view={view!r} is not normalised or raw: normalised is used")
+    for key, valid, otherwise in _CHOICES:  # a bad value is reported and the default kept
+        value = get(key)
+        if value and valid(value):
+            setattr(v, key, value)
+        elif value:
+            problems.append(f"{key}={value!r} {otherwise}")
     pair = get("pair")
     if pair:
         try:
