@@ -54,7 +54,7 @@ with st.sidebar:
         def _clear() -> None:
             for k in ("fps", "runs", "verdicts", "probes", "lineage_failed"):
                 st.session_state[k] = {}
-            for k in ("stress", "signals_auto"):
+            for k in ("stress", "verdicts_auto", "signal_picked"):
                 st.session_state.pop(k, None)
             for k in (
                 "compare_models",

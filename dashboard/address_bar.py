@@ -42,7 +42,9 @@ def apply_link(s: Settings) -> None:
     st.session_state.update(compare_models=keys, role=view.role, order=view.order, curve_mode=view.view)
     if view.pair and all(keys_by_index.get(i) in keys for i in view.pair):
         st.session_state["pair_a"], st.session_state["pair_b"] = (keys_by_index[i] for i in view.pair)
-    for w in ("w_compare_models", "w_role", "w_order", "w_curve_mode", "w_pair_a", "w_pair_b"):
+    if view.signal:  # as if the visitor had picked it
+        st.session_state.update(signal=view.signal, signal_picked=True)
+    for w in ("w_compare_models", "w_role", "w_order", "w_curve_mode", "w_pair_a", "w_pair_b", "w_signal"):
         st.session_state.pop(w, None)
     st.session_state["link_notes"] = notes
     st.session_state["link_adopt"] = True
@@ -72,6 +74,7 @@ def current_link_view(chosen: list[str]) -> tuple[LinkView, list[str]]:
         order=st.session_state.get("order", "clustered"),
         view=st.session_state.get("curve_mode", "normalised"),
         pair=pair,
+        signal=st.session_state.get("signal") if st.session_state.get("signal_picked") else None,
     )
     return view, left_out
 

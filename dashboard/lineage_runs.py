@@ -16,8 +16,10 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.runs import LineageRun
-from dashboard.state import session_options, visitor, when_session_ends
+from dashboard.state import session_options, settings, visitor, when_session_ends
 from fingerprint import Options
+from fingerprint.lineage.cost import ProbeCost, probe_cost
+from fingerprint.present.tables import missing_pairs
 
 log = logging.getLogger("llm_fingerprint.dashboard")
 
@@ -106,3 +108,30 @@ def collect_finished_lineage() -> None:
         st.session_state.setdefault("lineage_failed", {}).update(t.result["failed"])
     elif t.kind == "stress":
         st.session_state["stress"] = {**t.result, "seconds": t.seconds}
+
+
+def probes_cost(keys: list[str]) -> ProbeCost:
+    """What reading the probes of these models (those not in memory or in the probe cache) will cost."""
+    fps = st.session_state.get("fps", {})
+    have = st.session_state.get("probes", {}).keys()
+    return probe_cost({k: fps[k] for k in keys if k in fps}, have, session_options())
+
+
+AUTO_MAX_MODELS = 12  # more models than this: the verdicts of every pair wait for a click (N^2/2 pairs)
+
+
+def start_verdicts_when_cheap(keys: list[str], names: dict[str, str]) -> bool:
+    """Start the verdicts of the pairs of ``keys`` not computed yet, without a click, when that is cheap (every
+    probe cached or read from this machine's disk within the server's FINGERPRINT_AUTO_LINEAGE_MB, at most
+    AUTO_MAX_MODELS models). Once per set of models: a Stop is not undone by the next rerun. True if started."""
+    failed = st.session_state.setdefault("lineage_failed", {})
+    todo = missing_pairs(keys, st.session_state.setdefault("verdicts", {}), skip=set(failed))
+    if not todo or lineage_running() or len(keys) > AUTO_MAX_MODELS:
+        return False
+    auto_key = tuple(sorted(keys))
+    if st.session_state.get("verdicts_auto") == auto_key:
+        return False
+    if not probes_cost(keys).cheap(settings().auto_lineage_mb * 1_000_000):
+        return False
+    st.session_state["verdicts_auto"] = auto_key
+    return start_pairs(todo, names) is not None

@@ -9,6 +9,8 @@ No streamlit here (``dashboard.address_bar`` reads and writes the address bar). 
   order   ``clustered`` or ``input``
   view    ``normalised`` or ``raw`` (the σ-curves)
   pair    ``i,j``: 0-based positions in ``models`` of the pair view's two models (optional)
+  signal  what "All pairs" shows: ``verdict``, a lineage signal (``elementwise``, ``awm``, ``vectors``, ``depth``) or
+          ``sigma`` (optional: without it, the verdicts once there are any, the σ-curves before)
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from fingerprint.demo import demo_reference
+from fingerprint.present.labels import ALL_PAIRS_VIEWS
 from fingerprint.present.ordering import ORDERS
 from fingerprint.result import Fingerprint
 
-LINK_KEYS = ("models", "role", "order", "view", "pair")
+LINK_KEYS = ("models", "role", "order", "view", "pair", "signal")
 VIEWS = ("normalised", "raw")
 _ROLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -46,6 +49,7 @@ _CHOICES: tuple[tuple[str, Callable[[str], bool], str], ...] = (
     ("role", lambda x: bool(_ROLE_RE.match(x)), "is not a role name: the mean score is shown"),
     ("order", lambda x: x in ORDERS, "is not clustered or input: clustered is used"),
     ("view", lambda x: x in VIEWS, "is not normalised or raw: normalised is used"),
+    ("signal", lambda x: x in ALL_PAIRS_VIEWS, f"is not one of {', '.join(ALL_PAIRS_VIEWS)}: the default is used"),
 )
 
 
@@ -58,6 +62,7 @@ class LinkView:
     order: str = "clustered"
     view: str = "normalised"
     pair: tuple[int, int] | None = None
+    signal: str | None = None  # None: the page's default
 
 
 def link_params(v: LinkView) -> dict[str, str]:
@@ -65,6 +70,8 @@ def link_params(v: LinkView) -> dict[str, str]:
     out = {"models": ",".join(v.models), "role": v.role, "order": v.order, "view": v.view}
     if v.pair and v.pair[0] != v.pair[1] and all(0 <= i < len(v.models) for i in v.pair):
         out["pair"] = f"{v.pair[0]},{v.pair[1]}"
+    if v.signal:
+        out["signal"] = v.signal
     return out
 
 

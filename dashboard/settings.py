@@ -14,6 +14,9 @@ No streamlit here.
   FINGERPRINT_MAX_CONCURRENT computations (one model's fingerprint, one lineage task) running at once on this
                             server, for all visitors together; the others queue, visitor by visitor
                             (default 2 shared, no limit local)
+  FINGERPRINT_AUTO_LINEAGE_MB the lineage evidence (verdicts) of the models on the Compare page starts without a
+                            click when its probes read at most this many MB, none from the Hub (default 256 local,
+                            64 shared; 0: always wait for a click)
   HF_TOKEN                  the server's Hub token: used for Hub reads, never shown or exported
 """
 
@@ -32,6 +35,7 @@ ENV_MAX_EXACT_MB = "FINGERPRINT_MAX_EXACT_MB"
 ENV_SESSION_UPLOADS = "FINGERPRINT_SESSION_UPLOADS"
 ENV_SESSION_UPLOAD_MB = "FINGERPRINT_SESSION_UPLOAD_MB"
 ENV_MAX_CONCURRENT = "FINGERPRINT_MAX_CONCURRENT"
+ENV_AUTO_LINEAGE_MB = "FINGERPRINT_AUTO_LINEAGE_MB"
 
 DEFAULT_MAX_MODELS = {False: 50, True: 8}
 DEFAULT_MAX_UPLOAD_MB = {False: 2000, True: 200}
@@ -39,6 +43,7 @@ DEFAULT_MAX_EXACT_MB = {False: 0, True: 2000}  # 0: no cap; a shared server samp
 DEFAULT_SESSION_UPLOADS = {False: 200, True: 8}  # files one session may hold at once
 DEFAULT_SESSION_UPLOAD_MB = {False: 100_000, True: 400}  # MB one session may hold at once
 DEFAULT_MAX_CONCURRENT = {False: 0, True: 2}  # 0: no limit; shared: about one per core of a small server
+DEFAULT_AUTO_LINEAGE_MB = {False: 256, True: 64}  # local reads a verdict may start with unasked (0: never)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -53,6 +58,7 @@ class Settings:
     session_uploads: int = DEFAULT_SESSION_UPLOADS[False]
     session_upload_mb: int = DEFAULT_SESSION_UPLOAD_MB[False]
     max_concurrent: int = DEFAULT_MAX_CONCURRENT[False]  # computations at once for all visitors (0: no limit)
+    auto_lineage_mb: int = DEFAULT_AUTO_LINEAGE_MB[False]
     hf_token: str | None = field(default=None, repr=False)  # never shown, logged or exported
     problems: tuple[str, ...] = ()  # environment values that could not be used (for the server log)
 
@@ -68,33 +74,35 @@ class Settings:
             if raw not in _FALSE:
                 problems.append(f"{ENV_SHARED}={raw!r} is not 1/true/0/false: shared mode is off")
 
-        def positive(name: str, default: int) -> int:
+        def whole(name: str, default: int, least: int = 1) -> int:
             text = env.get(name, "").strip()
             if not text:
                 return default
             try:
                 value = int(text)
             except ValueError:
-                value = 0
-            if value < 1:
-                problems.append(f"{name}={text!r} is not a positive whole number: using {default}")
+                value = least - 1
+            if value < least:
+                kind = "positive" if least == 1 else "non-negative"
+                problems.append(f"{name}={text!r} is not a {kind} whole number: using {default}")
                 return default
             return value
 
         return cls(
             shared=shared,
-            max_models=positive(ENV_MAX_MODELS, DEFAULT_MAX_MODELS[shared]),
-            max_upload_mb=positive(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB[shared]),
-            max_exact_mb=positive(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared])
+            max_models=whole(ENV_MAX_MODELS, DEFAULT_MAX_MODELS[shared]),
+            max_upload_mb=whole(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB[shared]),
+            max_exact_mb=whole(ENV_MAX_EXACT_MB, DEFAULT_MAX_EXACT_MB[shared])
             if shared or env.get(ENV_MAX_EXACT_MB)
             else 0,
-            session_uploads=positive(ENV_SESSION_UPLOADS, DEFAULT_SESSION_UPLOADS[shared]),
-            session_upload_mb=positive(ENV_SESSION_UPLOAD_MB, DEFAULT_SESSION_UPLOAD_MB[shared]),
+            session_uploads=whole(ENV_SESSION_UPLOADS, DEFAULT_SESSION_UPLOADS[shared]),
+            session_upload_mb=whole(ENV_SESSION_UPLOAD_MB, DEFAULT_SESSION_UPLOAD_MB[shared]),
             max_concurrent=(
-                positive(ENV_MAX_CONCURRENT, DEFAULT_MAX_CONCURRENT[shared] or 1)
+                whole(ENV_MAX_CONCURRENT, DEFAULT_MAX_CONCURRENT[shared] or 1)
                 if shared or env.get(ENV_MAX_CONCURRENT)
                 else 0
             ),
+            auto_lineage_mb=whole(ENV_AUTO_LINEAGE_MB, DEFAULT_AUTO_LINEAGE_MB[shared], least=0),
             hf_token=(env.get(ENV_TOKEN) or "").strip() or None,
             problems=tuple(problems),
         )

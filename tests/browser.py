@@ -133,7 +133,7 @@ _FIGURES_JS = """
   const title = el.layout && el.layout.title;
   return {
     title: title == null ? null : (typeof title === 'string' ? title : (title.text ?? null)),
-    data: (el.data || []).map(t => ({type: t.type || 'scatter', name: t.name ?? null, x: arr(t.x), y: arr(t.y), z: arr(t.z)})),
+    data: (el.data || []).map(t => ({type: t.type || 'scatter', name: t.name ?? null, x: arr(t.x), y: arr(t.y), z: arr(t.z), text: arr(t.text)})),
   };
 })
 """
@@ -143,13 +143,22 @@ def plotly_figures(page) -> list[dict]:
     return page.evaluate(_FIGURES_JS)
 
 
-def heatmap(page) -> tuple[dict, dict] | None:
-    """(figure, heatmap trace) of the first chart with a heatmap, or None when there is none yet."""
+def heatmap(page, name: str | None = None) -> tuple[dict, dict] | None:
+    """(figure, heatmap trace) of the first chart with a heatmap (named ``name``: "verdict" for the verdict matrix,
+    "correlation" for the σ heatmap), or None when there is none yet."""
     for fig in plotly_figures(page):
         for trace in fig["data"]:
-            if trace["type"] == "heatmap" and trace["z"]:
+            if trace["type"] == "heatmap" and trace["z"] and name in (None, trace.get("name")):
                 return fig, trace
     return None
+
+
+def chart_with_trace(page, name: str):
+    """The locator of the first chart that has a trace named ``name`` (e.g. "correlation": the σ heatmap)."""
+    for i, fig in enumerate(plotly_figures(page)):
+        if any(t.get("name") == name for t in fig["data"]):
+            return page.locator(".js-plotly-plot").nth(i)
+    raise AssertionError(f"no chart with a trace named {name!r}")
 
 
 def app_idle(page) -> bool:
@@ -157,7 +166,9 @@ def app_idle(page) -> bool:
     return not page.get_by_test_id("stStatusWidget").is_visible()
 
 
-def wait_for_heatmap(page, n: int, timeout: float = 60, give_up_on: str | None = None) -> tuple[dict, dict]:
+def wait_for_heatmap(
+    page, n: int, timeout: float = 60, give_up_on: str | None = None, name: str | None = None
+) -> tuple[dict, dict]:
     """Wait until a heatmap with n x n cells is drawn (Streamlit redraws as the script runs).
 
     give_up_on: a text that, shown for 5 s while the app is idle, means no heatmap is coming: fail early.
@@ -165,7 +176,7 @@ def wait_for_heatmap(page, n: int, timeout: float = 60, give_up_on: str | None =
     deadline = time.monotonic() + timeout
     found, stuck_since = None, None
     while time.monotonic() < deadline:
-        found = heatmap(page)
+        found = heatmap(page, name)
         if found and len(found[1]["z"]) == n and all(len(row) == n for row in found[1]["z"]):
             return found
         if give_up_on and page.get_by_text(give_up_on).first.is_visible() and app_idle(page):
@@ -180,6 +191,11 @@ def wait_for_heatmap(page, n: int, timeout: float = 60, give_up_on: str | None =
 
 def cell(trace: dict, a: str, b: str) -> float:
     return trace["z"][trace["y"].index(a)][trace["x"].index(b)]
+
+
+def text_cell(trace: dict, a: str, b: str) -> str:
+    """What a heatmap cell says (the verdict matrix writes the relation in its cells)."""
+    return trace["text"][trace["y"].index(a)][trace["x"].index(b)].replace("<br>", " ")
 
 
 def shot(page, name: str, element=None) -> Path:

@@ -70,7 +70,7 @@ SLOW = {
         "test_static_image_png_and_svg_where_chromium_is",
         "test_fifty_models_each_figure_under_a_second_and_labels_readable",
     },
-    "test_app_lineage.py": {"test_pair_view_evidence_verdicts_and_export"},
+    "test_app_lineage.py": {"test_compare_leads_with_the_verdict_computed_without_a_click"},
     "test_fuzz_headers.py": {"test_safetensors_structured_headers", "test_gguf_mutated"},
     "test_hub_limits.py": {
         "test_a_verdict_reports_its_rate_limit_waits",

@@ -64,12 +64,16 @@ def all_text(at: AppTest) -> str:
 
 
 def heatmap(at: AppTest) -> dict:
+    """The σ heatmap's trace: All pairs is switched to the σ-curves when it shows the verdicts."""
+    signal = [s for s in at.selectbox if s.key == "w_signal"]
+    if signal and signal[0].value != "sigma":
+        signal[0].set_value("sigma").run()
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
         for trace in spec["data"]:
-            if trace["type"] == "heatmap":
+            if trace["type"] == "heatmap" and trace.get("name") == "correlation":
                 return trace
-    raise AssertionError("no heatmap on the page")
+    raise AssertionError("no σ heatmap on the page")
 
 
 def cell(trace: dict, a: str, b: str) -> float:
@@ -258,7 +262,7 @@ def test_exports_match_what_the_heatmap_showed(demo):
     trace = heatmap(at)
     at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception
-    assert len(at.get("download_button")) == 5
+    assert len(at.get("download_button")) == 6  # with lineage.json: the demo's verdicts are computed unasked
     files = at.session_state["exports"]
 
     pairs = list(csv.DictReader(io.StringIO(files["pairs.csv"])))
@@ -316,6 +320,9 @@ def test_compare_keeps_the_url_in_sync(demo):
     assert q["models"] == "demo:stories260k,demo:stories260k-q8_0.gguf,demo:babyllama-tok361,demo:babyllama-tok105"
     assert (q["role"], q["order"], q["view"]) == ("mean", "clustered", "normalised")
     assert "pair" in q  # the pair view's two models (the top pair by default)
+    assert "signal" not in q  # the page's own choice: the verdicts, now that they are computed
+    heatmap(at)  # the role is a choice of the σ heatmap
+    assert at.query_params["signal"] == "sigma"  # the visitor's choice: a link opens on it
     at.selectbox(key="w_role").set_value("k").run()
     at.radio(key="w_order").set_value("input").run()
     at.radio(key="w_curve_mode").set_value("raw").run()

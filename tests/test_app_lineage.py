@@ -69,31 +69,49 @@ def pick_pair(at: AppTest, a: str, b: str) -> AppTest:
     return at
 
 
-def test_pair_view_evidence_verdicts_and_export(demo):
-    at = pick_pair(demo, *COPY)
-    assert "Lineage evidence" in texts(at, "subheader")
-    at.button(key="lineage_pair").click().run()
-    settle(at)
-    assert not at.exception, at.exception
+def headers(at: AppTest) -> list[str]:
+    return [str(h.value) for h in at.header]
+
+
+def cells(fig: dict) -> dict[tuple[str, str], str]:
+    heat = next(t for t in fig["data"] if t["type"] == "heatmap")
+    words = heat["text"]  # on two lines in the cell
+    return {(a, b): words[i][j].replace("<br>", " ") for i, a in enumerate(heat["y"]) for j, b in enumerate(heat["x"])}
+
+
+def test_compare_leads_with_the_verdict_computed_without_a_click(demo):
+    at = demo
+    # the demo models are small and local: every pair's verdict was computed without a click
+    assert len(at.session_state["verdicts"]) == 6
+    assert headers(at) == ["Is one derived from the other?", "All pairs", "σ-curves, layer by layer"]
+    # the page opens on the strongest verdict, in words, with how strong it is and what could not be checked
+    assert {at.session_state["pair_a"], at.session_state["pair_b"]} == set(COPY)
     page = texts(at)
-    assert "Verdict: consistent with a quantized copy" in page
-    assert "Could not be checked" not in page  # every signal applies; MoE "does not apply" to two dense models
-    assert "not an accusation" in texts(at, "warning")  # the caveats are on screen
+    assert "Verdict: consistent with a quantized copy" in texts(at, "subheader")
+    assert "How strong:" in page and "Could not be checked:** nothing" in page
+    assert "not an accusation" in texts(at, "caption")  # the caveats are on screen
     fig = figure_titled(at, "Lineage evidence: stories260k vs stories260k-q8_0.gguf")
     pair = [t for t in fig["data"] if t.get("name") == "this pair"]
     assert len(pair) == 5 and all(t["x"][0] > 0.99 for t in pair)  # every available signal at ~1
     assert any("not available" in a["text"] for a in fig["layout"]["annotations"])  # MoE says why
+    assert "the weakest signal" in page  # the pair's σ score is there, labelled for what it is
+
+    # all pairs: the verdict matrix by default, once verdicts exist
+    assert at.selectbox(key="w_signal").value == "verdict"
+    matrix = cells(figure_titled(at, "Verdicts: what each pair's weights are consistent with"))
+    assert matrix[("stories260k", "stories260k-q8_0.gguf")] == "quantized copy"
+    assert matrix[("babyllama-tok361", "babyllama-tok105")] == "no evidence"  # σ-curves say 0.95
+    assert matrix[("stories260k", "stories260k")] == "itself"
+    table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert list(table.columns[:4]) == ["model A", "model B", "verdict", "how strong"]
+    assert table["verdict"].iloc[0] == "quantized copy"  # related first
 
     # two independent models trained with the same recipe: no evidence, though the σ-curves correlate at 0.95
     pick_pair(at, *INDEPENDENT)
-    at.button(key="lineage_pair").click().run()
-    settle(at)
-    page = texts(at)
-    assert "Verdict: no evidence of lineage (not proof of independence)" in page
+    assert "Verdict: no evidence of lineage (not proof of independence)" in texts(at)
     assert "consistent with" not in next(t for t in texts(at, "subheader").splitlines() if "Verdict:" in t)
-    assert len(at.session_state["verdicts"]) == 2
 
-    # both verdicts travel with the exports
+    # the verdicts travel with the exports
     at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception
     files = at.session_state["exports"]
@@ -109,6 +127,40 @@ def test_pair_view_evidence_verdicts_and_export(demo):
     assert "Lineage evidence" in report and "consistent with a quantized copy" in report
     assert "no evidence of lineage" in report
     json.loads(files["fingerprints.json"])  # unchanged: still the array `compare` reads back
+
+
+def test_a_costly_verdict_waits_for_one_click_that_states_its_cost(monkeypatch):
+    monkeypatch.setenv("FINGERPRINT_AUTO_LINEAGE_MB", "0")  # as if the models were too big to read unasked
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.button(key="run_demo").click().run()
+    settle(at)
+    assert not at.exception, at.exception
+    assert not at.session_state["verdicts"]
+    assert headers(at)[0] == "Is one derived from the other?"
+    assert "No verdict for" in texts(at, "info")
+    cost = texts(at, "caption")
+    assert "Reads a sample of 2 models' weights" in cost and "at most" in cost and "MB" in cost
+    assert "Hugging Face Hub" not in cost  # local files: no Hub requests to state
+    # until there are verdicts, all pairs are shown on the σ-curves, labelled as the weakest signal
+    assert at.selectbox(key="w_signal").value == "sigma"
+    assert "never proof" in texts(at, "warning")
+    at.button(key="lineage_pair").click().run()
+    settle(at)
+    assert not at.exception, at.exception
+    assert len(at.session_state["verdicts"]) == 1
+    assert "Verdict: consistent with" in texts(at, "subheader")
+    assert at.selectbox(key="w_signal").value == "verdict"  # the verdicts now lead
+    matrix = cells(figure_titled(at, "Verdicts: what each pair's weights are consistent with"))
+    assert sorted(matrix.values()).count("not yet") == 10  # 5 pairs, both ways
+    assert at.button(key="compute_signals").label == "Compute the verdicts (5 pairs to go)"
+    # a signal the visitor picks stays picked
+    at.selectbox(key="w_signal").set_value("sigma").run()
+    pick_pair(at, *INDEPENDENT)
+    at.button(key="lineage_pair").click().run()
+    settle(at)
+    # now every model's sample is in memory: the remaining pairs cost nothing to read and follow without a click
+    assert len(at.session_state["verdicts"]) == 6
+    assert at.selectbox(key="w_signal").value == "sigma"
 
 
 def test_signal_heatmap_shows_elementwise_for_every_pair(demo):

@@ -79,9 +79,15 @@ def test_share_link_round_trip():
     assert app_base_url("http://h:8501/base/export", "export") == "http://h:8501/base"
     assert app_base_url("http://h:8501/", "") == "http://h:8501" and app_base_url(None) is None
 
-    bad, problems = parse_link({"models": "a/b,c/d", "role": "K; drop", "order": "x", "view": "y", "pair": "1,1"})
-    assert (bad.role, bad.order, bad.view, bad.pair) == ("mean", "clustered", "normalised", None)
-    assert len(problems) == 4
+    # what "All pairs" shows travels when the visitor chose it; without it the page picks (verdicts once computed)
+    chose = dataclasses.replace(v, signal="sigma")
+    assert link_params(chose)["signal"] == "sigma" and parse_link(link_params(chose))[0] == chose
+
+    bad, problems = parse_link(
+        {"models": "a/b,c/d", "role": "K; drop", "order": "x", "view": "y", "pair": "1,1", "signal": "vibes"}
+    )
+    assert (bad.role, bad.order, bad.view, bad.pair, bad.signal) == ("mean", "clustered", "normalised", None, None)
+    assert len(problems) == 5 and "signal='vibes' is not one of verdict, elementwise" in problems[3]
     assert parse_link({"role": "k"}) == (None, [])
 
 
@@ -119,6 +125,16 @@ def test_a_shared_server_caps_exact_reads_by_default():
     assert Settings.from_env({"FINGERPRINT_SHARED_MODE": "1"}).max_exact_mb == 2000
     assert Settings.from_env({}).max_exact_mb == 0
     assert Settings.from_env({"FINGERPRINT_MAX_EXACT_MB": "5"}).max_exact_mb == 5
+
+
+def test_verdicts_start_unasked_only_up_to_the_configured_reads():
+    from dashboard.settings import Settings
+
+    assert Settings.from_env({}).auto_lineage_mb == 256
+    assert Settings.from_env({"FINGERPRINT_SHARED_MODE": "1"}).auto_lineage_mb == 64
+    assert Settings.from_env({"FINGERPRINT_AUTO_LINEAGE_MB": "0"}).auto_lineage_mb == 0  # always wait for a click
+    odd = Settings.from_env({"FINGERPRINT_AUTO_LINEAGE_MB": "-1"})
+    assert odd.auto_lineage_mb == 256 and "non-negative whole number" in odd.problems[0]
 
 
 def test_shared_mode_refuses_local_paths_but_not_demo_uploads_or_hub(tmp_path):

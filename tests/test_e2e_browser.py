@@ -16,7 +16,17 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from browser import SCREENSHOTS, StreamlitServer, cell, launch_chromium, layout_settled, shot, wait_for_heatmap
+from browser import (
+    SCREENSHOTS,
+    StreamlitServer,
+    cell,
+    chart_with_trace,
+    launch_chromium,
+    layout_settled,
+    shot,
+    text_cell,
+    wait_for_heatmap,
+)
 from conftest import FIXTURES
 from playwright.sync_api import expect, sync_playwright
 
@@ -89,17 +99,28 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
         page.set_viewport_size(VIEWPORT)
 
         run_demo.click()
-        page.wait_for_url("**/compare", timeout=TIMEOUT_MS)
+        page.wait_for_url("**/compare**", timeout=TIMEOUT_MS)
         expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
-        fig, trace = wait_for_heatmap(page, 4)
-        shot(page, "e2e-2-compare", page.locator(".js-plotly-plot").first)
+        # the answer first: the demo's models are small, so the verdicts are computed unasked and lead the page
+        expect(page.get_by_role("heading", name="Verdict: consistent with a quantized copy")).to_be_visible()
+        _, verdicts = wait_for_heatmap(page, 4, name="verdict")
+        shot(page, "e2e-2-compare-verdicts", chart_with_trace(page, "verdict"))
+        assert sorted(verdicts["x"]) == sorted(DEMO_NAMES)
+        assert text_cell(verdicts, "stories260k", "stories260k-q8_0.gguf") == "quantized copy"
+        assert text_cell(verdicts, "babyllama-tok361", "babyllama-tok105") == "no evidence"
+        # the σ-curves the paper used are one choice away, labelled as the weakest signal
+        page.get_by_role("combobox", name="Show").click()
+        page.get_by_role("option", name="σ-curves (the paper's measure: weakest)").click()
+        fig, trace = wait_for_heatmap(page, 4, name="correlation")
+        sigma_chart = chart_with_trace(page, "correlation")
+        shot(page, "e2e-2-compare", sigma_chart)
         assert sorted(trace["x"]) == sorted(DEMO_NAMES)
         assert trace["x"] == trace["y"]
         assert cell(trace, "stories260k", "stories260k-q8_0.gguf") > 0.99  # a quantized copy
         assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.95, abs=0.02)  # independent
         assert "mean over projections" in fig["title"].replace("<br>", " ")  # the title wraps to fit a phone
         # the cell values are written on the chart itself (SVG text), not only in the data
-        labels = page.locator(".js-plotly-plot .heatmap-label text")
+        labels = sigma_chart.locator(".heatmap-label text")
         expect(labels).to_have_count(16)
         assert "1.00" in labels.all_text_contents()
         charts_read_on_a_phone_and_a_wide_screen(page)
@@ -127,24 +148,29 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
 
 
 def charts_read_on_a_phone_and_a_wide_screen(page) -> None:
-    """Compare with the lineage evidence of the top pair, at 1600 px and at 400 px: no chart's title, subplot
-    titles, axis titles or legend overlap or are cut off, every plot area is wide enough to read, the page is no
-    wider than the window, and the verdict is on screen. Full-page screenshots: e2e-compare-<width>px.png."""
-    page.get_by_role("button", name="Compute the lineage evidence").click()
+    """Compare, with All pairs on the σ-curves and then on the verdicts, at 1600 px and at 400 px: the verdict of
+    the top pair is on the first screen; no chart's title, subplot titles, axis titles or legend overlap or are cut
+    off, every plot area is wide enough to read, and the page is no wider than the window. Full-page screenshots:
+    e2e-compare-<view>-<width>px.png."""
     verdict = page.get_by_role("heading", name="Verdict:")
-    expect(verdict).to_be_visible()
     expect(page.locator(".js-plotly-plot").filter(has_text="Lineage evidence")).to_be_visible()
     try:
-        for width in (1600, 400):
-            page.set_viewport_size({"width": width, "height": 1000})
-            problems = layout_settled(page)
-            expect(verdict).to_be_visible()
-            # the page scrolls inside Streamlit's main box, not the document: a window as tall as it shows it all
-            tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
-            page.set_viewport_size({"width": width, "height": tall})
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"e2e-compare-{width}px.png"))
-            assert not problems, f"at {width} px:\n" + "\n".join(problems)
+        for view, choice in (("sigma", None), ("verdicts", "Verdicts (all signals weighed)")):
+            if choice:
+                page.get_by_role("combobox", name="Show").click()
+                page.get_by_role("option", name=choice).click()
+                wait_for_heatmap(page, 4, name="verdict")
+            for width in (1600, 400):
+                page.set_viewport_size({"width": width, "height": 1000})
+                problems = layout_settled(page)
+                # the page scrolls inside Streamlit's main box, not the document
+                page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+                expect(verdict).to_be_in_viewport()  # the answer first, on a phone too
+                tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+                page.set_viewport_size({"width": width, "height": tall})  # a window as tall as the page shows it all
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / f"e2e-compare-{view}-{width}px.png"))
+                assert not problems, f"{view} at {width} px:\n" + "\n".join(problems)
     finally:
         page.set_viewport_size(VIEWPORT)
 
@@ -182,8 +208,10 @@ def test_shared_mode_deletes_a_visitors_uploads_when_their_session_ends(chromium
         assert not list(uploads.glob("session-*")), "the session's upload folder is still there"
 
 
-def share_url(base: str, models: list[str], role: str, order: str) -> str:
-    query = urllib.parse.urlencode({"models": ",".join(models), "role": role, "order": order}, safe="/,")
+def share_url(base: str, models: list[str], role: str, order: str, signal: str = "sigma") -> str:
+    query = urllib.parse.urlencode(
+        {"models": ",".join(models), "role": role, "order": order, "signal": signal}, safe="/,"
+    )
     return f"{base}/compare?{query}"
 
 
@@ -220,13 +248,13 @@ def test_share_link_opens_the_same_view_in_a_fresh_browser(server, chromium):
         page.goto(url)
         expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
         try:
-            fig, trace = wait_for_heatmap(page, 4, give_up_on="No models fingerprinted yet")
+            fig, trace = wait_for_heatmap(page, 4, give_up_on="No models fingerprinted yet", name="correlation")
         finally:
             plot = page.locator(".js-plotly-plot")
             shot(page, "e2e-4-share-link", plot.first if plot.count() else None)
         assert trace["x"] == names and trace["y"] == names  # input order, all four models
         assert "K projection" in fig["title"]  # the K role's matrix...
-        role_box = page.get_by_role("combobox", name="Which curve to correlate")
+        role_box = page.get_by_role("combobox", name="Which σ-curve")
         expect(role_box).to_have_value("K projection")  # ...and the K role chosen in the selector
         expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(NAV))
         assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.97, abs=0.02)
@@ -248,10 +276,11 @@ def test_shared_mode_several_visitors_at_once_each_get_their_heatmap(shared_serv
         for i, (_, page) in enumerate(visitors):
             page.wait_for_url("**/compare**", timeout=TIMEOUT_MS)  # with the view's query once it is drawn
             try:
-                _, trace = wait_for_heatmap(page, 4, timeout=120)  # the demo's models ship with the tool
+                # the demo's models ship with the tool: each visitor gets their verdicts without a click
+                _, trace = wait_for_heatmap(page, 4, timeout=120, name="verdict")
             finally:
                 shot(page, f"e2e-6-shared-mode-visitor-{i}")
-            assert cell(trace, "stories260k", "stories260k-q8_0.gguf") > 0.99
+            assert text_cell(trace, "stories260k", "stories260k-q8_0.gguf") == "quantized copy"
     finally:
         for context, _ in visitors:
             context.close()

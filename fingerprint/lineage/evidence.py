@@ -18,7 +18,7 @@ from typing import Literal
 from ..compare import compare_pair
 from ..errors import Cancelled, FingerprintError, InternalError, read_failure
 from ..fingerprinting import Options, Progress, ProgressFn, compute, open_model
-from ..reference import parse_reference
+from ..reference import ModelRef, parse_reference
 from ..result import Fingerprint
 from ..store import default_path, model_key
 from . import calibration, sigma
@@ -49,6 +49,21 @@ def _load_cached(path: Path, model: str) -> Probe | None:
     return replace(probe, model=model)
 
 
+def _cache_path(ref: ModelRef, budget: ProbeBudget, revision: str, opts: Options) -> Path:
+    return probe_dir(opts) / f"{probe_key(model_key(ref) + f'|{budget.key()}', revision)}.npz"
+
+
+def probe_cached(
+    reference: str, revision: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None
+) -> bool:
+    """Whether the probe of this model at this revision is in the cache (nothing is opened or read)."""
+    opts = opts or Options()
+    if not opts.use_cache or not revision:
+        return False
+    ref = parse_reference(reference, filename=opts.file)
+    return _cache_path(ref, as_budget(budget), revision, opts).is_file()
+
+
 def get_probe(
     reference: str,
     opts: Options | None = None,
@@ -64,19 +79,14 @@ def get_probe(
     opts = opts or Options()
     budget = as_budget(budget)
     ref = parse_reference(reference, filename=opts.file)
-    key = model_key(ref) + f"|{budget.key()}"
-    if (
-        opts.use_cache
-        and revision
-        and (hit := _load_cached(probe_dir(opts) / f"{probe_key(key, revision)}.npz", ref.text))
-    ):
+    if opts.use_cache and revision and (hit := _load_cached(_cache_path(ref, budget, revision, opts), ref.text)):
         return hit, True
     report = progress or (lambda p: None)
     report(Progress(ref.text, "resolving"))
     ckpt = open_model(reference, opts, progress)
     try:
         report(Progress(ref.text, "probing", ckpt.context.bytes))
-        path = probe_dir(opts) / f"{probe_key(key, ckpt.revision)}.npz" if opts.use_cache else None
+        path = _cache_path(ref, budget, ckpt.revision, opts) if opts.use_cache else None
         if path is not None and (hit := _load_cached(path, ref.text)):
             return hit, True
         try:

@@ -9,7 +9,9 @@ from typing import Any
 
 from ..lineage import calibration as calibration_mod
 from ..lineage.calibration import Calibration
+from ..lineage.cost import ProbeCost
 from ..lineage.verdict import VERDICTS, Relation, Verdict
+from .formatting import human_bytes
 from .texts import EVIDENCE_EXPLANATION, EVIDENCE_EXPLANATION_UNCALIBRATED
 
 
@@ -68,15 +70,15 @@ def strength_text(v: Verdict, cal: Calibration | None = None) -> str:
             "weights (which is not proof that the models are unrelated)"
         )
     if v.verdict == "same_weights":
-        return f"strength {v.strength:.2f} of 1: the weights are equal up to 16-bit rounding"
+        return f"the weights are equal up to 16-bit rounding (strength {v.strength:.2f} of 1)"
     if not has_calibration(cal):
         return (
             f"strength {v.strength:.2f} of 1, from the rule for near-identical weights alone "
             "(no calibration installed to compare with unrelated pairs)"
         )
     return (
-        f"strength {v.strength:.2f} of 1: how unlikely an unrelated pair is to score this high "
-        "(limited by how many unrelated pairs the calibration has)"
+        f"{strength_phrase(v, cal)} (strength {v.strength:.2f} of 1: how unlikely an unrelated pair is to score this "
+        "high, limited by how many unrelated pairs the calibration has)"
     )
 
 
@@ -86,3 +88,57 @@ def stress_verdict_text(verdict: Relation, cal: Calibration | None = None) -> st
     if verdict == "no_evidence" and not has_calibration(cal):
         return "no verdict: needs the calibration"
     return VERDICTS.get(verdict, verdict)
+
+
+RELATION_SHORT: dict[Relation, str] = {  # a verdict in a heatmap cell or a table column
+    "same_weights": "same weights",
+    "quantized_copy": "quantized copy",
+    "fine_tune": "fine-tune",
+    "same_lineage": "same lineage",
+    "depth_width_derivative": "pruned / grown",
+    "moe_upcycle": "MoE upcycle",
+    "no_evidence": "no evidence",
+    "insufficient_data": "can't tell",
+}
+
+
+def strength_phrase(v: Verdict, cal: Calibration | None = None) -> str:
+    """How strong a verdict is, in a few words (for a table cell or a hover line; ``strength_text`` says more)."""
+    if v.verdict == "insufficient_data":
+        return "nothing decisive could be computed"
+    if not has_calibration(cal):
+        return "near-identical weights" if v.related else "undecided (no calibration)"
+    if v.verdict == "same_weights":
+        return "equal up to 16-bit rounding"
+    if v.verdict == "no_evidence":
+        return (
+            "below every related pair seen"
+            if v.strength >= 0.995
+            else "below almost every related pair seen"
+            if v.strength >= 0.9
+            else "below most related pairs seen"
+            if v.strength >= 0.5
+            else "weak: near some related pairs"
+        )
+    return (
+        "far above every unrelated pair seen"
+        if v.strength >= 0.99
+        else "above every unrelated pair seen"
+        if v.strength >= 0.9
+        else "just above the unrelated pairs seen"
+    )
+
+
+def probe_cost_text(cost: ProbeCost, names: Mapping[str, str]) -> str:
+    """What computing the verdicts will read, before it is read."""
+    if cost.free:
+        return "Every model's sample is already read: seconds."
+    n = len(cost.to_read)
+    who = ", ".join(names.get(k, k) for k in cost.to_read[:4]) + (f" and {n - 4} more" if n > 4 else "")
+    text = f"Reads a sample of {n} model{'s' if n != 1 else ''}' weights ({who}): at most {human_bytes(cost.bytes)}"
+    if cost.hub_models:
+        text += (
+            f", in up to {cost.hub_requests:,} requests to the Hugging Face Hub (an anonymous visitor may make 3,000 "
+            "per 5 minutes). Measured against a local Hub-like server: 23 to 46 s for two Hub models (BENCHMARKS.md); slower over the internet"
+        )
+    return text + ". Each sample is kept, so this is paid once per model."

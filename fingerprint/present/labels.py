@@ -37,6 +37,7 @@ WHAT_SIGNAL = {  # what the number is, in a few words (the axis sub-label)
     "sigma": "Pearson r of σ-curves (weakest)",
 }
 MATRIX_SIGNALS = ("elementwise", "awm", "vectors", "depth")  # what a heatmap over many models can show
+ALL_PAIRS_VIEWS = ("verdict", *MATRIX_SIGNALS, "sigma")  # what the Compare page's "All pairs" can show
 
 
 def role_label(role: str) -> str:

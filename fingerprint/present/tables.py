@@ -17,9 +17,9 @@ from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
 from ..lineage.verdict import Verdict
 from ..result import Fingerprint
-from .evidence_words import has_calibration, placement_text, stress_verdict_text
+from .evidence_words import RELATION_SHORT, has_calibration, placement_text, strength_phrase, stress_verdict_text
 from .formatting import ordinal
-from .labels import SHORT_SIGNAL, display_names, short_role
+from .labels import MATRIX_SIGNALS, SHORT_SIGNAL, display_names, short_role
 from .sigma_words import interval_range, strength
 from .texts import transformation_kind
 
@@ -149,6 +149,48 @@ def signal_matrix(
                 m[i, j] = m[j, i] = float(val)
             notes[i][j] = notes[j][i] = note
     return m, notes
+
+
+_RANK = {"same_weights": 0, "quantized_copy": 1, "fine_tune": 2, "moe_upcycle": 3, "depth_width_derivative": 3}
+
+
+def verdict_rows(
+    keys: Sequence[str],
+    names: Sequence[str],
+    verdicts: Mapping[tuple[str, str], Verdict],
+    sort_by: str = "verdict",
+    cal: Calibration | None = None,
+) -> list[dict[str, str]]:
+    """One row per unordered pair: its verdict, how strong, every matrix signal and σ, as text. ``sort_by``
+    'verdict': related pairs first, strongest first, then no evidence, can't tell, not computed; a signal's name:
+    that signal's value, highest first, pairs without it last."""
+    signals = [*MATRIX_SIGNALS, "sigma"]
+    rows: list[tuple[tuple[float, float], dict[str, str]]] = []
+    for i, a in enumerate(keys):
+        for j in range(i + 1, len(keys)):
+            v = find_verdict(verdicts, a, keys[j])
+            row = {
+                "model A": names[i],
+                "model B": names[j],
+                "verdict": RELATION_SHORT[v.verdict] if v else "not computed yet",
+                "how strong": strength_phrase(v, cal) if v else "",
+            }
+            values = {}
+            for name in signals:
+                sig = v.signals.get(name) if v else None
+                values[name] = sig.value if sig is not None and sig.available and sig.value is not None else None
+                row[SHORT_SIGNAL[name]] = "n/a" if values[name] is None else f"{values[name]:.3f}"
+            if sort_by == "verdict":
+                group = 4.0 if v is None else 3.0 if v.verdict == "insufficient_data" else 2.0
+                if v is not None and v.related:
+                    group = 0.0 if _RANK.get(v.verdict) is not None else 1.0
+                key = (group, -(v.strength if v is not None and v.related else 0.0))
+            else:
+                x = values.get(sort_by)
+                key = (0.0, -x) if x is not None else (1.0, 0.0)
+            rows.append((key, row))
+    rows.sort(key=lambda kr: kr[0])
+    return [r for _, r in rows]
 
 
 def stress_rows(report: StressReport, cal: Calibration | None = None) -> list[Row]:

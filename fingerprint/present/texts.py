@@ -113,6 +113,13 @@ GLOSSARY: dict[str, str] = {
     "of the values does not matter",
     "exact / sampled": "exact reads every attention weight; sampled reads evenly spread blocks of rows, so each σ "
     "carries a standard error and each r an interval",
+    "verdict": "what a pair's weights are consistent with, from all the lineage signals: the same weights, a "
+    "quantized copy, a fine-tune (light training of the same weights), the same lineage (heavier training, or "
+    "weights permuted or rescaled), pruned / grown (layers or width removed or added), an MoE upcycle (a "
+    "mixture-of-experts model made from a dense one), no evidence (nothing links the weights, which is not proof "
+    "of independence), or can't tell (nothing decisive could be computed)",
+    "how strong": "for a related verdict, how far the pair lies above every unrelated pair the calibration has seen; "
+    "for 'no evidence', how far below the related pairs it lies",
     "lineage evidence": "signals computed from a sample of both models' weights themselves, not from their σ-curves",
     "element-wise": "the correlation of the two models' weights at identical positions: near 1 only when one was "
     "made from the other (a copy, a quantized copy, a fine-tune)",
