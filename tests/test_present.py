@@ -338,3 +338,7 @@ def test_a_placement_is_said_in_words_not_as_a_bare_z():
         {"n_unrelated": 30, "above_unrelated_max": False, "percentile": 81.0, "z": 0.93}, calibrated=True
     )
     assert near == "above 81% of 30 unrelated pairs (0.9 standard deviations above their mean)"
+    # the table of every number: a z beyond 10 has no meaningful digits
+    from fingerprint.present.tables import z_text
+
+    assert (z_text(634.6), z_text(-42.0), z_text(0.93)) == ("above +10 (far beyond)", "below -10 (far beyond)", "+0.9")

@@ -34,7 +34,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict[str, Any], i
         )
     if 8 + n > source.size:
         raise CorruptFile(
-            f"{name}: header length {n} goes beyond the end of the file ({source.size} bytes; truncated?)"
+            f"{name}: its header claims to be longer than the whole file ({source.size:,} bytes), as in a truncated file"
         )
     raw = source.read(8, n)
     _check_json_cost(name, raw)

@@ -32,7 +32,7 @@ SIGNAL_LABELS = {
     "sigma": "σ-curve correlation (weakest)",
     "vectors": "norm weights & biases (centred Pearson)",
     "elementwise": "weights at identical positions (Pearson)",
-    "awm": "Q/K after hidden-dim alignment (unbiased CKA, AWM)",
+    "awm": "Q/K attention matrices after lining up the hidden dimensions (AWM)",
     "depth": "layer alignment (mean similarity along the best monotone path)",
     "moe": "MoE experts vs dense MLP (matched neurons)",
 }

@@ -186,7 +186,10 @@ def decide(
         strength = _strength_above(raw.get("elementwise"), len(calibration.unrelated.get("elementwise", [])))
     if verdict is None and above(awm_cka, "awm"):
         verdict = "depth_width_derivative" if shape_change else "same_lineage"
-        because.append(f"Q/K after hidden alignment: unbiased CKA = {awm_cka:.3f}, above every unrelated pair")
+        because.append(
+            f"the Q/K attention matrices, after lining up the hidden dimensions, agree at {awm_cka:.3f} (CKA, a "
+            "similarity from 0 to 1), above every unrelated pair"
+        )
         strength = _strength_above(raw.get("awm"), len(calibration.unrelated.get("awm", [])))
     if verdict is None:
         decisive = [n for n in DECISIVE if _measured(signals.get(n)) is not None]

@@ -102,10 +102,16 @@ def signal_rows_text(v: Verdict, cal: Calibration | None = None) -> list[dict[st
                 **{k: "" if x is None else str(x) for k, x in r.items()},
                 "value": "n/a" if not isinstance(value, int | float) else f"{value:.3f}",
                 "percentile (unrelated)": ordinal(pct) if isinstance(pct, int | float) else "",
-                "z (unrelated)": f"{z:+.1f}" if isinstance(z, int | float) else "",
+                "z (unrelated)": z_text(z) if isinstance(z, int | float) else "",
             }
         )
     return out
+
+
+def z_text(z: float) -> str:
+    """A z-score as a table shows it: beyond 10 standard deviations the digits say nothing more (a z of +634.6 is
+    an artefact of unrelated pairs that all score about 0)."""
+    return f"{z:+.1f}" if abs(z) <= 10 else ("above +10 (far beyond)" if z > 0 else "below -10 (far beyond)")
 
 
 def find_verdict(verdicts: Mapping[tuple[str, str], Verdict], a: str, b: str) -> Verdict | None:

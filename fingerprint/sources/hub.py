@@ -86,7 +86,10 @@ def translate_hub_error(exc: BaseException, what: str) -> FingerprintError:
     if isinstance(exc, hf_errors.EntryNotFoundError):
         return FileNotInRepo(f"file not found in {what}")
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
-        return Offline("offline mode is on (HF_HUB_OFFLINE) and the result is not in the cache")
+        return Offline(
+            "this dashboard is set to work offline (HF_HUB_OFFLINE in its environment) and this model was not read "
+            "before: read it once with the Hub reachable, or unset HF_HUB_OFFLINE"
+        )
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else None
         if status == 401:
