@@ -132,6 +132,7 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
         button = page.locator(".st-key-dl_matrix-csv").get_by_role("button", name="Download")  # key dl_matrix.csv
         expect(button).to_be_visible()
         shot(page, "e2e-3-export")
+        reads_at_both_widths(page, "export")
         with page.expect_download(timeout=TIMEOUT_MS) as info:
             button.click()
         download = info.value
@@ -147,32 +148,63 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
     print(f"\nbrowser: demo -> compare -> export in {time.monotonic() - started:.1f} s")
 
 
-def charts_read_on_a_phone_and_a_wide_screen(page) -> None:
-    """Compare, with All pairs on the σ-curves and then on the verdicts, at 1600 px and at 400 px: the verdict of
-    the top pair is on the first screen; no chart's title, subplot titles, axis titles or legend overlap or are cut
-    off, every plot area is wide enough to read, and the page is no wider than the window. Full-page screenshots:
-    e2e-compare-<view>-<width>px.png."""
-    verdict = page.get_by_role("heading", name="Verdict:")
-    expect(page.locator(".js-plotly-plot").filter(has_text="Lineage evidence")).to_be_visible()
+def reads_at_both_widths(page, name: str, first_screen=None) -> None:
+    """The page at 1600 px and at 400 px: no chart's title, subplot titles, axis titles or legend overlap or are cut
+    off, every plot area is wide enough to read, the page is no wider than the window, and ``first_screen`` (a
+    locator) is on the first screen. Full-page screenshots: e2e-<name>-<width>px.png."""
     try:
-        for view, choice in (("sigma", None), ("verdicts", "Verdicts (all signals weighed)")):
-            if choice:
-                page.get_by_role("combobox", name="Show").click()
-                page.get_by_role("option", name=choice).click()
-                wait_for_heatmap(page, 4, name="verdict")
-            for width in (1600, 400):
-                page.set_viewport_size({"width": width, "height": 1000})
-                problems = layout_settled(page)
-                # the page scrolls inside Streamlit's main box, not the document
-                page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
-                expect(verdict).to_be_in_viewport()  # the answer first, on a phone too
-                tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
-                page.set_viewport_size({"width": width, "height": tall})  # a window as tall as the page shows it all
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOTS / f"e2e-compare-{view}-{width}px.png"))
-                assert not problems, f"{view} at {width} px:\n" + "\n".join(problems)
+        for width in (1600, 400):
+            page.set_viewport_size({"width": width, "height": 1000})
+            problems = layout_settled(page)
+            # the page scrolls inside Streamlit's main box, not the document
+            page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+            if first_screen is not None:
+                expect(first_screen).to_be_in_viewport()
+            tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+            page.set_viewport_size({"width": width, "height": tall})  # a window as tall as the page shows it all
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"e2e-{name}-{width}px.png"))
+            assert not problems, f"{name} at {width} px:\n" + "\n".join(problems)
     finally:
         page.set_viewport_size(VIEWPORT)
+
+
+def charts_read_on_a_phone_and_a_wide_screen(page) -> None:
+    """Compare, with All pairs on the σ-curves and then on the verdicts, at both widths, the verdict of the top pair
+    on the first screen (the answer first, on a phone too)."""
+    verdict = page.get_by_role("heading", name="Verdict:")
+    expect(page.locator(".js-plotly-plot").filter(has_text="Lineage evidence")).to_be_visible()
+    reads_at_both_widths(page, "compare-sigma", verdict)
+    show = page.get_by_role("combobox", name="Show")
+    show.scroll_into_view_if_needed()  # after the window's resizes a click alone did not open the list
+    show.click()
+    page.get_by_role("option", name="Verdicts (all signals weighed)").click()
+    wait_for_heatmap(page, 4, name="verdict")
+    reads_at_both_widths(page, "compare-verdicts", verdict)
+
+
+def test_models_and_stress_test_read_on_a_phone_and_a_wide_screen(server, chromium):
+    """The other pages with something on them: Models with the demo's four models, and the Stress test with its
+    figure and table, at 1600 px and at 400 px (Compare and Export: in the demo test)."""
+    context, page = new_page(chromium)
+    try:
+        page.goto(server.url)
+        page.get_by_role("button", name="Run the demo").click()
+        page.wait_for_url("**/compare**", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Verdict:")).to_be_visible()
+        sidebar_link(page, "Models").click()
+        expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the table of the demo's models
+        reads_at_both_widths(page, "models")
+
+        sidebar_link(page, "Stress test").click()
+        expect(page.get_by_role("heading", name="Stress test", exact=True)).to_be_visible()
+        page.get_by_role("button", name="Run the stress test").click()
+        expect(page.get_by_role("heading", name="Which signals survived")).to_be_visible()
+        expect(page.locator(".js-plotly-plot").filter(has_text="Stress test of")).to_be_visible()
+        reads_at_both_widths(page, "stress")
+    finally:
+        context.close()
 
 
 def test_shared_mode_deletes_a_visitors_uploads_when_their_session_ends(chromium, tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER
 from .evidence_words import calibration_or_default
-from .figure_style import COLORSCALE, NOT_AVAILABLE, wrap
+from .figure_style import COLORSCALE, NOT_AVAILABLE, title, wrap
 from .formatting import number_or_na
 from .labels import SHORT_SIGNAL
 from .texts import transformation_kind
@@ -115,18 +115,12 @@ def stress_figure(report: StressReport, cal: Calibration | None = None) -> go.Fi
         if judged
         else "no calibration: cells coloured by value on the -1..1 scale (red = alike, white = nothing in common)"
     )
+    longest = max(len(SHORT_SIGNAL[n]) for n in SIGNAL_ORDER)
     fig.update_layout(
-        title=dict(
-            text=f"Stress test of {report.model}<br><sup>{sub}</sup>",
-            x=0.01,
-            xanchor="left",
-            xref="container",
-            y=0.995,
-            yanchor="top",
-            yref="container",
-        ),
+        # the signal names are written upwards above the cells: the title stays clear of them
+        title=title(f"Stress test of {report.model}", sub, above=int(longest * 7.5) + 16),
         height=260 + 58 * len(report.rows),
-        margin=dict(r=20, t=190),  # the title, then the signal names written upwards
+        margin=dict(r=20, t=8),
         plot_bgcolor=NOT_AVAILABLE,
         legend=dict(orientation="h", yanchor="top", y=-0.04, x=0),
     )
