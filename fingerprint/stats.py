@@ -177,7 +177,9 @@ def sample_blocks(
     """
     if take_rows >= rows:
         return [(0, rows)]
-    blocks = max(1, min(max_blocks or SAMPLE_BLOCKS, take_rows))
+    # at least two blocks: the jackknife needs two to give a standard error (one block would claim an exact σ)
+    take_rows = max(take_rows, min(2, rows))
+    blocks = max(2, min(max_blocks or SAMPLE_BLOCKS, take_rows))
     sizes = [take_rows // blocks + (1 if i < take_rows % blocks else 0) for i in range(blocks)]
     if take_rows > rows // 3:  # dense sampling: one block per stratum, jittered
         stride = rows / blocks
@@ -192,6 +194,9 @@ def sample_blocks(
             out[-1] = (out[-1][0], min(rows, out[-1][1] + size))
             continue
         out.append((start, start + size))
+    if len(out) == 1 and out[0] != (0, rows):  # the blocks ran together: split the run in two for the jackknife
+        a, b = out[0]
+        out = [(a, (a + b) // 2), ((a + b) // 2, b)]
     return out
 
 

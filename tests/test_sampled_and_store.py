@@ -87,6 +87,23 @@ def test_sampled_positions_are_deterministic_and_depend_on_shape_role_layer(mode
     assert starts[0] < 125 and starts[-1] >= 875, "blocks spread over the whole tensor"
 
 
+@pytest.mark.parametrize("budget", [4_000, 40_000])
+def test_a_tiny_budget_never_claims_an_exact_sigma_it_did_not_read(model, monkeypatch, budget):
+    """Under a budget of a row or two per tensor, every tensor not read whole still gets a standard error (a single
+    block would have given 0, and the pair would have been called exact)."""
+    monkeypatch.setattr(stats, "SAMPLE_BUDGET", budget)
+    fp = compute(str(model), Options(mode="sampled", use_cache=False)).fingerprint
+    assert fp.mode == "sampled"
+    for role in ("q", "k", "v", "o"):
+        errors = [e for e in fp.stats[role]["std_err"] if e is not None]
+        assert errors and all(e > 0 for e in errors), (role, errors)
+    assert stats.sample_blocks(100, 1, (100, 64), "q", 0) == [
+        (r0, r0 + 1) for r0, _ in stats.sample_blocks(100, 1, (100, 64), "q", 0)
+    ]
+    assert len(stats.sample_blocks(100, 1, (100, 64), "q", 0)) == 2
+    assert len(stats.sample_blocks(10, 9, (10, 64), "q", 0, max_blocks=8)) >= 2
+
+
 def test_auto_mode_chooses_by_size(model, monkeypatch):
     assert compute(str(model), Options(use_cache=False)).fingerprint.mode == "exact"
     monkeypatch.setattr(stats, "EXACT_LIMIT", 1000)
