@@ -16,7 +16,7 @@ from dashboard.lineage_runs import (
 )
 from dashboard.navigation import PAGES
 from dashboard.panels import lineage_panel
-from dashboard.state import fingerprints, init_state, keep_widget_value, seed_widget
+from dashboard.state import all_pairs_view, fingerprints, init_state, keep_widget_value, seed_widget
 from fingerprint.compare import pair_matrix
 from fingerprint.present.evidence_figures import depth_figure, evidence_figure, moe_figure
 from fingerprint.present.evidence_words import (
@@ -27,6 +27,7 @@ from fingerprint.present.evidence_words import (
 )
 from fingerprint.present.formatting import human_bytes
 from fingerprint.present.labels import (
+    ALL_PAIRS_NAMES,
     ALL_PAIRS_VIEWS,
     MATRIX_SIGNALS,
     SHORT_SIGNAL,
@@ -275,19 +276,13 @@ if len(fps) >= 2:
 
 # ---------------------------------------------------------------- every pair at once
 
-SIGNAL_NAMES = {
-    "verdict": "Verdicts (all signals weighed)",
-    **{s: SHORT_SIGNAL[s] for s in MATRIX_SIGNALS},
-    "sigma": "σ-curves (the paper's measure: weakest)",
-}
-
 
 def matrix_controls() -> str:
     """The signal, order and role choosers; the signal shown. Until the visitor picks one, the verdicts are shown
     as soon as there are any, the σ-curves before."""
     have_verdicts = any(find_verdict(verdicts, a, b) for i, a in enumerate(chosen) for b in chosen[i + 1 :])
     if not st.session_state.get("signal_picked"):
-        st.session_state["w_signal"] = "verdict" if have_verdicts else "sigma"
+        st.session_state["w_signal"] = all_pairs_view(have_verdicts)
 
     def picked() -> None:
         st.session_state["signal_picked"] = True
@@ -300,7 +295,7 @@ def matrix_controls() -> str:
             ALL_PAIRS_VIEWS,
             key="w_signal",
             on_change=picked,
-            format_func=SIGNAL_NAMES.get,
+            format_func=ALL_PAIRS_NAMES.get,
             help="Verdicts weigh every lineage signal of a pair. The single signals read "
             f"{PROBE_READS}:  \n"
             + "\n".join(f"- **{SHORT_SIGNAL[x]}**: {WHAT_SIGNAL[x]}" for x in MATRIX_SIGNALS)

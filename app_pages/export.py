@@ -8,13 +8,23 @@ from dashboard.address_bar import current_link_view
 from dashboard.lineage_runs import collect_finished_lineage
 from dashboard.links import app_base_url, link_params, share_url, shareable_reference
 from dashboard.navigation import PAGES, URL_PATHS
-from dashboard.state import init_state, label_of, reference_shown, settings
+from dashboard.state import all_pairs_view, init_state, label_of, reference_shown, settings
 from fingerprint.compare import pair_matrix
-from fingerprint.present.exports import curves_csv, fingerprints_json, lineage_json, matrix_csv, pairs_csv
-from fingerprint.present.labels import display_names, role_label
+from fingerprint.present.exports import (
+    curves_csv,
+    fingerprints_json,
+    lineage_json,
+    matrix_csv,
+    pairs_csv,
+    verdicts_csv,
+)
+from fingerprint.present.labels import ALL_PAIRS_NAMES, display_names, role_label
 from fingerprint.present.report import html_report
 from fingerprint.present.sigma_figures import heatmap_figure
+from fingerprint.present.signal_heatmap import signal_heatmap_figure
 from fingerprint.present.static_image import StaticImageUnavailable, static_image, static_image_problem
+from fingerprint.present.tables import find_verdict, signal_matrix, verdict_rows
+from fingerprint.present.verdict_matrix import verdict_grid, verdict_matrix_figure
 
 init_state()
 collect_finished_lineage()
@@ -35,7 +45,7 @@ if any(role not in fp.curves for fp in fps) and role != "mean":
     role = "mean"
 st.markdown(
     f"Exporting **{len(fps)} model{'s' if len(fps) != 1 else ''}** as chosen on the Compare page "
-    f"({', '.join(names)}); matrix of **{role_label(role)}**, **{order}** order."
+    f"({', '.join(names)}); σ-curve matrix of **{role_label(role)}**, **{order}** order."
 )
 failures = [r["message"] for r in st.session_state["runs"].values() if r["status"] == "failed"]
 pairs = pair_matrix(fps)
@@ -70,16 +80,27 @@ files = {
         fps, role, order, names, failures, verdicts=verdicts, stress=stress, local_paths=local_paths
     ),
 }
+all_verdicts = st.session_state.get("verdicts", {})
+chosen_have_verdicts = any(find_verdict(all_verdicts, a, b) for i, a in enumerate(chosen) for b in chosen[i + 1 :])
+if chosen_have_verdicts:
+    files["verdicts.csv"] = verdicts_csv(verdict_rows(chosen, names, all_verdicts))
 if verdicts or stress is not None:
     files["lineage.json"] = lineage_json(verdicts, [(_ref(a), _ref(b)) for (a, b), _ in evidence], stress)
 st.session_state["exports"] = files  # what was offered, for tests and for a re-download without recomputing
 
 items = [
     (
+        "verdicts.csv",
+        "text/csv",
+        "Verdicts (CSV)",
+        "One row per pair, related pairs first: what the weights are consistent with, how strong that is, and every "
+        "signal's value - the table of Compare's All pairs. Opens in any spreadsheet.",
+    ),
+    (
         "matrix.csv",
         "text/csv",
         "Correlation matrix (CSV)",
-        "The N x N matrix the heatmap shows, same order and names. Opens in any spreadsheet.",
+        "The N x N matrix of σ-curve correlations (the weakest signal), same order and names as its heatmap.",
     ),
     (
         "pairs.csv",
@@ -123,6 +144,8 @@ if "lineage.json" in files:
         )
     )
 for name, mime, label, what in items:
+    if name not in files:
+        continue
     with st.container(border=True):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         c1.markdown(f"**{label}**  \n{what}")
@@ -142,7 +165,8 @@ if "lineage.json" not in files:
         "compute it in Compare's pair view, a signal heatmap, or on the Stress test page."
     )
 st.caption(
-    "No token is ever included. Local models appear under the paths you entered; uploaded files under their file names."
+    "No token is ever included. Models on this computer are named by their file or folder name (demo models as "
+    "demo:<name>, uploads by their file name)" + (", unless you tick the box above." if not settings().shared else ".")
 )
 with st.expander("Preview: the matrix CSV"):
     st.code(files["matrix.csv"], language=None)
@@ -174,7 +198,23 @@ if left_out:
     )
 
 # ---- static images
+view_shown = all_pairs_view(chosen_have_verdicts)
+if view_shown != "sigma" and len(chosen) < 2:
+    view_shown = "sigma"
+
+
+def shown_heatmap():
+    """The heatmap Compare's All pairs shows, for these models."""
+    if view_shown == "verdict":
+        return verdict_matrix_figure(names, verdict_grid(chosen, all_verdicts), order)
+    if view_shown != "sigma":
+        matrix, notes = signal_matrix(chosen, all_verdicts, view_shown)
+        return signal_heatmap_figure(names, matrix, notes, view_shown, order)
+    return heatmap_figure(fps, role, order, names, pairs)
+
+
 st.subheader("The heatmap as an image")
+st.caption(f"As Compare's All pairs shows it: **{ALL_PAIRS_NAMES[view_shown]}**, {order} order.")
 problem = static_image_problem()
 if problem:
     st.info(problem, icon=":material/image_not_supported:")
@@ -191,12 +231,12 @@ else:
         "Make the image",
         key="make_image",
         icon=":material/image:",
-        help="Draws the heatmap as shown on Compare (same role and order) with a headless Chromium; "
+        help="Draws the heatmap as shown on Compare (same view, role and order) with a headless Chromium; "
         "takes a few seconds.",
     ):
         with st.spinner("Drawing the heatmap…"):
             try:
-                fig = heatmap_figure(fps, role, order, names, pairs)
+                fig = shown_heatmap()
                 st.session_state["heatmap_image"] = (
                     fmt,
                     static_image(fig, fmt, width=max(900, int(fig.layout.height or 800))),

@@ -10,6 +10,8 @@ nothing is global but the fingerprint cache on disk):
   uploads   dict[str, dict]         saved upload path -> {name (unique in the session), original, size}
   hf_token  str                     a Hugging Face token for this browser session only (never shown or exported)
   role, order, curve_mode, compare_models, pair_a, pair_b: the Compare page's choices (pair_*: model keys)
+  signal, signal_picked: what Compare's "All pairs" shows, and whether the visitor (or a link) chose it
+  verdicts, probes, lineage_failed, verdicts_auto: the lineage evidence (dashboard/lineage_runs.py)
   link_applied, view_sig, link_adopt, link_notes: share-link bookkeeping (dashboard/address_bar.py)
 
 A model key is the reference as typed, except demo models (their absolute path, also for ``demo:<name>``)
@@ -100,6 +102,14 @@ def session_options(mode: str = "auto") -> Options:
 
 def fingerprints() -> list[Fingerprint]:
     return list(st.session_state.get("fps", {}).values())
+
+
+def all_pairs_view(have_verdicts: bool) -> str:
+    """What Compare's "All pairs" shows: the visitor's pick (or a share link's), else the verdicts once there are
+    any, the σ-curves before."""
+    if st.session_state.get("signal_picked"):
+        return str(st.session_state.get("signal", "sigma"))
+    return "verdict" if have_verdicts else "sigma"
 
 
 def seed_widget(widget_key: str, key: str, default: Any) -> None:

@@ -262,7 +262,7 @@ def test_exports_match_what_the_heatmap_showed(demo):
     trace = heatmap(at)
     at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception
-    assert len(at.get("download_button")) == 6  # with lineage.json: the demo's verdicts are computed unasked
+    assert len(at.get("download_button")) == 7  # with verdicts.csv and lineage.json: the demo's verdicts come unasked
     files = at.session_state["exports"]
 
     pairs = list(csv.DictReader(io.StringIO(files["pairs.csv"])))

@@ -3,6 +3,8 @@ heatmap of another signal, the stress test page, and the exports carrying the ve
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ APP = str(ROOT / "app.py")
 sys.path.insert(0, str(ROOT))
 
 COPY = (str(FIXTURES / "stories260k"), str(FIXTURES / "stories260k-q8_0.gguf"))
+COPY_NAMES = ("stories260k", "stories260k-q8_0.gguf")
 INDEPENDENT = (str(FIXTURES / "babyllama-tok361"), str(FIXTURES / "babyllama-tok105"))
 
 
@@ -122,7 +125,14 @@ def test_compare_leads_with_the_verdict_computed_without_a_click(demo):
     assert copy["signals"]["elementwise"]["value"] > 0.99 and copy["signals"]["moe"]["available"] is False
     indep = got[("demo:babyllama-tok361", "demo:babyllama-tok105")]
     assert indep["verdict"] == "no_evidence" and indep["related"] is False
-    assert len(at.get("download_button")) == 6  # matrix, pairs, curves, fingerprints, report, lineage
+    assert len(at.get("download_button")) == 7  # verdicts, matrix, pairs, curves, fingerprints, report, lineage
+    assert at.get("download_button")[0].key == "dl_verdicts.csv"  # the answer first here too
+    rows = list(csv.DictReader(io.StringIO(files["verdicts.csv"])))
+    assert len(rows) == 6 and (rows[0]["model A"], rows[0]["model B"], rows[0]["verdict"]) == (
+        *COPY_NAMES,
+        "quantized copy",
+    )
+    assert float(rows[0]["Element-wise"]) > 0.99 and rows[0]["how strong"].endswith("unrelated pair seen")
     report = files["report.html"]
     assert "Lineage evidence" in report and "consistent with a quantized copy" in report
     assert "no evidence of lineage" in report

@@ -73,6 +73,17 @@ def pairs_csv(
     return buf.getvalue()
 
 
+def verdicts_csv(rows: Sequence[Mapping[str, str]]) -> str:
+    """The pairs table of the verdicts (``tables.verdict_rows``) as CSV: what each pair's weights are consistent
+    with, how strong that is, and every signal's value ("n/a": not available for that pair)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if rows:
+        w.writerow(list(rows[0]))
+        w.writerows([list(r.values()) for r in rows])
+    return buf.getvalue()
+
+
 def _number(v: float | None) -> str:
     return "" if v is None or not math.isfinite(v) else f"{v:.6f}"
 

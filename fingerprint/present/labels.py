@@ -38,6 +38,11 @@ WHAT_SIGNAL = {  # what the number is, in a few words (the axis sub-label)
 }
 MATRIX_SIGNALS = ("elementwise", "awm", "vectors", "depth")  # what a heatmap over many models can show
 ALL_PAIRS_VIEWS = ("verdict", *MATRIX_SIGNALS, "sigma")  # what the Compare page's "All pairs" can show
+ALL_PAIRS_NAMES = {
+    "verdict": "Verdicts (all signals weighed)",
+    **{s: SHORT_SIGNAL[s] for s in MATRIX_SIGNALS},
+    "sigma": "σ-curves (the paper's measure: weakest)",
+}
 
 
 def role_label(role: str) -> str:
