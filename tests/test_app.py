@@ -341,6 +341,13 @@ def test_share_link_restores_the_view_on_a_fresh_session(hub, monkeypatch):
     at = open_link(params)
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Compare"]
+    # a Hub model is among them: no verdict is computed unasked (its sample would use the Hub's rate limit); the
+    # pair's button says what it will read - here two local models, nothing from the Hub
+    assert (
+        not at.session_state["verdicts"] and at.button(key="lineage_pair").label == "Weigh the evidence for this pair"
+    )
+    assert "Reads a sample of 2 models' weights (babyllama-tok361, babyllama-tok105)" in all_text(at)
+    assert "requests to the Hugging Face Hub" not in all_text(at)
     trace = heatmap(at)
     assert trace["x"] == [f"org/tiny@{sha[:7]}", "babyllama-tok361", "babyllama-tok105"]  # input order, as linked
     assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.97, abs=0.02)  # the K role
@@ -350,6 +357,8 @@ def test_share_link_restores_the_view_on_a_fresh_session(hub, monkeypatch):
     assert labels[at.selectbox(key="w_pair_a").value] == "babyllama-tok361"
     assert labels[at.selectbox(key="w_pair_b").value] == "babyllama-tok105"
     assert at.query_params["models"] == params["models"]  # the link stays in the address bar as opened
+    at.selectbox(key="w_pair_a").set_value(f"org/tiny@{sha}").run()
+    assert "up to 1,000 requests to the Hugging Face Hub" in all_text(at)  # the cost of reading the Hub model
 
     # the same link in another new tab: the pinned Hub model comes from the cache, with no network at all
     hub.reset_counters()

@@ -93,10 +93,7 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
         expect(run_demo).to_be_visible()
         expect(page.get_by_role("heading", name="How do two language models' weights relate?")).to_be_visible()
         shot(page, "e2e-1-home")
-        page.set_viewport_size({"width": 400, "height": 900})  # on a phone the demo comes before the explanation
-        expect(run_demo).to_be_in_viewport()
-        shot(page, "e2e-1-home-400px")
-        page.set_viewport_size(VIEWPORT)
+        reads_at_both_widths(page, "home", run_demo)  # on a phone the demo comes before the explanation
 
         run_demo.click()
         page.wait_for_url("**/compare**", timeout=TIMEOUT_MS)
