@@ -164,7 +164,7 @@ def show_verdict(v) -> None:
             if v.not_checked
             else "**Could not be checked:** nothing: every signal that applies was computed."
         )
-        st.caption("Caveats: " + " ".join(c[:1].upper() + c[1:].rstrip(".") + "." for c in v.caveats))
+        st.caption("Caveats: " + "; ".join(c.rstrip(".") for c in v.caveats) + ".")  # names keep their case
     if not has_calibration() and v.verdict not in ("same_weights", "quantized_copy"):
         st.info(NO_CALIBRATION_VERDICT, icon=":material/info:")
     st.plotly_chart(evidence_figure(v), width="stretch", theme=None, key="evidence")
