@@ -15,7 +15,7 @@ from dashboard.lineage_runs import (
     start_verdicts_when_cheap,
 )
 from dashboard.navigation import PAGES
-from dashboard.panels import lineage_panel
+from dashboard.panels import glossary, lineage_panel
 from dashboard.state import all_pairs_view, fingerprints, init_state, keep_widget_value, seed_widget
 from fingerprint.compare import pair_matrix
 from fingerprint.present.evidence_figures import depth_figure, evidence_figure, moe_figure
@@ -50,7 +50,6 @@ from fingerprint.present.tables import (
     verdict_rows,
 )
 from fingerprint.present.texts import (
-    GLOSSARY,
     NO_CALIBRATION_VERDICT,
     PROBE_READS,
     SIGMA_CAVEAT,
@@ -478,5 +477,4 @@ st.page_link(
     icon=":material/download:",
 )
 
-with st.expander("What the words on this page mean", icon=":material/menu_book:"):
-    st.markdown("\n".join(f"- **{term}**: {meaning}." for term, meaning in GLOSSARY.items()))
+glossary()

@@ -8,6 +8,7 @@ from dashboard.address_bar import current_link_view
 from dashboard.lineage_runs import collect_finished_lineage
 from dashboard.links import app_base_url, link_params, share_url, shareable_reference
 from dashboard.navigation import PAGES, URL_PATHS
+from dashboard.panels import glossary
 from dashboard.state import all_pairs_view, init_state, label_of, reference_shown, settings
 from fingerprint.compare import pair_matrix
 from fingerprint.present.exports import (
@@ -256,3 +257,5 @@ else:
             icon=":material/download:",
             key="dl_image",
         )
+
+glossary()

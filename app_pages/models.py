@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard.fingerprinting import fingerprint_running, start_fingerprinting
 from dashboard.hub_search import SuggestionsUnavailable, format_hit, search_hub
 from dashboard.navigation import PAGES
+from dashboard.panels import glossary
 from dashboard.policy import count_refusal
 from dashboard.presets import PRESETS
 from dashboard.state import (
@@ -332,3 +333,5 @@ if runs:
     )
     if fingerprints():
         st.page_link(PAGES["compare"], label="Compare these models", icon=":material/arrow_forward:")
+
+glossary()

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.lineage_runs import collect_finished_lineage, lineage_run, lineage_running, start_lineage
-from dashboard.panels import lineage_panel
+from dashboard.panels import glossary, lineage_panel
 from dashboard.state import init_state, keep_widget_value, seed_widget, settings
 from fingerprint.demo import DEMO_MODELS, demo_name
 from fingerprint.errors import FingerprintError
@@ -198,3 +198,5 @@ if result:
         )
     for note in report.notes:
         st.caption(f":material/info: {note}")
+
+glossary()

@@ -10,6 +10,7 @@ from dashboard.lineage_runs import lineage_run
 from dashboard.runs import Line, queue_words
 from dashboard.state import POLL_SECONDS, label_of
 from fingerprint.present.formatting import human_bytes
+from fingerprint.present.texts import GLOSSARY
 
 
 def line_text(line: Line, stopping: bool) -> str:
@@ -105,3 +106,9 @@ def lineage_panel(kind: str) -> None:
     t = lineage_run()
     if t is not None and not t.collected and t.kind == kind:
         _lineage_fragment(kind)
+
+
+def glossary() -> None:
+    """Every technical term the pages show, in one expander at the bottom of a page."""
+    with st.expander("What the words on this page mean", icon=":material/menu_book:"):
+        st.markdown("\n".join(f"- **{term}**: {meaning}." for term, meaning in GLOSSARY.items()))

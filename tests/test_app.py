@@ -620,3 +620,13 @@ def test_export_without_chromium_says_what_to_do(demo, monkeypatch):
     info = texts(at, "info")
     assert "Static images need Chromium" in info and "camera icon" in info and "HTML report" in info
     assert not [b for b in at.button if b.key == "make_image"]
+
+
+def test_every_page_explains_its_words(demo):
+    at = demo
+    for page in ("app_pages/models.py", "app_pages/compare.py", "app_pages/export.py", "app_pages/stress.py"):
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert [e.label for e in at.expander if "words" in e.label] == ["What the words on this page mean"], page
+        words = texts(at, "markdown")
+        assert "**revision**" in words and "**verdict**" in words and "**nats**" in words, page

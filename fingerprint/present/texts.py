@@ -138,6 +138,15 @@ GLOSSARY: dict[str, str] = {
     "z": "how many standard deviations of the unrelated pairs' scores this pair lies above their mean",
     "strength": "for a related verdict, how unlikely an unrelated pair is to score this high (0 to 1, limited by how "
     "many unrelated pairs the calibration has); a 'no evidence' verdict has none",
+    "safetensors / GGUF": "the two weight file formats read here: safetensors holds the weights as trained (16 or "
+    "32 bits); GGUF, llama.cpp's format, usually holds a quantized copy",
+    "quantized": "stored with fewer bits per weight (8, 4 or fewer), which rounds every weight a little: a "
+    "quantized copy keeps the weights' pattern, so element-wise still recognises it",
+    "revision": "which version of a model was read: a Hub model's commit (a 40-character id, shown short), a local "
+    "file's content hash (sha256); the same revision always gives the same numbers",
+    "function-preserving / output-changing": "the stress test's two kinds of change: a function-preserving one "
+    "(rescaling, permuting, rotating) leaves every output the same; an output-changing one (quantization, noise) "
+    "moves the outputs by the measured number of nats",
     "nats": "the unit of the stress test's output change: the largest change of a next-token log-probability; "
     "about 1e-12 means the same model, 1 or more a large change",
 }
