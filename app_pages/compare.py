@@ -348,6 +348,7 @@ def missing_verdicts() -> None:
 
 
 def all_pairs(signal: str) -> None:
+    missing_verdicts()  # whatever is shown, the verdicts of the pairs left are one click away
     if signal == "sigma":
         st.warning(SIGMA_CAVEAT_WITH_EXAMPLES, icon=":material/warning:")
         role = st.session_state["role"]
@@ -374,7 +375,6 @@ def all_pairs(signal: str) -> None:
             },
         )
         return
-    missing_verdicts()
     order = st.session_state["order"]
     if signal == "verdict":
         grid = verdict_grid(chosen, verdicts, failed)

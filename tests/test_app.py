@@ -346,8 +346,12 @@ def test_share_link_restores_the_view_on_a_fresh_session(hub, monkeypatch):
     assert (
         not at.session_state["verdicts"] and at.button(key="lineage_pair").label == "Weigh the evidence for this pair"
     )
-    assert "Reads a sample of 2 models' weights (babyllama-tok361, babyllama-tok105)" in all_text(at)
-    assert "requests to the Hugging Face Hub" not in all_text(at)
+    costs = [str(c.value) for c in at.caption if "Reads a sample" in str(c.value)]
+    pair_cost = next(c for c in costs if "2 models' weights (babyllama-tok361, babyllama-tok105)" in c)
+    assert "Hugging Face Hub" not in pair_cost
+    # all pairs, one click away too: that one reads the Hub model as well, and says so
+    assert at.button(key="compute_signals").label == "Compute the verdicts (3 pairs to go)"
+    assert any("3 models' weights" in c and "up to 1,000 requests to the Hugging Face Hub" in c for c in costs)
     trace = heatmap(at)
     assert trace["x"] == [f"org/tiny@{sha[:7]}", "babyllama-tok361", "babyllama-tok105"]  # input order, as linked
     assert cell(trace, "babyllama-tok361", "babyllama-tok105") == pytest.approx(0.97, abs=0.02)  # the K role
