@@ -140,3 +140,14 @@ def read_failure(exc: OSError, *, model: str, local: bool) -> FingerprintError:
     if local:
         return CorruptFile(f"cannot read the file ({what})", "Check that the file exists and is readable.", model=model)
     return NetworkError(f"I/O failure ({what})", model=model)
+
+
+class CatalogError(FingerprintError):
+    fix = "Give a CSV with the columns family, publisher, repo_id, size_bucket (one Hub repository a row)."
+
+
+class NotALibrary(FingerprintError):
+    fix = (
+        "Give the folder of a reference library (it has a manifest.json written by 'library add' or 'library "
+        "build'), or build one with 'python -m fingerprint library build'."
+    )

@@ -1,0 +1,118 @@
+"""Reading known models into a library: for each model its probe (the lineage evidence's sample of its
+weights), the σ fingerprint from that probe, and what it declares as its base. One model's failure is reported
+and the others carry on; models already in the library are not read again unless asked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from ..errors import FingerprintError, InternalError
+from ..fingerprinting import Options, open_model
+from ..lineage.evidence import get_probe, probe_fingerprint
+from ..lineage.plan import ProbeBudget
+from ..lineage.probe import Probe
+from ..result import Fingerprint
+from .declared import declared_bases
+from .store import Library, LibraryEntry, name_in_library
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """What the library keeps of one model, read but not yet added."""
+
+    reference: str
+    probe: Probe
+    fingerprint: Fingerprint
+    declared_base: tuple[str, ...]
+
+
+def read_model(reference: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None) -> ReadModel:
+    """One model's probe (from the probe cache when it is there), its σ fingerprint and its declared base."""
+    opts = opts or Options()
+    probe, _ = get_probe(reference, opts, budget=budget)
+    fingerprint = probe_fingerprint(probe, reference, opts)
+    ckpt = open_model(reference, opts)
+    try:
+        declared = tuple(declared_bases(ckpt))
+    finally:
+        ckpt.close()
+    return ReadModel(reference, probe, fingerprint, declared)
+
+
+@dataclass
+class BuildReport:
+    added: list[LibraryEntry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already in the library
+    failed: dict[str, FingerprintError] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    reference: str
+    done: int
+    total: int
+    outcome: str  # "added", "skipped", "failed"
+    message: str = ""
+
+
+def build_library(
+    library: Library,
+    models: Iterable[tuple[str, str]],
+    opts: Options | None = None,
+    *,
+    workers: int = 2,
+    refresh: bool = False,
+    budget: ProbeBudget | int | None = None,
+    progress: Callable[[BuildStep], None] | None = None,
+) -> BuildReport:
+    """Add ``models`` ((reference, family) pairs) to the library, ``workers`` at a time on threads. A model whose
+    repository (or name) is already in the library is skipped unless ``refresh``."""
+    opts = opts or Options()
+    report = BuildReport()
+    show = progress or (lambda step: None)
+    todo: list[tuple[str, str]] = []
+    for reference, family in dict(models).items():
+        if not refresh and library.find(name_in_library(reference)) is not None:
+            report.skipped.append(reference)
+        else:
+            todo.append((reference, family))
+    total, done = len(todo), 0
+    for reference in report.skipped:
+        show(BuildStep(reference, done, total, "skipped", "already in the library"))
+    families = dict(todo)
+    for reference, outcome in _each(todo, opts, workers, budget):
+        done += 1
+        if isinstance(outcome, FingerprintError):
+            report.failed[reference] = outcome
+            show(BuildStep(reference, done, total, "failed", str(outcome)))
+            continue
+        entry = library.add(
+            outcome.probe, outcome.fingerprint, family=families[reference], declared_base=outcome.declared_base
+        )
+        report.added.append(entry)
+        show(BuildStep(reference, done, total, "added", entry.model))
+    return report
+
+
+def _each(
+    todo: list[tuple[str, str]], opts: Options, workers: int, budget: ProbeBudget | int | None
+) -> Iterator[tuple[str, ReadModel | FingerprintError]]:
+    """(reference, what was read or the error) as each model finishes."""
+
+    def one(reference: str) -> ReadModel | FingerprintError:
+        try:
+            return read_model(reference, opts, budget=budget)
+        except FingerprintError as exc:
+            exc.model = exc.model or reference
+            return exc
+        except Exception as exc:  # one model's bug must not end the build
+            return InternalError(f"unexpected {type(exc).__name__}: {exc}", model=reference)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: dict[Future[ReadModel | FingerprintError], str] = {pool.submit(one, r): r for r, _ in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield pending.pop(f), f.result()
