@@ -1,4 +1,4 @@
-"""Command line: ``python -m fingerprint inspect | compute | compare | verdict``.
+"""Command line: ``python -m fingerprint inspect | compute | compare | verdict | library ...``.
 
 Errors are one line per model on stderr (no traceback); the other models carry on and the
 exit code is 1 when any model failed. Tokens are never printed. The text it prints is built in
@@ -20,6 +20,7 @@ from . import __version__
 from .compare import compare_pair
 from .errors import FingerprintError, InternalError
 from .fingerprinting import Options, Outcome, Progress, compute_many, default_deadline, inspect
+from .library import commands as library_commands
 from .present.formatting import human_bytes
 from .present.terminal_text import (
     comparison_csv,
@@ -302,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("b", help="model reference")
     s.add_argument("--json", metavar="PATH", help="also write the verdict and its evidence as JSON")
     s.set_defaults(func=cmd_verdict, mode="auto")
+
+    library_commands.register(sub, common, _options)
     return p
 
 

@@ -100,3 +100,46 @@ def test_compare_columns_are_the_same_on_every_run(tmp_path):
     assert len(headers) == 1
     roles = [c.removeprefix("r_") for c in headers.pop().split(",") if c.startswith("r_")]
     assert roles[:4] == ["q", "k", "v", "o"] and roles[-3:] == ["q_bias", "k_bias", "v_bias"]
+
+
+def test_library_commands_add_list_export_import_remove(tmp_path, capsys):
+    lib, other = str(tmp_path / "lib"), str(tmp_path / "other")
+    assert (
+        main(["library", "add", STORIES, GGUF, str(tmp_path / "nope"), "--family", "llama2.c", "--library", lib]) == 1
+    )
+    out, err = capsys.readouterr()
+    assert "2 added, 0 already in the library, 1 failed; the library has 2 models" in out
+    assert "error:" in err and "nope: no such file or folder" in err  # the failure named, the others carried on
+    assert main(["library", "add", STORIES, "--library", lib]) == 0
+    assert "0 added, 1 already in the library" in capsys.readouterr().out
+    assert main(["library", "list", "--library", lib]) == 0
+    listing = capsys.readouterr().out
+    assert "stories260k-q8_0.gguf  llama2.c  llama" in listing and "2 models in" in listing
+    assert main(["library", "list", "--json", "--library", lib]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert {e["model"] for e in entries} == {"stories260k", "stories260k-q8_0.gguf"}
+    archive = str(tmp_path / "lib.zip")
+    assert main(["library", "export", archive, "--library", lib]) == 0
+    assert main(["library", "import", archive, "--library", other]) == 0
+    assert "imported 2 models" in capsys.readouterr().out
+    assert main(["library", "remove", "stories260k", "not-there", "--library", other]) == 1
+    out, err = capsys.readouterr()
+    assert "removed stories260k" in out and "not-there: not in the library" in err
+    assert main(["library", "list", "--library", str(tmp_path / "missing")]) == 1
+    assert "missing: no such folder" in capsys.readouterr().err
+
+
+def test_library_build_reads_a_catalog(tmp_path, capsys):
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("family,publisher,repo_id,size_bucket\nQwen,Qwen,Qwen/Qwen2.5-0.5B,<=1B\n")
+    assert (
+        main(
+            ["library", "build", "--catalog", str(catalog), "--only-family", "Llama", "--library", str(tmp_path / "l")]
+        )
+        == 1
+    )
+    assert "no model of the catalog matches" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name\nx\n")
+    assert main(["library", "build", "--catalog", str(bad), "--library", str(tmp_path / "l")]) == 1
+    assert "no column family, publisher, repo_id, size_bucket" in capsys.readouterr().err

@@ -158,3 +158,25 @@ def test_the_default_catalog_lists_the_known_models(tmp_path):
     bad.write_text("family,publisher,repo_id,size_bucket\nQwen,Qwen,not-a-repo,1-10B\n")
     with pytest.raises(CatalogError, match="line 2: 'not-a-repo' is not a Hub repository id"):
         load_catalog(bad)
+
+
+def test_a_hub_model_is_pinned_to_the_commit_read_and_its_card_read_through_the_hub(hub, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    files = {p.name: p for p in Path(DEMO["stories260k"]).iterdir()}
+    base_sha = hub.add_repo("karpathy/tiny", files)
+    card = b"---\nlicense: mit\nbase_model: karpathy/tiny\n---\n# A copy\n"
+    tune_sha = hub.add_repo("someone/tiny-tune", {**files, "README.md": card})
+    lib = Library.open(tmp_path / "lib", create=True)
+    catalog = [("karpathy/tiny", "llama2.c"), ("someone/tiny-tune", "llama2.c"), ("nobody/missing", "x")]
+    report = build_library(lib, catalog, Options())
+    assert list(report.failed) == ["nobody/missing"] and "nobody/missing" in str(report.failed["nobody/missing"])
+    again = Library.open(tmp_path / "lib")
+    base, tune = again.find("karpathy/tiny"), again.find("someone/tiny-tune")
+    assert base is not None and base.model == f"karpathy/tiny@{base_sha}" and base.source == "hub"
+    assert tune is not None and tune.model == f"someone/tiny-tune@{tune_sha}" and tune.repo_id == "someone/tiny-tune"
+    assert tune.declared_base == ("karpathy/tiny",) and base.declared_base == ()
+    # a new commit on the Hub: the library keeps what it read until asked to refresh
+    hub.add_repo("karpathy/tiny", {**files, "README.md": b"# new\n"})
+    assert build_library(lib, [("karpathy/tiny", "llama2.c")], Options()).skipped == ["karpathy/tiny"]

@@ -1,0 +1,216 @@
+"""``python -m fingerprint library add | build | list | remove | export | import | pull | push``: the reference
+library from the command line. Errors are one line each on stderr; the exit code is 1 when any model failed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import FingerprintError
+from ..fingerprinting import Options
+from ..present.terminal_text import text_table
+from ..store import default_path
+from .build import BuildStep, build_library
+from .catalog import load_catalog
+from .store import Library, LibraryEntry
+
+ENV_LIBRARY = "FINGERPRINT_LIBRARY"
+OptionsFor = Callable[[argparse.Namespace, threading.Event], Options]
+
+
+def default_library() -> Path:
+    """$FINGERPRINT_LIBRARY, else a folder ``library`` next to the fingerprint cache."""
+    env = os.environ.get(ENV_LIBRARY)
+    return Path(env).expanduser() if env else default_path().parent / "library"
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser, options: OptionsFor
+) -> None:
+    """Add ``library`` and its subcommands to the command line's subparsers."""
+    lib_common = argparse.ArgumentParser(add_help=False)
+    lib_common.add_argument(
+        "--library", type=Path, help=f"the library folder (default: ${ENV_LIBRARY} or ~/.cache/llm-fingerprint/library)"
+    )
+    p = sub.add_parser("library", help="the reference library of known models: add, build, list, share")
+    cmds = p.add_subparsers(dest="library_command", required=True)
+    parents = [common, lib_common]
+
+    s = cmds.add_parser("add", parents=parents, help="read models into the library (Hub IDs or local files)")
+    s.add_argument("models", nargs="+")
+    s.add_argument("--family", default="", help="the family to file them under, e.g. Qwen")
+    s.add_argument("--workers", type=int, default=2, help="models read at once (default 2)")
+    s.add_argument("--refresh", action="store_true", help="read models that are already in the library again")
+    s.set_defaults(func=lambda a: _add(a, options))
+
+    s = cmds.add_parser("build", parents=parents, help="read every model of a catalog into the library")
+    s.add_argument("--catalog", help="a CSV with family, publisher, repo_id, size_bucket (default: the shipped one)")
+    s.add_argument("--only-family", action="append", metavar="FAMILY", help="only these families (repeat)")
+    s.add_argument("--size", action="append", metavar="BUCKET", help="only these size buckets, e.g. '<=1B' (repeat)")
+    s.add_argument("--limit", type=int, help="at most this many models")
+    s.add_argument("--workers", type=int, default=2, help="models read at once (default 2)")
+    s.add_argument("--refresh", action="store_true", help="read models that are already in the library again")
+    s.set_defaults(func=lambda a: _build(a, options))
+
+    s = cmds.add_parser("list", parents=parents, help="the models in the library")
+    s.add_argument("--json", action="store_true", help="print the entries as JSON")
+    s.set_defaults(func=_list)
+
+    s = cmds.add_parser("remove", parents=parents, help="remove models from the library")
+    s.add_argument("names", nargs="+", help="a model as listed (org/name or org/name@sha) or an entry key")
+    s.set_defaults(func=_remove)
+
+    s = cmds.add_parser("export", parents=parents, help="write the whole library to one zip file")
+    s.add_argument("archive", type=Path)
+    s.set_defaults(func=_export)
+
+    s = cmds.add_parser("import", parents=parents, help="add the entries of an exported library")
+    s.add_argument("archive", type=Path)
+    s.set_defaults(func=_import)
+
+
+def _library(args: argparse.Namespace, *, create: bool) -> Library:
+    return Library.open(args.library or default_library(), create=create)
+
+
+def _printer(quiet: bool) -> Callable[[BuildStep], None]:
+    def show(step: BuildStep) -> None:
+        if quiet:
+            return
+        where = f"[{step.done}/{step.total}]" if step.total else ""
+        print(
+            f"{where} {step.reference}: {step.outcome}" + (f" ({step.message})" if step.message else ""),
+            file=sys.stderr,
+        )
+
+    return show
+
+
+def _run_build(args: argparse.Namespace, options: OptionsFor, models: list[tuple[str, str]]) -> int:
+    cancel = threading.Event()
+    try:
+        lib = _library(args, create=True)
+        report = build_library(
+            lib,
+            models,
+            options(args, cancel),
+            workers=args.workers,
+            refresh=args.refresh,
+            progress=_printer(args.quiet),
+        )
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    for err in report.failed.values():
+        print(f"error: {err}", file=sys.stderr)
+    print(
+        f"{len(report.added)} added, {len(report.skipped)} already in the library, {len(report.failed)} failed; "
+        f"the library has {len(lib)} models ({lib.path})"
+    )
+    return 1 if report.failed else 0
+
+
+def _add(args: argparse.Namespace, options: OptionsFor) -> int:
+    return _run_build(args, options, [(m, args.family) for m in args.models])
+
+
+def _build(args: argparse.Namespace, options: OptionsFor) -> int:
+    try:
+        rows = load_catalog(args.catalog)
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.only_family:
+        wanted = {f.lower() for f in args.only_family}
+        rows = [r for r in rows if r.family.lower() in wanted]
+    if args.size:
+        rows = [r for r in rows if r.size_bucket in set(args.size)]
+    if args.limit is not None:
+        rows = rows[: max(0, args.limit)]
+    if not rows:
+        print("error: no model of the catalog matches --only-family/--size/--limit", file=sys.stderr)
+        return 1
+    return _run_build(args, options, [(r.repo_id, r.family) for r in rows])
+
+
+def entry_row(e: LibraryEntry) -> dict[str, object]:
+    f = e.facts
+    return {
+        "model": e.model,
+        "family": e.family,
+        "architecture": f.architecture,
+        "layers": f.layers,
+        "hidden": f.hidden,
+        "vocab": f.vocab_size,
+        "declares": ", ".join(e.declared_base),
+        "added": e.added_at[:10],
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    try:
+        lib = _library(args, create=False)
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(
+            json.dumps(
+                [e.to_json() | {"facts": {**e.facts.to_json(), "tokens": len(e.facts.tokens)}} for e in lib.entries],
+                indent=1,
+            )
+        )
+        return 0
+    rows = [entry_row(e) for e in lib.entries]
+    if not rows:
+        print(f"the library at {lib.path} is empty: add models with 'library add' or 'library build'")
+        return 0
+    print(text_table([["" if v is None else str(v) for v in r.values()] for r in rows], list(rows[0])))
+    print(f"{len(rows)} models in {lib.path}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    try:
+        lib = _library(args, create=False)
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    missing = 0
+    for name in args.names:
+        gone = lib.remove(name)
+        if gone is None:
+            print(f"error: {name}: not in the library ('library list' shows what is)", file=sys.stderr)
+            missing += 1
+        else:
+            print(f"removed {gone.model}")
+    return 1 if missing else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        path = _library(args, create=False).export(args.archive)
+    except (FingerprintError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        lib = _library(args, create=True)
+        added = lib.import_archive(args.archive)
+    except (FingerprintError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {len(added)} models; the library has {len(lib)} ({lib.path})")
+    return 0
