@@ -167,7 +167,7 @@ def app_idle(page) -> bool:
 
 
 def wait_for_heatmap(
-    page, n: int, timeout: float = 60, give_up_on: str | None = None, name: str | None = None
+    page, n: int, timeout: float = 120, give_up_on: str | None = None, name: str | None = None
 ) -> tuple[dict, dict]:
     """Wait until a heatmap with n x n cells is drawn (Streamlit redraws as the script runs).
 
@@ -275,7 +275,7 @@ def layout_problems(page, min_plot_width: float = 150) -> list[str]:
     return problems
 
 
-def layout_settled(page, timeout: float = 30) -> list[str]:
+def layout_settled(page, timeout: float = 60) -> list[str]:
     """The page's layout problems once its charts have been redrawn for the window's size: [] as soon as there are
     none, or, after ``timeout`` seconds, the problems still there (Plotly redraws a resized chart in a few passes)."""
     charts_fit_their_boxes(page)
