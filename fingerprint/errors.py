@@ -107,6 +107,13 @@ class CorruptFile(FingerprintError):
     fix = "The file is damaged or not what its name says: download it again or use another copy."
 
 
+class NotALibrary(FingerprintError):
+    fix = (
+        "Point to a reference library (a folder or Hub dataset with the manifest.json the tool writes), "
+        "made by this tool's version."
+    )
+
+
 class UnknownArchitecture(FingerprintError):
     fix = (
         "Pass an explicit name mapping with --map ROLE=PATTERN (e.g. --map q='blocks.{layer}.attn.wq') "
