@@ -148,6 +148,6 @@ class CatalogError(FingerprintError):
 
 class NotALibrary(FingerprintError):
     fix = (
-        "Give the folder of a reference library (it has a manifest.json written by 'library add' or 'library "
-        "build'), or build one with 'python -m fingerprint library build'."
+        "Give a reference library: a folder or Hub dataset with the manifest.json that 'library add', 'library "
+        "build' or 'library push' write, or build one with 'python -m fingerprint library build'."
     )

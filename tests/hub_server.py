@@ -7,6 +7,32 @@ The product (``fingerprint/sources/hub.py``) makes two kinds of request, and the
 * ``GET /{org}/{name}/resolve/{sha}/{path}`` with ``Range: bytes=a-b``: a 206 with exactly those bytes (416 past
   the end, 200 with the whole file for a Range it does not parse or when ``ignore_range`` is set).
 
+A reference library travels as a *dataset* repo (``fingerprint/library/hub_sync.py``), through what
+``HfApi.create_repo``, ``create_commit`` and ``snapshot_download`` send; every route above serves datasets too, under
+``/api/datasets/...`` and ``/datasets/{org}/{name}/resolve/...`` (``add_repo(..., repo_type="dataset")``):
+
+* ``POST /api/repos/create`` {name, organization, type, visibility}: a repo whose first commit holds the Hub's
+  default ``.gitattributes``; 409 when it exists, 403 unless the token may write to the namespace;
+* ``GET /api/{models|datasets}/{repo}/tree/{revision}[/{path}]?recursive=``: files (git blob id, size, LFS sha256)
+  and folders, ``tree_page_size`` at a time, the next page's URL in a ``Link`` header;
+* ``HEAD .../resolve/...``: the metadata ``hf_hub_download`` reads: ``X-Repo-Commit``, ``ETag`` (git blob id),
+  ``X-Linked-Etag`` (sha256) and ``X-Linked-Size`` for an LFS file, and the same 302 as a GET;
+* ``POST /api/{type}s/{repo}/preupload/{revision}``: each file's upload mode, LFS when the repo's .gitattributes
+  sends its name to LFS, when its 512-byte sample holds a NUL byte, or from 10 MiB up; the ``oid`` of a file already
+  there, so unchanged files are left out (``gitIgnore`` is not read: nothing is ignored);
+* ``POST /{prefix}{repo}.git/info/lfs/objects/batch`` (git LFS batch API, basic transfer, uploads only): a signed,
+  expiring PUT URL on the storage origin for each object not stored yet, and a verify action
+  (``.../objects/verify``); the storage origin keeps a PUT whose bytes hash to the oid (400 otherwise);
+* ``POST /api/{type}s/{repo}/commit/main`` (NDJSON: a header, then ``file`` with base64 content, ``lfsFile`` naming
+  an uploaded object, ``deletedFile``, ``deletedFolder``): all or nothing; 412 when ``parentCommit`` is not the head,
+  400 for a regular file that is binary or 10 MiB or more, or an LFS object never uploaded. No pull requests, no
+  other branch.
+
+Writing needs a token added with ``write_access`` naming the repo's namespace: without a token 401, with a read
+token (or another namespace's) 403. Uploads speak LFS, not Xet (the Hub's newer storage protocol): a test that
+uploads sets ``huggingface_hub.constants.HF_HUB_DISABLE_XET``, or huggingface_hub with hf_xet installed asks for a
+Xet token this fake does not give. ``commits()`` lists a repo's commits and ``read_file()`` reads a file as stored.
+
 Errors carry ``X-Error-Code`` / ``X-Error-Message`` like the Hub's, so ``huggingface_hub``'s
 ``hf_raise_for_status`` maps them to its typed exceptions: unknown repo, revision or file, gated repos (401
 without a token, 403 with one not granted), private repos (401 without a token, 404 for one not granted), and
@@ -45,7 +71,9 @@ Usage::
 
 from __future__ import annotations
 
+import base64
 import collections
+import fnmatch
 import hashlib
 import hmac
 import http.server
@@ -53,6 +81,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import secrets
 import socket
 import sys
@@ -69,6 +98,20 @@ _TRICKLE_PAUSE = 0.05  # seconds between the small pieces of a trickled answer
 _URL_TTL = 3600  # seconds a signed storage URL stays valid
 _LFS_THRESHOLD = 1024 * 1024
 _LFS_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".msgpack", ".npy", ".pkl")
+_REGULAR_MAX = 10 * 1024 * 1024  # the Hub refuses regular (non-LFS) files of 10 MiB and more
+_TYPE_PREFIX = {"model": "", "dataset": "datasets/"}  # in URLs: /{prefix}{repo_id}/resolve/..., .git/...
+_API_TYPES = {"models": "model", "datasets": "dataset"}  # in API URLs: /api/{plural}/{repo_id}/...
+_API_ACTIONS = ("revision", "tree", "preupload", "commit")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# what a repository created on the Hub holds in its first commit (a shortened copy of the Hub's default)
+_DEFAULT_GITATTRIBUTES = "".join(
+    f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
+    for pattern in (
+        "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.gguf", "*.gz", "*.h5", "*.joblib", "*.lfs.*", "*.model",
+        "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.parquet", "*.pickle", "*.pkl", "*.pt", "*.pth", "*.safetensors",
+        "*.tar", "*.tar.*", "*.tgz", "*.xz", "*.zip", "*.zst", "*tfevents*",
+    )
+)  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -112,18 +155,41 @@ class _Blob:
         return self.known_sha256
 
     @property
+    def pointer(self) -> bytes:
+        """The LFS pointer file git stores in place of the content."""
+        return f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {self.size}\n".encode()
+
+    @property
     def pointer_size(self) -> int:
-        """Size of the LFS pointer file git stores in place of the content."""
-        return len(f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {self.size}\n")
+        return len(self.pointer)
+
+    @property
+    def git_oid(self) -> str:
+        """The git blob id the Hub shows for the file (of the pointer, for an LFS file)."""
+        if self.lfs:
+            return _git_blob_sha(self.pointer)
+        return _git_blob_sha(b"".join(self.pieces(0, self.size, 8 * _CHUNK)))
+
+
+def _git_blob_sha(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 @dataclass
 class _Repo:
     repo_id: str
+    repo_type: str = "model"
     commits: dict[str, dict[str, _Blob]] = field(default_factory=dict)  # sha -> files
     main: str = ""
     gated: str | bool = False  # False, "auto" or "manual"
     private: bool = False
+    history: list[tuple[str, str]] = field(default_factory=list)  # (sha, summary) of each commit on main
+    lfs_objects: dict[str, _Blob] = field(default_factory=dict)  # sha256 -> content uploaded through the LFS API
+
+    @property
+    def key(self) -> str:
+        """How URLs name the repo (``datasets/org/name``, or ``org/name`` for a model); counters use it too."""
+        return _TYPE_PREFIX[self.repo_type] + self.repo_id
 
     def files_at(self, revision: str) -> tuple[str, dict[str, _Blob]]:
         sha = self.main if revision == "main" else revision
@@ -131,11 +197,22 @@ class _Repo:
             raise _Denied(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         return sha, self.commits[sha]
 
+    def new_commit(self, files: dict[str, _Blob], summary: str) -> str:
+        """Put ``files`` on main as a new commit (the caller holds the hub's lock); return its sha."""
+        h = hashlib.sha1(f"{self.key}\0{self.main}\0{summary}\0".encode())
+        for name in sorted(files):
+            h.update(f"{name}\0{files[name].size}\0{files[name].content_id()}\0".encode())
+        self.main = h.hexdigest()
+        self.commits[self.main] = files
+        self.history.append((self.main, summary))
+        return self.main
+
 
 @dataclass
 class _Token:
     gated_access: frozenset[str]
     private_access: frozenset[str] | None  # None: every private repo
+    write_access: frozenset[str] = frozenset()  # namespaces (users, organisations) it may create repos in and write to
 
 
 @dataclass
@@ -187,11 +264,11 @@ class _Denied(Exception):
 
 
 class FakeHub:
-    """A local fake of the Hugging Face Hub (model repos only). See the module docstring."""
+    """A local fake of the Hugging Face Hub (model and dataset repos). See the module docstring."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._repos: dict[str, _Repo] = {}
+        self._repos: dict[tuple[str, str], _Repo] = {}  # (repo type, repo id) -> repo
         self._tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
         self._blobs_by_sha256: dict[str, _Blob] = {}
@@ -218,6 +295,7 @@ class FakeHub:
         self.redirect_lfs = False
         self.expired_status = 403
         self.reject_invalid_tokens = True
+        self.tree_page_size = 1000  # entries per page of the tree API, like the Hub's
 
     # ------------------------------------------------------------------ setup
 
@@ -229,11 +307,14 @@ class FakeHub:
         gated: bool | str = False,
         private: bool = False,
         lfs_sha256: Mapping[str, str] | None = None,
+        repo_type: str = "model",
     ) -> str:
-        """Add a model repo, or a new commit of it on ``main`` (earlier commits stay readable by sha); return the
-        commit sha. ``files`` maps repo paths to bytes or to files on disk (served from disk, never loaded
-        whole); ``lfs_sha256`` may give the sha256 of large files so they need not be hashed. ``gated``: True
-        (= "auto") or "manual"."""
+        """Add a repo (``repo_type`` "model" or "dataset"), or a new commit of it on ``main`` (earlier commits
+        stay readable by sha); return the commit sha. ``files`` maps repo paths to bytes or to files on disk
+        (served from disk, never loaded whole); ``lfs_sha256`` may give the sha256 of large files so they need
+        not be hashed. ``gated``: True (= "auto") or "manual"."""
+        if repo_type not in _TYPE_PREFIX:
+            raise ValueError(f"repo_type must be one of {sorted(_TYPE_PREFIX)}")
         blobs: dict[str, _Blob] = {}
         for name, content in files.items():
             if isinstance(content, bytes):
@@ -246,24 +327,40 @@ class FakeHub:
             blob.known_sha256 = (lfs_sha256 or {}).get(name)
             blobs[name] = blob
         with self._lock:
-            repo = self._repos.setdefault(repo_id, _Repo(repo_id))
-            h = hashlib.sha1(f"{repo_id}\0{repo.main}\0".encode())
-            for name in sorted(blobs):
-                h.update(f"{name}\0{blobs[name].size}\0{blobs[name].content_id()}\0".encode())
-            repo.main = h.hexdigest()
-            repo.commits[repo.main] = blobs
+            repo = self._repos.setdefault((repo_type, repo_id), _Repo(repo_id, repo_type))
             repo.gated = "auto" if gated is True else gated
             repo.private = private
-            return repo.main
+            return repo.new_commit(blobs, "add_repo")
 
     def add_token(
-        self, token: str, *, gated_access: Iterable[str] = (), private_access: Iterable[str] | None = None
+        self,
+        token: str,
+        *,
+        gated_access: Iterable[str] = (),
+        private_access: Iterable[str] | None = None,
+        write_access: Iterable[str] = (),
     ) -> None:
-        """A valid token, granted the gated repos listed, and the private ones listed (None: all of them)."""
+        """A valid token, granted the gated repos listed, and the private ones listed (None: all of them).
+        ``write_access`` lists the namespaces (user and organisation names) whose repos it may create and commit
+        to, like a write token of a member of those organisations; without any it is a read token."""
         with self._lock:
             self._tokens[token] = _Token(
-                frozenset(gated_access), None if private_access is None else frozenset(private_access)
+                frozenset(gated_access),
+                None if private_access is None else frozenset(private_access),
+                frozenset(write_access),
             )
+
+    def commits(self, repo_id: str, repo_type: str = "model") -> list[tuple[str, str]]:
+        """The commits on the repo's main branch, oldest first, as (sha, summary)."""
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            return list(repo.history) if repo else []
+
+    def read_file(self, repo_id: str, filename: str, *, repo_type: str = "model", revision: str = "main") -> bytes:
+        """A file's content as the Hub holds it at ``revision``."""
+        with self._lock:
+            blob = self._repos[(repo_type, repo_id)].files_at(revision)[1][filename]
+        return b"".join(blob.pieces(0, blob.size, 8 * _CHUNK))
 
     def enable_rate_limits(self, api: int = 500, resolvers: int = 3000, window: float = 300.0) -> None:
         """Rate-limit the Hub origin like the Hub (see the module docstring); again: fresh buckets."""
@@ -401,9 +498,9 @@ class FakeHub:
             raise _Denied(401, None, "Invalid credentials in Authorization header")
         return token
 
-    def _repo(self, repo_id: str, token: _Token | None) -> _Repo:
+    def _repo(self, repo_id: str, token: _Token | None, repo_type: str = "model") -> _Repo:
         with self._lock:
-            repo = self._repos.get(repo_id)
+            repo = self._repos.get((repo_type, repo_id))
         if repo is None:
             raise _Denied(404, "RepoNotFound", "Repository not found")
         if repo.private:
@@ -412,6 +509,25 @@ class FakeHub:
             if token.private_access is not None and repo_id not in token.private_access:
                 raise _Denied(404, "RepoNotFound", "Repository not found")
         return repo
+
+    def _writable(self, repo_id: str, token: _Token | None, repo_type: str) -> _Repo:
+        """The repo, when ``token`` may write to it (a missing or unseen private repo is not found first)."""
+        repo = self._repo(repo_id, token, repo_type)
+        if token is None:
+            raise _Denied(401, None, "Invalid username or password.")
+        if _namespace(repo_id) not in token.write_access:
+            raise _Denied(403, None, "Forbidden: pass `create_pr=1` as a query parameter to create a Pull Request")
+        return repo
+
+    def _upload_url(self, repo: _Repo, oid: str, size: int) -> str:
+        """A signed, expiring URL of the storage origin to PUT one LFS object to (like a presigned S3 URL)."""
+        with self._lock:
+            generation = self._url_generation
+        path = f"/lfs-upload/{oid}"
+        expires = str(math.ceil(self.clock() + _URL_TTL))
+        sig = self._sign(path, repo.key, str(size), expires, generation)
+        query = urlencode({"repo": repo.key, "size": size, "expires": expires, "sig": sig}, quote_via=quote)
+        return f"{self.cdn_url}{path}?{query}"
 
     def _storage_url(self, repo_id: str, filename: str, blob: _Blob) -> str:
         with self._lock:
@@ -427,9 +543,11 @@ class FakeHub:
         message = "\0".join((path, repo_id, filename, expires, str(generation))).encode()
         return hmac.new(self._url_key, message, hashlib.sha256).hexdigest()
 
-    def _storage_refusal(self, path: str, query: Mapping[str, list[str]]) -> tuple[int, str] | None:
+    def _storage_refusal(
+        self, path: str, query: Mapping[str, list[str]], name_key: str = "name"
+    ) -> tuple[int, str] | None:
         """Why the storage origin refuses this URL, as (status, message); None when it is valid."""
-        repo_id, filename, expires, sig = (query.get(k, [""])[-1] for k in ("repo", "name", "expires", "sig"))
+        repo_id, filename, expires, sig = (query.get(k, [""])[-1] for k in ("repo", name_key, "expires", "sig"))
         with self._lock:
             generation = self._url_generation
         for g in range(generation, -1, -1):
@@ -475,8 +593,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().end_headers()
 
     def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
         hub = self.hub
-        hub._record("GET", self.path, self.headers, is_cdn=self.is_cdn)
+        method = self.command
+        body = self._read_body() if method in ("POST", "PUT") else b""  # read whole, so keep-alive stays in step
+        hub._record(method, self.path, self.headers, is_cdn=self.is_cdn)
         if not self.is_cdn:
             self._extra_headers, refusal = hub._take_quota(self.path)
             if refusal is not None:
@@ -493,38 +625,94 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         try:
             if self.is_cdn:
-                self._storage(parts.path, query)
+                if method == "PUT":
+                    self._storage_upload(parts.path, query, body)
+                else:
+                    self._storage(parts.path, query)
                 return
             token = hub._token(self.headers.get("Authorization"))
-            if parts.path.startswith("/api/models/"):
-                self._model_info(parts.path.removeprefix("/api/models/"), query, token)
-            elif "/resolve/" in parts.path:
-                self._resolve(parts.path, token)
-            else:
-                raise _Denied(404, None, "Not Found")
+            self._route(method, parts.path, query, token, body)
         except _Denied as e:
             self._send_error(e.status, e.code, e.message)
 
-    def _send_json(self, status: int, payload, headers: Mapping[str, str] | None = None) -> None:
+    def _route(self, method: str, path: str, query: dict[str, list[str]], token: _Token | None, body: bytes) -> None:
+        if path == "/api/repos/create" and method == "POST":
+            self._create_repo(_json_body(body), token)
+        elif path.startswith("/api/"):
+            self._api(method, path, query, token, body)
+        elif ".git/info/lfs/objects/" in path and method == "POST":
+            repo_part, _, action = path.lstrip("/").partition(".git/info/lfs/objects/")
+            repo_type, repo_id = _split_repo_key(unquote(repo_part))
+            if action == "batch":
+                self._lfs_batch(repo_type, repo_id, _json_body(body), token)
+            elif action == "verify":
+                self._lfs_verify(repo_type, repo_id, _json_body(body), token)
+            else:
+                raise _Denied(404, None, "Not Found")
+        elif "/resolve/" in path and method in ("GET", "HEAD"):
+            self._resolve(path, token)
+        else:
+            raise _Denied(404, None, "Not Found")
+
+    def _api(self, method: str, path: str, query: dict[str, list[str]], token: _Token | None, body: bytes) -> None:
+        """``/api/{models|datasets}/{repo_id}[/{action}/{revision}[/{path}]]``."""
+        plural, _, rest = path.removeprefix("/api/").partition("/")
+        repo_type = _API_TYPES.get(plural)
+        parts = rest.split("/")
+        # the repo id is one or two parts (``gpt2``, ``org/name``), followed by an action or nothing
+        cut = next((i for i in (1, 2) if len(parts) == i or (len(parts) > i and parts[i] in _API_ACTIONS)), None)
+        if repo_type is None or cut is None:
+            raise _Denied(404, None, "Not Found")
+        repo_id = unquote("/".join(parts[:cut]))
+        action, tail = (parts[cut], parts[cut + 1 :]) if len(parts) > cut else ("", [])
+        revision = unquote(tail[0]) if tail and tail[0] else "main"
+        if method == "GET" and action in ("", "revision"):
+            self._repo_info(repo_type, repo_id, unquote("/".join(tail)) or "main", query, token)
+        elif method == "GET" and action == "tree" and tail:
+            self._tree(repo_type, repo_id, revision, unquote("/".join(tail[1:])), path, query, token)
+        elif method == "POST" and action == "preupload" and len(tail) == 1:
+            self._preupload(repo_type, repo_id, revision, _json_body(body), query, token)
+        elif method == "POST" and action == "commit" and len(tail) == 1:
+            self._commit(repo_type, repo_id, revision, body, query, token)
+        else:
+            raise _Denied(404, None, "Not Found")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            pieces = []
+            while size := int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16):
+                pieces.append(self.rfile.read(size))
+                self.rfile.readline(1024)  # the CRLF after each chunk
+            while self.rfile.readline(1024).strip():  # trailers, up to the empty line
+                pass
+            return b"".join(pieces)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send_json(
+        self, status: int, payload, headers: Mapping[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         body = json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _send_error(self, status: int, code: str | None, message: str) -> None:
         headers = {"X-Error-Message": message} | ({"X-Error-Code": code} if code else {})
         self._send_json(status, {"error": message}, headers)
 
-    # ------------------------------------------------------------------ the Hub origin
+    # ------------------------------------------------------------------ the Hub origin: reading
 
-    def _model_info(self, rest: str, query: dict[str, list[str]], token: _Token | None) -> None:
-        repo_id, _, revision = rest.partition("/revision/")
-        repo = self.hub._repo(unquote(repo_id), token)
-        sha, files = repo.files_at(unquote(revision) if revision else "main")
+    def _repo_info(
+        self, repo_type: str, repo_id: str, revision: str, query: dict[str, list[str]], token: _Token | None
+    ) -> None:
+        repo = self.hub._repo(repo_id, token, repo_type)
+        sha, files = repo.files_at(revision)
         with_sizes = query.get("blobs", [""])[-1] == "true"
         siblings = []
         for name in sorted(files):
@@ -538,45 +726,273 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         info = {"_id": sha[:24], "id": repo.repo_id, "sha": sha, "private": repo.private, "gated": repo.gated}
         self._send_json(200, info | {"siblings": siblings})
 
+    def _tree(
+        self,
+        repo_type: str,
+        repo_id: str,
+        revision: str,
+        folder: str,
+        path: str,
+        query: dict[str, list[str]],
+        token: _Token | None,
+    ) -> None:
+        """The files and folders under ``folder`` (all levels with ``recursive=true``), a page at a time: the next
+        page's URL is in the ``Link`` header, like the Hub's cursor pagination."""
+        repo = self.hub._repo(repo_id, token, repo_type)
+        _, files = repo.files_at(revision)
+        folder = folder.strip("/")
+        prefix = f"{folder}/" if folder else ""
+        recursive = query.get("recursive", ["false"])[-1].lower() == "true"
+        entries: dict[str, dict] = {}
+        for name in sorted(files):
+            if not name.startswith(prefix):
+                continue
+            *dirs, _ = name[len(prefix) :].split("/")
+            for depth in range(1, len(dirs) + 1 if recursive else min(len(dirs), 1) + 1):
+                d = prefix + "/".join(dirs[:depth])
+                entries.setdefault(d, {"type": "directory", "oid": _git_blob_sha(d.encode()), "size": 0, "path": d})
+            if recursive or not dirs:
+                blob = files[name]
+                entry = {"type": "file", "oid": blob.git_oid, "size": blob.size, "path": name}
+                if blob.lfs:
+                    entry["lfs"] = {"oid": blob.sha256, "size": blob.size, "pointerSize": blob.pointer_size}
+                entries[name] = entry
+        if folder and not entries:
+            raise _Denied(404, "EntryNotFound", f"{folder} does not exist on {revision}")
+        listing = [entries[k] for k in sorted(entries)]
+        start = int(query.get("cursor", ["0"])[-1] or 0)
+        end = start + self.hub.tree_page_size
+        headers = {}
+        if end < len(listing):
+            next_query = urlencode({k: v[-1] for k, v in query.items()} | {"cursor": str(end)})
+            headers["Link"] = f'<{self.hub.url}{path}?{next_query}>; rel="next"'
+        self._send_json(200, listing[start:end], headers)
+
     def _resolve(self, path: str, token: _Token | None) -> None:
+        """``/{prefix}{repo_id}/resolve/{revision}/{filename}``: GET gives the bytes (or a 302 to the storage
+        origin), HEAD what ``hf_hub_download`` reads: X-Repo-Commit, the ETag (git blob id, or the sha256 as
+        X-Linked-Etag for an LFS file, with X-Linked-Size)."""
         repo_part, _, rest = path.lstrip("/").partition("/resolve/")
-        repo_id = unquote(repo_part)
+        repo_type, repo_id = _split_repo_key(unquote(repo_part))
         revision, _, filename = rest.partition("/")
         filename = unquote(filename)
-        repo = self.hub._repo(repo_id, token)
+        repo = self.hub._repo(repo_id, token, repo_type)
+        what = f"{repo_type} {repo_id}"
         if repo.gated and token is None:
-            raise _Denied(401, "GatedRepo", f"Access to model {repo_id} is restricted. Please log in.")
+            raise _Denied(401, "GatedRepo", f"Access to {what} is restricted. Please log in.")
         if repo.gated and repo_id not in token.gated_access:
-            raise _Denied(403, "GatedRepo", f"Access to model {repo_id} is restricted and you are not in the list.")
-        _, files = repo.files_at(unquote(revision))
+            raise _Denied(403, "GatedRepo", f"Access to {what} is restricted and you are not in the list.")
+        sha, files = repo.files_at(unquote(revision))
         blob = files.get(filename)
         if blob is None:
             raise _Denied(404, "EntryNotFound", f'{filename} does not exist on "{revision}"')
+        metadata = {"X-Repo-Commit": sha}
+        if self.command == "HEAD":
+            metadata["ETag"] = f'"{blob.git_oid}"'
+            if blob.lfs:
+                metadata |= {"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)}
+        self._extra_headers = {**self._extra_headers, **metadata}
         if blob.lfs and self.hub.redirect_lfs:
-            location = self.hub._storage_url(repo_id, filename, blob)
+            location = self.hub._storage_url(repo.key, filename, blob)
             self.send_response(302)
             self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self._serve(repo_id, blob)
+        self._serve(repo.key, blob)
+
+    # ------------------------------------------------------------------ the Hub origin: writing
+
+    def _create_repo(self, payload: dict, token: _Token | None) -> None:
+        """``POST /api/repos/create`` {name, organization, type, visibility|private}: 409 when it exists."""
+        repo_type = payload.get("type") or "model"
+        name, namespace = payload.get("name"), payload.get("organization")
+        if repo_type not in _TYPE_PREFIX or not isinstance(name, str) or not isinstance(namespace, str):
+            raise _Denied(400, None, "Invalid repo type, name or organization (the fake Hub wants org/name)")
+        if token is None:
+            raise _Denied(401, None, "Invalid username or password.")
+        if namespace not in token.write_access:
+            raise _Denied(
+                403, None, f'You don\'t have the rights to create a {repo_type} under the namespace "{namespace}"'
+            )
+        repo_id = f"{namespace}/{name}"
+        hub = self.hub
+        with hub._lock:
+            existing = hub._repos.get((repo_type, repo_id))
+            if existing is None:
+                repo = hub._repos[(repo_type, repo_id)] = _Repo(repo_id, repo_type)
+                repo.private = payload.get("visibility") == "private" or payload.get("private") is True
+                gitattributes = _DEFAULT_GITATTRIBUTES.encode()
+                repo.new_commit({".gitattributes": _Blob(len(gitattributes), gitattributes)}, "initial commit")
+        url = f"{hub.url}/{_TYPE_PREFIX[repo_type]}{repo_id}"
+        if existing is not None:
+            message = f"You already created this {repo_type} repo"
+            self._send_json(409, {"error": message, "url": url}, {"X-Error-Message": message})
+            return
+        self._send_json(200, {"url": url, "name": repo_id, "id": repo.main[:24]})
+
+    def _preupload(
+        self,
+        repo_type: str,
+        repo_id: str,
+        revision: str,
+        payload: dict,
+        query: dict[str, list[str]],
+        token: _Token | None,
+    ) -> None:
+        """Decides each file's upload mode: LFS when the repo's .gitattributes sends its name to LFS, when its
+        first 512 bytes (the sample) are binary, or from 10 MiB up; "oid" for a file already at the revision
+        (sha256 of an LFS file, git blob id of a regular one), so that the client leaves unchanged files out."""
+        if query.get("create_pr"):
+            raise _Denied(400, None, "The fake Hub does not open pull requests")
+        repo = self.hub._writable(repo_id, token, repo_type)
+        sha, files = repo.files_at(revision)
+        lfs_patterns = _lfs_patterns(files.get(".gitattributes"))
+        answer = []
+        for item in payload.get("files", []):
+            name, size, sample = item["path"], int(item["size"]), base64.b64decode(item.get("sample", ""))
+            lfs = size >= _REGULAR_MAX or b"\0" in sample or _matches(name, lfs_patterns)
+            entry = {"path": name, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
+            if (present := files.get(name)) is not None:
+                entry["oid"] = present.sha256 if present.lfs else present.git_oid
+            answer.append(entry)
+        self._send_json(200, {"files": answer, "commitOid": sha})
+
+    def _commit(
+        self,
+        repo_type: str,
+        repo_id: str,
+        revision: str,
+        body: bytes,
+        query: dict[str, list[str]],
+        token: _Token | None,
+    ) -> None:
+        """The NDJSON commit: a header line, then one line per file (``file``: base64 content; ``lfsFile``: an
+        object uploaded through the LFS API) or deletion. All or nothing; 412 when ``parentCommit`` is not the
+        head any more."""
+        if query.get("create_pr"):
+            raise _Denied(400, None, "The fake Hub does not open pull requests")
+        repo = self.hub._writable(repo_id, token, repo_type)
+        if revision != "main":
+            raise _Denied(404, "RevisionNotFound", f"Invalid rev id: {revision} (the fake Hub commits to main)")
+        try:
+            lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        except ValueError:
+            raise _Denied(400, None, "Invalid NDJSON body") from None
+        if not lines or lines[0].get("key") != "header":
+            raise _Denied(400, None, "The first line of the commit must be its header")
+        header = lines[0]["value"]
+        with self.hub._lock:
+            parent = header.get("parentCommit")
+            if parent is not None and parent != repo.main:
+                raise _Denied(412, None, "A commit has happened since. Please refresh and try again.")
+            files = dict(repo.commits[repo.main])
+            for line in lines[1:]:
+                key, value = line.get("key"), line.get("value") or {}
+                name = value.get("path", "")
+                if key == "file":
+                    content = base64.b64decode(value["content"])
+                    if b"\0" in content[:8000] or len(content) >= _REGULAR_MAX:
+                        raise _Denied(
+                            400, None, f"Your push was rejected because {name} is binary or too large: use LFS"
+                        )
+                    files[name] = _Blob(len(content), content)
+                elif key == "lfsFile":
+                    stored = repo.lfs_objects.get(value.get("oid", ""))
+                    if stored is None or value.get("size", stored.size) != stored.size:
+                        raise _Denied(
+                            400,
+                            None,
+                            f"Your push was rejected because an LFS pointer pointed to a file that does not exist. Offending file: {name}",
+                        )
+                    files[name] = stored
+                elif key == "deletedFile":
+                    if files.pop(name, None) is None:
+                        raise _Denied(404, "EntryNotFound", f"A file with this name doesn't exist: {name}")
+                elif key == "deletedFolder":
+                    inside = [f for f in files if f.startswith(name.rstrip("/") + "/")]
+                    if not inside:
+                        raise _Denied(404, "EntryNotFound", f"A folder with this name doesn't exist: {name}")
+                    for f in inside:
+                        del files[f]
+                else:
+                    raise _Denied(400, None, f"Unknown commit operation: {key}")
+            sha = repo.new_commit(files, str(header.get("summary", "")))
+        url = f"{self.hub.url}/{repo.key}/commit/{sha}"
+        self._send_json(200, {"success": True, "commitOid": sha, "commitUrl": url, "hookOutput": ""})
+
+    def _lfs_batch(self, repo_type: str, repo_id: str, payload: dict, token: _Token | None) -> None:
+        """The git LFS batch API (basic transfer), uploads only: each object not stored yet gets a signed PUT URL
+        on the storage origin and a verify action; an object already stored gets no actions."""
+        if payload.get("operation") != "upload":
+            raise _Denied(400, None, "The fake Hub's LFS batch API serves uploads only")
+        repo = self.hub._writable(repo_id, token, repo_type)
+        objects = []
+        for item in payload.get("objects", []):
+            oid, size = str(item.get("oid", "")), int(item.get("size", 0))
+            entry: dict = {"oid": oid, "size": size}
+            if not _SHA256.fullmatch(oid):
+                entry["error"] = {"code": 422, "message": "Invalid oid"}
+            elif oid not in repo.lfs_objects:
+                verify = f"{self.hub.url}/{repo.key}.git/info/lfs/objects/verify"
+                entry["authenticated"] = True
+                entry["actions"] = {
+                    "upload": {"href": self.hub._upload_url(repo, oid, size)},
+                    "verify": {"href": verify},
+                }
+            objects.append(entry)
+        answer = {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+        self._send_json(200, answer, content_type="application/vnd.git-lfs+json")
+
+    def _lfs_verify(self, repo_type: str, repo_id: str, payload: dict, token: _Token | None) -> None:
+        repo = self.hub._writable(repo_id, token, repo_type)
+        stored = repo.lfs_objects.get(str(payload.get("oid")))
+        if stored is None or stored.size != payload.get("size"):
+            raise _Denied(404, None, "Object not found")
+        self._send_json(200, {"success": True})
 
     # ------------------------------------------------------------------ the storage origin
 
     def _storage(self, path: str, query: Mapping[str, list[str]]) -> None:
         refusal = self.hub._storage_refusal(path, query)
-        if refusal is not None:  # in the style of S3: an XML body, no X-Error-* headers
-            status, message = refusal
-            body = f"<?xml version='1.0' encoding='UTF-8'?>\n<Error><Message>{message}</Message></Error>".encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        if refusal is not None:
+            self._send_s3_error(*refusal)
             return
         with self.hub._lock:
             blob = self.hub._blobs_by_sha256[path.removeprefix("/lfs/")]
         self._serve(query["repo"][-1], blob)  # the repo is part of the signed URL
+
+    def _storage_upload(self, path: str, query: Mapping[str, list[str]], body: bytes) -> None:
+        """A PUT of one LFS object to the URL the batch API signed; stored when its bytes hash to its oid."""
+        if not path.startswith("/lfs-upload/"):
+            self._send_s3_error(405, "Method Not Allowed")
+            return
+        refusal = self.hub._storage_refusal(path, query, name_key="size")
+        if refusal is not None:
+            self._send_s3_error(*refusal)
+            return
+        oid = path.removeprefix("/lfs-upload/")
+        if len(body) != int(query["size"][-1]) or hashlib.sha256(body).hexdigest() != oid:
+            self._send_s3_error(400, "The content does not match the object's size and sha256 (BadDigest)")
+            return
+        repo_type, repo_id = _split_repo_key(query["repo"][-1])
+        with self.hub._lock:
+            repo = self.hub._repos[(repo_type, repo_id)]
+            repo.lfs_objects.setdefault(oid, _Blob(len(body), body, lfs=True, known_sha256=oid))
+        self.send_response(200)
+        self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send_s3_error(self, status: int, message: str) -> None:
+        """In the style of S3: an XML body, no X-Error-* headers."""
+        body = f"<?xml version='1.0' encoding='UTF-8'?>\n<Error><Message>{message}</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     # ------------------------------------------------------------------ content and Range
 
@@ -605,6 +1021,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{blob.size}")
         self.send_header("Content-Length", str(end - start))
         self.end_headers()
+        if self.command == "HEAD":
+            return
         if trickle is not None and trickle.stall:
             hub._stopping.wait()
             self.close_connection = True
@@ -653,6 +1071,42 @@ def _shutdown_quickly(srv: http.server.ThreadingHTTPServer) -> None:
         except OSError:
             pass
         t.join(0.01)
+
+
+def _json_body(body: bytes) -> dict:
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        raise _Denied(400, None, "Invalid JSON body") from None
+    if not isinstance(payload, dict):
+        raise _Denied(400, None, "Invalid JSON body")
+    return payload
+
+
+def _split_repo_key(key: str) -> tuple[str, str]:
+    """``datasets/org/name`` -> ("dataset", "org/name"); ``org/name`` -> ("model", "org/name")."""
+    first, _, rest = key.partition("/")
+    if first == "datasets" and rest.count("/") == 1:
+        return "dataset", rest
+    return "model", key
+
+
+def _namespace(repo_id: str) -> str:
+    return repo_id.split("/")[0] if "/" in repo_id else ""
+
+
+def _lfs_patterns(gitattributes: _Blob | None) -> list[str]:
+    """The patterns a .gitattributes file sends to LFS (``filter=lfs``)."""
+    if gitattributes is None:
+        return []
+    text = b"".join(gitattributes.pieces(0, gitattributes.size, _CHUNK)).decode(errors="replace")
+    return [line.split()[0] for line in text.splitlines() if "filter=lfs" in line.split()[1:]]
+
+
+def _matches(path: str, patterns: Iterable[str]) -> bool:
+    """Whether a repo path matches a .gitattributes pattern (one without a slash matches the file's name)."""
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(path if "/" in p else name, p.removeprefix("/")) for p in patterns)
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:

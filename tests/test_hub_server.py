@@ -4,7 +4,9 @@ happen, and exact counters. Checked with the real huggingface_hub client; nothin
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import threading
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -310,3 +312,106 @@ def test_stop_ends_stalled_and_trickling_answers_promptly():
         t.join(10)
         assert not t.is_alive()
     assert all(isinstance(o, httpx2.HTTPError) for o in outcomes), outcomes
+
+
+# ---------------------------------------------------------------------------------------------- dataset repos: writing
+
+DATASET = "acme/data"
+
+
+def post(hub: FakeHub, path: str, payload, *, token: str = "hf_writer", ndjson: bool = False):
+    headers = build_hf_headers(token=token)
+    if ndjson:
+        body = b"".join(json.dumps(item).encode() + b"\n" for item in payload)
+        return get_session().post(f"{hub.url}{path}", headers=headers, content=body)
+    return get_session().post(f"{hub.url}{path}", headers=headers, json=payload)
+
+
+@pytest.fixture
+def dataset(hub):
+    hub.add_token("hf_writer", write_access={"acme"})
+    HfApi(endpoint=hub.url, token="hf_writer").create_repo(DATASET, repo_type="dataset")
+    return hub
+
+
+def test_a_dataset_repo_is_created_once_with_the_hubs_gitattributes(dataset):
+    api = HfApi(endpoint=dataset.url, token="hf_writer")
+    with pytest.raises(HfHubHTTPError) as err:
+        api.create_repo(DATASET, repo_type="dataset")
+    assert err.value.response.status_code == 409
+    assert api.create_repo(DATASET, repo_type="dataset", exist_ok=True).repo_id == DATASET
+    assert [summary for _, summary in dataset.commits(DATASET, "dataset")] == ["initial commit"]
+    assert api.list_repo_files(DATASET, repo_type="dataset") == [".gitattributes"]
+    assert "*.npz filter=lfs" in dataset.read_file(DATASET, ".gitattributes", repo_type="dataset").decode()
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info(DATASET)  # a dataset is not a model of the same name
+
+
+def test_preupload_sends_binary_big_and_gitattributes_files_to_lfs_and_knows_unchanged_ones(dataset):
+    attributes = dataset.read_file(DATASET, ".gitattributes", repo_type="dataset")
+
+    def file(path: str, sample: bytes, size: int | None = None) -> dict:
+        return {"path": path, "sample": base64.b64encode(sample).decode(), "size": size or len(sample)}
+
+    files = [
+        file("manifest.json", b"{}"),
+        file("entries/a.probe.npz", b"not binary, but *.npz"),
+        file("entries/b.dat", b"PK\x03\x04\x00\x00"),
+        file("notes.txt", b"text", size=10 * 1024 * 1024),
+        file(".gitattributes", attributes),
+    ]
+    r = post(dataset, f"/api/datasets/{DATASET}/preupload/main", {"files": files})
+    assert r.status_code == 200, r.text
+    modes = {f["path"]: (f["uploadMode"], f.get("oid")) for f in r.json()["files"]}
+    git_oid = hashlib.sha1(b"blob %d\0" % len(attributes) + attributes).hexdigest()
+    assert modes == {
+        "manifest.json": ("regular", None),
+        "entries/a.probe.npz": ("lfs", None),
+        "entries/b.dat": ("lfs", None),
+        "notes.txt": ("lfs", None),
+        ".gitattributes": ("regular", git_oid),  # already there: the client compares it with its own
+    }
+
+
+def test_a_commit_is_refused_whole_when_the_hub_would_refuse_it(dataset):
+    head = dataset.commits(DATASET, "dataset")[-1][0]
+    header = {"key": "header", "value": {"summary": "x", "parentCommit": head}}
+    text = {
+        "key": "file",
+        "value": {"path": "a.json", "content": base64.b64encode(b"{}").decode(), "encoding": "base64"},
+    }
+    binary = {"key": "file", "value": {"path": "b.bin", "content": base64.b64encode(b"\0\1").decode()}}
+    never_uploaded = {"key": "lfsFile", "value": {"path": "c.npz", "algo": "sha256", "oid": "0" * 64, "size": 3}}
+    commit = f"/api/datasets/{DATASET}/commit/main"
+
+    assert post(dataset, commit, [header, text, binary], ndjson=True).status_code == 400
+    assert post(dataset, commit, [header, text, never_uploaded], ndjson=True).status_code == 400
+    dataset.add_token("hf_reader")
+    assert post(dataset, commit, [header, text], ndjson=True, token="hf_reader").status_code == 403
+    assert dataset.commits(DATASET, "dataset")[-1][0] == head  # nothing of the refused commits landed
+
+    r = post(dataset, commit, [header, text], ndjson=True)
+    assert r.status_code == 200 and r.json()["commitOid"] == dataset.commits(DATASET, "dataset")[-1][0] != head
+    stale = post(dataset, commit, [header, text], ndjson=True)  # its parentCommit is no longer the head
+    assert stale.status_code == 412
+
+
+def test_an_lfs_upload_url_is_signed_and_keeps_only_the_bytes_of_its_oid(dataset):
+    content = bytes(range(256)) * 10
+    oid = hashlib.sha256(content).hexdigest()
+    batch = {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": oid, "size": len(content)}]}
+    r = post(dataset, f"/datasets/{DATASET}.git/info/lfs/objects/batch", batch)
+    upload = r.json()["objects"][0]["actions"]["upload"]["href"]
+    assert upload.startswith(dataset.cdn_url)
+
+    assert get_session().put(upload, content=content[:-1] + b"x").status_code == 400  # not the bytes of the oid
+    parts = urlsplit(upload)
+    forged = urlunsplit(parts._replace(query=parts.query.replace("size=", "size=1")))
+    assert get_session().put(forged, content=content).status_code == 403  # the URL was changed
+    verify = {"oid": oid, "size": len(content)}
+    assert post(dataset, f"/datasets/{DATASET}.git/info/lfs/objects/verify", verify).status_code == 404
+    assert get_session().put(upload, content=content).status_code == 200
+    assert post(dataset, f"/datasets/{DATASET}.git/info/lfs/objects/verify", verify).status_code == 200
+    again = post(dataset, f"/datasets/{DATASET}.git/info/lfs/objects/batch", batch).json()["objects"][0]
+    assert "actions" not in again  # stored: nothing to upload
+    assert dataset.cdn_authorization_seen == []

@@ -1,4 +1,4 @@
-"""``python -m fingerprint library add | build | list | remove | export | import | pull | push``: the reference
+"""``python -m fingerprint library add | build | list | remove | export | import | push | pull``: the reference
 library from the command line. Errors are one line each on stderr; the exit code is 1 when any model failed."""
 
 from __future__ import annotations
@@ -72,6 +72,17 @@ def register(
     s = cmds.add_parser("import", parents=parents, help="add the entries of an exported library")
     s.add_argument("archive", type=Path)
     s.set_defaults(func=_import)
+
+    s = cmds.add_parser("push", parents=parents, help="publish the library to a Hub dataset repository")
+    s.add_argument("dataset", help="ORG/DATASET (created when missing; the token must be allowed to write there)")
+    s.add_argument("--private", action="store_true", help="create the dataset as private")
+    s.add_argument("--message", help="the commit message")
+    s.set_defaults(func=_push)
+
+    s = cmds.add_parser("pull", parents=parents, help="replace the library with one from a Hub dataset repository")
+    s.add_argument("dataset", help="ORG/DATASET")
+    s.add_argument("--revision", help="a branch, tag or commit sha (default: the newest)")
+    s.set_defaults(func=_pull)
 
 
 def _library(args: argparse.Namespace, *, create: bool) -> Library:
@@ -213,4 +224,30 @@ def _import(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"imported {len(added)} models; the library has {len(lib)} ({lib.path})")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .hub_sync import push_library
+
+    try:
+        lib = _library(args, create=False)
+        sha = push_library(lib.path, args.dataset, token=args.token, private=args.private, message=args.message)
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"pushed {len(lib)} models to dataset {args.dataset} at commit {sha[:12]}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from .hub_sync import pull_library
+
+    try:
+        dest = pull_library(args.dataset, args.library or default_library(), revision=args.revision, token=args.token)
+        lib = Library.open(dest)
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"pulled {len(lib)} models from dataset {args.dataset} into {dest}")
     return 0
