@@ -307,7 +307,8 @@ def pick_candidates(
     tokens = frozenset(model.tokens)
     ranked = sorted(
         (facts_match(model, e, tokens) for e in entries),
-        key=lambda m: (-m.score, -m.shared_tokens, m.entry.model.lower()),
+        # between equal facts, a model that declares no base (an original) before a derivative
+        key=lambda m: (-m.score, -m.shared_tokens, bool(m.entry.declared_base), m.entry.model.lower()),
     )
     top = set(id(m) for m in ranked[:closest])
     picked = [m for m in ranked if m.linkable or id(m) in top][: max(0, max_candidates)]
@@ -403,7 +404,7 @@ def scan(
     if isinstance(reference_or_probe, Probe):
         probe = reference_or_probe
         fp = fingerprint if fingerprint is not None else _own_fingerprint(probe)
-        claims = tuple(declared or ())
+        claims = tuple(dict.fromkeys(declared or ()))
         name = pinned_name(probe, fp)[0] if fp is not None else name_in_library(probe.model)
     else:
         reference = reference_or_probe
@@ -415,7 +416,7 @@ def scan(
             progress=lambda p: report(ScanStep("reading", 0, 1, reference, p)),
         )
         probe, fp = read.probe, fingerprint or read.fingerprint
-        claims = tuple(declared) if declared is not None else read.declared_base
+        claims = tuple(dict.fromkeys(declared)) if declared is not None else read.declared_base
         name = pinned_name(probe, fp)[0]
     model = _Model(probe, fp, name)
     facts = facts_of(probe)
