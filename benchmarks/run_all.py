@@ -24,8 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl
 import cost
+import scan_library
 
-BENCHMARKS = {"bytes": "bytes.py", "local": "local.py", "lineage": "lineage.py", "cost": "cost.py"}
+BENCHMARKS = {
+    "bytes": "bytes.py",
+    "local": "local.py",
+    "lineage": "lineage.py",
+    "cost": "cost.py",
+    "scan_library": "scan_library.py",
+}
 OUT = bl.ROOT / "BENCHMARKS.md"
 
 
@@ -87,7 +94,8 @@ def table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 def render(results: dict, durations: dict) -> str:
     b, l, g, c = results.get("bytes"), results.get("local"), results.get("lineage"), results.get("cost")
-    m = (b or l or g or c)["machine"]
+    s = results.get("scan_library")
+    m = (b or l or g or c or s)["machine"]
     L: list[str] = []
     L += [
         "# Benchmarks",
@@ -221,6 +229,8 @@ def render(results: dict, durations: dict) -> str:
             [f"{model} (Hub-like server)", target, measured, "**PASS**" if ok else "**FAIL**"]
             for model, target, measured, ok in cost.target_rows(c)
         ]
+    if s:
+        rows += [[what, target, measured, verdict(ok)] for what, target, measured, ok in scan_library.target_rows(s)]
     L += table(["model", "target", "measured", "result"], rows)
     n_fail = sum(1 for r in rows if "FAIL" in r[-1])
     L += [f"{len(rows) - n_fail} of {len(rows)} targets pass.", ""]
@@ -233,6 +243,8 @@ def render(results: dict, durations: dict) -> str:
         L += render_lineage(g)
     if c:
         L += cost.render(c)
+    if s:
+        L += scan_library.render(s)
     L += render_findings(b, l)
     return "\n".join(L).rstrip() + "\n"
 

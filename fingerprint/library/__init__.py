@@ -5,5 +5,7 @@ folder that is published and pulled as a unit, and what scans a model against it
 - ``facts``: the cheap facts of a model (shapes, depth, vocabulary) that pick candidates without reading weights;
 - ``store``: the library folder: manifest, entries, atomic writes, export and import;
 - ``build``: reading the models of a catalog into a library (threads; Ray in ``distributed``);
+- ``scan``: one model against the library - entries picked by their facts, then weighed by verdicts - and its
+  declared base checked against them (in words: ``present/scan_words.py``);
 - ``hub_sync``: push and pull a library to a Hub dataset repository.
 """

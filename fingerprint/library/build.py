@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ..errors import FingerprintError, InternalError
-from ..fingerprinting import Options, open_model
+from ..fingerprinting import Options, ProgressFn, open_model
 from ..lineage.evidence import get_probe, probe_fingerprint
 from ..lineage.plan import ProbeBudget
 from ..lineage.probe import Probe
@@ -28,10 +28,17 @@ class ReadModel:
     declared_base: tuple[str, ...]
 
 
-def read_model(reference: str, opts: Options | None = None, *, budget: ProbeBudget | int | None = None) -> ReadModel:
-    """One model's probe (from the probe cache when it is there), its σ fingerprint and its declared base."""
+def read_model(
+    reference: str,
+    opts: Options | None = None,
+    *,
+    budget: ProbeBudget | int | None = None,
+    progress: ProgressFn | None = None,
+) -> ReadModel:
+    """One model's probe (from the probe cache when it is there), its σ fingerprint and its declared base.
+    ``progress`` hears the probe's stages and every wait for the Hub's rate limit."""
     opts = opts or Options()
-    probe, _ = get_probe(reference, opts, budget=budget)
+    probe, _ = get_probe(reference, opts, budget=budget, progress=progress)
     fingerprint = probe_fingerprint(probe, reference, opts)
     ckpt = open_model(reference, opts)
     try:
