@@ -8,6 +8,7 @@ marked ``ray`` are CI's Ray run: a real local Ray cluster (a second one stands i
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -265,3 +266,13 @@ def test_work_that_cannot_travel_to_ray_is_refused_at_once_without_showing_its_a
         run_per_model(partial(get_probe, opts=opts), ["a"], ray="local")
     assert "hf_NotARealTokenButSecret" not in str(caught.value)
     assert not ray_module.is_initialized()  # refused before any cluster started
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(ray_module):
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ClusterNotReady, match=f"nothing answers at the Ray cluster address {address}"):
+            run_per_model(len, ["a"], ray=address)
+    assert not ray_module.is_initialized()

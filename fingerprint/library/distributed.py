@@ -38,6 +38,7 @@ env_vars included. Give ``work`` no token argument when it runs on Ray (Options(
 from __future__ import annotations
 
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -111,6 +112,8 @@ def run_per_model(
         return _on_threads(work, unique, hub_slots or DEFAULT_HUB_SLOTS, retries, report)
     ray_module = import_ray()
     _check_sendable(ray_module, work)
+    if ray != "local":
+        _check_reachable(ray)
     return _on_ray(ray_module, ray, work, unique, hub_slots, retries, report)
 
 
@@ -190,6 +193,25 @@ def _check_sendable(ray: ModuleType, work: Callable[[str], Any]) -> None:
         raise TypeError(
             f"work cannot be sent to Ray workers ({type(exc).__name__}: {exc}): give a top-level function, "
             "or functools.partial of one with picklable arguments (no threading.Event, no open Store)"
+        ) from None
+
+
+CONNECT_TIMEOUT = 10.0  # seconds to open a TCP connection to a cluster's address
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse an address nothing answers at: ray.init would retry it for ever (measured: still waiting after
+    400 s). "auto" and what is not host:port are left to ray.init."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise ClusterNotReady(
+            f"nothing answers at the Ray cluster address {address} ({exc.strerror or type(exc).__name__})",
+            "Give the head node's address: host:6379 from a machine of the cluster's network, or ray://host:10001 "
+            "(Ray Client; the scale extra installs it).",
         ) from None
 
 
