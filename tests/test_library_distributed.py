@@ -186,6 +186,7 @@ def ray_module():
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # 5-7 s: a cluster starts and stops
 def test_a_local_ray_cluster_gives_the_threads_outcomes(ray_module, on_threads, tmp_path):
     seen: list[RunProgress] = []
     outcomes, attempts = run(tmp_path, [*MODELS, CRASH], ray="local", hub_slots=2, retries=1, progress=seen.append)
@@ -234,6 +235,7 @@ def running_cluster():
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # 5-7 s: a cluster starts and stops
 def test_a_running_cluster_at_an_address_is_used_capped_and_left_running(
     ray_module, running_cluster, on_threads, tmp_path, monkeypatch
 ):

@@ -100,8 +100,9 @@ def run_per_model(
     a top-level function, or ``functools.partial`` of one with picklable arguments (no threading.Event, no
     open Store). ``hub_slots``: how many models are read at once (see the module's docstring); on a cluster,
     None leaves the cap to the nodes' hf_hub units. ``retries``: further runs of a model after a transient
-    network failure. Bad arguments, and a missing Ray, raise here; stopping early (closing the iterator)
-    cancels the models not yet finished."""
+    network failure. Raised here, before anything runs: bad arguments, a missing Ray, work that cannot be
+    pickled, an address nothing answers at. Stopping early (closing the iterator) cancels the models not yet
+    finished. On a cluster every result travels back to this process: return what the caller keeps."""
     if hub_slots is not None and (isinstance(hub_slots, bool) or not isinstance(hub_slots, int) or hub_slots < 1):
         raise ValueError(f"hub_slots must be a whole number of at least 1, not {hub_slots!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
