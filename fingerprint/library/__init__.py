@@ -7,5 +7,8 @@ folder that is published and pulled as a unit, and what scans a model against it
 - ``build``: reading the models of a catalog into a library (threads; Ray in ``distributed``);
 - ``scan``: one model against the library - entries picked by their facts, then weighed by verdicts - and its
   declared base checked against them (in words: ``present/scan_words.py``);
-- ``hub_sync``: push and pull a library to a Hub dataset repository.
+- ``scan``: which known models a model is consistent with being derived from, and whether its declared base agrees;
+- ``distributed``: one piece of work per model on threads or as Ray tasks, the Hub's requests capped;
+- ``hub_sync``: push and pull a library to a Hub dataset repository;
+- ``commands``: the ``library`` and ``scan`` commands.
 """
