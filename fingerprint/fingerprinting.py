@@ -57,7 +57,7 @@ class Options:
     """How to fingerprint: mode, credentials, cache, cancel flag and deadline, shared by every model of a run."""
 
     mode: ModeChoice = "auto"
-    token: str | None = None  # None: huggingface_hub's own (HF_TOKEN or login)
+    token: str | None = field(default=None, repr=False)  # None: huggingface_hub's own (HF_TOKEN or login); never shown
     endpoint: str | None = None  # None: HF_ENDPOINT or huggingface.co
     store: Store | None = None
     use_cache: bool = True

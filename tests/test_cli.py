@@ -143,3 +143,19 @@ def test_library_build_reads_a_catalog(tmp_path, capsys):
     bad.write_text("name\nx\n")
     assert main(["library", "build", "--catalog", str(bad), "--library", str(tmp_path / "l")]) == 1
     assert "no column family, publisher, repo_id, size_bucket" in capsys.readouterr().err
+
+
+def test_scan_names_the_closest_known_model_and_writes_json(tmp_path, capsys):
+    lib = str(tmp_path / "lib")
+    assert main(["library", "add", STORIES, BABY_A, BABY_B, "--library", lib, "-q"]) == 0
+    capsys.readouterr()
+    out_json = tmp_path / "scan.json"
+    assert main(["scan", GGUF, "--library", lib, "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "Closest known: stories260k - consistent with a quantized copy" in out
+    assert "declares nothing - closest known: stories260k" in out
+    data = json.loads(out_json.read_text())
+    assert data["closest"] == "stories260k" and data["top"][0]["model"] == "stories260k"
+    assert data["declared"]["outcome"] == "none_declared" and str(tmp_path) not in out_json.read_text()
+    assert main(["scan", GGUF, "--library", str(tmp_path / "empty")]) == 1
+    assert "no such folder" in capsys.readouterr().err

@@ -180,3 +180,21 @@ def test_a_hub_model_is_pinned_to_the_commit_read_and_its_card_read_through_the_
     # a new commit on the Hub: the library keeps what it read until asked to refresh
     hub.add_repo("karpathy/tiny", {**files, "README.md": b"# new\n"})
     assert build_library(lib, [("karpathy/tiny", "llama2.c")], Options()).skipped == ["karpathy/tiny"]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_library_built_by_a_local_ray_cluster_equals_the_threads_one(built, tmp_path):
+    """CI's Ray build of a small library: the demo models as Ray tasks, their results sent back as plain data."""
+    folder, _, _, missing = built
+    lib = Library.open(tmp_path / "ray-lib", create=True)
+    report = build_library(lib, [(p, "demo") for p in DEMO.values()] + [(missing, "demo")], ray="local", workers=2)
+    assert sorted(e.model for e in report.added) == sorted(DEMO) and list(report.failed) == [missing]
+    threads = Library.open(folder)
+    for e in Library.open(tmp_path / "ray-lib").entries:
+        other = threads.find(e.model)
+        assert other is not None and other.facts == e.facts and other.revision == e.revision
+        a, b = threads.probe(other), lib.probe(e)
+        for role, layers in a.matrices.items():
+            for layer, rows in layers.items():
+                assert np.array_equal(b.matrices[role][layer].data, rows.data)

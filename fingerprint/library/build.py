@@ -4,9 +4,13 @@ and the others carry on; models already in the library are not read again unless
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 from ..errors import FingerprintError, InternalError
 from ..fingerprinting import Options, ProgressFn, open_model
@@ -48,6 +52,27 @@ def read_model(
     return ReadModel(reference, probe, fingerprint, declared)
 
 
+def read_model_portable(reference: str, budget: int | None = None) -> tuple[bytes, dict[str, Any], tuple[str, ...]]:
+    """``read_model`` as a Ray task runs it on any node: with that node's own options (its HF_TOKEN, its cache),
+    returning plain data - the probe's file bytes, the fingerprint's JSON, the declared bases - not objects or
+    files on the worker's disk."""
+    model = read_model(reference, Options(), budget=budget)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.npz"
+        model.probe.save(path)
+        data = path.read_bytes()
+    return data, model.fingerprint.to_json(), model.declared_base
+
+
+def from_portable(reference: str, portable: tuple[bytes, dict[str, Any], tuple[str, ...]]) -> ReadModel:
+    data, fingerprint, declared = portable
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.npz"
+        path.write_bytes(data)
+        probe = Probe.load(path)  # our own npz format: arrays and JSON, no pickle
+    return ReadModel(reference, probe, Fingerprint.from_json(fingerprint), tuple(declared))
+
+
 @dataclass
 class BuildReport:
     added: list[LibraryEntry] = field(default_factory=list)
@@ -73,9 +98,12 @@ def build_library(
     refresh: bool = False,
     budget: ProbeBudget | int | None = None,
     progress: Callable[[BuildStep], None] | None = None,
+    ray: str | None = None,
 ) -> BuildReport:
-    """Add ``models`` ((reference, family) pairs) to the library, ``workers`` at a time on threads. A model whose
-    repository (or name) is already in the library is skipped unless ``refresh``."""
+    """Add ``models`` ((reference, family) pairs) to the library, ``workers`` at a time on threads - or, with
+    ``ray`` ("local" or a cluster's address), as Ray tasks, ``workers`` Hub reads at once across the cluster (each
+    worker uses its own HF_TOKEN and cache). A model whose repository (or name) is already in the library is skipped
+    unless ``refresh``."""
     opts = opts or Options()
     report = BuildReport()
     show = progress or (lambda step: None)
@@ -89,7 +117,8 @@ def build_library(
     for reference in report.skipped:
         show(BuildStep(reference, done, total, "skipped", "already in the library"))
     families = dict(todo)
-    for reference, outcome in _each(todo, opts, workers, budget):
+    outcomes = _each(todo, opts, workers, budget) if ray is None else _each_on_ray(todo, ray, workers, budget)
+    for reference, outcome in outcomes:
         done += 1
         if isinstance(outcome, FingerprintError):
             report.failed[reference] = outcome
@@ -101,6 +130,24 @@ def build_library(
         report.added.append(entry)
         show(BuildStep(reference, done, total, "added", entry.model))
     return report
+
+
+def _each_on_ray(
+    todo: list[tuple[str, str]], ray: str, workers: int, budget: ProbeBudget | int | None
+) -> Iterator[tuple[str, ReadModel | FingerprintError]]:
+    from .distributed import run_per_model
+
+    if budget is not None and not isinstance(budget, int):
+        budget = budget.bytes
+    work = partial(read_model_portable, budget=budget)
+    for reference, outcome in run_per_model(work, [r for r, _ in todo], ray=ray, hub_slots=workers):
+        if isinstance(outcome, FingerprintError):
+            outcome.model = outcome.model or reference
+            yield reference, outcome
+        elif isinstance(outcome, Exception):
+            yield reference, InternalError(f"unexpected {type(outcome).__name__}: {outcome}", model=reference)
+        else:
+            yield reference, from_portable(reference, outcome)
 
 
 def _each(

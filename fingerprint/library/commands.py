@@ -32,11 +32,28 @@ def default_library() -> Path:
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser, options: OptionsFor
 ) -> None:
-    """Add ``library`` and its subcommands to the command line's subparsers."""
+    """Add ``scan``, and ``library`` with its subcommands, to the command line's subparsers."""
     lib_common = argparse.ArgumentParser(add_help=False)
     lib_common.add_argument(
         "--library", type=Path, help=f"the library folder (default: ${ENV_LIBRARY} or ~/.cache/llm-fingerprint/library)"
     )
+    parents = [common, lib_common]
+    s = sub.add_parser(
+        "scan",
+        parents=parents,
+        help="which known model is this derived from? rank the library's models by evidence",
+    )
+    s.add_argument("model", help="a Hub ID or a local file or folder")
+    s.add_argument("--top", type=int, default=5, help="how many of the closest known models to show (default 5)")
+    s.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    s.add_argument(
+        "--fetch-declared",
+        action="store_true",
+        help="when the model declares a base that is not in the library, read that base too and weigh it",
+    )
+    s.add_argument("--add-declared", action="store_true", help="with --fetch-declared: add that base to the library")
+    s.set_defaults(func=lambda a: _scan(a, options))
+
     p = sub.add_parser("library", help="the reference library of known models: add, build, list, share")
     cmds = p.add_subparsers(dest="library_command", required=True)
     parents = [common, lib_common]
@@ -46,6 +63,7 @@ def register(
     s.add_argument("--family", default="", help="the family to file them under, e.g. Qwen")
     s.add_argument("--workers", type=int, default=2, help="models read at once (default 2)")
     s.add_argument("--refresh", action="store_true", help="read models that are already in the library again")
+    _ray_argument(s)
     s.set_defaults(func=lambda a: _add(a, options))
 
     s = cmds.add_parser("build", parents=parents, help="read every model of a catalog into the library")
@@ -55,6 +73,7 @@ def register(
     s.add_argument("--limit", type=int, help="at most this many models")
     s.add_argument("--workers", type=int, default=2, help="models read at once (default 2)")
     s.add_argument("--refresh", action="store_true", help="read models that are already in the library again")
+    _ray_argument(s)
     s.set_defaults(func=lambda a: _build(a, options))
 
     s = cmds.add_parser("list", parents=parents, help="the models in the library")
@@ -83,6 +102,18 @@ def register(
     s.add_argument("dataset", help="ORG/DATASET")
     s.add_argument("--revision", help="a branch, tag or commit sha (default: the newest)")
     s.set_defaults(func=_pull)
+
+
+def _ray_argument(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="read the models as Ray tasks (pip install '.[scale]'): on a cluster started here for the build, or on "
+        "the running cluster at ADDRESS (host:6379, ray://host:10001, auto); --workers then caps the Hub reads "
+        "across the cluster, and each node uses its own HF_TOKEN",
+    )
 
 
 def _library(args: argparse.Namespace, *, create: bool) -> Library:
@@ -250,4 +281,41 @@ def _pull(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"pulled {len(lib)} models from dataset {args.dataset} into {dest}")
+    return 0
+
+
+def _scan(args: argparse.Namespace, options: OptionsFor) -> int:
+    from ..present.scan_words import scan_json, scan_text
+    from .scan import scan
+
+    cancel = threading.Event()
+    try:
+        lib = _library(args, create=False)
+        if not len(lib):
+            print(
+                f"error: the library at {lib.path} is empty: add models with 'library add' or 'library build'",
+                file=sys.stderr,
+            )
+            return 1
+        result = scan(
+            args.model,
+            lib,
+            options(args, cancel),
+            top=max(1, args.top),
+            fetch_declared=args.fetch_declared,
+            add_declared=args.add_declared,
+        )
+    except FingerprintError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    print(scan_text(result))
+    if args.json:
+        try:
+            Path(args.json).write_text(scan_json(result), encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 0
