@@ -34,6 +34,9 @@ nav = st.navigation(
         st.Page(PAGES["compare"], title="Compare", icon=":material/grid_on:", url_path=URL_PATHS["compare"]),
         st.Page(PAGES["export"], title="Export", icon=":material/download:", url_path=URL_PATHS["export"]),
         st.Page(PAGES["stress"], title="Stress test", icon=":material/science:", url_path=URL_PATHS["stress"]),
+        st.Page(
+            PAGES["find_base"], title="Find the base", icon=":material/travel_explore:", url_path=URL_PATHS["find_base"]
+        ),
     ]
 )
 

@@ -108,6 +108,8 @@ def collect_finished_lineage() -> None:
         st.session_state.setdefault("lineage_failed", {}).update(t.result["failed"])
     elif t.kind == "stress":
         st.session_state["stress"] = {**t.result, "seconds": t.seconds}
+    elif t.kind == "scan":
+        st.session_state["scan_result"] = t.result
 
 
 def probes_cost(keys: list[str]) -> ProbeCost:

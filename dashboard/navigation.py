@@ -6,5 +6,13 @@ PAGES = {
     "compare": "app_pages/compare.py",
     "export": "app_pages/export.py",
     "stress": "app_pages/stress.py",
+    "find_base": "app_pages/find_base.py",
 }
-URL_PATHS = {"home": "", "models": "models", "compare": "compare", "export": "export", "stress": "stress"}
+URL_PATHS = {
+    "home": "",
+    "models": "models",
+    "compare": "compare",
+    "export": "export",
+    "stress": "stress",
+    "find_base": "find-base",
+}

@@ -243,7 +243,7 @@ def share_url(base: str, models: list[str], role: str, order: str, signal: str =
     return f"{base}/compare?{query}"
 
 
-NAV = ["Home", "Models", "Compare", "Export", "Stress test"]
+NAV = ["Home", "Models", "Compare", "Export", "Stress test", "Find the base"]
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, chromium):

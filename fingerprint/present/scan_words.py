@@ -216,3 +216,22 @@ def scan_json(result: ScanResult) -> str:
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
     }
     return json.dumps(payload, indent=1, ensure_ascii=False)
+
+
+def scan_rows(result: ScanResult) -> list[dict[str, str]]:
+    """The top entries as a table for a page or a CSV: rank, library entry, verdict, how strong, the evidence."""
+    rows = []
+    for rank, m in enumerate(result.best, start=1):
+        v = m.verdict
+        rows.append(
+            {
+                "rank": str(rank),
+                "library entry": m.entry.model,
+                "family": m.entry.family,
+                "verdict": _relation(v) if v is not None else "not weighed",
+                "how strong": strength_phrase(v) if v is not None else (m.error or ""),
+                "evidence": _evidence(v) if v is not None else "",
+                "facts agree": f"{m.facts.score:.2f}",
+            }
+        )
+    return rows
