@@ -28,6 +28,7 @@ from browser import (
     wait_for_heatmap,
 )
 from conftest import FIXTURES
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,14 @@ def new_page(chromium):
 
 
 def sidebar_link(page, title: str):
+    """A page's link in the sidebar, opening the sidebar first when a phone-width check closed it."""
+    sidebar = page.get_by_test_id("stSidebar")
+    for _ in range(40):
+        if sidebar.get_attribute("data-collapsed") != "true":
+            break
+        with contextlib.suppress(PlaywrightError):
+            page.get_by_role("button", name="Expand sidebar").click(force=True, timeout=2_000)
+        page.wait_for_timeout(250)
     return page.get_by_test_id("stSidebarNav").get_by_role("link", name=title)
 
 
@@ -144,6 +153,26 @@ def test_demo_compare_export_in_a_real_browser(server, chromium):
     print(f"\nbrowser: demo -> compare -> export in {time.monotonic() - started:.1f} s")
 
 
+def phone_sidebar_closed(page) -> None:
+    """A phone opens a page with the sidebar closed; one opened at a wide width (to click a page) would stay over
+    the content when the window narrows: close it, and wait until it has slid out of the window."""
+    sidebar = page.get_by_test_id("stSidebar")
+    collapse = sidebar.get_by_role("button", name="Collapse sidebar")
+    for _ in range(40):  # the button is redrawn as the page settles: a click may land on a detached one
+        if sidebar.get_attribute("data-collapsed") == "true":
+            break
+        with contextlib.suppress(PlaywrightError):
+            collapse.click(force=True, timeout=2_000)
+        page.wait_for_timeout(250)
+    expect(sidebar).to_have_attribute("data-collapsed", "true")
+    for _ in range(300):
+        box = sidebar.bounding_box()
+        if box is None or box["x"] + box["width"] <= 0:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the sidebar stayed over the page")
+
+
 def reads_at_both_widths(page, name: str, first_screen=None) -> None:
     """The page at 1600 px and at 400 px: no chart's title, subplot titles, axis titles or legend overlap or are cut
     off, every plot area is wide enough to read, the page is no wider than the window, and ``first_screen`` (a
@@ -151,6 +180,8 @@ def reads_at_both_widths(page, name: str, first_screen=None) -> None:
     try:
         for width in (1600, 400):
             page.set_viewport_size({"width": width, "height": 1000})
+            if width < 640:
+                phone_sidebar_closed(page)
             problems = layout_settled(page)
             # the page scrolls inside Streamlit's main box, not the document
             page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
@@ -180,8 +211,8 @@ def charts_read_on_a_phone_and_a_wide_screen(page) -> None:
 
 
 def test_models_and_stress_test_read_on_a_phone_and_a_wide_screen(server, chromium):
-    """The other pages with something on them: Models with the demo's four models, and the Stress test with its
-    figure and table, at 1600 px and at 400 px (Compare and Export: in the demo test)."""
+    """The other pages with something on them: Models with the demo's four models, Find the base with a scan, and
+    the Stress test with its figure and table, at 1600 px and at 400 px (Compare and Export: in the demo test)."""
     context, page = new_page(chromium)
     try:
         page.goto(server.url)
@@ -192,6 +223,17 @@ def test_models_and_stress_test_read_on_a_phone_and_a_wide_screen(server, chromi
         expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the table of the demo's models
         reads_at_both_widths(page, "models")
+
+        # Find the base: a library of the demo models, then the closest known base of the quantized copy
+        sidebar_link(page, "Find the base").click()
+        page.get_by_role("button", name="Build a library of the demo models").click()
+        show = page.get_by_role("combobox", name="Model")
+        show.click()
+        page.get_by_role("option", name="stories260k-q8_0.gguf").click()
+        page.get_by_role("button", name="Find the base").click()
+        answer = page.get_by_role("heading", name="Closest known: stories260k - consistent with a quantized copy")
+        expect(answer).to_be_visible()
+        reads_at_both_widths(page, "find-base")
 
         sidebar_link(page, "Stress test").click()
         expect(page.get_by_role("heading", name="Stress test", exact=True)).to_be_visible()
