@@ -4,6 +4,7 @@ library from the command line. Errors are one line each on stderr; the exit code
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -116,6 +117,20 @@ def _ray_argument(s: argparse.ArgumentParser) -> None:
     )
 
 
+def _reported(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command whose FingerprintError or OSError is one line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (FingerprintError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
 def _library(args: argparse.Namespace, *, create: bool) -> Library:
     return Library.open(args.library or default_library(), create=create)
 
@@ -197,12 +212,9 @@ def entry_row(e: LibraryEntry) -> dict[str, object]:
     }
 
 
+@_reported
 def _list(args: argparse.Namespace) -> int:
-    try:
-        lib = _library(args, create=False)
-    except FingerprintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    lib = _library(args, create=False)
     if args.json:
         print(
             json.dumps(
@@ -220,12 +232,9 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reported
 def _remove(args: argparse.Namespace) -> int:
-    try:
-        lib = _library(args, create=False)
-    except FingerprintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    lib = _library(args, create=False)
     missing = 0
     for name in args.names:
         gone = lib.remove(name)
@@ -237,50 +246,36 @@ def _remove(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+@_reported
 def _export(args: argparse.Namespace) -> int:
-    try:
-        path = _library(args, create=False).export(args.archive)
-    except (FingerprintError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
+    print(f"wrote {_library(args, create=False).export(args.archive)}")
     return 0
 
 
+@_reported
 def _import(args: argparse.Namespace) -> int:
-    try:
-        lib = _library(args, create=True)
-        added = lib.import_archive(args.archive)
-    except (FingerprintError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    lib = _library(args, create=True)
+    added = lib.import_archive(args.archive)
     print(f"imported {len(added)} models; the library has {len(lib)} ({lib.path})")
     return 0
 
 
+@_reported
 def _push(args: argparse.Namespace) -> int:
     from .hub_sync import push_library
 
-    try:
-        lib = _library(args, create=False)
-        sha = push_library(lib.path, args.dataset, token=args.token, private=args.private, message=args.message)
-    except FingerprintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    lib = _library(args, create=False)
+    sha = push_library(lib.path, args.dataset, token=args.token, private=args.private, message=args.message)
     print(f"pushed {len(lib)} models to dataset {args.dataset} at commit {sha[:12]}")
     return 0
 
 
+@_reported
 def _pull(args: argparse.Namespace) -> int:
     from .hub_sync import pull_library
 
-    try:
-        dest = pull_library(args.dataset, args.library or default_library(), revision=args.revision, token=args.token)
-        lib = Library.open(dest)
-    except FingerprintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"pulled {len(lib)} models from dataset {args.dataset} into {dest}")
+    dest = pull_library(args.dataset, args.library or default_library(), revision=args.revision, token=args.token)
+    print(f"pulled {len(Library.open(dest))} models from dataset {args.dataset} into {dest}")
     return 0
 
 

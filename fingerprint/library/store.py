@@ -17,11 +17,12 @@ import os
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import __version__
 from ..errors import FingerprintError, NotALibrary
@@ -41,16 +42,30 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+class _Discard(Exception):
+    """Raised inside ``_replaced`` to drop what was written and keep the old file."""
+
+
+@contextmanager
+def _replaced(path: Path) -> Iterator[BinaryIO]:
+    """A file written beside ``path`` that replaces it whole when the block ends, or vanishes on any error (or on
+    ``_Discard``, which is swallowed): readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
         os.replace(tmp, path)
+    except _Discard:
+        Path(tmp).unlink(missing_ok=True)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    with _replaced(path) as f:
+        f.write(data)
 
 
 def _sha256(path: Path) -> str:
@@ -257,18 +272,11 @@ class Library:
     def export(self, archive: str | Path) -> Path:
         """The whole library as one zip file (the manifest and every entry's files)."""
         archive = Path(archive).expanduser()
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}-")
-        try:
-            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as z:
-                z.write(self.path / MANIFEST, MANIFEST, compress_type=zipfile.ZIP_DEFLATED)
-                for e in self.entries:
-                    z.write(self.path / e.probe, e.probe, compress_type=zipfile.ZIP_STORED)
-                    z.write(self.path / e.fingerprint, e.fingerprint, compress_type=zipfile.ZIP_DEFLATED)
-            os.replace(tmp, archive)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _replaced(archive) as f, zipfile.ZipFile(f, "w") as z:
+            z.write(self.path / MANIFEST, MANIFEST, compress_type=zipfile.ZIP_DEFLATED)
+            for e in self.entries:
+                z.write(self.path / e.probe, e.probe, compress_type=zipfile.ZIP_STORED)
+                z.write(self.path / e.fingerprint, e.fingerprint, compress_type=zipfile.ZIP_DEFLATED)
         return archive
 
     def import_archive(self, archive: str | Path) -> list[LibraryEntry]:
@@ -316,22 +324,16 @@ class Library:
 def _extract(z: zipfile.ZipFile, member: str, dest: Path, sha256: str) -> bool:
     """Copy one member to ``dest`` through a temporary file, streaming; False (and nothing written) when its
     content does not match ``sha256`` (not checked when empty)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}-")
-    try:
-        with os.fdopen(fd, "wb") as out, z.open(member) as src:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                h.update(block)
-                out.write(block)
+    matched = True
+    with _replaced(dest) as out, z.open(member) as src:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            h.update(block)
+            out.write(block)
         if sha256 and h.hexdigest() != sha256:
-            Path(tmp).unlink(missing_ok=True)
-            return False
-        os.replace(tmp, dest)
-        return True
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            matched = False
+            raise _Discard
+    return matched
 
 
 def check_manifest(d: object, *, where: str) -> None:
