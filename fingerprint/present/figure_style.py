@@ -169,3 +169,13 @@ def diverging_heatmap(
         colorbar=dict(title=dict(text=scale_title, side="right"), tickvals=[-1, -0.5, 0, 0.5, 1]),
         name=name,
     )
+
+
+def square_matrix_axes(fig: go.Figure, labels: Sequence[str]) -> None:
+    """The axes of an N x N model matrix: the same names on both, the first row on top, square cells, and the
+    labels kept next to the cells however the window's width shrinks the square."""
+    tick_font, max_len = tick_style(len(labels))
+    ticks = dict(tickmode="array", tickvals=list(labels), ticktext=tick_labels(labels, max_len))
+    axis = dict(automargin=True, constrain="domain", showgrid=False, zeroline=False, tickfont_size=tick_font, **ticks)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", **axis)
+    fig.update_xaxes(tickangle=-35 if len(labels) <= 20 else -60, **axis)

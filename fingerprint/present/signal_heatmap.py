@@ -16,8 +16,7 @@ from .figure_style import (
     NOT_AVAILABLE,
     diverging_heatmap,
     heatmap_side,
-    tick_labels,
-    tick_style,
+    square_matrix_axes,
     title,
     wrap,
 )
@@ -58,8 +57,6 @@ def signal_heatmap_figure(
         z.append(zr)
         text.append(tr)
         hover.append(hr)
-    tick_font, max_len = tick_style(n)
-    ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     gap = 1 if n <= 30 else 0
     heat = diverging_heatmap(z, labels, text, hover, scale_title=SHORT_SIGNAL[signal], name=signal, hover_on_gaps=False)
     heat.colorbar.update(thickness=14)
@@ -93,25 +90,7 @@ def signal_heatmap_figure(
         if t is not None
         else "no calibration: compare the cells with each other, not with a threshold"
     )
-    fig.update_yaxes(
-        autorange="reversed",
-        tickfont_size=tick_font,
-        automargin=True,
-        scaleanchor="x",
-        constrain="domain",
-        showgrid=False,
-        zeroline=False,
-        **ticks,
-    )
-    fig.update_xaxes(
-        tickfont_size=tick_font,
-        tickangle=-35 if n <= 20 else -60,
-        automargin=True,
-        constrain="domain",  # with the y axis's: the square shrinks on both axes, the labels stay next to the cells
-        showgrid=False,
-        zeroline=False,
-        **ticks,
-    )
+    square_matrix_axes(fig, labels)
     fig.update_layout(
         height=side,
         plot_bgcolor="white",

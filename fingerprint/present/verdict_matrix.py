@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from ..lineage.calibration import Calibration
 from ..lineage.verdict import Verdict
 from .evidence_words import RELATION_SHORT, strength_phrase
-from .figure_style import CELL_TEXT_MAX, MARGIN, heatmap_side, tick_labels, tick_style, title, wrap
+from .figure_style import CELL_TEXT_MAX, MARGIN, heatmap_side, square_matrix_axes, title, wrap
 from .ordering import display_order
 from .tables import find_verdict
 
@@ -106,8 +106,6 @@ def verdict_matrix_figure(
         z.append(zr)
         text.append(tr)
         hover.append(hr)
-    tick_font, max_len = tick_style(n)
-    ticks = dict(tickmode="array", tickvals=labels, ticktext=tick_labels(labels, max_len))
     gap = 1 if n <= 30 else 0
     fig = go.Figure(
         go.Heatmap(
@@ -128,9 +126,7 @@ def verdict_matrix_figure(
             name="verdict",
         )
     )
-    axis = dict(automargin=True, constrain="domain", showgrid=False, zeroline=False, tickfont_size=tick_font, **ticks)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", **axis)
-    fig.update_xaxes(tickangle=-35 if n <= 20 else -60, **axis)
+    square_matrix_axes(fig, labels)
     fig.update_layout(
         height=heatmap_side(n),
         plot_bgcolor="#bdbdbd",  # the gaps between cells: a white cell (no evidence) keeps its outline
