@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FingerprintError, InternalError
-from ..fingerprinting import Options, ProgressFn, open_model
+from ..fingerprinting import Options, ProgressFn
 from ..lineage.evidence import get_probe, probe_fingerprint
 from ..lineage.plan import ProbeBudget
 from ..lineage.probe import Probe
@@ -42,14 +42,12 @@ def read_model(
     """One model's probe (from the probe cache when it is there), its σ fingerprint and its declared base.
     ``progress`` hears the probe's stages and every wait for the Hub's rate limit."""
     opts = opts or Options()
-    probe, _ = get_probe(reference, opts, budget=budget, progress=progress)
+    declared: list[str] = []
+    probe, _ = get_probe(
+        reference, opts, budget=budget, progress=progress, inspect=lambda ckpt: declared.extend(declared_bases(ckpt))
+    )
     fingerprint = probe_fingerprint(probe, reference, opts)
-    ckpt = open_model(reference, opts)
-    try:
-        declared = tuple(declared_bases(ckpt))
-    finally:
-        ckpt.close()
-    return ReadModel(reference, probe, fingerprint, declared)
+    return ReadModel(reference, probe, fingerprint, tuple(declared))
 
 
 def read_model_portable(reference: str, budget: int | None = None) -> tuple[bytes, dict[str, Any], tuple[str, ...]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from ..checkpoint import Checkpoint
 from ..compare import compare_pair
 from ..errors import Cancelled, FingerprintError, InternalError, read_failure
 from ..fingerprinting import Options, Progress, ProgressFn, compute, open_model
@@ -71,11 +72,14 @@ def get_probe(
     budget: ProbeBudget | int | None = None,
     revision: str | None = None,
     progress: ProgressFn | None = None,
+    inspect: Callable[[Checkpoint], None] | None = None,
 ) -> tuple[Probe, bool]:
     """The probe of one model, from the cache when present: (probe, cached). ``revision`` (the commit sha or
     file hash, e.g. from the model's fingerprint) lets a cached probe be found without opening the model.
     ``budget``: a ProbeBudget, or bytes (with the default request budget). ``progress`` hears the stages
-    ("resolving", "probing") and every wait for the Hub's rate limit ("rate_limited")."""
+    ("resolving", "probing") and every wait for the Hub's rate limit ("rate_limited"). ``inspect`` is
+    called with the opened model (whenever it is opened), so a caller that needs more of it - its model card -
+    does not open it a second time."""
     opts = opts or Options()
     budget = as_budget(budget)
     ref = parse_reference(reference, filename=opts.file)
@@ -85,6 +89,8 @@ def get_probe(
     report(Progress(ref.text, "resolving"))
     ckpt = open_model(reference, opts, progress)
     try:
+        if inspect is not None:
+            inspect(ckpt)
         report(Progress(ref.text, "probing", ckpt.context.bytes))
         path = _cache_path(ref, budget, ckpt.revision, opts) if opts.use_cache else None
         if path is not None and (hit := _load_cached(path, ref.text)):
