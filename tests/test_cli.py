@@ -157,5 +157,9 @@ def test_scan_names_the_closest_known_model_and_writes_json(tmp_path, capsys):
     data = json.loads(out_json.read_text())
     assert data["closest"] == "stories260k" and data["top"][0]["model"] == "stories260k"
     assert data["declared"]["outcome"] == "none_declared" and str(tmp_path) not in out_json.read_text()
+    assert main(["scan", GGUF, "--library", lib, "--max-candidates", "1", "--json", str(out_json)]) == 0
+    data = json.loads(out_json.read_text())
+    assert data["weighed"] == 1 and data["closest"] == "stories260k" and len(data["set_aside"]["entries"]) == 2
+    capsys.readouterr()
     assert main(["scan", GGUF, "--library", str(tmp_path / "empty")]) == 1
     assert "no such folder" in capsys.readouterr().err

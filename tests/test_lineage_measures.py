@@ -195,6 +195,27 @@ def test_align_hidden_rectangular_both_ways():
     assert narrow_to_wide.quality > 0.95
 
 
+@pytest.mark.parametrize("noise", [0.05, 1.0, None])  # related, weakly related (lines' maxima collide), unrelated
+@pytest.mark.parametrize("widths", [(48, 48), (48, 32), (32, 48)])
+def test_align_hidden_finds_the_best_matching_whichever_way_it_is_found(noise, widths):
+    """The matching is the optimum of the summed |cos|, as the Hungarian assignment finds it, also when the
+    shortcut (every line's maximum in its own column) applies."""
+    from scipy.optimize import linear_sum_assignment
+
+    g = rng(10)
+    emb_a, emb_b, _, _ = planted_embedding(g, 400, 48, noise=noise or 0.0)
+    if noise is None:
+        emb_a = g.standard_normal(emb_a.shape)
+    emb_a, emb_b = emb_a[:, : widths[0]], emb_b[:, : widths[1]]
+    al = align_hidden(emb_a, emb_b)
+    ua, ub = (e / np.linalg.norm(e, axis=0) for e in (emb_a, emb_b))
+    cos = np.abs(ua.T @ ub)
+    rows, cols = linear_sum_assignment(cos, maximize=True)
+    assert np.sum(np.abs(al.cos)) == pytest.approx(cos[rows, cols].sum(), rel=1e-9)
+    assert len(np.unique(al.dims_a)) == len(al.dims_a) == min(widths) == len(np.unique(al.dims_b))
+    np.testing.assert_allclose(np.abs(al.cos), cos[al.dims_a, al.dims_b], rtol=1e-9)
+
+
 def test_align_hidden_errors():
     g = rng(9)
     with pytest.raises(ValueError):

@@ -18,6 +18,7 @@ from ..present.terminal_text import text_table
 from ..store import default_path
 from .build import BuildStep, build_library
 from .catalog import load_catalog
+from .scan import MAX_CANDIDATES
 from .store import Library, LibraryEntry
 
 ENV_LIBRARY = "FINGERPRINT_LIBRARY"
@@ -47,6 +48,14 @@ def register(
     s.add_argument("model", help="a Hub ID or a local file or folder")
     s.add_argument("--top", type=int, default=5, help="how many of the closest known models to show (default 5)")
     s.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    s.add_argument(
+        "--max-candidates",
+        type=int,
+        default=MAX_CANDIDATES,
+        metavar="N",
+        help=f"weigh at most N library models by their verdicts (default {MAX_CANDIDATES}; each verdict of a 7B-wide "
+        "model takes about a second)",
+    )
     s.add_argument(
         "--fetch-declared",
         action="store_true",
@@ -297,6 +306,7 @@ def _scan(args: argparse.Namespace, options: OptionsFor) -> int:
             lib,
             options(args, cancel),
             top=max(1, args.top),
+            max_candidates=max(1, args.max_candidates),
             fetch_declared=args.fetch_declared,
             add_declared=args.add_declared,
         )

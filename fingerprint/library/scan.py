@@ -16,11 +16,14 @@ weighed and added when asked.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -370,6 +373,32 @@ def _weigh(model: _Model, library: Library, match: FactsMatch) -> ScanMatch:
     return ScanMatch(entry, match, model.verdict(replace(probe, model=entry.model), fp, why))
 
 
+def _weigh_all(
+    model: _Model,
+    library: Library,
+    picked: Sequence[FactsMatch],
+    opts: Options,
+    report: Callable[[ScanStep], None],
+    workers: int,
+) -> dict[str, ScanMatch]:
+    """Every picked entry weighed, ``workers`` at once (the heavy steps - matrix products, the assignment of hidden
+    dimensions - run outside Python's lock, so two threads use two cores), in the order picked. An entry not yet
+    started when ``opts.cancel`` is set is left out."""
+    started = itertools.count()
+    lock = threading.Lock()
+
+    def weigh(match: FactsMatch) -> ScanMatch | None:
+        if opts.cancel is not None and opts.cancel.is_set():
+            return None
+        with lock:
+            report(ScanStep("weighing", next(started), len(picked), match.entry.model))
+        return _weigh(model, library, match)
+
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="scan") as pool:
+        done = list(pool.map(weigh, picked))
+    return {m.entry.key: w for m, w in zip(picked, done, strict=True) if w is not None}
+
+
 # ---------------------------------------------------------------------------------------------- the scan
 
 
@@ -387,6 +416,7 @@ def scan(
     fetch_declared: bool = False,
     add_declared: bool = False,
     resolve_declared: Callable[[str], str] | None = None,
+    workers: int = 2,
 ) -> ScanResult:
     """Scan one model (a reference, read with the probe cache; or a probe already read) against ``library``.
 
@@ -395,7 +425,8 @@ def scan(
     ``fetch_declared``: read a declared base that is not in the library (``budget`` and ``opts`` as for the model)
     and weigh it; ``add_declared``: then add it to the library when the library's folder is writable.
     ``resolve_declared``: the reference to read for a declared Hub id (default: the id itself).
-    ``opts.cancel`` is checked between entries: what was weighed stays, and the result says it was cancelled.
+    ``workers``: entries weighed at once. ``opts.cancel`` is checked between entries: what was weighed stays, and the
+    result says it was cancelled.
     Raises FingerprintError when the model itself cannot be read."""
     opts = opts or Options()
     report = progress or (lambda step: None)
@@ -436,14 +467,8 @@ def scan(
     seconds["facts"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    weighed: dict[str, ScanMatch] = {}
-    cancelled = False
-    for i, match in enumerate(picked):
-        if opts.cancel is not None and opts.cancel.is_set():
-            cancelled = True
-            break
-        report(ScanStep("weighing", i, len(picked), match.entry.model))
-        weighed[match.entry.key] = _weigh(model, library, match)
+    weighed = _weigh_all(model, library, picked, opts, report, workers)
+    cancelled = len(weighed) < len(picked)
     seconds["verdicts"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -91,6 +91,32 @@ def centred_pearson(a: ArrayLike, b: ArrayLike) -> float | None:
     return float(np.clip(float(x @ y) / denom, -1.0, 1.0))
 
 
+def pearson_matrix(xs: ArrayLike, ys: ArrayLike) -> np.ndarray:
+    """``centred_pearson`` of every row of xs (n, m) against every row of ys (k, m), as one (n, k) matrix product:
+    NaN where ``centred_pearson`` gives None (a row with NaN/Inf, a flat row, fewer than 3 points)."""
+    x = np.array(xs, dtype=np.float64, ndmin=2)
+    y = np.array(ys, dtype=np.float64, ndmin=2)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"rows of different lengths: {x.shape} vs {y.shape}")
+    if x.shape[1] < MIN_POINTS:
+        return np.full((x.shape[0], y.shape[0]), np.nan)
+    units, valid = [], []
+    for m in (x, y):
+        finite = np.isfinite(m).all(axis=1)
+        m[~finite] = 0.0
+        ok = finite & (np.ptp(m, axis=1) > FLAT * np.abs(m).max(axis=1))
+        m -= m.mean(axis=1, keepdims=True)
+        norms = np.sqrt(np.einsum("ij,ij->i", m, m))
+        ok &= norms > 0.0
+        m /= np.where(ok, norms, 1.0)[:, None]
+        units.append(m)
+        valid.append(ok)
+    r = np.clip(units[0] @ units[1].T, -1.0, 1.0)
+    r[~valid[0], :] = np.nan
+    r[:, ~valid[1]] = np.nan
+    return r
+
+
 # --------------------------------------------------------------------------------------------
 # CKA
 
@@ -235,13 +261,31 @@ def align_hidden(emb_a: ArrayLike, emb_b: ArrayLike, *, overwrite: bool = False)
     )
 
 
+def _best_per_line(sim: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """When the largest entry of every row (of every column, when there are more rows) falls in a different column
+    (row), picking it everywhere is the best one-to-one matching: no matching can exceed the sum of the lines'
+    maxima. That is the rule for related models (a copy, a fine-tune, a permuted copy), and it spares the Hungarian
+    assignment its cubic cost. (None, None) when it does not hold."""
+    if sim.shape[0] <= sim.shape[1]:
+        cols = sim.argmax(axis=1)
+        if len(np.unique(cols)) == len(cols):
+            return np.arange(sim.shape[0]), cols
+    else:
+        rows = sim.argmax(axis=0)
+        if len(np.unique(rows)) == len(rows):
+            return rows, np.arange(sim.shape[1])
+    return None, None
+
+
 def _assign(sim: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Max-|sim| one-to-one matching of rows to columns, ordered by column index. Overwrites ``sim``:
     -|sim| is minimised in its place (what ``maximize=True`` does on a copy), the signs kept aside."""
     negative = sim < 0.0
     np.abs(sim, out=sim)
+    rows, cols = _best_per_line(sim)
     np.negative(sim, out=sim)
-    rows, cols = linear_sum_assignment(sim)
+    if rows is None or cols is None:
+        rows, cols = linear_sum_assignment(sim)
     order = np.argsort(cols, kind="stable")
     rows = rows[order].astype(np.int64)
     cols = cols[order].astype(np.int64)

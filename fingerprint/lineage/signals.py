@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from .measures import HiddenAlignment, align_hidden, centred_pearson, match_neurons, monotone_alignment, unbiased_cka
+from .measures import (
+    HiddenAlignment,
+    align_hidden,
+    centred_pearson,
+    match_neurons,
+    monotone_alignment,
+    pearson_matrix,
+    unbiased_cka,
+)
 from .probe import Probe, RowSample
 from .vocab import tokens_are_numbers
 
@@ -128,55 +136,41 @@ def depth_signal(pa: Probe, pb: Probe, alignment: HiddenAlignment | None) -> Dep
     return DepthInfo(list(al.pairs), Signal("depth", value, value is not None, None, detail))
 
 
-_PairKey = tuple[tuple[tuple[int, int], int], tuple[tuple[int, int], int]]  # (shape, hash of rows) of a and of b
-
-
 def _elementwise_matrix(pa: Probe, pb: Probe) -> tuple[np.ndarray | None, str]:
     """Mean element-wise r of every layer of a against every layer of b, on at most MATRIX_ELEMENTS
-    elements per matrix: each matrix is decoded once and thinned, not once per layer pair."""
+    elements per matrix. Layers whose samples have the same shape and rows are thinned alike, so each
+    such group of a against each group of b is one matrix product, not one correlation per layer pair."""
     roles = [k for k in ("q", "k", "v", "o", "gate", "up", "down") if k in pa.matrices and k in pb.matrices]
-    rs: dict[tuple[int, int], list[float]] = {}
+    total = np.zeros((pa.n_layers, pb.n_layers))
+    count = np.zeros((pa.n_layers, pb.n_layers))
     for k in roles:
-        la, lb = pa.matrices[k], pb.matrices[k]
-        sig_a = {i: (s.shape, hash(s.rows.tobytes())) for i, s in la.items()}
-        sig_b = {j: (s.shape, hash(s.rows.tobytes())) for j, s in lb.items()}
-        thinning: dict[_PairKey, tuple[np.ndarray, np.ndarray, int] | None] = {}
-        thin: dict[tuple[str, int, _PairKey], np.ndarray] = {}
-
-        def thinned(
-            side: str,
-            layer: int,
-            s: RowSample,
-            idx: np.ndarray,
-            step: int,
-            key: _PairKey,
-            thin: dict[tuple[str, int, _PairKey], np.ndarray] = thin,
-        ) -> np.ndarray:
-            if (side, layer, key) not in thin:
-                thin[(side, layer, key)] = s.data[idx].reshape(-1)[::step]
-            return thin[(side, layer, key)]
-
-        for i in range(pa.n_layers):
-            for j in range(pb.n_layers):
-                sa, sb = la.get(i), lb.get(j)
-                if sa is None or sb is None:
-                    continue
-                key = (sig_a[i], sig_b[j])
-                if key not in thinning:
-                    thinning[key] = _thinning(sa, sb)
-                picked = thinning[key]
+        groups_a, groups_b = _same_sampling(pa.matrices[k]), _same_sampling(pb.matrices[k])
+        for layers_a in groups_a:
+            for layers_b in groups_b:
+                picked = _thinning(pa.matrices[k][layers_a[0]], pb.matrices[k][layers_b[0]])
                 if picked is None:
                     continue
                 ia, ib, step = picked
-                r = centred_pearson(thinned("a", i, sa, ia, step, key), thinned("b", j, sb, ib, step, key))
-                if r is not None:
-                    rs.setdefault((i, j), []).append(r)
-    if not rs:
+                xs = np.stack([pa.matrices[k][i].data[ia].reshape(-1)[::step] for i in layers_a])
+                ys = np.stack([pb.matrices[k][j].data[ib].reshape(-1)[::step] for j in layers_b])
+                r = pearson_matrix(xs, ys)
+                known = np.isfinite(r)
+                cells = np.ix_(layers_a, layers_b)
+                total[cells] += np.where(known, r, 0.0)
+                count[cells] += known
+    if not count.any():
         return None, "elementwise"
-    sim = np.full((pa.n_layers, pb.n_layers), np.nan)
-    for (i, j), vals in rs.items():
-        sim[i, j] = float(np.mean(vals))
-    return sim, "elementwise"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan), "elementwise"
+
+
+def _same_sampling(layers: dict[int, RowSample]) -> list[list[int]]:
+    """The layers grouped by the shape and the rows of their samples (groups of layers thinned alike)."""
+    groups: dict[tuple[tuple[int, ...], bytes], list[int]] = {}
+    for i in sorted(layers):
+        s = layers[i]
+        groups.setdefault((tuple(s.shape), s.rows.tobytes()), []).append(i)
+    return list(groups.values())
 
 
 def _thinning(a: RowSample, b: RowSample) -> tuple[np.ndarray, np.ndarray, int] | None:
