@@ -249,36 +249,46 @@ def render(results: dict, durations: dict) -> str:
     return "\n".join(L).rstrip() + "\n"
 
 
-LINEAGE_SECTION = "## 3. Lineage signals and verdicts"
-_LINEAGE_TARGET = ("| lineage pairs |", "lineage signals", "7B-shaped")
+# benchmarks whose section (and target rows) can be rewritten alone: (its heading, what marks its target rows)
+SECTIONS = {
+    "lineage": (
+        "## 3. Lineage signals and verdicts",
+        ("| lineage pairs |", "| all lineage signals", "| verdict of two 7B-shaped"),
+    ),
+    "scan_library": ("## 5. Scanning a model against the reference library", ("| scan ",)),
+}
 
 
-def splice_lineage(doc: str, g: dict) -> str:
-    """BENCHMARKS.md with section 3 and the lineage target rows rendered anew from ``g``; the rest kept."""
-    fresh = render({"lineage": g}, {})
-    m = g["machine"]
+def _own_row(line: str, marks: tuple[str, ...]) -> bool:
+    return line.startswith("| ") and any(k in line for k in marks)
+
+
+def splice_section(doc: str, name: str, result: dict) -> str:
+    """BENCHMARKS.md with the section and the target rows of benchmark ``name`` rendered anew from ``result``; the
+    rest kept as it was (a section not there yet goes before the findings)."""
+    heading, marks = SECTIONS[name]
+    fresh = render({name: result}, {})
+    m = result["machine"]
 
     def section(text: str) -> str:
-        start = text.index(LINEAGE_SECTION)
+        start = text.index(heading)
         nxt = text.find("\n## ", start + 1)
         return text[start : nxt + 1 if nxt >= 0 else len(text)]
 
     new_section = section(fresh).replace(
-        "\n\n", f"\n\nThis section was measured on {m['date']} (code {m['git']}), after sections 1 and 2.\n\n", 1
+        "\n\n", f"\n\nThis section was measured on {m['date']} (code {m['git']}), apart from the others.\n\n", 1
     )
-    doc = doc.replace(section(doc), new_section)
+    if heading in doc:
+        doc = doc.replace(section(doc), new_section)
+    else:
+        at = doc.find("## Findings")
+        doc = doc[:at] + new_section + "\n" + doc[at:] if at >= 0 else doc.rstrip() + "\n\n" + new_section
     targets = [
-        line
-        for line in fresh.split("## Targets", 1)[1].split("\n## ", 1)[0].splitlines()
-        if line.startswith("| ") and any(k in line for k in _LINEAGE_TARGET)
-    ]
+        line for line in fresh.split("## Targets", 1)[1].split("\n## ", 1)[0].splitlines() if line.startswith("| ")
+    ][2:]  # the rows, without the table's head
     head, rest = doc.split("## Targets", 1)
     table_part, tail = rest.split("\n## ", 1)
-    lines = [
-        line
-        for line in table_part.splitlines()
-        if not any(k in line for k in _LINEAGE_TARGET) or not line.startswith("| ")
-    ]
+    lines = [line for line in table_part.splitlines() if not _own_row(line, marks)]
     last_row = max(i for i, line in enumerate(lines) if line.startswith("| "))
     lines[last_row + 1 : last_row + 1] = targets
     rows = [line for line in lines if line.startswith("| ") and ("**PASS**" in line or "**FAIL**" in line)]
@@ -969,7 +979,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--section",
         action="store_true",
-        help="with --only lineage: rewrite only its section and target rows, keep the rest of BENCHMARKS.md",
+        help="with --only lineage or --only scan_library: rewrite only its section and target rows, keep the rest of "
+        "BENCHMARKS.md",
     )
     args = ap.parse_args(argv)
     durations: dict[str, float] = {}
@@ -984,9 +995,9 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         raise SystemExit("no results yet: run without --render")
     if args.section:
-        if args.only != ["lineage"] or "lineage" not in results:
-            raise SystemExit("--section rewrites the lineage section only: use it with --only lineage")
-        OUT.write_text(splice_lineage(OUT.read_text(), results["lineage"]))
+        if not args.only or len(args.only) != 1 or args.only[0] not in SECTIONS or args.only[0] not in results:
+            raise SystemExit(f"--section rewrites one section: use it with --only {' or --only '.join(SECTIONS)}")
+        OUT.write_text(splice_section(OUT.read_text(), args.only[0], results[args.only[0]]))
     else:
         OUT.write_text(render(results, durations))
     fails = OUT.read_text().split("## Targets", 1)[1].split("##", 1)[0].count("**FAIL**")

@@ -315,7 +315,10 @@ def render(s: dict) -> list[str]:
             f"The 7B-shaped model is scanned against the same library plus {big['same_shape_candidates']} entries of its",
             "shapes (its parent and unrelated models): as many as a scan weighs, the worst case of a popular width. There",
             f"the verdicts, not the library, set the time: {big['per_candidate_s']:.1f} s per entry weighed (its probe",
-            "loaded, every signal computed).",
+            "loaded, every signal computed), two entries at a time. Most of it is matching 4,096 hidden dimensions of",
+            "two unrelated models one to one (the Hungarian assignment, cubic in the width; a related pair skips it,",
+            "its best matches being distinct). `scan --max-candidates N` weighs fewer entries: the set-aside ones are",
+            "listed with their facts.",
         ]
     return [*L, ""]
 
