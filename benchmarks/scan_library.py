@@ -26,6 +26,7 @@ import json
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchlib as bl
+import lineage
 import probe_7b
 
 from fingerprint.fingerprinting import Options
-from fingerprint.library.build import read_model
+from fingerprint.library.build import build_library, read_model
 from fingerprint.library.scan import MAX_CANDIDATES, ScanResult, scan
 from fingerprint.library.store import MANIFEST, Library
 from fingerprint.lineage import rowcodec, sigma
@@ -247,6 +249,73 @@ def measure_7b(folder: Path, cache: Path, log=print) -> dict:
     return out
 
 
+# what each derivative of the lineage benchmark's models is derived from, as benchmarks/train_tiny.py made it
+LINEAGE_PARENTS = {
+    "s0-finetune": "base-s0",
+    "s0-continued": "base-s0",
+    "s0-pruned": "base-s0",
+    "s0-moe": "base-s0",
+    "s0-f16": "base-s0",
+    "s0-q8_0.gguf": "base-s0",
+    "s0-q4_0.gguf": "base-s0",
+    "s1-finetune": "base-s1",
+    "s1-moe": "base-s1",
+    "stories260k-q8_0.gguf": "stories260k",
+    **{f"s0-{name}": "base-s0" for name in lineage.MANIPULATIONS},
+}
+LINEAGE_ORIGINALS = (
+    *(f"base-s{i}" for i in range(6)),
+    "wide-s0",
+    "wide-s1",
+    "stories260k",
+    "babyllama-tok361",
+    "babyllama-tok105",
+)
+
+
+def measure_lineage(log=print) -> dict | None:
+    """Every model of the lineage benchmark trained from scratch (and the fixtures) in a library; every derivative
+    scanned against it (its parent must come first, called related), every original too (no entry may be called
+    related: the original itself is in the library and is not compared with itself). None without the models."""
+    if not (lineage.DEFAULT_MODELS / "base-s0" / "config.json").is_file():
+        log(f"lineage: no models in {lineage.DEFAULT_MODELS} (benchmarks/train_tiny.py makes them): skipped")
+        return None
+    opts = Options(use_cache=False)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        models = lineage.discover(lineage.DEFAULT_MODELS, Path(tmp))
+        lib = Library.open(Path(tmp) / "library", create=True)
+        report = build_library(lib, [(models[n], "lineage") for n in LINEAGE_ORIGINALS if n in models], opts)
+        assert not report.failed, report.failed
+        size = len(lib)
+        names = {e.model: n for n in LINEAGE_ORIGINALS if n in models for e in [lib.find(Path(models[n]).name)] if e}
+        for name in [*LINEAGE_PARENTS, *LINEAGE_ORIGINALS]:
+            if name not in models:
+                continue
+            t = time.perf_counter()
+            result = scan(models[name], Library.open(lib.path), opts, top=3)
+            first = result.matches[0] if result.matches else None
+            parent = LINEAGE_PARENTS.get(name)
+            got = names.get(first.entry.model, first.entry.model) if first else None
+            related = [names.get(m.entry.model, m.entry.model) for m in result.related]
+            ok = (got == parent and bool(first and first.related)) if parent else not related
+            rows.append(
+                {
+                    "model": name,
+                    "parent": parent,
+                    "first": got,
+                    "first_verdict": first.verdict.verdict if first and first.verdict else None,
+                    "first_strength": round(first.verdict.strength, 4) if first and first.verdict else None,
+                    "related": related,
+                    "weighed": len(result.matches),
+                    "seconds": round(time.perf_counter() - t, 3),
+                    "pass": ok,
+                }
+            )
+            log(f"lineage: {name}: first {got} ({rows[-1]['first_verdict']}), related {related}: {ok}")
+    return {"library": size, "rows": rows}
+
+
 def library_facts(folder: Path) -> dict:
     manifest = json.loads((folder / MANIFEST).read_text())
     tokens = [len(e["facts"]["tokens"]) for e in manifest["entries"]]
@@ -276,6 +345,23 @@ def target_rows(s: dict) -> list[tuple[str, str, str, bool]]:
             t["closest"] == "stories260k",
         ),
     ]
+    if lin := s.get("lineage"):
+        derived = [r for r in lin["rows"] if r["parent"]]
+        originals = [r for r in lin["rows"] if not r["parent"]]
+        rows += [
+            (
+                "scan of each derivative of the lineage benchmark",
+                "its parent first, related",
+                f"{sum(r['pass'] for r in derived)} of {len(derived)}",
+                all(r["pass"] for r in derived),
+            ),
+            (
+                "scan of each model trained from scratch",
+                "no entry called related",
+                f"{sum(r['pass'] for r in originals)} of {len(originals)}",
+                all(r["pass"] for r in originals),
+            ),
+        ]
     if big := s.get("7b"):
         rows.append(
             (
@@ -320,6 +406,24 @@ def render(s: dict) -> list[str]:
             "its best matches being distinct). `scan --max-candidates N` weighs fewer entries: the set-aside ones are",
             "listed with their facts.",
         ]
+    if lin := s.get("lineage"):
+        L += [
+            "",
+            "The lineage benchmark's models (section 3: really trained, independent seeds, a fine-tune, continued",
+            "pre-training, a pruned copy, MoE upcycles, quantized copies, function-preserving manipulations) against a",
+            f"library of the {lin['library']} models among them and the fixtures that were trained from scratch. The",
+            "verdicts are placed against the calibration that these same pairs helped make (section 3 judges them",
+            "leave-one-out), so this checks the scan - candidates, ranking, words - more than the signals.",
+            "",
+            "| model scanned | made from | first in the list | its verdict | related entries | weighed | time | result |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in lin["rows"]:
+            L.append(
+                f"| {r['model']} | {r['parent'] or 'trained from scratch'} | {r['first'] or '-'} | "
+                f"{r['first_verdict'] or '-'} | {', '.join(r['related']) or 'none'} | {r['weighed']} | "
+                f"{r['seconds']:.2f} s | {'**PASS**' if r['pass'] else '**FAIL**'} |"
+            )
     return [*L, ""]
 
 
@@ -336,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_7b:
         results["7b"] = measure_7b(folder, cache)
+    if (found := measure_lineage()) is not None:
+        results["lineage"] = found
     results["targets"] = [{"what": w, "target": t, "measured": m, "pass": ok} for w, t, m, ok in target_rows(results)]
     path = bl.save_result("scan_library", results)
     print(f"wrote {path}")

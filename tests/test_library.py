@@ -65,6 +65,19 @@ def test_a_model_already_in_the_library_is_not_read_again(built):
     assert report.skipped == [DEMO["babyllama-tok105"]] and not report.added
 
 
+def test_a_large_build_writes_the_manifest_in_batches_and_always_at_the_end(built, tmp_path):
+    """A build of thousands of models must not rewrite the whole manifest after each one."""
+    source = Library.open(built[0])
+    entries = [source.probe(e) for e in source.entries], [source.fingerprint(e) for e in source.entries]
+    target = Library.open(tmp_path / "new", create=True)
+    with target.saves_deferred(every=3, seconds=3600):
+        for probe, fp in zip(*entries, strict=True):
+            target.add(probe, fp)
+            on_disk = len(Library.open(target.path))
+            assert on_disk == (3 if len(target) >= 3 else 0), (len(target), on_disk)
+    assert len(Library.open(target.path)) == 4  # the rest is written on the way out
+
+
 def test_export_and_import_move_the_whole_library_as_one_file(built, tmp_path):
     folder, lib, _, _ = built
     archive = lib.export(tmp_path / "library.zip")

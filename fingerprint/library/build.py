@@ -116,17 +116,18 @@ def build_library(
         show(BuildStep(reference, done, total, "skipped", "already in the library"))
     families = dict(todo)
     outcomes = _each(todo, opts, workers, budget) if ray is None else _each_on_ray(todo, ray, workers, budget)
-    for reference, outcome in outcomes:
-        done += 1
-        if isinstance(outcome, FingerprintError):
-            report.failed[reference] = outcome
-            show(BuildStep(reference, done, total, "failed", str(outcome)))
-            continue
-        entry = library.add(
-            outcome.probe, outcome.fingerprint, family=families[reference], declared_base=outcome.declared_base
-        )
-        report.added.append(entry)
-        show(BuildStep(reference, done, total, "added", entry.model))
+    with library.saves_deferred():
+        for reference, outcome in outcomes:
+            done += 1
+            if isinstance(outcome, FingerprintError):
+                report.failed[reference] = outcome
+                show(BuildStep(reference, done, total, "failed", str(outcome)))
+                continue
+            entry = library.add(
+                outcome.probe, outcome.fingerprint, family=families[reference], declared_base=outcome.declared_base
+            )
+            report.added.append(entry)
+            show(BuildStep(reference, done, total, "added", entry.model))
     return report
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -153,6 +154,21 @@ def name_in_library(reference: str) -> str:
     return f"{body}@{ref.pinned_sha}" if ref.pinned_sha else body
 
 
+class _DeferredSaves:
+    """When a library with deferred saves writes its manifest next: after ``every`` adds or ``seconds``."""
+
+    def __init__(self, every: int, seconds: float):
+        self.every, self.seconds = max(1, every), seconds
+        self.pending, self.last = 0, time.monotonic()
+
+    def due(self) -> bool:
+        self.pending += 1
+        return self.pending >= self.every or time.monotonic() - self.last >= self.seconds
+
+    def saved(self) -> None:
+        self.pending, self.last = 0, time.monotonic()
+
+
 class Library:
     """A library folder. ``Library.open(path)`` reads one; ``create=True`` starts an empty one there."""
 
@@ -161,6 +177,7 @@ class Library:
         self._entries = {e.key: e for e in entries}
         self.meta = dict(meta or {})
         self._lock = threading.Lock()
+        self._deferred: _DeferredSaves | None = None
 
     # ---- reading
     @classmethod
@@ -240,8 +257,23 @@ class Library:
         )
         with self._lock:
             self._entries[key] = entry
-            self._save()
+            if self._deferred is None or self._deferred.due():
+                self._save()
         return entry
+
+    @contextmanager
+    def saves_deferred(self, *, every: int = 50, seconds: float = 30.0) -> Iterator[None]:
+        """Within it, ``add`` writes the manifest only after ``every`` adds or ``seconds``, and once at the end: the
+        manifest holds every entry, so writing it after each add of a large build would cost the square of its
+        size. What a crash loses is entries whose files are written but not yet listed (a new build re-reads them
+        from the probe cache)."""
+        self._deferred = _DeferredSaves(every, seconds)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deferred = None
+                self._save()
 
     def remove(self, name: str) -> LibraryEntry | None:
         """Remove an entry (by key or model); the manifest first, then its files."""
@@ -256,6 +288,8 @@ class Library:
         return entry
 
     def _save(self) -> None:
+        if self._deferred is not None:
+            self._deferred.saved()
         self.meta.setdefault("created_at", _now())
         d = {
             "format": LIBRARY_FORMAT,
