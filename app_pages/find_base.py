@@ -119,8 +119,8 @@ if result is not None:
     if aside := set_aside_text(result):
         st.caption(aside)
     st.caption(FACTS_AGREE)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button(
+    downloads = st.container(horizontal=True)  # side by side; on a phone they wrap
+    downloads.download_button(
         "Download as CSV",
         verdicts_csv(rows),
         file_name="find-the-base.csv",
@@ -129,7 +129,7 @@ if result is not None:
         on_click="ignore",
         key="dl_scan_csv",
     )
-    c2.download_button(
+    downloads.download_button(
         "Download as JSON",
         scan_json(result),
         file_name="find-the-base.json",
@@ -139,7 +139,7 @@ if result is not None:
         key="dl_scan_json",
     )
     shown_result, library_path = result, not s.shared  # a shared server's folders stay private
-    c3.download_button(
+    downloads.download_button(
         "Download as HTML",
         lambda: scan_html(shown_result, library_path=library_path),  # built on the click: it inlines plotly.js
         file_name="find-the-base.html",
@@ -175,10 +175,14 @@ if result is not None:
     if params:
         base = app_base_url(st.context.url, URL_PATHS["find_base"])
         st.markdown(
-            f"Opens this page with `{params['model']}` filled in and scans it at once, against the library of the "
+            f"Opens this page with `{params['model']}` filled in and scans it at once against the library of the "
             "dashboard that opens it"
             + (", reading the declared base too" if "fetch" in params else "")
-            + ". A Hub model is pinned to the commit that was read, so the same weights are weighed."
+            + (
+                ". The demo models ship with the tool, so they are the same everywhere."
+                if params["model"].startswith("demo:")
+                else ". The model is pinned to the commit that was read, so the same weights are weighed."
+            )
         )
         st.code(share_url(base, URL_PATHS["find_base"], params), language=None, wrap_lines=True)
         if base is None:

@@ -5,6 +5,7 @@ evidence a click away, the downloads and the share link; a share link opened run
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -120,6 +121,22 @@ def test_a_hub_models_link_is_pinned_to_the_commit_read(demo_library, hub, monke
     assert "Closest known: stories260k - consistent with the same weights" in texts(at, "subheader")
     assert at.query_params["model"] == f"org/tiny@{sha}"  # the link now names the exact weights weighed
     assert texts(at, "code") == f"find-base?model=org/tiny@{sha}"
+
+
+def test_a_local_model_is_never_put_in_a_link(demo_library, monkeypatch, tmp_path):
+    monkeypatch.setenv("FINGERPRINT_LIBRARY", str(demo_library))
+    mine = tmp_path / "my-model.gguf"
+    shutil.copyfile(demo_paths()[1], mine)
+    at = open_link({"model": "demo:stories260k"})  # a link's scan first: the address bar carries it
+    assert at.query_params["model"] == "demo:stories260k"
+    at.text_input(key="w_find_typed").set_value(str(mine)).run()
+    at.button(key="run_scan").click().run()
+    settle(at)
+    assert not at.exception, at.exception
+    assert "Closest known: stories260k - consistent with a quantized copy" in texts(at, "subheader")
+    assert "Nothing to share as a link: my-model.gguf is a local file or folder" in texts(at, "info")
+    assert "model" not in at.query_params and not at.get("code")  # the earlier link is gone from the address bar
+    assert str(tmp_path) not in texts(at, "markdown", "caption", "info", "subheader")
 
 
 def test_a_share_link_while_a_scan_runs_starts_no_other(demo_library, monkeypatch):
