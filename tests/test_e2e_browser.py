@@ -258,6 +258,7 @@ def test_models_and_stress_test_read_on_a_phone_and_a_wide_screen(server, chromi
 
         sidebar_link(page, "Stress test").click()
         expect(page.get_by_role("heading", name="Stress test", exact=True)).to_be_visible()
+        assert "model=" not in page.url  # the scan's link stays with its page
         page.get_by_role("button", name="Run the stress test").click()
         expect(page.get_by_role("heading", name="Which signals survived")).to_be_visible()
         expect(page.locator(".js-plotly-plot").filter(has_text="Stress test of")).to_be_visible()
