@@ -17,14 +17,9 @@ from dashboard.lineage_runs import (
 from dashboard.navigation import PAGES
 from dashboard.panels import glossary, lineage_panel
 from dashboard.state import all_pairs_view, fingerprints, init_state, keep_widget_value, seed_widget
+from dashboard.verdict_view import show_verdict
 from fingerprint.compare import pair_matrix
-from fingerprint.present.evidence_figures import depth_figure, evidence_figure, moe_figure
-from fingerprint.present.evidence_words import (
-    evidence_explanation,
-    has_calibration,
-    probe_cost_text,
-    strength_text,
-)
+from fingerprint.present.evidence_words import probe_cost_text
 from fingerprint.present.formatting import human_bytes
 from fingerprint.present.labels import (
     ALL_PAIRS_NAMES,
@@ -41,21 +36,8 @@ from fingerprint.present.labels import (
 from fingerprint.present.sigma_figures import curves_figure, heatmap_figure, pair_figure
 from fingerprint.present.sigma_words import certainty_sentence, interval_words, pair_caveats, r_words, strength
 from fingerprint.present.signal_heatmap import signal_heatmap_figure
-from fingerprint.present.tables import (
-    find_verdict,
-    missing_pairs,
-    pairs_rows,
-    signal_matrix,
-    signal_rows_text,
-    verdict_rows,
-)
-from fingerprint.present.texts import (
-    NO_CALIBRATION_VERDICT,
-    PROBE_READS,
-    SIGMA_CAVEAT,
-    SIGMA_CAVEAT_WITH_EXAMPLES,
-    WHAT_IS_R,
-)
+from fingerprint.present.tables import find_verdict, missing_pairs, pairs_rows, signal_matrix, verdict_rows
+from fingerprint.present.texts import PROBE_READS, SIGMA_CAVEAT, SIGMA_CAVEAT_WITH_EXAMPLES, WHAT_IS_R
 from fingerprint.present.verdict_matrix import verdict_grid, verdict_matrix_figure
 
 init_state()
@@ -145,49 +127,6 @@ def compute_button(todo: list[tuple[str, str]], key: str, label: str) -> None:
 
 
 # ---------------------------------------------------------------- the answer for one pair
-
-
-def show_verdict(v) -> None:
-    """The verdict (always 'consistent with', never an accusation), how strong, why, what could not be checked,
-    then every signal against the unrelated background."""
-    icon = {True: ":material/link:", False: ":material/link_off:"}[v.related]
-    if v.verdict == "insufficient_data":
-        icon = ":material/help:"
-    with st.container(border=True):
-        st.subheader(f"{icon} Verdict: {v.sentence}", anchor=False)
-        st.markdown(f"**How strong:** {strength_text(v)}.")
-        if v.because:
-            st.markdown("**Why:**\n" + "\n".join(f"- {b}" for b in v.because))
-        st.markdown(
-            "**Could not be checked:**\n" + "\n".join(f"- {n}" for n in v.not_checked)
-            if v.not_checked
-            else "**Could not be checked:** nothing: every signal that applies was computed."
-        )
-        st.caption("Caveats: " + "; ".join(c.rstrip(".") for c in v.caveats) + ".")  # names keep their case
-    if not has_calibration() and v.verdict not in ("same_weights", "quantized_copy"):
-        st.info(NO_CALIBRATION_VERDICT, icon=":material/info:")
-    st.plotly_chart(evidence_figure(v), width="stretch", theme=None, key="evidence")
-    st.caption(evidence_explanation())
-    depth = depth_figure(v)
-    if depth is not None:
-        m = v.signals["depth"].detail["matrix"]
-        differ = len(m) != len(m[0])
-        with st.expander(
-            "Layer-by-layer alignment" + (" (the models have different depths)" if differ else ""),
-            expanded=differ,
-            icon=":material/grid_on:",
-        ):
-            st.plotly_chart(depth, width="stretch", theme=None, key="depth")
-            st.caption(
-                "Every layer of one model against every layer of the other. A copy or a fine-tune lights up "
-                "the diagonal; a model with layers removed or added shows a path that skips; unrelated models "
-                "show no pattern."
-            )
-    moe = moe_figure(v)
-    if moe is not None:
-        st.plotly_chart(moe, width="stretch", theme=None, key="moe")
-    with st.expander("Every number, as a table", icon=":material/table:"):
-        st.dataframe(signal_rows_text(v), hide_index=True, width="stretch")
 
 
 def pair_answer(ka: str, kb: str) -> None:

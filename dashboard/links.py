@@ -11,6 +11,11 @@ No streamlit here (``dashboard.address_bar`` reads and writes the address bar). 
   pair    ``i,j``: 0-based positions in ``models`` of the pair view's two models (optional)
   signal  what "All pairs" shows: ``verdict``, a lineage signal (``elementwise``, ``awm``, ``vectors``, ``depth``) or
           ``sigma`` (optional: without it, the verdicts once there are any, the σ-curves before)
+
+Find the base (``/find-base``) has a link of its own, which scans one model against the library of the dashboard
+that opens it:
+  model   the reference, as in ``models`` (a pinned Hub model or ``demo:<name>``; never a local path)
+  fetch   ``1``: also read the declared base when the library does not have it (optional)
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from fingerprint.demo import demo_reference
+from fingerprint.errors import FingerprintError
 from fingerprint.present.labels import ALL_PAIRS_VIEWS
 from fingerprint.present.ordering import ORDERS
+from fingerprint.reference import parse_reference
 from fingerprint.result import Fingerprint
 
 LINK_KEYS = ("models", "role", "order", "view", "pair", "signal")
+SCAN_LINK_KEYS = ("model", "fetch")
 VIEWS = ("normalised", "raw")
 _ROLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -107,16 +115,50 @@ def parse_link(params: Mapping[str, str | list[str]]) -> tuple[LinkView | None, 
     return v, problems
 
 
-def link_signature(params: Mapping[str, str | list[str]]) -> tuple[tuple[str, str], ...]:
-    """What identifies a link among query parameters (others, e.g. ``embed``, are ignored)."""
+def link_signature(
+    params: Mapping[str, str | list[str]], keys: tuple[str, ...] = LINK_KEYS
+) -> tuple[tuple[str, str], ...]:
+    """What identifies a link among query parameters (others, e.g. ``embed``, are ignored): a Compare link's
+    ``keys``, or Find the base's (``SCAN_LINK_KEYS``)."""
     out = []
-    for k in LINK_KEYS:
+    for k in keys:
         v = params.get(k)
         if isinstance(v, list):
             v = v[-1] if v else None
         if v not in (None, ""):
             out.append((k, str(v)))
     return tuple(out)
+
+
+def scan_reference(key: str, scanned_model: str) -> str | None:
+    """The reference a Find the base link carries for the model scanned under session ``key`` (``scanned_model``:
+    the scan's name for it, a Hub model pinned as ``org/name@<commit read>``), or None for a local file or
+    folder (meaningless elsewhere). A demo model becomes ``demo:<name>``."""
+    demo = demo_reference(key)
+    if demo is not None:
+        return demo
+    try:
+        ref = parse_reference(key)
+    except FingerprintError:
+        return None
+    if ref.kind != "hub":
+        return None
+    body, _, revision = scanned_model.rpartition("@")
+    return scanned_model if body and _SHA_RE.match(revision) else key
+
+
+def scan_link_params(reference: str, fetch: bool) -> dict[str, str]:
+    """The query parameters of a Find the base link."""
+    return {"model": reference, "fetch": "1"} if fetch else {"model": reference}
+
+
+def parse_scan_link(params: Mapping[str, str | list[str]]) -> tuple[str, bool] | None:
+    """(model, fetch the declared base) from a Find the base link's query parameters; None without ``model``."""
+    found = dict(link_signature(params, SCAN_LINK_KEYS))
+    model = found.get("model", "").strip()
+    if not model:
+        return None
+    return model, found.get("fetch", "").strip().lower() in ("1", "true", "yes")
 
 
 def app_base_url(context_url: str | None, page_url_path: str = "") -> str | None:

@@ -13,6 +13,7 @@ nothing is global but the fingerprint cache on disk):
   signal, signal_picked: what Compare's "All pairs" shows, and whether the visitor (or a link) chose it
   verdicts, probes, lineage_failed, verdicts_auto: the lineage evidence (dashboard/lineage_runs.py)
   link_applied, view_sig, link_adopt, link_notes: share-link bookkeeping (dashboard/address_bar.py)
+  scan_result, scan_of, scan_error, scan_note, scan_link_applied: Find the base (dashboard/scan_runs.py)
 
 A model key is the reference as typed, except demo models (their absolute path, also for ``demo:<name>``)
 and uploads (the saved file's path).

@@ -149,14 +149,20 @@ def test_scan_names_the_closest_known_model_and_writes_json(tmp_path, capsys):
     lib = str(tmp_path / "lib")
     assert main(["library", "add", STORIES, BABY_A, BABY_B, "--library", lib, "-q"]) == 0
     capsys.readouterr()
-    out_json = tmp_path / "scan.json"
-    assert main(["scan", GGUF, "--library", lib, "--json", str(out_json)]) == 0
+    out_json, out_html = tmp_path / "scan.json", tmp_path / "scan.html"
+    assert main(["scan", GGUF, "--library", lib, "--json", str(out_json), "--html", str(out_html)]) == 0
     out = capsys.readouterr().out
     assert "Closest known: stories260k - consistent with a quantized copy" in out
     assert "declares nothing - closest known: stories260k" in out
     data = json.loads(out_json.read_text())
     assert data["closest"] == "stories260k" and data["top"][0]["model"] == "stories260k"
     assert data["declared"]["outcome"] == "none_declared" and str(tmp_path) not in out_json.read_text()
+    page = out_html.read_text()  # the same answer as one page, with the evidence of every candidate
+    assert page.startswith("<!DOCTYPE html>") and "<h1>Find the base: stories260k-q8_0.gguf</h1>" in page
+    assert "Closest known: stories260k - consistent with a quantized copy" in page
+    assert page.count("Lineage evidence: ") == len(data["top"]) and str(tmp_path) not in page
+    assert main(["scan", GGUF, "--library", lib, "--html", str(tmp_path / "no" / "such" / "folder.html")]) == 2
+    assert "cannot write" in capsys.readouterr().err
     assert main(["scan", GGUF, "--library", lib, "--max-candidates", "1", "--json", str(out_json)]) == 0
     data = json.loads(out_json.read_text())
     assert data["weighed"] == 1 and data["closest"] == "stories260k" and len(data["set_aside"]["entries"]) == 2

@@ -91,6 +91,25 @@ def test_share_link_round_trip():
     assert parse_link({"role": "k"}) == (None, [])
 
 
+def test_find_the_base_link_carries_one_pinned_model_never_a_local_path(tmp_path):
+    from dashboard.links import SCAN_LINK_KEYS, link_signature, parse_scan_link, scan_link_params, scan_reference
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert scan_reference("org/model", f"org/model@{sha}") == f"org/model@{sha}"  # pinned to the commit read
+    assert scan_reference("org/repo/m.gguf@main", f"org/repo/m.gguf@{sha}") == f"org/repo/m.gguf@{sha}"
+    assert scan_reference(demo_paths()[1], "stories260k-q8_0.gguf") == "demo:stories260k-q8_0.gguf"
+    mine = tmp_path / "org@0123456789abcdef0123456789abcdef01234567"  # a folder named like a pinned model
+    mine.mkdir()
+    assert scan_reference(str(mine), mine.name) is None and scan_reference("/no/such/model", "model") is None
+
+    params = scan_link_params(f"org/model@{sha}", fetch=True)
+    assert params == {"model": f"org/model@{sha}", "fetch": "1"} and parse_scan_link(params) == (params["model"], True)
+    assert parse_scan_link({"model": " demo:stories260k "}) == ("demo:stories260k", False)
+    assert parse_scan_link({"models": "a/b"}) is None and parse_scan_link({"model": ""}) is None
+    assert link_signature({**params, "role": "k"}, SCAN_LINK_KEYS) == (("model", params["model"]), ("fetch", "1"))
+    assert link_signature(params) == ()  # not a Compare link
+
+
 # ---------------------------------------------------------------- settings, shared mode, uploads
 
 

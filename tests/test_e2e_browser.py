@@ -233,10 +233,32 @@ def test_models_and_stress_test_read_on_a_phone_and_a_wide_screen(server, chromi
         page.get_by_role("button", name="Find the base").click()
         answer = page.get_by_role("heading", name="Closest known: stories260k - consistent with a quantized copy")
         expect(answer).to_be_visible()
-        reads_at_both_widths(page, "find-base")
+        # the closest candidate's evidence below the table, as Compare shows a pair's; then the scan's share link
+        expect(page.get_by_role("combobox", name="Evidence for")).to_be_visible()
+        expect(page.get_by_role("heading", name="Verdict: consistent with a quantized copy")).to_be_visible()
+        expect(page.locator(".js-plotly-plot").filter(has_text="Lineage evidence")).to_be_visible()
+        expect(page.get_by_role("heading", name="Share link")).to_be_visible()
+        link = page.get_by_test_id("stCode").filter(has_text="find-base?model=").inner_text().strip()
+        assert link == f"{server.url.rstrip('/')}/find-base?model=demo:stories260k-q8_0.gguf", link
+        assert urllib.parse.unquote(page.url) == link  # the address bar is the link of the scan shown
+        reads_at_both_widths(page, "find-base", answer)
+        with page.expect_download(timeout=TIMEOUT_MS) as info:  # the page is built on the click
+            page.get_by_role("button", name="Download as HTML").click()
+        report = Path(info.value.path()).read_text(encoding="utf-8")
+        assert info.value.suggested_filename == "find-the-base.html"
+        assert "<h1>Find the base: stories260k-q8_0.gguf</h1>" in report and "Lineage evidence: " in report
+        # the link in a fresh browser: the model filled in and scanned, with nothing clicked
+        other, fresh = new_page(chromium)
+        try:
+            fresh.goto(link)
+            again = fresh.get_by_role("heading", name="Closest known: stories260k - consistent with a quantized copy")
+            expect(again).to_be_visible()
+        finally:
+            other.close()
 
         sidebar_link(page, "Stress test").click()
         expect(page.get_by_role("heading", name="Stress test", exact=True)).to_be_visible()
+        assert "model=" not in page.url  # the scan's link stays with its page
         page.get_by_role("button", name="Run the stress test").click()
         expect(page.get_by_role("heading", name="Which signals survived")).to_be_visible()
         expect(page.locator(".js-plotly-plot").filter(has_text="Stress test of")).to_be_visible()

@@ -20,7 +20,8 @@ from fingerprint.demo import demo_paths
 from fingerprint.library.build import build_library, read_model
 from fingerprint.library.scan import ScanStep, facts_match, scan
 from fingerprint.library.store import Library
-from fingerprint.present.scan_words import declared_text, scan_json, scan_text
+from fingerprint.present.scan_report import scan_html
+from fingerprint.present.scan_words import closest_text, declared_text, scan_json, scan_text
 
 DEMO = {Path(p).name: p for p in demo_paths()}
 DECLARED = {  # declared Hub ids -> the local folders they stand for here
@@ -271,6 +272,36 @@ def test_the_exports_name_models_without_local_paths(world):
     text = scan_text(result)
     for out in (text, scan_json(result)):
         assert str(folder.parent) not in out  # where the user keeps their models stays private
+
+
+def test_the_html_page_has_the_answer_every_candidate_and_each_ones_evidence(world, tmp_path):
+    folder, models = world
+    result = _scan(models["stories-finetune"], folder)
+    page = scan_html(result)
+    assert "<h1>Find the base: stories-finetune</h1>" in page and result.revision in page
+    assert closest_text(result) in page and "declares karpathy/stories260K" in page
+    assert "A verdict is evidence, never proof" in page
+    weighed = [m for m in result.best if m.verdict is not None]
+    assert len(weighed) == 3 and all(f"<td>{m.entry.model}</td>" in page for m in weighed)
+    # each candidate's verdict in words and its evidence panel, the strongest first; plotly.js inlined once
+    heads = [f"<h3>stories-finetune vs {m.entry.model}: {m.verdict.sentence}</h3>" for m in weighed if m.verdict]
+    assert all(h in page for h in heads) and page.index(heads[0]) < page.index(heads[1]) < page.index(heads[2])
+    assert page.count("Lineage evidence: ") == 3 and page.count("* plotly.js v") == 1
+    one = scan_html(result, max_figures=1)  # a bounded number of figures; the text of every candidate stays
+    assert one.count("Lineage evidence: ") == 1 and all(h in one for h in heads)
+    assert "Figures for the first 1 of 3 candidates" in one
+    # the library by its name, unless its path is asked for; nowhere the folder where the models are kept
+    assert str(folder.parent) not in page and "<code>library</code>" in page
+    assert f"<code>{folder}</code>" in scan_html(result, library_path=True)
+    # an error that quotes a file of the library names it without the server's path
+    mine = tmp_path / "server-library"
+    shutil.copytree(folder, mine)
+    gguf = Library.open(mine).find("stories260k-q8_0.gguf")
+    assert gguf is not None
+    (mine / gguf.probe).unlink()
+    broken = _scan(models["stories-finetune"], mine)
+    assert str(mine) in next(m.error or "" for m in broken.matches if m.verdict is None)
+    assert str(mine) not in scan_html(broken) and str(tmp_path) not in scan_html(broken)
 
 
 def test_a_damaged_entry_is_reported_and_the_others_are_weighed(world, tmp_path):

@@ -57,6 +57,11 @@ def register(
         "model takes about a second)",
     )
     s.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write the result as one self-contained HTML page, with each candidate's evidence",
+    )
+    s.add_argument(
         "--fetch-declared",
         action="store_true",
         help="when the model declares a base that is not in the library, read that base too and weigh it",
@@ -289,6 +294,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace, options: OptionsFor) -> int:
+    from ..present.scan_report import scan_html
     from ..present.scan_words import scan_json, scan_text
     from .scan import scan
 
@@ -317,10 +323,12 @@ def _scan(args: argparse.Namespace, options: OptionsFor) -> int:
         cancel.set()
         raise
     print(scan_text(result))
-    if args.json:
+    for path, write in ((args.json, scan_json), (args.html, scan_html)):
+        if not path:
+            continue
         try:
-            Path(args.json).write_text(scan_json(result), encoding="utf-8")
+            Path(path).write_text(write(result), encoding="utf-8")
         except OSError as exc:
-            print(f"error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     return 0

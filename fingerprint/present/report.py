@@ -39,18 +39,20 @@ th{background:#f3f3f3}.caveat{background:#fff4e5;border-left:4px solid #f0a020;p
 """
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def html_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A table whose cells are already HTML (escape the text before)."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _items(title: str, items: Sequence[str]) -> str:
+def html_items(title: str, items: Sequence[str]) -> str:
+    """A titled list of plain texts (escaped here); '' when there is none."""
     return f"<p><b>{title}</b></p><ul>" + "".join(f"<li>{escape(x)}</li>" for x in items) + "</ul>" if items else ""
 
 
-def _figure(fig: go.Figure, *, with_plotlyjs: bool = False) -> str:
+def figure_html(fig: go.Figure, *, with_plotlyjs: bool = False) -> str:
+    """A figure as a fragment of the page; plotly.js itself only ``with_plotlyjs`` (once per page, inlined)."""
     html: str = fig.to_html(include_plotlyjs=with_plotlyjs, full_html=False)
     return html
 
@@ -76,28 +78,37 @@ def html_report(
         _heading(len(fps)),
         _models_section(fps, names, failures, local_paths),
         f"<h2>Correlation matrix: {escape(score_label(role))}</h2>",
-        _figure(heatmap_figure(fps, role, order, names, pairs), with_plotlyjs=True),
+        figure_html(heatmap_figure(fps, role, order, names, pairs), with_plotlyjs=True),
         _pairs_section(fps, names, pairs, max_pairs),
         "<h2>σ-curves</h2>",
-        _figure(curves_figure(fps, normalise=True, names=names)),
-        _figure(curves_figure(fps, normalise=False, names=names)),
+        figure_html(curves_figure(fps, normalise=True, names=names)),
+        figure_html(curves_figure(fps, normalise=False, names=names)),
         lineage_section(verdicts, stress, max_evidence_figures),
-        _items("What the words mean", [f"{t}: {m}." for t, m in GLOSSARY.items()]),
+        html_items("What the words mean", [f"{t}: {m}." for t, m in GLOSSARY.items()]),
         f"<p class='small'>Role: {escape(role_label(role))}. Order: {escape(order)}. The fingerprints (with provenance) are in "
         "the JSON export of the same session.</p>",
     ]
+    return html_page(TITLE, sections)
+
+
+def html_page(title: str, sections: Iterable[str]) -> str:
+    """A whole page: the title (plain text), the report's style, the sections (HTML) that are not empty."""
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{TITLE}</title><style>{CSS}</style></head><body>\n"
-        + "\n".join(s for s in sections if s)
-        + "\n</body></html>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{CSS}</style></head>"
+        "<body>\n" + "\n".join(s for s in sections if s) + "\n</body></html>"
     )
 
 
-def _heading(n_models: int) -> str:
+def generated_text() -> str:
+    """When and by what a page was made, e.g. 'Generated 2026-05-01 12:00 UTC by llm-fingerprint 0.9.'"""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"Generated {when} by llm-fingerprint {__version__}."
+
+
+def _heading(n_models: int) -> str:
     return (
         f"<h1>{TITLE}</h1>\n"
-        f"<p class='small'>Generated {escape(when)} by llm-fingerprint {escape(__version__)}. {n_models} models. "
+        f"<p class='small'>{escape(generated_text())} {n_models} models. "
         f"Method: HonestAGI, <a href='{PAPER_URL}'>arXiv 2507.03014</a> ({escape(PAPER_STATUS)})</p>\n"
         f"<p>{escape(WHAT_IS_R)}</p>\n"
         f"<div class='caveat'><b>What this can and cannot show.</b> {escape(SIGMA_CAVEAT_WITH_EXAMPLES)}</div>"
@@ -130,7 +141,7 @@ def _models_section(
         ]
         for fp, name in zip(fps, names, strict=True)
     ]
-    out = "<h2>Models</h2>" + _table(header, rows)
+    out = "<h2>Models</h2>" + html_table(header, rows)
     if failures:
         out += "<h3>Models that could not be fingerprinted</h3><ul>" + "".join(
             f"<li>{escape(f)}</li>" for f in failures
@@ -175,7 +186,7 @@ def _pairs_section(
         "layers",
         "caveats",
     ]
-    return out + _table(header, cells)
+    return out + html_table(header, cells)
 
 
 def lineage_section(verdicts: Sequence[Verdict], stress: StressReport | None, max_figures: int = 24) -> str:
@@ -189,22 +200,24 @@ def lineage_section(verdicts: Sequence[Verdict], stress: StressReport | None, ma
                 f"<p class='small'>Figures for the first {max_figures} of {len(verdicts)} pairs; the text "
                 "of every pair follows, and the lineage JSON export has every number.</p>"
             )
-    parts += [_verdict_section(v, with_figures=k < max_figures) for k, v in enumerate(verdicts)]
+    parts += [verdict_section(v, with_figures=k < max_figures) for k, v in enumerate(verdicts)]
     if stress is not None and stress.rows:
         parts.append(_stress_section(stress))
     return "\n".join(parts)
 
 
-def _verdict_section(v: Verdict, *, with_figures: bool) -> str:
+def verdict_section(v: Verdict, *, with_figures: bool) -> str:
+    """One pair's verdict: its sentence, how strong, why, what could not be checked, its caveats, and (when
+    ``with_figures``) the evidence panel, the layer alignment and the MoE figure it has."""
     parts = [
         f"<h3>{escape(v.a)} vs {escape(v.b)}: {escape(v.sentence)}</h3>",
         f"<p class='small'>{escape(strength_text(v))}</p>",
-        _items("Why:", v.because),
-        _items("Could not be checked:", v.not_checked),
+        html_items("Why:", v.because),
+        html_items("Could not be checked:", v.not_checked),
         "<div class='caveat'><b>Caveats.</b><ul>" + "".join(f"<li>{escape(c)}</li>" for c in v.caveats) + "</ul></div>",
     ]
     if with_figures:
-        parts += [_figure(fig) for fig in (evidence_figure(v), depth_figure(v), moe_figure(v)) if fig is not None]
+        parts += [figure_html(fig) for fig in (evidence_figure(v), depth_figure(v), moe_figure(v)) if fig is not None]
     return "\n".join(p for p in parts if p)
 
 
@@ -218,7 +231,7 @@ def _stress_section(stress: StressReport) -> str:
     rows = stress_rows(stress)
     parts = [f"<h2>Stress test of {escape(stress.model)}</h2>"]
     parts += [f"<p>{escape(plain(p))}</p>" for p in STRESS_EXPLANATION.split("\n\n")]
-    parts.append(_figure(stress_figure(stress)))
-    parts.append(_table([escape(h) for h in rows[0]], [[_stress_cell(h, x) for h, x in r.items()] for r in rows]))
+    parts.append(figure_html(stress_figure(stress)))
+    parts.append(html_table([escape(h) for h in rows[0]], [[_stress_cell(h, x) for h, x in r.items()] for r in rows]))
     parts += [f"<p class='small'>{escape(n)}</p>" for n in stress.notes]
     return "\n".join(parts)

@@ -17,6 +17,10 @@ from .formatting import number_or_na
 from .terminal_text import text_table
 
 NO_KNOWN_BASE = "no known base matches"
+FACTS_AGREE = (
+    "facts agree: how far the library model's shapes, depth and vocabulary agree with this one's (0 to 1); the "
+    "verdict rests on the weights alone."
+)
 # the evidence a scan row shows: the decisive signals, then the weaker ones
 _EVIDENCE = {"elementwise": "weights r", "awm": "AWM", "moe": "MoE", "vectors": "norms r", "sigma": "σ r"}
 
@@ -68,6 +72,25 @@ def declared_text(check: DeclaredCheck) -> str:
     if check.outcome != "consistent" or (c is not None and c.entry.model not in declared_models):
         text += f"; {closest}"
     return text
+
+
+def revision_text(revision: str) -> str:
+    """Which weights were read: 'Hub commit <sha>', or 'content hash sha256:<hex> (a local model)'."""
+    if revision.startswith("sha256:"):
+        return f"content hash {revision} (a local model)"
+    if len(revision) == 40 and all(c in "0123456789abcdef" for c in revision):
+        return f"Hub commit {revision}"
+    return revision
+
+
+def with_evidence(result: ScanResult) -> tuple[ScanMatch, ...]:
+    """The candidates of the table (``scan_rows``) that have a verdict, in its order: the strongest first."""
+    return tuple(m for m in result.best if m.verdict is not None)
+
+
+def candidate_label(m: ScanMatch) -> str:
+    """A candidate in a list: 'stories260k (quantized copy)'."""
+    return f"{m.entry.model} ({_relation(m.verdict)})" if m.verdict is not None else f"{m.entry.model} (not weighed)"
 
 
 def _evidence(v: Verdict) -> str:

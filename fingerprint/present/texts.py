@@ -27,6 +27,12 @@ SIGMA_CAVEAT_WITH_EXAMPLES = (
     "Llama-2-7B and deepseek-llm-7b score about 0.91)."
 )
 
+VERDICT_NOT_PROOF = (
+    "A verdict is evidence, never proof: it says what the weights are consistent with. A related verdict does not "
+    "prove that one model was made from the other, 'no evidence' does not prove that it was not, and a library "
+    "only knows the models someone added to it: the true base may not be among them."
+)
+
 WHAT_IS_R = (
     "Each number is a Pearson correlation r between two models' σ-curves (per layer, the standard deviation of "
     "an attention weight matrix), averaged over the projections both models have (Q, K, V, O). r = 1: the curves "
