@@ -16,6 +16,7 @@ weighed and added when asked.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -26,6 +27,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
 from ..errors import Cancelled, FingerprintError
 from ..fingerprinting import Options, Progress
@@ -394,7 +397,10 @@ def _weigh_all(
             report(ScanStep("weighing", next(started), len(picked), match.entry.model))
         return _weigh(model, library, match)
 
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="scan") as pool:
+    # each verdict on its own core: BLAS's own threads on top would oversubscribe the cores (measured: slower than
+    # one verdict at a time)
+    blas = threadpool_limits(limits=1, user_api="blas") if workers > 1 else contextlib.nullcontext()
+    with blas, ThreadPoolExecutor(max(1, workers), thread_name_prefix="scan") as pool:
         done = list(pool.map(weigh, picked))
     return {m.entry.key: w for m, w in zip(picked, done, strict=True) if w is not None}
 
