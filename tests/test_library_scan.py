@@ -125,6 +125,8 @@ def test_a_derivative_finds_its_parent_first(world, derivative, parent, relation
     first = result.matches[0]
     assert first.entry.model == parent and first.related and first.verdict is not None
     assert first.verdict.verdict in relations and first.verdict.strength > 0.9
+    if first.verdict.verdict == "fine_tune":  # what "light" means is said, not left to guess
+        assert any("light training, the weights moved little" in b for b in first.verdict.because)
     assert result.closest is first and f"Closest known: {parent} - consistent with" in scan_text(result)
     # the model's own relatives rank above everything unrelated; the babyllamas are related to no stories model
     kin = {"stories260k", "stories260k-q8_0.gguf"} if parent == "stories260k" else {parent}

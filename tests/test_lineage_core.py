@@ -795,3 +795,41 @@ def test_a_probe_without_vocabulary_is_recognised_in_new_and_cached_words():
     assert tokens_are_numbers(f"model.gguf metadata: {NUMBERED_TOKENS}")
     assert tokens_are_numbers("none: token ids stand in for tokens (assumes the same tokenizer)")  # cached probes
     assert not tokens_are_numbers("tokenizer.json")
+
+
+def _moe_upcycle(folder: Path, experts: int = 4) -> Path:
+    """stories260k upcycled to a Mixtral-layout MoE, as upcycling starts: every expert a copy of the dense MLP plus a
+    little noise, a new router; the attention weights untouched."""
+    g = np.random.default_rng(11)
+    dense = load_file(str(STORIES / "model.safetensors"))
+    config = json.loads((STORIES / "config.json").read_text())
+    out: dict[str, np.ndarray] = {}
+    for name, w in dense.items():
+        m = re.match(r"model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight", name)
+        if m is None:
+            out[name] = w
+            continue
+        layer, part = m.groups()
+        mixtral = {"gate": "w1", "down": "w2", "up": "w3"}[part]
+        prefix = f"model.layers.{layer}.block_sparse_moe"
+        for e in range(experts):
+            noisy = w + 0.02 * w.std() * g.standard_normal(w.shape)
+            out[f"{prefix}.experts.{e}.{mixtral}.weight"] = noisy
+        out[f"{prefix}.gate.weight"] = 0.02 * g.standard_normal((experts, config["hidden_size"]))
+    config = {
+        **config,
+        "architectures": ["MixtralForCausalLM"],
+        "model_type": "mixtral",
+        "num_local_experts": experts,
+        "num_experts_per_tok": 2,
+    }
+    return _write_model(folder, out, config)
+
+
+def test_an_moe_upcycle_against_a_quantized_copy_of_its_parent_is_an_upcycle_not_a_copy(tmp_path):
+    """Dense versus MoE is an architecture change no quantization makes: it outranks the quantized-copy rule."""
+    moe = _moe_upcycle(tmp_path / "stories-moe")
+    for parent in (STORIES_Q8, STORIES):
+        v = _verdict(moe, parent)
+        assert v.verdict == "moe_upcycle" and v.related, (parent.name, v.verdict, v.because)
+        assert any("MoE" in c or "experts" in c for c in v.caveats + v.because), v.caveats

@@ -2,7 +2,8 @@
 
 Rules, strongest evidence first (thresholds from the calibration's unrelated pairs):
 - weights equal at identical positions (r >= 0.9999): same weights, or a quantized copy
-  when the values differ by more than rounding to 16 bits would explain;
+  when the values differ by more than rounding to 16 bits would explain - never when the architectures differ
+  (dense versus MoE, another depth or width): no copy makes one from the other;
 - r high but short of that in a quantized format: quantized copy;
 - element-wise r above every unrelated pair: fine-tune (or a depth/width derivative when the
   depths or widths differ; an MoE upcycle when one model is MoE and the experts match);
@@ -153,12 +154,15 @@ def decide(
     el = signals.get("elementwise")
     el_r, awm_cka, moe_r = _measured(el), _measured(signals.get("awm")), _measured(signals.get("moe"))
     shape_change = depths[0] != depths[1] or (widths[0] and widths[1] and widths[0] != widths[1])
+    # no copy, quantized or not, turns a dense model into an MoE or changes its depth or width: such pairs are never
+    # "the same weights" or "a quantized copy", whatever the file formats and however alike the shared tensors
+    architecture_change = shape_change or moe[0] != moe[1]
     quantized = any(f in QUANTIZED_FORMATS for f in formats)
     because: list[str] = []
     verdict: Relation | None = None
     strength = 0.5
 
-    if el is not None and el_r is not None and not shape_change:
+    if el is not None and el_r is not None and not architecture_change:
         rel_diff = el.detail.get("relative_difference")
         lowest = el.detail.get("min", el_r)
         n_el = len(calibration.unrelated.get("elementwise", []))
@@ -179,6 +183,11 @@ def decide(
         light = el_r >= FINE_TUNE_R
         verdict = "depth_width_derivative" if shape_change else "fine_tune" if light else "same_lineage"
         because.append(f"weights at identical positions correlate r = {el_r:.3f}, above every unrelated pair")
+        if light and not shape_change:
+            because.append(
+                f"r >= {FINE_TUNE_R}: light training, the weights moved little - a fine-tune, or continued "
+                "pre-training short enough to move them as little (the weights alone cannot tell these apart)"
+            )
         if not light and not shape_change:
             because.append(
                 f"r < {FINE_TUNE_R}: more than a light fine-tune (long training, or weights permuted/rescaled)"
@@ -221,6 +230,11 @@ def decide(
     if shape_change:
         caveats.append(
             f"the models differ in shape ({depths[0]} vs {depths[1]} layers, width {widths[0]} vs {widths[1]})"
+        )
+    if moe[0] != moe[1]:
+        caveats.append(
+            f"the models differ in architecture: {a if moe[0] else b} is an MoE (experts), {b if moe[0] else a} is "
+            "dense; no copy makes one from the other"
         )
     caveats += notes
     return Verdict(
