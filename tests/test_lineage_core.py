@@ -32,6 +32,7 @@ from fingerprint.lineage.signals import SIGNAL_ORDER, Signal, missing
 from fingerprint.lineage.transforms import permute_heads, scale_qk
 from fingerprint.lineage.verdict import RELATED, decide
 from fingerprint.lineage.vocab import normalise, pick_tokens, rank, read_vocabulary
+from fingerprint.present.evidence_words import relation_short
 from fingerprint.store import Store
 from fingerprint.tensor_names import MATRIX_ROLES
 
@@ -833,3 +834,37 @@ def test_an_moe_upcycle_against_a_quantized_copy_of_its_parent_is_an_upcycle_not
         v = _verdict(moe, parent)
         assert v.verdict == "moe_upcycle" and v.related, (parent.name, v.verdict, v.because)
         assert any("MoE" in c or "experts" in c for c in v.caveats + v.because), v.caveats
+
+
+def _stories_gguf(path: Path, qtype, noise: float) -> Path:
+    """stories260k's weights, plus ``noise`` times each tensor's spread in noise (0: none), written as llama.cpp's
+    converter writes a GGUF of type ``qtype``."""
+    from layouts.base import Layout
+
+    g = np.random.default_rng(5)
+    weights = {
+        k: (v + noise * v.std() * g.standard_normal(v.shape)).astype(np.float32) if v.ndim == 2 else v
+        for k, v in load_file(str(STORIES / "model.safetensors")).items()
+    }
+    config = json.loads((STORIES / "config.json").read_text())
+    layout = Layout("stories260k", config, weights, {i: {} for i in range(config["num_hidden_layers"])})
+    return write_gguf(layout, path, qtype=qtype)
+
+
+@pytest.mark.parametrize("qtype", [Q.Q8_0, Q.Q4_0])
+def test_a_fine_tune_seen_through_a_quantized_copy_is_named_so_and_a_plain_copy_stays_a_copy(tmp_path, qtype):
+    """A quantized copy is as close to the weights as the format's own rounding of them; a GGUF of a fine-tune is
+    farther, and is a fine-tune seen through a quantized copy, not a quantized copy."""
+    copy = _verdict(STORIES, _stories_gguf(tmp_path / "copy.gguf", qtype, 0.0))
+    assert copy.verdict == "quantized_copy" and copy.qualifier == "", (copy.verdict, copy.because)
+    rounding = copy.signals["elementwise"].detail
+    assert rounding["rounding_type"] == qtype.name
+    assert rounding["rounding_r"] == pytest.approx(copy.signals["elementwise"].value, abs=2e-4)
+
+    tuned = _verdict(STORIES, _stories_gguf(tmp_path / "tune.gguf", qtype, 0.1))
+    assert tuned.verdict == "fine_tune" and tuned.related, (tuned.verdict, tuned.because)
+    assert tuned.qualifier == "seen through a quantized copy"
+    assert tuned.sentence.endswith(", seen through a quantized copy")
+    assert any("the weights changed before they were quantized" in b for b in tuned.because)
+    assert tuned.to_json()["qualifier"] == "seen through a quantized copy"
+    assert relation_short(tuned) == "fine-tune (via a quantized copy)" and relation_short(copy) == "quantized copy"

@@ -124,3 +124,21 @@ def apply_fp8_scale(x: np.ndarray, scale: np.ndarray, first_row: int, shape: tup
 def _block_size(n: int, blocks: int) -> int:
     """Block edge along one axis: FP8_BLOCK when it fits, else n / blocks."""
     return FP8_BLOCK if math.ceil(n / FP8_BLOCK) == blocks else math.ceil(n / blocks)
+
+
+def requantized(x: np.ndarray, dtype: str) -> np.ndarray | None:
+    """Float rows ``x`` rounded as a GGUF file of type ``dtype`` rounds them (quantized, then dequantized, by the
+    gguf library's reference quantizer): what a quantized copy of these very weights would hold. None for a type
+    the gguf library cannot quantize (K-quants, IQ types) or rows that are not whole blocks."""
+    try:
+        qtype = gguf_type(dtype)
+    except KeyError:
+        return None
+    block = GGML_QUANT_SIZES[qtype][0]
+    if x.ndim != 2 or x.shape[1] % block:
+        return None
+    try:
+        blocks = gguf_quants.quantize(np.ascontiguousarray(x, dtype=np.float32), qtype)
+        return np.asarray(gguf_quants.dequantize(blocks, qtype), dtype=np.float32).reshape(x.shape)
+    except (NotImplementedError, ValueError):
+        return None

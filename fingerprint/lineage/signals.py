@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..formats.dtypes import requantized
 from .measures import (
     HiddenAlignment,
     align_hidden,
@@ -333,9 +334,26 @@ def awm_signal(
     return Signal("awm", value, True, None, detail)
 
 
+def _rounding_r(sa: RowSample, sb: RowSample, x: np.ndarray, y: np.ndarray) -> tuple[float, str] | None:
+    """When one side was read from a quantized GGUF type and the other from plain floats: the r between the plain
+    rows and those very rows rounded the quantized side's way (what a quantized copy of them would score), and the
+    type. None otherwise (both quantized, neither, or a type the gguf library cannot quantize)."""
+    quantized = [
+        (s.encoding.removeprefix("gguf:"), other) for s, other in ((sa, y), (sb, x)) if s.encoding.startswith("gguf:")
+    ]
+    if len(quantized) != 1:
+        return None
+    dtype, plain = quantized[0]
+    rounded = requantized(plain, dtype)
+    r = centred_pearson(plain.reshape(-1), rounded.reshape(-1)) if rounded is not None else None
+    return (r, dtype) if r is not None else None
+
+
 def elementwise_signal(pa: Probe, pb: Probe, layer_pairs: list[tuple[int, int]]) -> Signal:
     per_role: dict[str, list[float]] = {}
     rel_diff: list[float] = []
+    rounding: list[float] = []
+    rounding_types: set[str] = set()
     for role in ("q", "k", "v", "o", "gate", "up", "down"):
         for i, j in layer_pairs:
             sa, sb = pa.matrices.get(role, {}).get(i), pb.matrices.get(role, {}).get(j)
@@ -349,6 +367,9 @@ def elementwise_signal(pa: Probe, pb: Probe, layer_pairs: list[tuple[int, int]])
                 per_role.setdefault(role, []).append(r)
                 x, y = common
                 rel_diff.append(float(np.linalg.norm(x - y) / max(float(np.linalg.norm(x)), 1e-30)))
+                if (got := _rounding_r(sa, sb, x, y)) is not None:
+                    rounding.append(got[0])
+                    rounding_types.add(got[1])
     for (li, e), sa in pa.experts.get("gate", {}).items():  # MoE vs MoE: experts at identical positions
         sb = pb.experts.get("gate", {}).get((li, e))
         common = _common_rows(sa, sb) if sb is not None else None
@@ -365,6 +386,9 @@ def elementwise_signal(pa: Probe, pb: Probe, layer_pairs: list[tuple[int, int]])
         "tensors": len(all_r),
         "min": float(np.min(all_r)),
         "relative_difference": float(np.median(rel_diff)) if rel_diff else None,
+        # a quantized side: what its own rounding of the other side's weights would score (a copy's r)
+        "rounding_r": float(np.median(rounding)) if rounding else None,
+        "rounding_type": ", ".join(sorted(rounding_types)) or None,
     }
     return Signal("elementwise", float(np.median(all_r)), True, None, detail)
 

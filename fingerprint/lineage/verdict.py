@@ -4,7 +4,8 @@ Rules, strongest evidence first (thresholds from the calibration's unrelated pai
 - weights equal at identical positions (r >= 0.9999): same weights, or a quantized copy
   when the values differ by more than rounding to 16 bits would explain - never when the architectures differ
   (dense versus MoE, another depth or width): no copy makes one from the other;
-- r high but short of that in a quantized format: quantized copy;
+- r high but short of that in a quantized format: quantized copy - unless r is farther from 1 than the format's
+  own rounding of the other model's weights explains: then the relation below, "seen through a quantized copy";
 - element-wise r above every unrelated pair: fine-tune (or a depth/width derivative when the
   depths or widths differ; an MoE upcycle when one model is MoE and the experts match);
 - the AWM signal above every unrelated pair while element-wise is not: same lineage after
@@ -56,6 +57,7 @@ RELATED: set[Relation] = {
 DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
 QUANTIZED_FORMATS = ("gguf",)
 FINE_TUNE_R = 0.95  # element-wise r of a light fine-tune; below it (yet above unrelated pairs): heavier training
+ROUNDING_MARGIN = 2.0  # a quantized copy is no farther from r = 1 than this times its format's own rounding
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,11 @@ class Verdict:
     signals: dict[str, Signal]
     placements: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     reads: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> {bytes_read, mode, per part}
+    qualifier: str = ""  # e.g. "seen through a quantized copy": how the relation was seen
 
     @property
     def sentence(self) -> str:
-        return VERDICTS[self.verdict]
+        return VERDICTS[self.verdict] + (f", {self.qualifier}" if self.qualifier else "")
 
     def to_json(self) -> dict[str, Any]:
         sigs = {}
@@ -92,6 +95,7 @@ class Verdict:
             "b": self.b,
             "verdict": self.verdict,
             "verdict_text": self.sentence,
+            "qualifier": self.qualifier or None,
             "related": self.related,
             "strength": round(self.strength, 3),
             "because": self.because,
@@ -162,6 +166,14 @@ def decide(
     verdict: Relation | None = None
     strength = 0.5
 
+    # a copy's r is what the format's rounding of the same weights gives; farther from 1 than twice that is more
+    rounding_r = el.detail.get("rounding_r") if el is not None else None
+    beyond_rounding = (
+        quantized
+        and el_r is not None
+        and rounding_r is not None
+        and 1 - el_r > ROUNDING_MARGIN * (1 - rounding_r) + 1e-6
+    )
     if el is not None and el_r is not None and not architecture_change:
         rel_diff = el.detail.get("relative_difference")
         lowest = el.detail.get("min", el_r)
@@ -171,7 +183,7 @@ def decide(
             because.append(f"weights at identical positions correlate r = {el_r:.6f} (lowest tensor {lowest:.6f})")
             because.append(f"median relative difference {rel_diff:.1e}: no more than 16-bit rounding")
             strength = 1 - 0.5 / (n_el + 1)
-        elif el_r >= 0.98 and lowest >= 0.95 and quantized:
+        elif el_r >= 0.98 and lowest >= 0.95 and quantized and not beyond_rounding:
             verdict = "quantized_copy"
             because.append(f"weights at identical positions correlate r = {el_r:.4f} in a quantized format")
             strength = max(_strength_above(raw.get("elementwise"), n_el), 0.9 if el_r >= 0.999 else 0.0)
@@ -221,6 +233,14 @@ def decide(
                 "no decisive signal is above what unrelated pairs score: "
                 + "; ".join(f"{SIGNAL_LABELS[n]} = {signals[n].value:.3f}" for n in decisive)
             )
+    qualifier = ""
+    if beyond_rounding and verdict in RELATED and verdict not in ("same_weights", "quantized_copy"):
+        qualifier = "seen through a quantized copy"
+        because.append(
+            f"{el.detail['rounding_type'] if el else ''} rounding of the other model's own weights would correlate "
+            f"at r = {rounding_r:.4f}; r = {el_r:.4f} is farther from 1: the weights changed before they were "
+            "quantized"
+        )
     sigma_r = _measured(signals.get("sigma"))
     if sigma_r is not None and sigma_r > 0.9 and verdict in ("no_evidence", "insufficient_data"):
         caveats.append(
@@ -249,4 +269,5 @@ def decide(
         signals,
         placements,
         dict(reads or {}),
+        qualifier,
     )

@@ -102,6 +102,11 @@ RELATION_SHORT: dict[Relation, str] = {  # a verdict in a heatmap cell or a tabl
 }
 
 
+def relation_short(v: Verdict) -> str:
+    """The verdict in a table cell, with how it was seen (e.g. through a quantized copy)."""
+    return RELATION_SHORT[v.verdict] + (" (via a quantized copy)" if v.qualifier else "")
+
+
 def strength_phrase(v: Verdict, cal: Calibration | None = None) -> str:
     """How strong a verdict is, in a few words (for a table cell or a hover line; ``strength_text`` says more)."""
     if v.verdict == "insufficient_data":

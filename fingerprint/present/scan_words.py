@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..library.scan import SET_ASIDE_REASONS, DeclaredBase, DeclaredCheck, ScanMatch, ScanResult
 from ..lineage.verdict import DECISIVE, Verdict
-from .evidence_words import RELATION_SHORT, strength_phrase
+from .evidence_words import relation_short, strength_phrase
 from .formatting import number_or_na
 from .terminal_text import text_table
 
@@ -23,10 +23,6 @@ FACTS_AGREE = (
 )
 # the evidence a scan row shows: the decisive signals, then the weaker ones
 _EVIDENCE = {"elementwise": "weights r", "awm": "AWM", "moe": "MoE", "vectors": "norms r", "sigma": "σ r"}
-
-
-def _relation(v: Verdict) -> str:
-    return RELATION_SHORT[v.verdict]
 
 
 def closest_text(result: ScanResult) -> str:
@@ -52,7 +48,7 @@ def _base_text(b: DeclaredBase) -> str:
     if v is None:
         return f"declares {b.name} - it could not be weighed" + (f": {b.note}" if b.note else "")
     if v.related:
-        return f"declares {b.name}{found} - the weights are consistent with {b.name} ({_relation(v)}){note}"
+        return f"declares {b.name}{found} - the weights are consistent with {b.name} ({relation_short(v)}){note}"
     if v.verdict == "no_evidence":
         return f"declares {b.name}{found} - no evidence for {b.name}{note}"
     return f"declares {b.name}{found} - {b.name} could not be judged ({strength_phrase(v)}){note}"
@@ -63,7 +59,9 @@ def declared_text(check: DeclaredCheck) -> str:
     no evidence for X; closest known: Y', 'declares nothing - closest known: Y'."""
     c = check.closest
     closest = (
-        f"closest known: {c.entry.model} ({_relation(c.verdict)})" if c is not None and c.verdict else NO_KNOWN_BASE
+        f"closest known: {c.entry.model} ({relation_short(c.verdict)})"
+        if c is not None and c.verdict
+        else NO_KNOWN_BASE
     )
     if not check.bases:
         return f"declares nothing - {closest}"
@@ -90,7 +88,9 @@ def with_evidence(result: ScanResult) -> tuple[ScanMatch, ...]:
 
 def candidate_label(m: ScanMatch) -> str:
     """A candidate in a list: 'stories260k (quantized copy)'."""
-    return f"{m.entry.model} ({_relation(m.verdict)})" if m.verdict is not None else f"{m.entry.model} (not weighed)"
+    return (
+        f"{m.entry.model} ({relation_short(m.verdict)})" if m.verdict is not None else f"{m.entry.model} (not weighed)"
+    )
 
 
 def _evidence(v: Verdict) -> str:
@@ -105,7 +105,7 @@ def _row(rank: int, m: ScanMatch) -> list[str]:
     v = m.verdict
     if v is None:
         return [str(rank), m.entry.model, "not weighed", m.error or "", "", f"{m.facts.score:.2f}"]
-    return [str(rank), m.entry.model, _relation(v), strength_phrase(v), _evidence(v), f"{m.facts.score:.2f}"]
+    return [str(rank), m.entry.model, relation_short(v), strength_phrase(v), _evidence(v), f"{m.facts.score:.2f}"]
 
 
 def _not_checked(matches: tuple[ScanMatch, ...]) -> list[tuple[str, str]]:
@@ -251,7 +251,7 @@ def scan_rows(result: ScanResult) -> list[dict[str, str]]:
                 "rank": str(rank),
                 "library entry": m.entry.model,
                 "family": m.entry.family,
-                "verdict": _relation(v) if v is not None else "not weighed",
+                "verdict": relation_short(v) if v is not None else "not weighed",
                 "how strong": strength_phrase(v) if v is not None else (m.error or ""),
                 "evidence": _evidence(v) if v is not None else "",
                 "facts agree": f"{m.facts.score:.2f}",

@@ -17,7 +17,13 @@ from ..lineage.calibration import Calibration
 from ..lineage.signals import SIGNAL_LABELS, SIGNAL_ORDER, SIGNAL_READS
 from ..lineage.verdict import Verdict
 from ..result import Fingerprint
-from .evidence_words import RELATION_SHORT, has_calibration, placement_text, strength_phrase, stress_verdict_text
+from .evidence_words import (
+    has_calibration,
+    placement_text,
+    relation_short,
+    strength_phrase,
+    stress_verdict_text,
+)
 from .formatting import ordinal
 from .labels import MATRIX_SIGNALS, SHORT_SIGNAL, display_names, short_role
 from .sigma_words import interval_range, strength
@@ -178,7 +184,7 @@ def verdict_rows(
             row = {
                 "model A": names[i],
                 "model B": names[j],
-                "verdict": RELATION_SHORT[v.verdict] if v else "not computed yet",
+                "verdict": relation_short(v) if v else "not computed yet",
                 "how strong": strength_phrase(v, cal) if v else "",
             }
             values = {}
