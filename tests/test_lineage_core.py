@@ -868,3 +868,11 @@ def test_a_fine_tune_seen_through_a_quantized_copy_is_named_so_and_a_plain_copy_
     assert any("the weights changed before they were quantized" in b for b in tuned.because)
     assert tuned.to_json()["qualifier"] == "seen through a quantized copy"
     assert relation_short(tuned) == "fine-tune (via a quantized copy)" and relation_short(copy) == "quantized copy"
+
+
+def test_a_k_quant_copy_says_its_rounding_could_not_be_reproduced(tmp_path):
+    layout = build_llama(13, layers=2, **SYNTH)  # rows of 256: whole Q4_K super-blocks
+    original = write_safetensors_dir(layout, tmp_path / "st")
+    v = _verdict(original, write_gguf(layout, tmp_path / "q4_k.gguf", qtype=Q.Q4_K))
+    assert v.verdict == "quantized_copy" and v.signals["elementwise"].detail["rounding_r"] is None
+    assert any("cannot be re-quantized here" in n for n in v.not_checked), v.not_checked

@@ -233,6 +233,11 @@ def decide(
                 "no decisive signal is above what unrelated pairs score: "
                 + "; ".join(f"{SIGNAL_LABELS[n]} = {signals[n].value:.3f}" for n in decisive)
             )
+    if verdict == "quantized_copy" and rounding_r is None:
+        not_checked.append(
+            "whether more than the quantized file's rounding separates the weights: its type cannot be re-quantized "
+            "here (K-quants, IQ types), so a light fine-tune seen through it reads as a copy"
+        )
     qualifier = ""
     if beyond_rounding and verdict in RELATED and verdict not in ("same_weights", "quantized_copy"):
         qualifier = "seen through a quantized copy"
