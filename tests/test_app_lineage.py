@@ -98,6 +98,10 @@ def test_compare_leads_with_the_verdict_computed_without_a_click(demo):
     assert len(pair) == 5 and all(t["x"][0] > 0.99 for t in pair)  # every available signal at ~1
     assert any("not available" in a["text"] for a in fig["layout"]["annotations"])  # MoE says why
     assert "the weakest signal" in page  # the pair's σ score is there, labelled for what it is
+    # which verdicts exist and what each needs, under the verdict
+    rules = next(d.value for d in at.dataframe if "needs" in d.value.columns)
+    assert "quantized_copy" in list(rules["code"]) and "no_evidence" in list(rules["code"])
+    assert any("format's own rounding" in n for n in rules["needs"])
 
     # all pairs: the verdict matrix by default, once verdicts exist
     assert at.selectbox(key="w_signal").value == "verdict"
@@ -105,7 +109,7 @@ def test_compare_leads_with_the_verdict_computed_without_a_click(demo):
     assert matrix[("stories260k", "stories260k-q8_0.gguf")] == "quantized copy"
     assert matrix[("babyllama-tok361", "babyllama-tok105")] == "no evidence"  # σ-curves say 0.95
     assert matrix[("stories260k", "stories260k")] == "itself"
-    table = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "model A" in d.value.columns)
     assert list(table.columns[:4]) == ["model A", "model B", "verdict", "how strong"]
     assert table["verdict"].iloc[0] == "quantized copy"  # related first
 

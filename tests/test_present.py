@@ -342,3 +342,13 @@ def test_a_placement_is_said_in_words_not_as_a_bare_z():
     from fingerprint.present.tables import z_text
 
     assert (z_text(634.6), z_text(-42.0), z_text(0.93)) == ("above +10 (far beyond)", "below -10 (far beyond)", "+0.9")
+
+
+def test_schema_holds_the_verdict_table_the_dashboard_shows():
+    """Which verdicts exist and the evidence each needs: the same words in SCHEMA.md as on screen."""
+    from fingerprint.lineage.verdict import VERDICTS
+    from fingerprint.present.verdict_table import VERDICT_EVIDENCE, verdict_table_markdown
+
+    schema = (Path(__file__).resolve().parent.parent / "SCHEMA.md").read_text(encoding="utf-8")
+    assert verdict_table_markdown() in schema
+    assert {r for r, _ in VERDICT_EVIDENCE} == set(VERDICTS)  # every relation has its row
