@@ -89,7 +89,9 @@ def _layer_stat(probe: Probe, role: str, s: RowSample | None) -> tuple[dict[str,
             "mean_err": 0.0,
             "rms_err": 0.0,
         }, True
-    g = geometry(role, s.shape, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
+    # Conv1D Q/K/V were sampled as the rows of the fused c_attn they are column blocks of: its slots
+    cut_as = ("qkv", (s.shape[0], 3 * s.shape[1])) if s.transposed and role in ("q", "k", "v") else (role, s.shape)
+    g = geometry(*cut_as, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
     slot = g.slot_of(s.rows)
     blocks = [Moments.of(x[slot == k]) for k in np.unique(slot)]
     total = Moments()
