@@ -381,6 +381,7 @@ def awm_signal(
         "shared_tokens": al.n_tokens,
         "alignment_quality": round(float(al.quality), 4),
         "alignment": method,
+        "hidden_dims": len(al.dims_a),  # the aligned hidden dims CKA was taken over (fewer: a sampled Conv1D)
     }
     return Signal("awm", value, True, None, detail)
 
