@@ -20,6 +20,7 @@ _ALIASES = {
 
 # transformers models whose linear layers are Conv1D (GPT-2's c_attn, c_proj, c_fc: weights stored (in, out))
 CONV1D_MODEL_TYPES = frozenset(("gpt2", "openai-gpt", "imagegpt", "decision_transformer"))
+CONV1D_ARCHITECTURES = ("GPT2", "OpenAIGPT", "ImageGPT", "DecisionTransformer")  # their class names' prefixes
 
 
 @dataclass

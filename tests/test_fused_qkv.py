@@ -5,6 +5,7 @@ documented Q/K stand-ins and the caveat on the verdict."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,24 @@ def test_mla_down_projections_stand_in_for_q_and_k(mla):
     unrelated = evidence.verdict(str(mla["base"]), str(mla["independent"]), opts)
     assert unrelated.signals["awm"].available and not unrelated.related
     assert any(MLA_STAND_INS in c for c in unrelated.caveats)
+
+
+def test_a_conv1d_probe_keeps_its_orientation_on_disk_and_older_probes_are_read_alike(written, tmp_path):
+    probe = _probe(written["gpt2"]["fused"], BUDGETS["sampled"])
+    path = tmp_path / "p.npz"
+    probe.save(path)
+    again = Probe.load(path)
+    for role in ("q", "k", "v", "o", "up", "down"):
+        assert all(s.transposed for s in again.matrices[role].values()), role
+    assert again.embedding_rows is not None and not again.embedding_rows.transposed
+    # a probe written before the orientation was kept: its c_proj/c_fc were read by stored row all the same
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    for entry in meta["index"].values():
+        entry.pop("transposed", None)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    old = Probe.load(path)
+    assert all(s.transposed for role in ("o", "up", "down") for s in old.matrices[role].values())
+    assert old.embedding_rows is not None and not old.embedding_rows.transposed

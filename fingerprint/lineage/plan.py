@@ -13,6 +13,9 @@ at most ``requests`` reads, headers, config and tokenizer included.
   depends only on its role and shape - never on the layer, the file format, the dtype or the
   budget - so models of one shape (pruned, deeper, requantized, read with another budget)
   share positions: the smaller sample lies inside the larger one;
+- a fused QKV split into Q, K and V (any layout: each part maps its rows to the file's, so it is read at the
+  positions of an unfused Q, K or V of its shape); GPT-2's Conv1D weights, stored (in, out), by stored row
+  (``_split_fused`` says why); MLA's q_a/kv_a in place of Q/K (roles.MLA_STAND_INS says why);
 - the embedding rows of windows of consecutive token ids around hash-ranked tokens (vocab.py);
 - for MoE models, the experts' gate/up/down rows in a few layers, at the positions a dense
   MLP of the same shape is read at.

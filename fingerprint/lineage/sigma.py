@@ -24,7 +24,7 @@ _BYTES_PER_ELEMENT = {"F32": 4, "F16": 2, "BF16": 2}
 
 
 def fingerprint_of(probe: Probe, source: Source = "local", repo_id: str | None = None) -> Fingerprint | None:
-    """The attention σ fingerprint of a probe; None when it lacks Q, K, V or O rows (e.g. a fused QKV it could not split)."""
+    """The attention σ fingerprint of a probe; None when it lacks Q, K, V or O rows (MLA, a fused QKV it could not split)."""
     if any(k not in probe.matrices for k in SIGMA_ROLES):
         return None
     n = probe.n_layers

@@ -362,7 +362,7 @@ def awm_signal(
         lambda j: _qk_features(pb, j, al.dims_b, None),
     )
     if not per_layer:
-        return missing("awm", "Q/K rows missing in one model (fused QKV?)")
+        return missing("awm", "Q/K rows missing in one model (a fused QKV that could not be split?)")
     value = float(np.mean([p["mean"] for p in per_layer]))
     method = "signed permutation (linear assignment, AWM)"
     rot = _rotation(shared)
