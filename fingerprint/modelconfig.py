@@ -18,6 +18,11 @@ _ALIASES = {
 }
 
 
+# transformers models whose linear layers are Conv1D (GPT-2's c_attn, c_proj, c_fc: weights stored (in, out))
+CONV1D_MODEL_TYPES = frozenset(("gpt2", "openai-gpt", "imagegpt", "decision_transformer"))
+CONV1D_ARCHITECTURES = ("GPT2", "OpenAIGPT", "ImageGPT", "DecisionTransformer")  # their class names' prefixes
+
+
 @dataclass
 class ModelConfig:
     architecture: str | None = None  # e.g. "LlamaForCausalLM", or the GGUF general.architecture
@@ -31,6 +36,12 @@ class ModelConfig:
     quant_method: str | None = None
     gguf_arch: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def conv1d(self) -> bool:
+        """Linear weights stored (in, out), transposed from nn.Linear's (out, in): GPT-2's Conv1D. llama.cpp
+        transposes them when it converts, so a GGUF never is."""
+        return self.gguf_arch is None and self.model_type in CONV1D_MODEL_TYPES
 
     @property
     def head_dim(self) -> int | None:

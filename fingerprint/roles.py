@@ -44,6 +44,17 @@ ROLE_LABELS = {
     "k_norm": "per-head K norm",
 }
 
+# MLA (DeepSeek-V2/V3, Kimi K2) has no plain Q/K. The lineage probe reads the down-projections in their place:
+# AWM lines up the *hidden* dimensions of two models through their token embeddings, so it needs matrices whose
+# columns are hidden dimensions - q_a_proj and kv_a_proj_with_mqa read the hidden state; the up-projections q_b
+# and kv_b read the compressed latent, whose dimensions no token lines up. (V2-Lite's plain q_proj is its Q.)
+MLA_STAND_INS = (
+    "MLA attention has no plain Q/K: in lineage verdicts the query down-projection (q_a_proj, or q_proj where "
+    "there is no query compression) stands in for Q and the key/value down-projection (kv_a_proj_with_mqa, with "
+    "the shared rope key) for K - they read the hidden state, which AWM lines up; their rows are latent "
+    "dimensions, not heads, and unrelated pairs were calibrated on plain Q/K"
+)
+
 # Name prefixes that belong to towers that are not the language model.
 _NON_LM_HINTS = ("vision", "visual", "image", "audio", "speech", "mm_projector", "multi_modal", "encoder_", "mtp")
 _LM_HINTS = ("language_model", "text_model", "llm", "text_decoder")
@@ -146,6 +157,9 @@ def assign_roles(tensors: dict[str, TensorInfo], config: ModelConfig, mapping: d
             if parts:
                 suffix = "_bias" if role.endswith("_bias") else ""
                 slices += [RoleSlice(r + suffix, axis, mask) for r, axis, mask in parts]
+                if not split_note_done and not suffix:
+                    notes.append(f"fused QKV ({fused_qkv_words(config, t.format)}) split into Q, K and V")
+                    split_note_done = True
             elif not split_note_done:
                 notes.append(f"fused QKV kept whole, not split into Q/K/V: {why}")
                 split_note_done = True
@@ -155,6 +169,8 @@ def assign_roles(tensors: dict[str, TensorInfo], config: ModelConfig, mapping: d
             if scale is None:
                 notes.append(f"{name} is FP8 without a scale tensor: raw FP8 values used")
         out.append(TensorRoles(tensor=t, layer=layer, role=role, slices=slices, scale=scale))
+    if any(t.role == "kv_a" for t in out) and not any(t.role == "k" for t in out):
+        notes.append(MLA_STAND_INS)
     if any(t.tensor.format == "gguf" and t.role in ("q", "k") for t in out) and config.gguf_arch in QK_PERMUTED_ARCHS:
         notes.append(
             "llama.cpp stores Q/K rows permuted per head; a σ-curve is unaffected, element-wise comparisons must undo it"
@@ -191,8 +207,7 @@ def split_fused_qkv(t: TensorInfo, config: ModelConfig) -> tuple[list[tuple[str,
     nh, nkv, hd = config.n_heads, config.n_kv_heads, config.head_dim
     if not nh or not hd:
         return [], "head counts not in the config"
-    nkv = nkv or nh
-    total = (nh + 2 * nkv) * hd
+    total = (nh + 2 * (nkv or nh)) * hd
     if len(t.shape) == 1:
         axis, length = 1, t.shape[0]
     elif t.shape[0] == total:
@@ -200,17 +215,34 @@ def split_fused_qkv(t: TensorInfo, config: ModelConfig) -> tuple[list[tuple[str,
     elif len(t.shape) == 2 and t.shape[1] == total:
         axis, length = 1, t.shape[1]  # Conv1D (GPT-2): stored (in, out)
     else:
-        return [], f"shape {list(t.shape)} does not match {nh} Q heads + 2x{nkv} KV heads of {hd}"
-    if length != total:
-        return [], f"length {length} does not match {nh} Q heads + 2x{nkv} KV heads of {hd}"
+        return [], f"shape {list(t.shape)} does not match {nh} Q heads + 2x{nkv or nh} KV heads of {hd}"
+    which, why = fused_qkv_parts(length, config, t.format)
+    if which is None:
+        return [], why
+    return [(r, axis, which == i) for i, r in enumerate(("q", "k", "v"))], ""
 
-    layout = config.qkv_layout if t.format != "gguf" else "contiguous"
+
+def fused_qkv_parts(length: int, config: ModelConfig, fmt: str) -> tuple[np.ndarray | None, str]:
+    """Which of Q (0), K (1) and V (2) each of the ``length`` fused outputs belongs to, in the file's order
+    (rows of an (out, in) weight, columns of a Conv1D one, elements of a bias); (None, why) when the head
+    counts do not fit. Q's outputs, in file order, are then in the order of the unfused Q's rows (head by
+    head), and so are K's and V's: ``np.flatnonzero(which == 0)`` are the file rows of Q's rows 0, 1, ..."""
+    nh, nkv, hd = config.n_heads, config.n_kv_heads, config.head_dim
+    if not nh or not hd:
+        return None, "head counts not in the config"
+    nkv = nkv or nh
+    total = (nh + 2 * nkv) * hd
+    if length != total:
+        return None, f"length {length} does not match {nh} Q heads + 2x{nkv} KV heads of {hd}"
+    layout = qkv_layout(config, fmt)
     which = np.empty(total, dtype=np.int8)  # 0 = q, 1 = k, 2 = v
     if layout == "interleaved":  # (heads, 3, head_dim): NeoX, Bloom, old Falcon
         if nkv != nh:
-            return [], "interleaved QKV layout with grouped KV heads"
+            return None, "interleaved QKV layout with grouped KV heads"
         which[:] = np.repeat(np.tile(np.arange(3), nh), hd)
     elif layout == "grouped":  # (kv_heads, q_per_kv + 2, head_dim): Falcon new_decoder_architecture
+        if nh % nkv:
+            return None, f"grouped QKV layout with {nh} Q heads not a multiple of {nkv} KV heads"
         per = nh // nkv
         slot = np.concatenate([np.zeros(per, np.int8), [1, 2]]).astype(np.int8)
         which[:] = np.repeat(np.tile(slot, nkv), hd)
@@ -218,4 +250,24 @@ def split_fused_qkv(t: TensorInfo, config: ModelConfig) -> tuple[list[tuple[str,
         which[: nh * hd] = 0
         which[nh * hd : (nh + nkv) * hd] = 1
         which[(nh + nkv) * hd :] = 2
-    return [(r, axis, which == i) for i, r in enumerate(("q", "k", "v"))], ""
+    return which, ""
+
+
+def qkv_layout(config: ModelConfig, fmt: str) -> str:
+    """The fused QKV layout of a model's files: llama.cpp's converter rewrites every layout as [Q | K | V]."""
+    return config.qkv_layout if fmt != "gguf" else "contiguous"
+
+
+QKV_LAYOUT_WORDS = {
+    "contiguous": "[Q | K | V] blocks",
+    "interleaved": "interleaved per head, [q, k, v] of each head in turn, as GPT-NeoX and BLOOM store it",
+    "grouped": "Falcon's grouped layout: per KV group its query heads, then one K and one V head",
+}
+
+
+def fused_qkv_words(config: ModelConfig, fmt: str) -> str:
+    """How a fused QKV of this model is laid out, in words, e.g. for the note that it was split."""
+    words = QKV_LAYOUT_WORDS.get(qkv_layout(config, fmt), qkv_layout(config, fmt))
+    if config.conv1d:
+        return f"GPT-2 Conv1D c_attn, stored (in, out): Q, K and V are {words} of columns"
+    return words

@@ -57,12 +57,13 @@ ROLE_OF_TYPE: dict[MODEL_TENSOR, str] = {
 # What the σ-curve reads: attention projections and the norms around attention.
 ATTENTION_PROJECTIONS = ("q", "k", "v", "o", "qkv", "q_a", "q_b", "kv_a", "kv_b", "k_b", "v_b")
 ATTENTION_ROLES = frozenset((*ATTENTION_PROJECTIONS, "attn_norm", "q_norm", "k_norm", "q_a_norm", "kv_a_norm"))
-# What a lineage probe reads from (norm vectors and q/k/v biases included).
+# What a lineage probe reads from (norm vectors and q/k/v biases included; fused QKV split into Q, K and V; MLA's
+# q_a/kv_a stand in for Q/K, roles.MLA_STAND_INS).
 MATRIX_ROLES = ("q", "k", "v", "o", "gate", "up", "down")
 VECTOR_ROLES = ("attn_norm", "ffn_norm", "q_bias", "k_bias", "v_bias", "final_norm")
 EXPERT_ROLES = {"gate_exp": "gate", "up_exp": "up", "down_exp": "down"}  # stacked/per-expert role -> dense role
 PROBE_ROLES = frozenset(
-    (*MATRIX_ROLES, *VECTOR_ROLES, *EXPERT_ROLES, "qkv", "embed", "lm_head", "final_norm", "router")
+    (*MATRIX_ROLES, *VECTOR_ROLES, *EXPERT_ROLES, "qkv", "q_a", "kv_a", "embed", "lm_head", "final_norm", "router")
 )
 
 # Where llama.cpp's naming differs from what the HF model does: Falcon-40B's ln_attn is the

@@ -16,7 +16,7 @@ import gguf
 import numpy as np
 import pytest
 from conftest import FIXTURES, fixture_files
-from layouts import build_gpt_neox, build_llama, build_phi3, llama_permute, write_gguf, write_safetensors_dir
+from layouts import build_deepseek_v2, build_llama, build_phi3, llama_permute, write_gguf, write_safetensors_dir
 from safetensors.numpy import load_file, save_file
 
 from fingerprint.cli import main as cli_main
@@ -691,7 +691,7 @@ def test_cli_verdict_missing_model_is_one_line_and_exit_1(tmp_path, capsys):
 
 def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_path):
     """Phi-3's qkv_proj rows are [Q | K | V]: the probe reads each part as its own matrix, exactly or
-    sampled, so the Q/K signals work; GPT-NeoX interleaves heads: left fused, and the note says so."""
+    sampled, so the Q/K signals work, and says so (interleaved and Conv1D layouts: test_fused_qkv.py)."""
     phi = build_phi3()
     write_safetensors_dir(phi, tmp_path / "phi")
     for budget in (PROBE_BYTES, 60_000):
@@ -701,11 +701,7 @@ def test_fused_qkv_is_split_into_q_k_v_rows_when_its_rows_are_contiguous(tmp_pat
                 np.testing.assert_array_equal(s.data, phi.attention[layer][kind][s.rows], err_msg=f"{kind} {layer}")
                 assert s.shape == phi.attention[layer][kind].shape
     assert probe.mode == "sampled"
-
-    neox = build_gpt_neox()
-    write_safetensors_dir(neox, tmp_path / "neox")
-    probe = _probe(tmp_path / "neox")
-    assert "q" not in probe.matrices and any("fused QKV" in n for n in probe.notes)
+    assert "fused QKV ([Q | K | V] blocks) split into Q, K and V rows" in probe.notes
 
 
 # ============================================================================ 5. σ from the probe, and what a probe weighs
@@ -749,14 +745,15 @@ def test_sigma_of_a_sampled_probe_carries_its_error_and_is_near_the_exact_value(
 
 
 def test_a_probe_without_q_k_v_o_rows_falls_back_to_a_sampled_fingerprint(tmp_path):
+    """MLA has no V projection of the hidden state (its stand-ins give Q and K only): σ is read separately."""
     from fingerprint.lineage.sigma import fingerprint_of
 
-    neox = build_gpt_neox()
-    write_safetensors_dir(neox, tmp_path / "neox")
-    probe = _probe(tmp_path / "neox")
+    mla = build_deepseek_v2()
+    write_safetensors_dir(mla, tmp_path / "mla")
+    probe = _probe(tmp_path / "mla")
     assert fingerprint_of(probe) is None
-    fp = evidence.probe_fingerprint(probe, str(tmp_path / "neox"), Options(use_cache=False))
-    assert fp.mode == "sampled" and "qkv" in fp.curves
+    fp = evidence.probe_fingerprint(probe, str(tmp_path / "mla"), Options(use_cache=False))
+    assert fp.mode == "sampled" and {"q_a", "kv_a", "kv_b"} <= set(fp.curves)
 
 
 @pytest.mark.parametrize("fmt", ["bf16", "q8_0.gguf", "q4_0.gguf"])

@@ -110,8 +110,9 @@ def get_probe(
 
 
 def probe_fingerprint(probe: Probe, reference: str, opts: Options | None = None) -> Fingerprint:
-    """The σ fingerprint a verdict uses: from the probe's own rows, or - when it has no Q/K/V/O rows,
-    e.g. an interleaved fused QKV - a sampled fingerprint read separately."""
+    """The σ fingerprint a verdict uses: from the probe's own rows, or - when it has no Q/K/V/O rows, e.g. MLA
+    (no V of the hidden state) or a fused QKV whose shape the head counts do not fit - a sampled fingerprint read
+    separately."""
     opts = opts or Options()
     ref = parse_reference(reference, filename=opts.file)
     fp = sigma.fingerprint_of(probe, source=ref.kind, repo_id=ref.repo_id)

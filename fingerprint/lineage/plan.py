@@ -13,6 +13,9 @@ at most ``requests`` reads, headers, config and tokenizer included.
   depends only on its role and shape - never on the layer, the file format, the dtype or the
   budget - so models of one shape (pruned, deeper, requantized, read with another budget)
   share positions: the smaller sample lies inside the larger one;
+- a fused QKV split into Q, K and V (any layout: each part maps its rows to the file's, so it is read at the
+  positions of an unfused Q, K or V of its shape); GPT-2's Conv1D weights, stored (in, out), by stored row
+  (``_split_fused`` says why); MLA's q_a/kv_a in place of Q/K (roles.MLA_STAND_INS says why);
 - the embedding rows of windows of consecutive token ids around hash-ranked tokens (vocab.py);
 - for MoE models, the experts' gate/up/down rows in a few layers, at the positions a dense
   MLP of the same shape is read at.
@@ -36,6 +39,7 @@ from ..formats.dtypes import is_float_dtype
 from ..formats.tensor import TensorInfo
 from ..modelconfig import ModelConfig
 from ..result import Mode
+from ..roles import MLA_STAND_INS, fused_qkv_parts, fused_qkv_words
 from ..tensor_names import EXPERT_ROLES, MATRIX_ROLES, NamedTensor
 from .slots import geometry, llama_cpp_rows, read_only, sample_rows
 from .vocab import first_ids, pick_windows
@@ -49,7 +53,12 @@ WINDOW_IDS = 32  # ids per window
 EMBED_BYTES = 48 << 20
 EXPERT_LAYERS = 4  # MoE layers whose experts are read (evenly spaced)
 EXPERTS_PER_LAYER = 8
-MATRIX_WEIGHT = {"q": 2, "k": 2}  # Q and K carry the permutation-robust signal: more slots
+MATRIX_WEIGHT = {"q": 2, "k": 2, "qkv": 2}  # Q and K carry the permutation-robust signal: more slots
+MLA_STAND_IN = {"q_a": "q", "kv_a": "k"}  # MLA down-projections read for Q and K: why in roles.MLA_STAND_INS
+CONV1D_ROWS = (
+    "GPT-2 Conv1D weights (c_attn, c_proj, c_fc) are stored (in, out): the rows read are input dimensions, each "
+    "holding every output; another Conv1D model is read at the same positions"
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,9 @@ class RowsToRead:
     nrows: int = 0  # rows of the matrix this want stands for (an expert's, for stacked tensors)
     permuted_head_dim: int = 0  # llama.cpp's Q/K row order: undo it
     scale: TensorInfo | None = None  # FP8 scale companion (weight_scale_inv / weight_scale)
+    row_map: np.ndarray | None = None  # file row of each row (Q, K or V of a fused QKV, in any layout)
+    columns: tuple[tuple[str, int, int], ...] = ()  # Conv1D fused QKV: (role, first column, end) of each part
+    transposed: bool = False  # stored (in, out), GPT-2's Conv1D: the rows read are input dimensions
 
     @property
     def role(self) -> str:
@@ -112,6 +124,9 @@ class RowsToRead:
         return t.nbytes if len(t.shape) == 1 else len(self.rows) * t.row_bytes
 
     def file_row(self, r: np.ndarray) -> np.ndarray:
+        if self.row_map is not None:
+            mapped: np.ndarray = self.row_map[r]
+            return mapped
         return llama_cpp_rows(r, self.permuted_head_dim) + self.row_base
 
 
@@ -146,6 +161,7 @@ class ProbePlan:
         return {
             "vectors": sum(w.nbytes for w in self.vectors),
             **{f"matrices_{k}": sum(w.nbytes for w in self.matrices if w.role == k) for k in MATRIX_ROLES},
+            **({"matrices_qkv": n} if (n := sum(w.nbytes for w in self.matrices if w.role == "qkv")) else {}),
             "embedding": self.embed.nbytes if self.embed else 0,
             "experts": sum(w.nbytes for w in self.experts),
         }
@@ -154,7 +170,8 @@ class ProbePlan:
 def _requests(w: RowsToRead) -> int:
     if len(w.named.tensor.shape) == 1 or len(w.rows) == 0:
         return 1
-    return 1 + int(np.count_nonzero(np.diff(w.rows) != 1))  # runs of consecutive rows
+    rows = w.rows if w.row_map is None else np.sort(w.file_row(w.rows))  # a fused part: runs in the file
+    return 1 + int(np.count_nonzero(np.diff(rows) != 1))  # runs of consecutive rows
 
 
 def plan_probe(
@@ -182,6 +199,8 @@ def plan_probe(
     matrices: list[RowsToRead] = []
     experts: list[RowsToRead] = []
     embed: NamedTensor | None = None
+    plain = {(named.role, named.layer) for named in located}
+    split_words = ""
     for named in located:
         t = named.tensor
         if named.role in ("embed", "lm_head"):
@@ -195,22 +214,39 @@ def plan_probe(
                     named, ("v", named.role, max(named.layer, 0)), rows=np.zeros(1, np.int64), permuted_head_dim=hd or 0
                 )
             )
+        elif named.role == "qkv_bias" and len(t.shape) == 1:
+            vectors += _split_fused_bias(named, cfg, fmt)
         elif named.role in MATRIX_ROLES and len(t.shape) == 2:
             hd = head_dim if permuted and named.role in ("q", "k") else 0
             matrices.append(
-                RowsToRead(named, ("m", named.role, named.layer), permuted_head_dim=hd or 0, scale=scales.get(t.name))
+                RowsToRead(
+                    named,
+                    ("m", named.role, named.layer),
+                    permuted_head_dim=hd or 0,
+                    scale=scales.get(t.name),
+                    transposed=cfg.conv1d,
+                )
             )
+        elif named.role in MLA_STAND_IN and len(t.shape) == 2 and (MLA_STAND_IN[named.role], named.layer) not in plain:
+            key: ReadKey = ("m", MLA_STAND_IN[named.role], named.layer)
+            matrices.append(RowsToRead(named, key, scale=scales.get(t.name)))
+            if MLA_STAND_INS not in notes:
+                notes.append(MLA_STAND_INS)
         elif named.role in EXPERT_ROLES:
             experts += _expert_rows(named)
         elif named.role == "qkv" and len(t.shape) == 2:
-            split = _split_fused(named, cfg, fmt)
-            if split:
-                matrices += split
-            elif "fused QKV" not in " ".join(notes):
+            split, why = _split_fused(named, cfg, fmt)
+            matrices += split
+            if split and not split_words:
+                split_words = fused_qkv_words(cfg, fmt)
+                notes.append(f"fused QKV ({split_words}) split into Q, K and V rows")
+            elif not split and "fused QKV" not in " ".join(notes):
                 notes.append(
-                    f"fused QKV projection ({cfg.qkv_layout} layout, shape {list(t.shape)}) not split into Q/K/V rows: "
-                    "the Q/K signals are not available"
+                    f"fused QKV projection ({cfg.qkv_layout} layout, shape {list(t.shape)}) not split into Q/K/V rows "
+                    f"({why}): the Q/K signals are not available"
                 )
+    if cfg.conv1d and any(w.transposed for w in matrices):
+        notes.append(CONV1D_ROWS)
     if permuted:
         notes.append("llama.cpp's Q/K row permutation undone on read")
     experts = _pick_experts(experts, notes)
@@ -228,7 +264,7 @@ def plan_probe(
     for w in sampled:
         w.rows = read_only(np.arange(w.shape[0]))
     exact_bytes = sum(w.nbytes for w in sampled)
-    floor_bytes, floor_requests = exact_bytes, len(sampled)
+    floor_bytes, floor_requests = exact_bytes, sum(_requests(w) for w in sampled)
     mode: Mode = "exact"
     if exact_bytes > left_bytes or len(sampled) > left_requests:
         mode = "sampled"
@@ -319,22 +355,58 @@ def _fit(
         _allocate(wants, steps, head_dim, slot_elements)
 
 
-def _split_fused(named: NamedTensor, cfg: ModelConfig, fmt: str) -> list[RowsToRead]:
-    """Q, K and V of a fused (out, in) projection whose rows are [Q | K | V] (Phi-3, Qwen-1, GLM, GGUF
-    attn_qkv): each read as a matrix of its own through a row offset. Interleaved layouts (GPT-NeoX,
-    Falcon) and GPT-2's transposed Conv1D are left fused."""
+def _split_fused(named: NamedTensor, cfg: ModelConfig, fmt: str) -> tuple[list[RowsToRead], str]:
+    """Q, K and V of a fused QKV projection, each read as a matrix of its own: ([], why) when the head counts
+    do not fit its shape.
+
+    An (out, in) weight - [Q | K | V] (Phi-3, Qwen-1, GLM, every GGUF attn_qkv), interleaved per head
+    (GPT-NeoX, BLOOM) or grouped (Falcon's new decoder architecture) - gives each part a map from its rows to
+    the file's rows, so Q's row r is the unfused Q's row r whatever the layout, and is sampled as a Q of that
+    shape is (a fused model and its unfused copy are read at the same positions).
+
+    GPT-2's Conv1D c_attn is stored (in, out): a row of Q is a column of the file, and a column cannot be read
+    without a request per input dimension. So the rows read are the stored rows - input dimensions, each holding
+    every output of Q, K and V (one read for all three) - and Q, K and V are kept in that orientation, as column
+    blocks of those rows (``transposed``). Two Conv1D models are then sampled at the same input dimensions and
+    compared position by position; against a model stored (out, in) (its GGUF copy: llama.cpp transposes)
+    element-wise compares the elements both samples hold, and AWM takes the input dimensions as the hidden
+    dimensions they are (signals.py)."""
     t = named.tensor
-    nh, hd = cfg.n_heads, cfg.head_dim
-    if not nh or not hd:
+    if cfg.conv1d:
+        which, why = fused_qkv_parts(t.cols, cfg, fmt)
+        if which is None:
+            return [], why
+        columns = []
+        for i, role in enumerate(("q", "k", "v")):
+            at = np.flatnonzero(which == i)
+            if at[-1] - at[0] + 1 != len(at):
+                return [], "Conv1D QKV columns are not one block per Q, K and V"
+            columns.append((role, int(at[0]), int(at[-1]) + 1))
+        return [RowsToRead(named, ("m", "qkv", named.layer), columns=tuple(columns), transposed=True)], ""
+    which, why = fused_qkv_parts(t.rows, cfg, fmt)
+    if which is None:
+        return [], why
+    out = []
+    for i, role in enumerate(("q", "k", "v")):
+        rows = read_only(np.flatnonzero(which == i))
+        out.append(RowsToRead(named, ("m", role, named.layer), nrows=len(rows), row_map=rows))
+    return out, ""
+
+
+def _split_fused_bias(named: NamedTensor, cfg: ModelConfig, fmt: str) -> list[RowsToRead]:
+    """The q/k/v biases inside a fused QKV bias (read whole, then each part taken out), in the weight's layout."""
+    which, _ = fused_qkv_parts(named.tensor.shape[0], cfg, fmt)
+    if which is None:
         return []
-    nkv = cfg.n_kv_heads or nh
-    if t.shape[0] != (nh + 2 * nkv) * hd or (fmt != "gguf" and cfg.qkv_layout != "contiguous"):
-        return []
-    base, out = 0, []
-    for role, rows in (("q", nh * hd), ("k", nkv * hd), ("v", nkv * hd)):
-        out.append(RowsToRead(named, ("m", role, named.layer), row_base=base, nrows=rows))
-        base += rows
-    return out
+    return [
+        RowsToRead(
+            named,
+            ("v", f"{role}_bias", named.layer),
+            rows=np.zeros(1, np.int64),
+            row_map=read_only(np.flatnonzero(which == i)),
+        )
+        for i, role in enumerate(("q", "k", "v"))
+    ]
 
 
 def _expert_rows(named: NamedTensor) -> list[RowsToRead]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..modelconfig import CONV1D_ARCHITECTURES
 from ..result import Mode, WeightFormat
 from . import rowcodec
 from .slots import runs
@@ -29,12 +30,14 @@ PROBE_VERSION = 3  # 3: rows kept in the source's precision; 128 MB / 1,000 requ
 
 @dataclass
 class RowSample:
-    """Some rows of a 2-D matrix, in the Hugging Face row order, kept in the source's precision."""
+    """Some rows of a 2-D matrix, in the Hugging Face row order, kept in the source's precision. ``shape`` is the
+    matrix's as stored: (out, in), or (in, out) when ``transposed``."""
 
     rows: np.ndarray  # int64 row indices, ascending
     kept: np.ndarray  # rowcodec form: (len(rows), cols) F32/F16/BF16 bits, or (len(rows), row bytes) GGML blocks
     encoding: str
     shape: tuple[int, int]
+    transposed: bool = False  # rows are input dimensions: a weight stored (in, out), GPT-2's Conv1D
 
     @property
     def data(self) -> np.ndarray:
@@ -148,7 +151,7 @@ class Probe:
         samples += [(f"e|{k}|{layer}|{e}", s) for k, items in self.experts.items() for (layer, e), s in items.items()]
         samples += [("embedding", self.embedding_rows)] if self.embedding_rows is not None else []
         for key, s in samples:
-            put(key, s.kept, encoding=s.encoding, matrix=list(s.shape), runs=runs(s.rows))
+            put(key, s.kept, encoding=s.encoding, matrix=list(s.shape), runs=runs(s.rows), transposed=s.transposed)
         meta = json.dumps({**self.meta(), "version": PROBE_VERSION, "index": index}).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".probe-", suffix=".npz")
@@ -175,6 +178,7 @@ class Probe:
         matrices: dict[str, dict[int, RowSample]] = {}
         experts: dict[str, dict[tuple[int, int], RowSample]] = {}
         embedding_rows = None
+        old_conv1d = (meta.get("architecture") or "").startswith(CONV1D_ARCHITECTURES)
         for key, e in index.items():
             arr = pools[e["pool"]][e["offset"] : e["offset"] + int(np.prod(e["shape"]))].reshape(e["shape"])
             parts = key.split("|")
@@ -184,7 +188,9 @@ class Probe:
                 ).reshape(-1)
                 continue
             rows = np.concatenate([np.arange(a, b) for a, b in e["runs"]]) if e["runs"] else np.zeros(0, np.int64)
-            sample = RowSample(rows.astype(np.int64), arr, e["encoding"], tuple(e["matrix"]))
+            # probes written before "transposed" was kept read Conv1D c_proj/c_fc by stored row too
+            transposed = e.get("transposed", old_conv1d and parts[0] == "m" and parts[1] in ("o", "up", "down"))
+            sample = RowSample(rows.astype(np.int64), arr, e["encoding"], tuple(e["matrix"]), bool(transposed))
             if parts[0] == "m":
                 matrices.setdefault(parts[1], {})[int(parts[2])] = sample
             elif parts[0] == "e":

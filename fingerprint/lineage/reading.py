@@ -82,8 +82,14 @@ def build_probe(
         if w.key[0] == "v":
             vectors.setdefault(w.role, {})[w.key[2]] = kept
             vector_encodings[w.role] = encoding
+        elif w.key[0] == "m" and w.columns:  # Conv1D fused QKV: the stored rows hold Q, K and V side by side
+            for role, first, end in w.columns:
+                part = np.ascontiguousarray(kept[:, first:end])
+                shape = (w.shape[0], end - first)
+                matrices.setdefault(role, {})[w.key[2]] = RowSample(w.rows, part, encoding, shape, transposed=True)
         elif w.key[0] == "m":
-            matrices.setdefault(w.role, {})[w.key[2]] = RowSample(w.rows, kept, encoding, w.shape)
+            sample = RowSample(w.rows, kept, encoding, w.shape, transposed=w.transposed)
+            matrices.setdefault(w.role, {})[w.key[2]] = sample
         elif w.key[0] == "e":
             experts.setdefault(w.role, {})[(w.key[2], w.key[3])] = RowSample(w.rows, kept, encoding, w.shape)
         elif len(plan.token_ids):
@@ -220,6 +226,8 @@ def _read_all(wants: list[RowsToRead], cancel: threading.Event | None) -> dict[i
         kept = landing.kept[id(w)]
         if len(w.named.tensor.shape) == 1:
             v = kept.reshape(-1)
+            if w.row_map is not None:  # a q/k/v bias inside a fused QKV bias
+                v = v[w.row_map]
             kept = v[w.file_row(np.arange(len(v)))] if w.permuted_head_dim else v  # vector in HF order
         out[id(w)] = (kept, landing.encodings[id(w)])
     return out
@@ -233,5 +241,5 @@ def _scale(s: TensorInfo, cache: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def probe_tensors(tensors: dict[str, TensorInfo]) -> list[NamedTensor]:
-    """The tensors a probe can read from (of q/k/v/o/gate/up/down, only the q/k/v biases)."""
-    return [t for t in name_tensors(tensors, PROBE_ROLES) if t.role in PROBE_ROLES]
+    """The tensors a probe can read from (of q/k/v/o/gate/up/down, only the q/k/v biases, fused or not)."""
+    return [t for t in name_tensors(tensors, PROBE_ROLES) if t.role in PROBE_ROLES or t.role == "qkv_bias"]

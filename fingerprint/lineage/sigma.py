@@ -24,7 +24,7 @@ _BYTES_PER_ELEMENT = {"F32": 4, "F16": 2, "BF16": 2}
 
 
 def fingerprint_of(probe: Probe, source: Source = "local", repo_id: str | None = None) -> Fingerprint | None:
-    """The attention σ fingerprint of a probe; None when it lacks Q, K, V or O rows (e.g. a fused QKV it could not split)."""
+    """The attention σ fingerprint of a probe; None when it lacks Q, K, V or O rows (MLA, a fused QKV it could not split)."""
     if any(k not in probe.matrices for k in SIGMA_ROLES):
         return None
     n = probe.n_layers
@@ -89,7 +89,9 @@ def _layer_stat(probe: Probe, role: str, s: RowSample | None) -> tuple[dict[str,
             "mean_err": 0.0,
             "rms_err": 0.0,
         }, True
-    g = geometry(role, s.shape, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
+    # Conv1D Q/K/V were sampled as the rows of the fused c_attn they are column blocks of: its slots
+    cut_as = ("qkv", (s.shape[0], 3 * s.shape[1])) if s.transposed and role in ("q", "k", "v") else (role, s.shape)
+    g = geometry(*cut_as, probe.config.get("head_dim"), probe.config.get("slot_elements") or 1)
     slot = g.slot_of(s.rows)
     blocks = [Moments.of(x[slot == k]) for k in np.unique(slot)]
     total = Moments()

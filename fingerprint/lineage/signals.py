@@ -18,7 +18,7 @@ Weakest to strongest against a model that was changed on purpose:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -89,12 +89,28 @@ def missing(name: str, reason: str) -> Signal:
 
 
 def _common_rows(a: RowSample, b: RowSample) -> tuple[np.ndarray, np.ndarray] | None:
+    """The elements both samples hold, at the same positions of the weight, a's then b's."""
+    if a.transposed != b.transposed:
+        return _crossing(a, b)
     if a.shape != b.shape:
         return None
     common, ia, ib = np.intersect1d(a.rows, b.rows, assume_unique=True, return_indices=True)
     if len(common) == 0:
         return None
     return a.data[ia], b.data[ib]
+
+
+def _crossing(a: RowSample, b: RowSample) -> tuple[np.ndarray, np.ndarray] | None:
+    """A weight stored (in, out) (Conv1D) against one stored (out, in) (e.g. its GGUF copy): the elements W[o, i]
+    for the output rows o the (out, in) sample read and the input dimensions i the Conv1D sample read."""
+    if a.shape != b.shape[::-1]:
+        return None
+    conv, linear = (a, b) if a.transposed else (b, a)
+    x = conv.data[:, linear.rows].T  # (outputs read by linear, inputs read by conv)
+    y = linear.data[:, conv.rows]
+    if x.size == 0:
+        return None
+    return (x, y) if conv is a else (y, x)
 
 
 def _r(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -176,7 +192,7 @@ def _same_sampling(layers: dict[int, RowSample]) -> list[list[int]]:
 
 def _thinning(a: RowSample, b: RowSample) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(rows of a, rows of b, element stride) that compare two samples on their common rows."""
-    if a.shape != b.shape:
+    if a.shape != b.shape or a.transposed != b.transposed:
         return None
     common, ia, ib = np.intersect1d(a.rows, b.rows, assume_unique=True, return_indices=True)
     if len(common) == 0:
@@ -196,6 +212,8 @@ def _cka_matrix(pa: Probe, pb: Probe, al: HiddenAlignment) -> np.ndarray:
     def thin(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: x[:, :: max(1, x.shape[1] // MATRIX_FEATURES)] for k, x in f.items()}
 
+    kept = readable_alignment(pa, pb, replace(al, dims_a=dims_a, dims_b=dims_b, signs=signs, cos=al.cos[keep]))
+    dims_a, dims_b, signs = kept.dims_a, kept.dims_b, kept.signs
     feats_a = {i: thin(_qk_features(pa, i, dims_a, signs)) for i in range(pa.n_layers)}
     feats_b = {j: thin(_qk_features(pb, j, dims_b, None)) for j in range(pb.n_layers)}
     for i, fa in feats_a.items():
@@ -208,13 +226,23 @@ def _cka_matrix(pa: Probe, pb: Probe, al: HiddenAlignment) -> np.ndarray:
 
 
 def _qk_features(p: Probe, layer: int, dims: np.ndarray, signs: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Q and K of a layer as (hidden dims, sampled output rows): hidden dims are the examples."""
+    """Q and K of a layer as (hidden dims, sampled output rows): hidden dims are the examples. A Conv1D Q/K
+    (stored (in, out)) holds every output of the hidden dims it read: (hidden dims, outputs), when it read
+    all of ``dims`` (``readable_dims`` says which it did)."""
     out = {}
     for k in ("q", "k"):
         s = p.matrices.get(k, {}).get(layer)
-        if s is None or s.shape[1] < dims.max(initial=0) + 1:
+        if s is None:
             continue
-        x = s.data[:, dims].T.astype(np.float64)
+        if s.transposed:
+            at = np.searchsorted(s.rows, dims)
+            if len(dims) == 0 or at.max() >= len(s.rows) or not np.array_equal(s.rows[at], dims):
+                continue
+            x = s.data_of(at).astype(np.float64)
+        elif s.shape[1] < dims.max(initial=0) + 1:
+            continue
+        else:
+            x = s.data[:, dims].T.astype(np.float64)
         if signs is not None:
             x = x * signs[:, None]
         out[k] = x
@@ -293,6 +321,30 @@ def _per_layer_cka(
     return out
 
 
+def readable_dims(p: Probe) -> np.ndarray | None:
+    """The hidden dimensions whose Q/K values a probe holds: all (None), or - for a sampled Conv1D Q/K, stored
+    (in, out) and read by input dimension - the input dimensions read (the same in every layer and for Q and K:
+    one read of c_attn gives both)."""
+    dims: np.ndarray | None = None
+    for k in ("q", "k"):
+        for s in p.matrices.get(k, {}).values():
+            if s.transposed and not s.complete:
+                dims = s.rows if dims is None else np.intersect1d(dims, s.rows)
+    return dims
+
+
+def readable_alignment(pa: Probe, pb: Probe, al: HiddenAlignment) -> HiddenAlignment:
+    """The aligned hidden-dimension pairs whose Q/K values both probes hold (all of them unless one is a sampled
+    Conv1D model: then the pairs of input dimensions both read)."""
+    keep = np.ones(len(al.dims_a), bool)
+    for dims, have in ((al.dims_a, readable_dims(pa)), (al.dims_b, readable_dims(pb))):
+        if have is not None:
+            keep &= np.isin(dims, have)
+    if keep.all():
+        return al
+    return replace(al, dims_a=al.dims_a[keep], dims_b=al.dims_b[keep], signs=al.signs[keep], cos=al.cos[keep])
+
+
 def awm_signal(
     pa: Probe, pb: Probe, shared: SharedTokens | None, why: str | None, layer_pairs: list[tuple[int, int]]
 ) -> Signal:
@@ -304,14 +356,14 @@ def awm_signal(
         return missing("awm", why or "no alignment")
     if not layer_pairs:
         return missing("awm", "depths differ and no layer alignment was found")
-    al = shared.alignment
+    al = readable_alignment(pa, pb, shared.alignment)
     per_layer = _per_layer_cka(
         layer_pairs,
         lambda i: _qk_features(pa, i, al.dims_a, al.signs),
         lambda j: _qk_features(pb, j, al.dims_b, None),
     )
     if not per_layer:
-        return missing("awm", "Q/K rows missing in one model (fused QKV?)")
+        return missing("awm", "Q/K rows missing in one model (a fused QKV that could not be split?)")
     value = float(np.mean([p["mean"] for p in per_layer]))
     method = "signed permutation (linear assignment, AWM)"
     rot = _rotation(shared)
@@ -330,6 +382,7 @@ def awm_signal(
         "shared_tokens": al.n_tokens,
         "alignment_quality": round(float(al.quality), 4),
         "alignment": method,
+        "hidden_dims": len(al.dims_a),  # the aligned hidden dims CKA was taken over (fewer: a sampled Conv1D)
     }
     return Signal("awm", value, True, None, detail)
 
@@ -423,7 +476,7 @@ def moe_signal(pa: Probe, pb: Probe) -> Signal:
     for role in ("gate", "up"):
         for (layer, _expert), s in sorted(moe.experts.get(role, {}).items()):
             d = dense.matrices.get(role, {}).get(_dense_layer(layer, moe.n_layers, dense.n_layers))
-            if d is None or d.shape[1] != s.shape[1]:
+            if d is None or d.transposed or d.shape[1] != s.shape[1]:
                 continue
             m = match_neurons(s.data, d.data)
             per_layer.setdefault(layer, []).append(float(m.mean_abs_corr))

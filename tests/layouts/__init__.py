@@ -2,7 +2,7 @@
 
 One module per family: ``llama`` (Llama, Mistral, Qwen2/3, Gemma, Phi-3), ``gpt`` (GPT-2, GPT-NeoX, Falcon,
 BERT), ``moe`` (Mixtral, Qwen2-MoE, Pangu), ``deepseek`` (MLA, FP8), ``vlm`` (LLaVA, Qwen3-VL), ``packed`` (GPTQ,
-bitsandbytes); ``safetensors_files`` and ``gguf_files`` write them, ``quantize`` holds the quantizers the libraries
+bitsandbytes), ``fused`` (one unfused model fused as GPT-NeoX, Falcon or GPT-2 store it); ``safetensors_files`` and ``gguf_files`` write them, ``quantize`` holds the quantizers the libraries
 lack.
 
 Every builder returns a :class:`Layout`: the ``config.json`` the real Hugging Face model
@@ -34,8 +34,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import ST_DTYPES, Layout
+from .base import ST_DTYPES, Layout, noisy_copy
 from .deepseek import build_deepseek_v2, build_deepseek_v2_lite, build_deepseek_v3_fp8
+from .fused import FUSERS, fuse_as_falcon, fuse_as_gpt2, fuse_as_gpt_neox
 from .gguf_files import gguf_expected_tensors, llama_permute, llama_unpermute, write_gguf
 from .gpt import build_bert, build_falcon, build_falcon_7b, build_falcon_40b, build_gpt2, build_gpt_neox
 from .llama import build_gemma, build_llama, build_mistral, build_phi3, build_qwen2, build_qwen3
@@ -82,6 +83,7 @@ BUILDERS: dict[str, Callable[..., Layout]] = {
 
 __all__ = [
     "BUILDERS",
+    "FUSERS",
     "GROUND_TRUTH_BUILDERS",
     "ST_DTYPES",
     "Layout",
@@ -109,9 +111,13 @@ __all__ = [
     "build_qwen3_vl",
     "fp8_block_dequantize",
     "fp8_block_quantize",
+    "fuse_as_falcon",
+    "fuse_as_gpt2",
+    "fuse_as_gpt_neox",
     "gguf_expected_tensors",
     "llama_permute",
     "llama_unpermute",
+    "noisy_copy",
     "quantize_q4_k",
     "read_safetensors_file",
     "read_safetensors_header",

@@ -171,3 +171,25 @@ class CheckpointBuilder:
             extra_files=extra_files or {},
             notes=notes,
         )
+
+
+def noisy_copy(layout: Layout, rel: float, seed: int) -> Layout:
+    """A light "fine-tune" of ``layout``: every float32 tensor plus Gaussian noise of ``rel`` times its own std
+    (the same names, shapes and config)."""
+    rng = np.random.default_rng(seed)
+    tensors = {
+        name: (arr + rng.standard_normal(arr.shape) * rel * float(arr.std())).astype(np.float32)
+        if arr.dtype == np.float32 and arr.ndim
+        else arr
+        for name, arr in layout.tensors.items()
+    }
+    return Layout(
+        name=layout.name,
+        config=dict(layout.config),
+        tensors=tensors,
+        attention=layout.attention,
+        sources=layout.sources,
+        fixed_dtypes=dict(layout.fixed_dtypes),
+        extra_files=dict(layout.extra_files),
+        notes=f"{layout.notes} (noise {rel} x std added)".strip(),
+    )
