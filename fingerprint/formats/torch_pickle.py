@@ -305,10 +305,15 @@ def scan_opcodes(fname: str, data: bytes) -> None:
         raise CorruptFile(f"{fname}: data.pkl is not a valid pickle ({_short(str(exc))})") from None
 
 
+def check_size(fname: str, nbytes: int) -> None:
+    """Refuse a data.pkl larger than any state dict's, before it is read."""
+    if nbytes > MAX_PICKLE_BYTES:
+        raise PickleRefused(f"{fname}: data.pkl is {nbytes:,} bytes, larger than any state dict's")
+
+
 def load_tensors(fname: str, data: bytes) -> dict[str, TensorDesc]:
     """The tensors of a state dict pickle, by name (nested dicts' keys joined with '.'; other values ignored)."""
-    if len(data) > MAX_PICKLE_BYTES:
-        raise PickleRefused(f"{fname}: data.pkl is {len(data):,} bytes, larger than any state dict's")
+    check_size(fname, len(data))
     scan_opcodes(fname, data)
     try:
         root = RestrictedUnpickler(data, fname).load()

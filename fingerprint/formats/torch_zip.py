@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import CorruptFile, PickleRefused, UnsupportedFormat
 from ..sources.base import ByteSource
 from .tensor import TensorInfo, check_shape
-from .torch_pickle import ITEMSIZE, TensorDesc, load_tensors
+from .torch_pickle import ITEMSIZE, TensorDesc, check_size, load_tensors
 from .zip_index import LOCAL_HEADER_SIZE, ZipEntry, data_start, local_data_start, looks_like_zip, read_central_directory
 
 FORMAT = "pytorch"
@@ -55,6 +55,7 @@ def read_header(source: ByteSource) -> tuple[list[TensorInfo], dict[str, Any], i
     pkl = pickles[0]
     prefix = pkl.name.removesuffix("data.pkl")
     _require_stored(name, pkl)
+    check_size(name, pkl.size)
     window, window_start = _read_window(source, entries, pkl)
     records = _Records(source, window, window_start)
     data = records.data(pkl)

@@ -55,6 +55,7 @@ def read_central_directory(source: ByteSource) -> tuple[list[ZipEntry], int]:
     name, size = source.name, source.size
     tail_start = max(0, size - TAIL_READ)
     tail = source.read(tail_start, size - tail_start)
+    source.keep(tail_start, tail)  # the tail often holds the last storage's data too: never fetched twice
     at = _find_eocd(tail)
     if at < 0:
         raise CorruptFile(f"{name}: no zip end record at the end of the file (a truncated or damaged checkpoint)")

@@ -69,8 +69,11 @@ class PickleOps:
             self.out += b"K" + bytes([value])
         elif 0 <= value < 65536:
             self.out += b"M" + struct.pack("<H", value)
-        else:
+        elif -(2**31) <= value < 2**31:
             self.out += b"J" + struct.pack("<i", value)
+        else:
+            raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+            self.out += b"\x8a" + bytes([len(raw)]) + raw
 
     def ints_tuple(self, values: tuple[int, ...]) -> None:
         if not values:
