@@ -26,7 +26,7 @@ from dashboard.state import (
 from dashboard.uploads import PICKLE_EXPLANATION, UPLOAD_TYPES, upload_refusal
 from fingerprint.demo import DEMO_MODELS, demo_paths
 from fingerprint.present.formatting import human_bytes
-from fingerprint.present.labels import hub_commit_url
+from fingerprint.present.labels import format_label, hub_commit_url
 
 init_state()
 s = settings()
@@ -121,19 +121,20 @@ with left:
             "Files or folders on this computer, one per line",
             key="w_local_paths",
             height=90,
-            placeholder="/data/models/my-model            (a folder with .safetensors or .gguf)\n/data/models/model.Q4_K_M.gguf",
-            help="A folder holding safetensors (single or sharded) or a GGUF file; or a .safetensors / .gguf file. "
-            "Pickle checkpoints (.bin, .pt) are refused: opening them can run code.",
+            placeholder="/data/models/my-model            (a folder with .safetensors, .gguf or .bin)\n"
+            "/data/models/model.Q4_K_M.gguf",
+            help="A folder holding safetensors, PyTorch .bin (single or sharded) or a GGUF file; or one such file. "
+            "PyTorch checkpoints are read without unpickling; legacy (pre-1.6) pickles are refused.",
         )
         keep_widget_value("w_local_paths", "local_paths")
 
     files = st.file_uploader(
-        f"Upload .safetensors or .gguf files (up to {upload_limit:,} MB each)",
+        f"Upload .safetensors, .gguf or PyTorch .bin/.pt files (up to {upload_limit:,} MB each)",
         type=list(UPLOAD_TYPES),  # the browser refuses other types before sending anything
         accept_multiple_files=True,
         max_upload_size=upload_limit,
         key="w_uploads",
-        help="Each file is one model. A sharded checkpoint (several .safetensors files) cannot be uploaded: use "
+        help="Each file is one model. A sharded checkpoint (several .safetensors or .bin files) cannot be uploaded: use "
         "its Hub ID"
         + ("." if s.shared else ", or its folder above.")
         + " Uploads are kept for this browser session only.",
@@ -304,7 +305,7 @@ if runs:
                 }.get(run["status"], "failed"),
                 "architecture": (fp.architecture or "") if fp else "",
                 "layers": str(fp.layers) if fp else "",
-                "format": fp.format if fp else "",
+                "format": format_label(fp.format, len(fp.files)) if fp else "",
                 "mode": fp.mode if fp else "",
                 "revision": (("sha256:" if fp.source == "local" else "") + fp.short_revision) if fp else "",
                 "on the Hub": (hub_commit_url(fp) or "") if fp else "",

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl
+import bytes_bin
 import cost
 import scan_library
 
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "lineage": "lineage.py",
     "cost": "cost.py",
     "scan_library": "scan_library.py",
+    "bytes_bin": "bytes_bin.py",
 }
 OUT = bl.ROOT / "BENCHMARKS.md"
 
@@ -95,7 +97,8 @@ def table(head: list[str], rows: list[list[str]]) -> list[str]:
 def render(results: dict, durations: dict) -> str:
     b, l, g, c = results.get("bytes"), results.get("local"), results.get("lineage"), results.get("cost")
     s = results.get("scan_library")
-    m = (b or l or g or c or s)["machine"]
+    bb = results.get("bytes_bin")
+    m = (b or l or g or c or s or bb)["machine"]
     L: list[str] = []
     L += [
         "# Benchmarks",
@@ -231,6 +234,8 @@ def render(results: dict, durations: dict) -> str:
         ]
     if s:
         rows += [[what, target, measured, verdict(ok)] for what, target, measured, ok in scan_library.target_rows(s)]
+    if bb:
+        rows += [[what, target, measured, verdict(ok)] for what, target, measured, ok in bytes_bin.target_rows(bb)]
     L += table(["model", "target", "measured", "result"], rows)
     n_fail = sum(1 for r in rows if "FAIL" in r[-1])
     L += [f"{len(rows) - n_fail} of {len(rows)} targets pass.", ""]
@@ -245,6 +250,8 @@ def render(results: dict, durations: dict) -> str:
         L += cost.render(c)
     if s:
         L += scan_library.render(s)
+    if bb:
+        L += bytes_bin.render(bb)
     L += render_findings(b, l)
     return "\n".join(L).rstrip() + "\n"
 
@@ -256,6 +263,7 @@ SECTIONS = {
         ("| lineage pairs |", "| all lineage signals", "| verdict of two 7B-shaped"),
     ),
     "scan_library": ("## 5. Scanning a model against the reference library", ("| scan ",)),
+    "bytes_bin": ("## 6. Bytes read for a PyTorch .bin repo", ("| .bin repo",)),
 }
 
 
@@ -979,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--section",
         action="store_true",
-        help="with --only lineage or --only scan_library: rewrite only its section and target rows, keep the rest of "
+        help="with --only lineage, scan_library or bytes_bin: rewrite only its section and target rows, keep the rest of "
         "BENCHMARKS.md",
     )
     args = ap.parse_args(argv)

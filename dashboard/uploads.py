@@ -18,10 +18,12 @@ from dashboard.settings import ENV_UPLOAD_DIR, Settings
 from fingerprint.checkpoint import PICKLE_SUFFIXES
 
 MB = 1024 * 1024  # Streamlit's upload limits count MB as MiB
-UPLOAD_TYPES = ("safetensors", "gguf")
+# .bin/.pt/.pth go through the same reader as local files: torch.save's zip read without unpickling
+UPLOAD_TYPES = ("safetensors", "gguf", "bin", "pt", "pth")
 PICKLE_EXPLANATION = (
-    "Pickle checkpoints (.bin, .pt, .pth, .ckpt) can run code when they are loaded, so this tool never opens "
-    "them. Upload the model's .safetensors or .gguf file instead (most Hub repositories ship one)."
+    "PyTorch checkpoints (.bin, .pt, .pth) are read without unpickling: only tensor descriptions are taken from "
+    "them, and anything else in the file is refused. Legacy PyTorch pickles (before torch 1.6, not a zip) and "
+    "plain pickles (.pkl) can run code when loaded, so they are never opened."
 )
 STALE_UPLOADS_SECONDS = 24 * 3600
 
@@ -36,7 +38,7 @@ def upload_refusal(
     if suffix in PICKLE_SUFFIXES:
         return f"{name}: refused. {PICKLE_EXPLANATION}"
     if suffix.lstrip(".") not in UPLOAD_TYPES:
-        return f"{name}: not a .safetensors or .gguf file. Only these two weight formats can be fingerprinted."
+        return f"{name}: not a .safetensors, .gguf or PyTorch (.bin, .pt, .pth) file, the weight formats read here."
     limit = limit_mb or settings.max_upload_mb
     if size > limit * MB:
         return (

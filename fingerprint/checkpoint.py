@@ -16,21 +16,38 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadReference, Cancelled, CorruptFile, FileNotInRepo, FingerprintError, NoWeights, PickleRefused
+from .errors import (
+    BadReference,
+    Cancelled,
+    CorruptFile,
+    FileNotInRepo,
+    FingerprintError,
+    NoWeights,
+    PickleRefused,
+    UnsupportedFormat,
+)
 from .formats import gguf as gguf_format
 from .formats import safetensors as st_format
+from .formats import torch_zip
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
 from .reference import ModelRef
 from .result import Access, WeightFormat
 from .sources.base import ByteSource, ReadContext
 from .sources.local import LocalFile
+from .tensor_names import ATTENTION_ROLES, parse_name
 
 if TYPE_CHECKING:
     from .sources.hub import HubSnapshot
 
-# pickle checkpoints: loading one can run code, so they are refused (by the core and by the dashboard's uploads)
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# PyTorch checkpoints: read as torch.save's zip archives, their data.pkl by a restricted unpickler that runs nothing
+# (formats/torch_zip.py); legacy (pre-1.6, non-zip) pickles among them are refused when opened
+TORCH_SUFFIXES = torch_zip.SUFFIXES
+# plain pickles: loading one can run code, and no tensor layout is known, so they are refused
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+TORCH_INDEX = "pytorch_model.bin.index.json"
+# .bin/.pt files of a training run that hold no weights (arguments, optimizer and scheduler states, RNG states)
+NOT_WEIGHTS = re.compile(r"^(training_args\.bin|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth)$")
 MAX_SMALL_FILE = 16 << 20  # config.json / index json larger than this is not a real one
 
 # best first: the highest-fidelity GGUF is picked when a repo ships several quantizations
@@ -153,22 +170,18 @@ def choose_weight_files(
     """Pick (format, weight file names) from a listing {path: size}."""
     if wanted:
         if wanted not in files:
-            weights = [f for f in files if f.endswith((".safetensors", ".gguf"))][:8]
+            weights = [f for f in files if f.endswith((".safetensors", ".gguf", *TORCH_SUFFIXES))][:8]
             raise FileNotInRepo(f"{wanted} is not in the repository (weight files: {', '.join(weights) or 'none'})")
         if wanted.endswith(".gguf"):
             return "gguf", _gguf_split_group(files, wanted)
+        if wanted.endswith(TORCH_SUFFIXES):
+            return "pytorch", [wanted]
+        if wanted.endswith(PICKLE_SUFFIXES):
+            raise PickleRefused(f"{wanted} is a pickle file")
         return "safetensors", [wanted]
 
     if "model.safetensors.index.json" in files:
-        index = read_json("model.safetensors.index.json")
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise CorruptFile("model.safetensors.index.json has no weight_map")
-        shards = sorted({str(v) for v in weight_map.values()})
-        missing = [s for s in shards if s not in files]
-        if missing:
-            raise CorruptFile(f"model.safetensors.index.json names shards that are not there: {', '.join(missing[:3])}")
-        return "safetensors", shards
+        return "safetensors", _index_shards(files, "model.safetensors.index.json", read_json)
 
     root_st = sorted(f for f in files if "/" not in f and f.endswith(".safetensors"))
     if "model.safetensors" in root_st:
@@ -183,11 +196,32 @@ def choose_weight_files(
         best = min(first_parts or ggufs, key=lambda f: (gguf_rank(f), f))
         return "gguf", _gguf_split_group(files, best)
 
+    if TORCH_INDEX in files:
+        return "pytorch", _index_shards(files, TORCH_INDEX, read_json)
+    root_torch = sorted(f for f in files if "/" not in f and f.endswith(TORCH_SUFFIXES) and not NOT_WEIGHTS.match(f))
+    if "pytorch_model.bin" in root_torch:
+        return "pytorch", ["pytorch_model.bin"]
+    if root_torch:
+        return "pytorch", [f for f in root_torch if not f.startswith("consolidated")] or root_torch
+
     pickles = [f for f in files if f.endswith(PICKLE_SUFFIXES)]
     if pickles:
-        raise PickleRefused(f"only pickle weights found ({', '.join(sorted(pickles)[:3])})")
+        raise PickleRefused(f"only pickle files found ({', '.join(sorted(pickles)[:3])})")
     sample = ", ".join(sorted(files)[:8]) or "no files"
-    raise NoWeights(f"no .safetensors or .gguf weights found ({sample})")
+    raise NoWeights(f"no .safetensors, .gguf or PyTorch (.bin, .pt) weights found ({sample})")
+
+
+def _index_shards(files: dict[str, int], index_name: str, read_json: Callable[[str], dict[str, Any]]) -> list[str]:
+    """The shards a sharded checkpoint's index (model.safetensors.index.json, pytorch_model.bin.index.json) names."""
+    index = read_json(index_name)
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CorruptFile(f"{index_name} has no weight_map")
+    shards = sorted({str(v) for v in weight_map.values()})
+    missing = [s for s in shards if s not in files]
+    if missing:
+        raise CorruptFile(f"{index_name} names shards that are not there: {', '.join(missing[:3])}")
+    return shards
 
 
 def _gguf_split_group(files: dict[str, int], first: str) -> list[str]:
@@ -240,7 +274,7 @@ def _open_hub(
 
     fmt, names = choose_weight_files(snap.files, ref.filename, read_json)
     config = {}
-    if fmt == "safetensors" and "config.json" in snap.files:
+    if fmt != "gguf" and "config.json" in snap.files:
         config = read_json("config.json")
     sources: list[ByteSource] = [open_file(n) for n in names]
     files = [WeightFile(n, snap.files[n]) for n in names]
@@ -261,18 +295,20 @@ def _open_local(
     else:
         root = path.parent
         if path.name.endswith(PICKLE_SUFFIXES):
-            raise PickleRefused(f"{path.name} is a pickle checkpoint")
-        if not path.name.endswith((".safetensors", ".gguf")):
-            raise BadReference(f"{path.name} is not a .safetensors or .gguf file")
+            raise PickleRefused(f"{path.name} is a pickle file")
+        if not path.name.endswith((".safetensors", ".gguf", *TORCH_SUFFIXES)):
+            raise BadReference(f"{path.name} is not a .safetensors, .gguf or PyTorch (.bin, .pt, .pth) file")
         listing = {path.name: path.stat().st_size}
         aux = {p.name: p.stat().st_size for p in root.iterdir() if p.is_file()}
         if path.name.endswith(".gguf"):
             siblings = {p.name: p.stat().st_size for p in root.glob("*.gguf")}
             fmt, names = "gguf", _gguf_split_group({**siblings, **listing}, path.name)
+        elif path.name.endswith(TORCH_SUFFIXES):
+            fmt, names = "pytorch", [path.name]
         else:
             fmt, names = "safetensors", [path.name]
     config = {}
-    if fmt == "safetensors" and (root / "config.json").is_file():
+    if fmt != "gguf" and (root / "config.json").is_file():
         config = _read_json(LocalFile(root / "config.json"))
     sources: list[ByteSource] = [LocalFile(root / n, context, name=n) for n in names]
     files = [WeightFile(n, s.size, known_hash(root / n)) for n, s in zip(names, sources)]
@@ -308,7 +344,9 @@ def _assemble(
     config_json: dict[str, Any],
     context: ReadContext,
 ) -> Checkpoint:
-    parse = st_format.read_header if fmt == "safetensors" else gguf_format.read_header
+    parse = {"safetensors": st_format.read_header, "gguf": gguf_format.read_header, "pytorch": torch_zip.read_header}[
+        fmt
+    ]
     try:
         # shards' headers are independent: parse them concurrently (one round trip each on the Hub)
         with ThreadPoolExecutor(max_workers=min(8, len(sources))) as pool:
@@ -321,6 +359,7 @@ def _assemble(
     for found, _, _ in headers:
         for t in found:
             tensors.setdefault(t.name, t)
+    notes = _skipped_views(files, headers, sources) if fmt == "pytorch" else []
     if fmt == "gguf":
         config = ModelConfig.from_gguf(headers[0][1])
     else:
@@ -335,8 +374,30 @@ def _assemble(
         header_bytes=context.bytes,
         context=context,
         sources=sources,
+        notes=notes,
         metadata=headers[0][1] if fmt == "gguf" else {},
     )
+
+
+def _skipped_views(
+    files: list[WeightFile], headers: list[tuple[list[TensorInfo], dict[str, Any], int]], sources: list[ByteSource]
+) -> list[str]:
+    """A PyTorch checkpoint's non-contiguous views (a transposed or strided tensor): their rows are not byte ranges.
+    One that a σ-curve needs refuses the model; the others are left out, and a note says which."""
+    skipped = [name for _, meta, _ in headers for name in meta.get("skipped", [])]
+    needed = [name for name in skipped if parse_name(name, ATTENTION_ROLES) is not None]
+    if needed:
+        for s in sources:
+            s.close()
+        raise UnsupportedFormat(
+            f"{needed[0]} is stored as a non-contiguous view (transposed or strided), whose rows are not byte ranges "
+            f"of {files[0].name if len(files) == 1 else 'its shard'}, and the σ-curve needs it",
+            "Re-save the checkpoint after .contiguous() on each tensor, or convert it to safetensors.",
+        )
+    if not skipped:
+        return []
+    shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    return [f"{len(skipped)} tensors stored as non-contiguous views were left out (not needed for σ-curves): {shown}"]
 
 
 def _list_folder(root: Path, depth: int, limit: int = 10_000) -> dict[str, int]:

@@ -70,13 +70,14 @@ class FileNotInRepo(FingerprintError):
 
 
 class NoWeights(FingerprintError):
-    fix = "Point to a repository or folder with .safetensors or .gguf weights."
+    fix = "Point to a repository or folder with .safetensors, .gguf or PyTorch (.bin, .pt) weights."
 
 
 class PickleRefused(FingerprintError):
     fix = (
-        "Pickle checkpoints (.bin/.pt/.pth/.ckpt) can run code when loaded, so they are never opened; "
-        "use a repository or file that ships .safetensors or .gguf weights."
+        "A pickle can run code when it is loaded, so only torch.save's zip checkpoints are read, without unpickling, "
+        "and in them only tensors, storages, dtypes and OrderedDicts; re-save the state dict with a current "
+        "torch.save, or use .safetensors or .gguf weights of the same model."
     )
 
 

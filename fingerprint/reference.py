@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadReference
+from .formats import torch_zip
 from .result import Source
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-WEIGHT_SUFFIXES = (".safetensors", ".gguf")
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", *torch_zip.SUFFIXES)
 HUB_PREFIX = "hf://"
 MAX_REFERENCE = 1024  # characters: longer than any Hub ID with revision and file, or any sane path
 
@@ -76,7 +77,7 @@ def parse_reference(text: str, *, filename: str | None = None) -> ModelRef:
         raise BadReference(f"two file names given ({inner} and {filename})", model=text)
     chosen = inner or filename
     if chosen and not chosen.endswith(WEIGHT_SUFFIXES):
-        raise BadReference(f"{chosen} is not a .safetensors or .gguf file", model=text)
+        raise BadReference(f"{chosen} is not a .safetensors, .gguf or PyTorch (.bin, .pt) file", model=text)
     return ModelRef(text=text, kind="hub", repo_id=repo_id, revision=revision, filename=chosen)
 
 

@@ -10,7 +10,7 @@ SCHEMA_VERSION = 1
 
 Mode = Literal["exact", "sampled"]  # how a fingerprint was read: every element, or row blocks spread over each tensor
 ModeChoice = Literal["auto", "exact", "sampled"]  # auto: exact when the needed tensors are small, else sampled
-WeightFormat = Literal["safetensors", "gguf"]
+WeightFormat = Literal["safetensors", "gguf", "pytorch"]  # pytorch: a torch.save zip, read without unpickling
 Source = Literal["hub", "local"]
 Access = Literal["public", "gated", "private", "local", "unknown"]  # who may be shown a result
 

@@ -7,8 +7,6 @@ checkpoint, so that it gets as far as the stage under test.
 
 from __future__ import annotations
 
-import builtins
-import io
 import json
 import os
 import pickle
@@ -776,7 +774,8 @@ class _Explodes:
         return (os.mkdir, (str(self.marker),))
 
 
-def test_pickle_checkpoint_is_refused_and_never_opened(tmp_path, monkeypatch):
+def test_legacy_pickle_checkpoint_is_refused_and_never_unpickled(tmp_path, monkeypatch):
+    """A pickle that is not torch.save's zip (torch < 1.6, or pickle itself) is refused from its first bytes."""
     root = tmp_path / "m"
     root.mkdir()
     marker = tmp_path / "code-ran"
@@ -784,24 +783,9 @@ def test_pickle_checkpoint_is_refused_and_never_opened(tmp_path, monkeypatch):
     binfile.write_bytes(pickle.dumps(_Explodes(marker)))
     (root / "config.json").write_text(json.dumps(LLAMA_CONFIG))
 
-    opened: list[str] = []
-
-    def guard(real):
-        def wrapper(file, *a, **k):
-            if str(file).endswith("pytorch_model.bin"):
-                opened.append(str(file))
-                raise AssertionError("the pickle file was opened")
-            return real(file, *a, **k)
-
-        return wrapper
-
     def boom(*a, **k):
-        opened.append("unpickle")
         raise AssertionError("something was unpickled")
 
-    monkeypatch.setattr(builtins, "open", guard(builtins.open))
-    monkeypatch.setattr(io, "open", guard(io.open))
-    monkeypatch.setattr(os, "open", guard(os.open))
     monkeypatch.setattr(pickle, "load", boom)
     monkeypatch.setattr(pickle, "loads", boom)
     monkeypatch.setattr(pickle, "Unpickler", boom)
@@ -809,9 +793,11 @@ def test_pickle_checkpoint_is_refused_and_never_opened(tmp_path, monkeypatch):
     fake_torch.load = boom
     monkeypatch.setitem(sys.modules, "torch", fake_torch)
 
-    fails(root, PickleRefused, "pytorch_model.bin", "safetensors")
-    fails(binfile, PickleRefused, "pytorch_model.bin")
-    assert opened == []
+    fails(root, PickleRefused, "pytorch_model.bin", "legacy PyTorch pickle", "without unpickling")
+    fails(binfile, PickleRefused, "legacy PyTorch pickle")
+    plain = root / "weights.pkl"
+    plain.write_bytes(pickle.dumps(_Explodes(marker)))
+    fails(plain, PickleRefused, "weights.pkl")
     assert not marker.exists()
 
 
@@ -850,7 +836,7 @@ def test_directory_without_weights(tmp_path):
     root.mkdir()
     (root / "config.json").write_text(json.dumps(LLAMA_CONFIG))
     (root / "README.md").write_text("hello")
-    fails(root, NoWeights, "config.json", ".safetensors")
+    fails(root, NoWeights, "config.json", ".safetensors", ".bin")
 
 
 def test_empty_directory(tmp_path):
@@ -865,7 +851,7 @@ def test_nonexistent_path(ref, tmp_path, monkeypatch):
     fails(ref, BadReference, "no such file or folder")
 
 
-@pytest.mark.parametrize("ref", ["not a valid id!!", "org/na me", "a/b/c.bin", "org/name@", "   "])
+@pytest.mark.parametrize("ref", ["not a valid id!!", "org/na me", "a/b/c.pkl", "org/name@", "   "])
 def test_invalid_model_reference(ref, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = compute(ref, NO_CACHE)

@@ -178,8 +178,9 @@ def test_uploads_checked_and_written_whole(tmp_path):
     from dashboard.uploads import UploadFolder, safe_filename, upload_refusal
 
     s = Settings(max_upload_mb=1)
-    assert "can run code" in upload_refusal("pytorch_model.bin", 10, s)
-    assert "not a .safetensors or .gguf" in upload_refusal("notes.txt", 10, s)
+    assert "can run code" in upload_refusal("weights.pkl", 10, s)
+    assert upload_refusal("pytorch_model.bin", 10, s) is None  # read as a zip checkpoint, never unpickled
+    assert "not a .safetensors, .gguf or PyTorch" in upload_refusal("notes.txt", 10, s)
     assert "over the 1 MB limit" in upload_refusal("m.gguf", 2 * 1024 * 1024, s)
     assert upload_refusal("M.SafeTensors", 10, s) is None
     assert safe_filename("../../etc/passwd.gguf") == "passwd.gguf" and safe_filename("a b$c.GGUF") == "a_b_c.gguf"

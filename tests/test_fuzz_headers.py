@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from fingerprint.errors import CorruptFile, FingerprintError
 from fingerprint.formats import gguf as gguf_format
 from fingerprint.formats import safetensors as st_format
+from fingerprint.formats import torch_zip
 from fingerprint.formats.dtypes import SAFETENSORS_DTYPES
 from fingerprint.sources.base import ByteSource
 
@@ -612,3 +613,53 @@ def test_safetensors_shape_of_many_huge_dims_is_rejected_fast():
         st_format.read_header(MemorySource(blob))
     assert time.process_time() - t0 < 1.0
     assert len(str(info.value)) < 400
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch zip checkpoints: the zip directory and data.pkl mutated (views of one storage may overlap: not checked)
+
+
+def torch_seed() -> bytes:
+    from layouts.torch_files import torch_zip_bytes
+
+    return torch_zip_bytes(llama(), archive="pytorch_model")
+
+
+TORCH_SEED = torch_seed()
+TORCH_REGIONS = [
+    (64, 64 + struct.unpack_from("<I", TORCH_SEED, 18)[0]),  # data.pkl (its data starts at 64, as torch aligns)
+    (TORCH_SEED.find(b"PK\x01\x02"), len(TORCH_SEED)),  # the central directory and end record
+]
+
+
+def parse_torch(data: bytes):
+    src = MemorySource(data)
+    try:
+        with time_limit(TIME_LIMIT):
+            tensors, metadata, _ = torch_zip.read_header(src)
+    except FingerprintError as exc:
+        assert str(exc) and exc.fix
+        return exc
+    assert src.requested <= 3 * len(data) + 64, (src.requested, len(data))
+    assert isinstance(metadata, dict)
+    for t in tensors:
+        assert t.source is src and t.nbytes >= 0 and 0 <= t.offset and t.offset + t.nbytes <= src.size
+        assert all(isinstance(d, int) and d >= 0 for d in t.shape)
+    return tensors
+
+
+def test_torch_seed_parses():
+    tensors = parse_torch(TORCH_SEED)
+    assert not isinstance(tensors, FingerprintError) and len(tensors) == len(llama())
+
+
+@settings(FUZZ, max_examples=400)
+@given(mutated(TORCH_SEED, [], TORCH_REGIONS))
+def test_torch_zip_mutated(data):
+    parse_torch(data)
+
+
+@settings(FUZZ, max_examples=100)
+@given(cut=st.integers(0, len(TORCH_SEED) - 1))
+def test_torch_zip_every_truncation(cut):
+    assert isinstance(parse_torch(TORCH_SEED[:cut]), FingerprintError)

@@ -72,7 +72,7 @@ def is_float_dtype(dtype: str, fmt: str) -> bool:
 
 def decode_rows(raw: bytes, dtype: str, fmt: str, nrows: int, cols: int) -> np.ndarray:
     """Return a float32 array (nrows, cols) from the raw bytes of ``nrows`` whole rows."""
-    if fmt == "safetensors":
+    if fmt != "gguf":  # safetensors and PyTorch zip checkpoints: plain little-endian elements, named alike
         spec = SAFETENSORS_DTYPES.get(dtype)
         if spec is None or spec[1] is None:
             raise UnsupportedFormat(f"tensors of dtype {dtype} are not floating-point weights this tool can read")

@@ -26,12 +26,12 @@ def _dims(shape: list[int] | tuple[int, ...]) -> str:
 @dataclass(frozen=True)
 class TensorInfo:
     name: str
-    dtype: str  # safetensors dtype ("BF16") or GGML type name ("Q8_0")
+    dtype: str  # safetensors dtype ("BF16", for PyTorch checkpoints too) or GGML type name ("Q8_0")
     shape: tuple[int, ...]  # numpy order (GGUF dims reversed)
     source: ByteSource
     offset: int  # absolute byte offset in the file
     nbytes: int
-    format: str  # "safetensors" or "gguf"
+    format: str  # "safetensors", "gguf" or "pytorch"
 
     @property
     def rows(self) -> int:

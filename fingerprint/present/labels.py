@@ -120,3 +120,12 @@ def public_reference(fp: Fingerprint, local_paths: bool = False) -> str:
     if fp.source != "local" or local_paths:
         return fp.model
     return demo_reference(fp.model) or PurePath(fp.model).name or fp.model
+
+
+def format_label(fmt: str, files: int) -> str:
+    """How a model's weights were read, in words: the format and, for PyTorch checkpoints, that nothing was
+    unpickled (e.g. "pickle checkpoint read without unpickling: 2 shards")."""
+    name = {"pytorch": "pickle checkpoint read without unpickling", "gguf": "GGUF"}.get(fmt, fmt)
+    if files < 1:  # fingerprints written before their files were recorded
+        return name
+    return f"{name}: {'1 file' if files == 1 else f'{files} shards'}"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..compare import PairComparison, role_interval
 from ..roles import ROLE_LABELS, ROLE_ORDER
 from .formatting import human_bytes, ordinal
+from .labels import format_label
 from .texts import SIGMA_CAVEAT_WITH_EXAMPLES
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def inspection_text(info: Inspection) -> str:
     lines = [
         f"{info.model}",
         f"  revision      {info.revision}",
-        f"  format        {info.format}   architecture {info.architecture}   layers {info.layers}",
+        f"  format        {format_label(info.format, len(info.files))}",
+        f"  architecture  {info.architecture}   layers {info.layers}",
         f"  config        {', '.join(f'{k}={v}' for k, v in info.config.items())}",
         f"  files         {len(info.files)} ({human_bytes(info.bytes_total)})",
     ]
