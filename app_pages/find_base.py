@@ -34,7 +34,7 @@ collect_finished_lineage()
 st.title("Find the base")
 st.markdown(
     "Which known model is this one derived from? The model is compared with every model of the **reference "
-    "library** that could be linked to it (same width, or enough shared tokens), with the same lineage signals as "
+    "library** closest to it by shape and vocabulary (at most 16), with the same lineage signals as "
     "Compare, and the base its model card declares is checked against its weights. A verdict is evidence, not "
     "proof."
 )

@@ -182,7 +182,8 @@ def test_the_evidence_of_each_candidate_is_one_pick_away(demo_library, monkeypat
     other = next(k for k in picker.options if "babyllama-tok361" in k)
     picker.set_value(other).run()
     assert not at.exception, at.exception
-    assert "Verdict: insufficient data to judge" in texts(at, "subheader")
+    # another width and no vocabulary: weighed all the same, its hidden dims lined up by their weight profiles
+    assert "Verdict: no evidence of lineage (not proof of independence)" in texts(at, "subheader")
     assert evidence_titles(at) == ["Lineage evidence: stories260k-q8_0.gguf vs babyllama-tok361"]
 
 

@@ -215,16 +215,20 @@ def test_facts_pick_what_some_signal_can_link_and_set_the_rest_aside(world):
     bounded = _scan(models["stories-finetune"], folder, max_candidates=1)
     assert [m.entry.model for m in bounded.matches] == ["stories260k"]
     assert {s.match.entry.model: s.reason for s in bounded.set_aside}["stories260k-q8_0.gguf"] == "bound"
-    assert "1 entry: a plausible link, but below the bound" in scan_text(bounded)
-    # a declared base is weighed even when the facts set it aside: other width, no shared token
-    declared = _scan(models["stories-finetune"], folder, declared=["EN10/babyllama-tok361"])
+    assert "3 entries: a plausible link, but below the bound" in scan_text(bounded)
+    # a declared base is weighed even when the facts set it aside - here the bound of one entry; another width and
+    # no shared token, yet the weights say something: nothing links them
+    declared = _scan(models["stories-finetune"], folder, declared=["EN10/babyllama-tok361"], max_candidates=1)
     base = declared.declared.bases[0]
-    assert base.how == "library" and base.verdict is not None and base.verdict.verdict == "insufficient_data"
-    assert declared.declared.outcome == "undecided"
+    assert base.how == "library" and base.verdict is not None and base.verdict.verdict == "no_evidence"
+    assert base.verdict.signals["awm"].detail["alignment"].startswith("weight profiles")
+    assert declared.declared.outcome == "no_evidence"
+    assert "declares EN10/babyllama-tok361 - no evidence for EN10/babyllama-tok361" in declared_text(declared.declared)
 
 
-def test_shared_tokens_link_models_of_another_width_and_rank_by_facts(world):
-    """Facts alone, with real token texts: the same tokenizer links models of any width; another one does not."""
+def test_facts_rank_models_of_any_width_and_tokenizer(world):
+    """Facts alone, with real token texts: any two models with layers can be linked (the same width position by
+    position, shared tokens or the hidden dims' weight profiles through AWM); the facts rank them."""
     folder, _ = world
     lib = Library.open(folder)
     base = lib.find("stories260k")
@@ -241,7 +245,7 @@ def test_shared_tokens_link_models_of_another_width_and_rank_by_facts(world):
     t = facts_match(model, twin)
     assert a.linkable and a.shared_tokens == 400 and "width 96 (model: 64)" in a.differ
     assert b.linkable and b.shared_tokens == 0 and "0% of the kept tokens shared" in b.differ
-    assert not c.linkable
+    assert c.linkable and c.shared_tokens == 0  # only the weight profiles can line up the hidden dims
     assert t.score == 1.0 > b.score > c.score and t.score > a.score > c.score
 
 
@@ -270,7 +274,7 @@ def test_the_exports_name_models_without_local_paths(world):
     first = payload["top"][0]
     assert first["verdict"]["verdict"] == "fine_tune" and first["verdict"]["signals"]["elementwise"]["value"] > 0.98
     assert first["verdict"]["strength_text"] and first["facts"]["linkable"] is True
-    assert payload["set_aside"]["counts"] == {"no_link": 1} and payload["weighed"] == 3
+    assert payload["set_aside"]["counts"] == {} and payload["weighed"] == 4  # every entry: four fit the bound
     text = scan_text(result)
     for out in (text, scan_json(result)):
         assert str(folder.parent) not in out  # where the user keeps their models stays private
@@ -284,14 +288,14 @@ def test_the_html_page_has_the_answer_every_candidate_and_each_ones_evidence(wor
     assert closest_text(result) in page and "declares karpathy/stories260K" in page
     assert "A verdict is evidence, never proof" in page
     weighed = [m for m in result.best if m.verdict is not None]
-    assert len(weighed) == 3 and all(f"<td>{m.entry.model}</td>" in page for m in weighed)
+    assert len(weighed) == 4 and all(f"<td>{m.entry.model}</td>" in page for m in weighed)
     # each candidate's verdict in words and its evidence panel, the strongest first; plotly.js inlined once
     heads = [f"<h3>stories-finetune vs {m.entry.model}: {m.verdict.sentence}</h3>" for m in weighed if m.verdict]
     assert all(h in page for h in heads) and page.index(heads[0]) < page.index(heads[1]) < page.index(heads[2])
-    assert page.count("Lineage evidence: ") == 3 and page.count("* plotly.js v") == 1
+    assert page.count("Lineage evidence: ") == 4 and page.count("* plotly.js v") == 1
     one = scan_html(result, max_figures=1)  # a bounded number of figures; the text of every candidate stays
     assert one.count("Lineage evidence: ") == 1 and all(h in one for h in heads)
-    assert "Figures for the first 1 of 3 candidates" in one
+    assert "Figures for the first 1 of 4 candidates" in one
     # the library by its name, unless its path is asked for; nowhere the folder where the models are kept
     assert str(folder.parent) not in page and "<code>library</code>" in page
     assert f"<code>{folder}</code>" in scan_html(result, library_path=True)

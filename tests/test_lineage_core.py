@@ -575,6 +575,41 @@ def test_models_of_different_width(verdicts):
     assert el.reason and "shape" in el.reason
     assert any(el.reason in n for n in v.not_checked)
     assert not v.related
+    # no vocabulary on either side and other vocabulary sizes: the hidden dims are lined up by their weight
+    # profiles instead of shared tokens, so the pair is weighed - and nothing links it
+    awm = v.signals["awm"]
+    assert awm.available and awm.detail["alignment"].startswith("weight profiles") and abs(awm.value) < 0.1
+    assert v.verdict == "no_evidence"
+    assert any("weight profiles" in c for c in v.caveats)
+
+
+def _narrowed(folder: Path, keep: int, vocab: int, noise: float = 0.0) -> Path:
+    """stories260k with only ``keep`` of its hidden dims (a width-pruned copy, as Minitron-style pruning makes) and
+    its first ``vocab`` tokens, the weights plus ``noise`` times their spread: no vocabulary file, so its tokens
+    cannot be matched with stories260k's by number (the vocabulary sizes differ)."""
+    g = np.random.default_rng(3)
+    weights, config = _load(STORIES)
+    d = config["hidden_size"]
+    dims = np.sort(g.choice(d, keep, replace=False))
+    out = {}
+    for name, w in weights.items():
+        if name == "model.embed_tokens.weight":
+            w = w[:vocab, dims]
+        elif w.ndim == 1:
+            w = w[dims]
+        elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            w = w[dims, :]
+        else:
+            w = w[:, dims]
+        out[name] = w + noise * w.std() * g.standard_normal(w.shape) if w.ndim == 2 else w
+    return _write_model(folder, out, {**config, "hidden_size": keep, "vocab_size": vocab})
+
+
+def test_a_width_pruned_copy_without_shared_tokens_is_found_through_weight_profiles(tmp_path):
+    v = _verdict(STORIES, _narrowed(tmp_path / "narrow", keep=48, vocab=400, noise=0.05))
+    awm = v.signals["awm"]
+    assert awm.detail["alignment"].startswith("weight profiles"), awm.detail
+    assert v.related and v.verdict == "depth_width_derivative" and awm.value > 0.9, (v.verdict, v.because)
 
 
 @pytest.fixture(scope="module")

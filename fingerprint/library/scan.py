@@ -3,9 +3,9 @@
 1. Facts: every entry's cheap facts (kept in the manifest, so no probe file is opened) are compared with the
    model's - width, attention shape, depth, vocabulary, the tokens its probe kept, its norms - and rank the whole
    library. The entries some signal could link to the model (the same width: weights compared position by
-   position; enough shared tokens: hidden dimensions lined up through them) are weighed, with the few closest by
-   facts whatever they are, up to a bound; the others are set aside, and the result says how many and why.
-   Different widths are not excluded: a pruned model is linked through its shared tokens.
+   position; any width: hidden dimensions lined up through shared tokens, or else through their weight profiles)
+   are weighed, the closest by facts first, up to a bound; the others are set aside, and the result says how many
+   and why. Different widths and tokenizers are not excluded: a pruned model is linked all the same.
 2. Verdicts: the probe of each entry picked is loaded and the model's verdict against it computed (every lineage
    signal, σ from the fingerprints both sides keep); related entries come first, the strongest first.
 
@@ -68,7 +68,7 @@ class FactsMatch:
 
     entry: LibraryEntry
     score: float
-    linkable: bool  # the same width, or enough shared tokens to line up the hidden dimensions
+    linkable: bool  # the same width, or hidden dimensions that shared tokens or weight profiles can line up
     agree: tuple[str, ...]
     differ: tuple[str, ...]
     shared_tokens: int  # kept tokens both probes read (what AWM lines the hidden dimensions up with)
@@ -76,7 +76,7 @@ class FactsMatch:
 
 SetAsideReason = Literal["no_link", "bound"]
 SET_ASIDE_REASONS: dict[SetAsideReason, str] = {
-    "no_link": "no signal could link them (another width, too few shared tokens)",
+    "no_link": "no signal could link them (another width, and no layers to line the hidden dimensions up by)",
     "bound": "a plausible link, but below the bound of entries weighed by their facts",
 }
 
@@ -297,7 +297,13 @@ def facts_match(model: Facts, entry: LibraryEntry, model_tokens: frozenset[str] 
         )
     total = sum(_WEIGHTS[k] for k in got)
     score = sum(_WEIGHTS[k] * v for k, v in got.items()) / total if total else 0.0
-    linkable = bool(model.hidden and model.hidden == f.hidden) or shared >= MIN_SHARED_TOKENS
+    # the same width: weights compared position by position; shared tokens, or else the hidden dims' weight
+    # profiles layer by layer (lineage.signals.profile_alignment): AWM lines the hidden dims up
+    linkable = (
+        bool(model.hidden and model.hidden == f.hidden)
+        or shared >= MIN_SHARED_TOKENS
+        or bool(model.layers and f.layers and model.vector_lengths and f.vector_lengths)
+    )
     return FactsMatch(entry, score, linkable, tuple(agree), tuple(differ), shared)
 
 

@@ -257,6 +257,7 @@ class SharedTokens:
     emb_a: np.ndarray | None
     emb_b: np.ndarray | None
     alignment: HiddenAlignment
+    by_profiles: bool = False  # lined up by the hidden dims' weight profiles, not by shared tokens
 
 
 ROTATION_TOKENS = 2  # a rotation is fitted only with at least this many shared tokens per hidden dim
@@ -284,6 +285,54 @@ def hidden_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | N
         return SharedTokens(ea, eb, align_hidden(ea, eb)), None
     ea, eb = (rows.data_of(i).astype(np.float64) for rows, i in ((rows_a, ia), (rows_b, ib)))
     return SharedTokens(None, None, align_hidden(ea, eb, overwrite=True)), None
+
+
+MIN_PROFILE_FEATURES = 8  # weight profiles shorter than this cannot tell hidden dims apart
+_PROFILE_VECTORS = ("attn_norm", "ffn_norm")
+_PROFILE_MATRICES = ("q", "k", "v", "gate", "up")  # matrices that read the hidden state: one column per hidden dim
+
+
+def _profile_feature(p: Probe, layer: int, role: str) -> np.ndarray | None:
+    """One value per hidden dim: a norm's weight, or the RMS of a matrix's column over the rows read."""
+    if role in _PROFILE_VECTORS:
+        v = p.vectors.get(role, {}).get(layer)
+        return None if v is None else np.asarray(v, dtype=np.float64)
+    s = p.matrices.get(role, {}).get(layer)
+    if s is None or s.transposed:
+        return None
+    rms: np.ndarray = np.sqrt(np.mean(np.square(s.data, dtype=np.float64), axis=0))
+    return rms
+
+
+def profile_alignment(pa: Probe, pb: Probe) -> tuple[SharedTokens | None, str | None]:
+    """Hidden dims lined up without any token: each hidden dim's profile through the model - its norm weights and
+    the scale of its column in Q, K, V, gate and up, layer by layer (layers mapped in proportion when the depths
+    differ) - matched one to one between the models as AWM matches embedding columns. Training leaves each dim its
+    own profile and a copy, a fine-tune or a pruned model keeps it, while two models trained apart share none: so
+    models of different widths and without a shared vocabulary can still be weighed. A rotation of the hidden
+    space mixes the profiles and defeats it."""
+    n = min(pa.n_layers, pb.n_layers)
+    if n < 1:
+        return None, "no layers to profile"
+    fa: list[np.ndarray] = []
+    fb: list[np.ndarray] = []
+    for layer in range(n):
+        la = round(layer * (pa.n_layers - 1) / max(n - 1, 1))
+        lb = round(layer * (pb.n_layers - 1) / max(n - 1, 1))
+        for role in (*_PROFILE_VECTORS, *_PROFILE_MATRICES):
+            x, y = _profile_feature(pa, la, role), _profile_feature(pb, lb, role)
+            if x is not None and y is not None and np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
+                fa.append(x)
+                fb.append(y)
+    if len(fa) < MIN_PROFILE_FEATURES:
+        return None, f"only {len(fa)} weight profiles read in both models (need {MIN_PROFILE_FEATURES})"
+    standard = [
+        (f - f.mean(axis=1, keepdims=True)) / (f.std(axis=1, keepdims=True) + 1e-12) for f in map(np.array, (fa, fb))
+    ]
+    al = align_hidden(standard[0], standard[1], overwrite=True)
+    # a profile says nothing about a dim's sign (a flipped dim keeps its norm weight and column scales)
+    al = replace(al, signs=np.ones_like(al.signs))
+    return SharedTokens(None, None, al, by_profiles=True), None
 
 
 def _rotation(shared: SharedTokens) -> np.ndarray | None:
@@ -365,7 +414,11 @@ def awm_signal(
     if not per_layer:
         return missing("awm", "Q/K rows missing in one model (a fused QKV that could not be split?)")
     value = float(np.mean([p["mean"] for p in per_layer]))
-    method = "signed permutation (linear assignment, AWM)"
+    method = (
+        "weight profiles (norm weights and column scales layer by layer; no shared tokens), linear assignment"
+        if shared.by_profiles
+        else "signed permutation (linear assignment, AWM)"
+    )
     rot = _rotation(shared)
     if rot is not None:
         every_dim = np.arange(rot.shape[1])
@@ -499,6 +552,9 @@ def sigma_signal(score: float | None, resampled: bool, reason: str | None = None
 
 def all_signals(pa: Probe, pb: Probe, sigma: Signal) -> dict[str, Signal]:
     shared, why = hidden_alignment(pa, pb)
+    if shared is None:  # no shared tokens: line the hidden dims up by their weight profiles instead
+        shared, why_not = profile_alignment(pa, pb)
+        why = f"{why}; {why_not}" if shared is None else None
     depth = depth_signal(pa, pb, shared.alignment if shared else None)
     pairs = _layer_pairs(pa, pb, depth)
     out = {

@@ -256,6 +256,12 @@ def decide(
         caveats.append(
             f"the models differ in shape ({depths[0]} vs {depths[1]} layers, width {widths[0]} vs {widths[1]})"
         )
+    awm = signals.get("awm")
+    if awm is not None and awm.available and str(awm.detail.get("alignment", "")).startswith("weight profiles"):
+        caveats.append(
+            "no shared tokens: AWM lined the hidden dimensions up by their weight profiles (norm weights and column "
+            "scales layer by layer), which a rotation of the hidden space defeats"
+        )
     if moe[0] != moe[1]:
         caveats.append(
             f"the models differ in architecture: {a if moe[0] else b} is an MoE (experts), {b if moe[0] else a} is "

@@ -49,8 +49,9 @@ VERDICT_EVIDENCE: tuple[tuple[Relation, str], ...] = (
     ),
     (
         "insufficient_data",
-        "none of element-wise, AWM or MoE could be computed (no tensor of the same shape, too few shared tokens "
-        "to line up the hidden dimensions), or no calibration to place them against",
+        "none of element-wise, AWM or MoE could be computed (no tensor of the same shape, and the hidden "
+        "dimensions could be lined up neither by shared tokens nor by their weight profiles), or no calibration to "
+        "place them against",
     ),
 )
 QUALIFIER_EVIDENCE = (
