@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import BadReference, Cancelled, CorruptFile, FileNotInRepo, FingerprintError, NoWeights, PickleRefused
 from .formats import gguf as gguf_format
 from .formats import safetensors as st_format
+from .formats.packed import fold_packed
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
 from .reference import ModelRef
@@ -105,6 +106,7 @@ class Checkpoint:
     listing: dict[str, int] = field(default_factory=dict, repr=False)  # every file of the repo or folder
     opener: Callable[[str], ByteSource] | None = field(default=None, repr=False)
     access: Access = "local"  # Hub repos: "public" | "gated" | "private" (from the Hub at open time)
+    read_as: str | None = None  # how packed weights were read, e.g. "GPTQ 4-bit (group 128) dequantized from ..."
 
     def open_file(self, name: str) -> ByteSource | None:
         """Another file of the model (e.g. tokenizer.json), read through the same context (counts, deadline)."""
@@ -321,6 +323,9 @@ def _assemble(
     for found, _, _ in headers:
         for t in found:
             tensors.setdefault(t.name, t)
+    read_as = None
+    if fmt == "safetensors":
+        tensors, read_as = fold_packed(tensors, config_json if isinstance(config_json, dict) else {})
     if fmt == "gguf":
         config = ModelConfig.from_gguf(headers[0][1])
     else:
@@ -336,6 +341,8 @@ def _assemble(
         context=context,
         sources=sources,
         metadata=headers[0][1] if fmt == "gguf" else {},
+        notes=[read_as] if read_as else [],
+        read_as=read_as,
     )
 
 

@@ -1,10 +1,11 @@
 """Packed quantizations (GPTQ, AWQ, bitsandbytes 4-bit) dequantized by our code equal a reference dequantization
-written from each format's spec (tests/quant_reference.py), and stay close to the matrix that was quantized."""
+written from each format's spec (tests/layouts/quantize.py), and stay close to the matrix that was quantized."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from layouts import quantize as ref
 
 from fingerprint.formats.packed import (
     FP4_CODE,
@@ -15,7 +16,6 @@ from fingerprint.formats.packed import (
     gptq_dequantize,
     unpack_bits,
 )
-from tests import quant_reference as ref
 
 
 def _matrix(out: int, n_in: int, seed: int = 0) -> np.ndarray:

@@ -10,8 +10,9 @@ How rows are read (the pipeline reads a tensor's rows as contiguous byte ranges)
   a row of W is a contiguous range of bytes, plus the absmax values of its blocks;
 - GPTQ and AWQ store W transposed - ``qweight`` is (in * bits / 32, out) for GPTQ (packed along the input dim),
   (in, out / 8) for AWQ (packed along the output dim) - so one row of W is strided across the whole tensor.
-  Their contiguous *unit* is a run of input features (32 for GPTQ, whatever the bit width: 3-bit values cross
-  int32 boundaries, and 32 of them fill exactly ``bits`` words; 1 for AWQ) over every output feature.
+  Their contiguous *unit* is a run of input features over every output feature: for GPTQ the features of one
+  int32 row (8 at 4 bits), or at 3 bits, whose values cross word boundaries, the 32 features that fill exactly
+  3 rows (``gptq_unit``); for AWQ one feature.
 A σ-curve needs the statistics of all weights, and a sample of units is as fair a sample of elements as a sample
 of rows: stats.py reads units. A lineage probe compares the *same rows* of W between two models, so it reads a
 GPTQ/AWQ tensor whole, dequantizes it, and keeps the rows the plan keeps for an unpacked tensor of that shape
@@ -58,11 +59,15 @@ FP4_CODE = (np.array([0, 0.0625, 8, 12, 4, 6, 2, 3, -0.0, -0.0625, -8, -12, -4, 
 )
 # AutoAWQ packs 8 output features into an int32 in this order: nibble i holds feature AWQ_ORDER[i]
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
-GPTQ_UNIT = 32  # input features per GPTQ unit: 32 values of ``bits`` bits fill ``bits`` int32 words
 
 
 # ---------------------------------------------------------------------------------------
 # dequantization of arrays
+
+
+def gptq_unit(bits: int) -> int:
+    """Input features in the fewest whole int32 rows of GPTQ's qweight: 32 / bits, or 32 at 3 bits (3 rows)."""
+    return 32 // math.gcd(bits, 32)
 
 
 def unpack_bits(words: np.ndarray, bits: int, axis: int) -> np.ndarray:
@@ -198,7 +203,7 @@ class PackedTensor:
     @property
     def units(self) -> int:
         if self.scheme.method == "gptq":
-            return self.in_features // GPTQ_UNIT
+            return self.in_features // gptq_unit(self.scheme.bits)
         return self.in_features if self.scheme.method == "awq" else self.out_features
 
     @property
@@ -217,7 +222,7 @@ class PackedTensor:
         group indices or absmax they need: (input features, out) for GPTQ/AWQ, rows of W for bitsandbytes."""
         if self.scheme.method == "bnb4":
             return self._decode_bnb(raw, u0, u1)
-        per = GPTQ_UNIT if self.scheme.method == "gptq" else 1
+        per = gptq_unit(self.scheme.bits) if self.scheme.method == "gptq" else 1
         i0, i1 = u0 * per, u1 * per
         g_idx = self.parts.get("g_idx")
         if g_idx is not None:
@@ -361,7 +366,7 @@ def _gptq(mod: str, parts: dict[str, TensorInfo], qc: dict[str, Any]) -> PackedT
     else:
         bits = _int(qc, "bits", 4)
         n_in = qweight.shape[0] * 32 // bits
-    if bits not in (2, 3, 4, 8) or n_in % GPTQ_UNIT or qweight.shape[0] * 32 != n_in * bits:
+    if bits not in (2, 3, 4, 8) or n_in % gptq_unit(bits) or qweight.shape[0] * 32 != n_in * bits:
         raise UnsupportedFormat(f"{qweight.name}: shape {list(qweight.shape)} is not GPTQ's 2, 3, 4 or 8-bit packing")
     if scales.shape[1] != out or qzeros.shape[0] != scales.shape[0] or qzeros.shape[1] * 32 < out * bits:
         raise CorruptFile(f"{mod}: its GPTQ scales or zeros do not match qweight {list(qweight.shape)}")

@@ -53,7 +53,7 @@ RELATED: set[Relation] = {
     "moe_upcycle",
 }
 DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
-QUANTIZED_FORMATS = ("gguf",)
+QUANTIZED_FORMATS = ("gguf", "gptq", "awq", "bnb4")  # GGUF, and packed safetensors (Probe.config["packed"])
 FINE_TUNE_R = 0.95  # element-wise r of a light fine-tune; below it (yet above unrelated pairs): heavier training
 
 
