@@ -26,7 +26,7 @@ from dashboard.state import (
 from dashboard.uploads import PICKLE_EXPLANATION, UPLOAD_TYPES, upload_refusal
 from fingerprint.demo import DEMO_MODELS, demo_paths
 from fingerprint.present.formatting import human_bytes
-from fingerprint.present.labels import hub_commit_url
+from fingerprint.present.labels import format_label, hub_commit_url
 
 init_state()
 s = settings()
@@ -304,7 +304,7 @@ if runs:
                 }.get(run["status"], "failed"),
                 "architecture": (fp.architecture or "") if fp else "",
                 "layers": str(fp.layers) if fp else "",
-                "format": fp.format if fp else "",
+                "format": format_label(fp.format, fp.notes) if fp else "",
                 "mode": fp.mode if fp else "",
                 "revision": (("sha256:" if fp.source == "local" else "") + fp.short_revision) if fp else "",
                 "on the Hub": (hub_commit_url(fp) or "") if fp else "",

@@ -85,3 +85,24 @@ def test_a_small_budget_reads_gptq_matrices_whole_for_fewer_layers_and_says_so(m
     assert 1 <= n_q < 4 and f"q, k, v, o of {n_q} of 4 layers" in note
     assert len(probe.matrices.get("gate", {})) <= n_q
     assert probe.bytes_read <= 150_000
+
+
+@pytest.mark.parametrize("name", ["gptq3", "awq", "nf4"])
+def test_a_sampled_sigma_reads_a_part_of_the_packed_units_and_agrees_with_exact(models, name):
+    from fingerprint.roles import assign_roles
+    from fingerprint.stats import compute_stats, make_plan
+
+    ckpt = open_model(str(models[name]), Options(use_cache=False))
+    try:
+        rmap = assign_roles(ckpt.tensors, ckpt.config)
+        exact = compute_stats(rmap, make_plan(rmap, "exact"))
+        plan = make_plan(rmap, "sampled", sample_budget=20_000)
+        assert plan.tensor_bytes < make_plan(rmap, "exact").tensor_bytes * 0.6
+        sampled = compute_stats(rmap, plan)
+    finally:
+        ckpt.close()
+    for role in ("q", "k", "v", "o"):
+        for layer, s in sampled[role].items():
+            e = exact[role][layer]
+            assert s.n < e.n and s.std_err > 0
+            assert abs(s.std - e.std) <= max(4 * s.std_err, 0.1 * e.std), (role, layer, s, e)

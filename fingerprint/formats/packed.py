@@ -61,6 +61,8 @@ FP4_CODE = (np.array([0, 0.0625, 8, 12, 4, 6, 2, 3, -0.0, -0.0625, -8, -12, -4, 
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
 
 
+READ_AS = "dequantized from the packed weights"  # ends every PackedScheme.label (present/labels.py finds it)
+
 # ---------------------------------------------------------------------------------------
 # dequantization of arrays
 
@@ -171,12 +173,9 @@ class PackedScheme:
         """How the weights were read, in words (inspect, the Models page, a fingerprint's notes)."""
         if self.method == "bnb4":
             nested = ", double-quantized absmax" if self.double_quant else ""
-            return (
-                f"bitsandbytes {self.quant_type.upper()} 4-bit (blocks of {self.group_size}{nested}) "
-                "dequantized from the packed weights"
-            )
+            return f"bitsandbytes {self.quant_type.upper()} 4-bit (blocks of {self.group_size}{nested}) {READ_AS}"
         order = ", act-order" if self.act_order else ""
-        return f"{self.method.upper()} {self.bits}-bit (group {self.group_size}{order}) dequantized from the packed weights"
+        return f"{self.method.upper()} {self.bits}-bit (group {self.group_size}{order}) {READ_AS}"
 
 
 @dataclass(frozen=True)

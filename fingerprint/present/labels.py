@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from ..demo import demo_reference
+from ..formats.packed import READ_AS
 from ..result import Fingerprint
 from ..roles import ROLE_LABELS, ROLE_ORDER
 
@@ -120,3 +121,9 @@ def public_reference(fp: Fingerprint, local_paths: bool = False) -> str:
     if fp.source != "local" or local_paths:
         return fp.model
     return demo_reference(fp.model) or PurePath(fp.model).name or fp.model
+
+
+def format_label(fmt: str, notes: list[str]) -> str:
+    """A model's file format, and how packed weights were read when they were ("safetensors · GPTQ 4-bit ...")."""
+    read_as = next((n for n in notes if n.endswith(READ_AS)), None)
+    return f"{fmt} · {read_as}" if read_as else fmt
