@@ -305,7 +305,7 @@ if runs:
                 }.get(run["status"], "failed"),
                 "architecture": (fp.architecture or "") if fp else "",
                 "layers": str(fp.layers) if fp else "",
-                "format": format_label(fp.format, len(fp.files)) if fp else "",
+                "format": format_label(fp.format, len(fp.files), fp.notes) if fp else "",
                 "mode": fp.mode if fp else "",
                 "revision": (("sha256:" if fp.source == "local" else "") + fp.short_revision) if fp else "",
                 "on the Hub": (hub_commit_url(fp) or "") if fp else "",

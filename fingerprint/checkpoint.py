@@ -29,6 +29,7 @@ from .errors import (
 from .formats import gguf as gguf_format
 from .formats import safetensors as st_format
 from .formats import torch_zip
+from .formats.packed import fold_packed
 from .formats.tensor import TensorInfo
 from .modelconfig import ModelConfig
 from .reference import ModelRef
@@ -122,6 +123,7 @@ class Checkpoint:
     listing: dict[str, int] = field(default_factory=dict, repr=False)  # every file of the repo or folder
     opener: Callable[[str], ByteSource] | None = field(default=None, repr=False)
     access: Access = "local"  # Hub repos: "public" | "gated" | "private" (from the Hub at open time)
+    read_as: str | None = None  # how packed weights were read, e.g. "GPTQ 4-bit (group 128) dequantized from ..."
 
     def open_file(self, name: str) -> ByteSource | None:
         """Another file of the model (e.g. tokenizer.json), read through the same context (counts, deadline)."""
@@ -360,6 +362,9 @@ def _assemble(
         for t in found:
             tensors.setdefault(t.name, t)
     notes = _skipped_views(files, headers, sources) if fmt == "pytorch" else []
+    read_as = None
+    if fmt == "safetensors":
+        tensors, read_as = fold_packed(tensors, config_json if isinstance(config_json, dict) else {})
     if fmt == "gguf":
         config = ModelConfig.from_gguf(headers[0][1])
     else:
@@ -374,8 +379,9 @@ def _assemble(
         header_bytes=context.bytes,
         context=context,
         sources=sources,
-        notes=notes,
+        notes=notes + ([read_as] if read_as else []),
         metadata=headers[0][1] if fmt == "gguf" else {},
+        read_as=read_as,
     )
 
 

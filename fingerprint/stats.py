@@ -106,11 +106,20 @@ class RowSpan:
 
     @property
     def offset(self) -> int:
-        return self.item.tensor.offset + self.r0 * self.item.tensor.row_bytes
+        return self.item.tensor.offset + self.r0 * stored_row_bytes(self.item.tensor)
 
     @property
     def length(self) -> int:
-        return (self.r1 - self.r0) * self.item.tensor.row_bytes
+        return (self.r1 - self.r0) * stored_row_bytes(self.item.tensor)
+
+
+def stored_rows(t: TensorInfo) -> int:
+    """Contiguous rows as stored: a packed tensor's units (formats/packed.py), else the rows of the 2-D view."""
+    return t.packed.units if t.packed else t.rows
+
+
+def stored_row_bytes(t: TensorInfo) -> int:
+    return t.packed.unit_bytes if t.packed else t.row_bytes
 
 
 @dataclass
@@ -219,9 +228,9 @@ def make_plan(rmap: RoleMap, mode: Mode, header_bytes: int = 0, sample_budget: i
         sampled = sum(1 for t, b in zip(rmap.tensors, budgets) if b < t.tensor.nbytes)
         per_tensor = max(MIN_SAMPLE_BLOCKS, min(SAMPLE_BLOCKS, SAMPLE_REQUESTS // max(sampled, 1)))
         for t, budget in zip(rmap.tensors, budgets):
-            rb = max(t.tensor.row_bytes, 1)
-            blocks = sample_blocks(t.tensor.rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer, per_tensor)
-            if blocks == [(0, t.tensor.rows)]:
+            rb, rows = max(stored_row_bytes(t.tensor), 1), stored_rows(t.tensor)
+            blocks = sample_blocks(rows, max(1, budget // rb), t.tensor.shape, t.role, t.layer, per_tensor)
+            if blocks == [(0, rows)]:
                 spans += _whole(t)
             else:
                 spans += [RowSpan(t, r0, r1, i) for i, (r0, r1) in enumerate(blocks)]
@@ -232,7 +241,7 @@ def make_plan(rmap: RoleMap, mode: Mode, header_bytes: int = 0, sample_budget: i
 
 def _whole(t: TensorRoles) -> list[RowSpan]:
     """All rows of a tensor, cut into spans that fit a job; block -1 marks 'read whole'."""
-    rows, rb = t.tensor.rows, max(t.tensor.row_bytes, 1)
+    rows, rb = stored_rows(t.tensor), max(stored_row_bytes(t.tensor), 1)
     step = max(1, JOB_BYTES // rb)
     return [RowSpan(t, r, min(rows, r + step), -1) for r in range(0, rows, step)]
 
@@ -332,16 +341,22 @@ def span_moments(p: RowSpan, raw: bytes, scale: np.ndarray | None) -> dict[str, 
     t = p.item.tensor
     nrows = p.r1 - p.r0
     out: dict[str, tuple[Moments, int]] = {}
+    rb = stored_row_bytes(t)
     # decode in row groups so float temporaries stay small even for an 8 MB span
-    step = max(1, SUBCHUNK_ELEMENTS // max(t.cols, 1))
+    step = max(1, SUBCHUNK_ELEMENTS // max(t.packed.unit_elements if t.packed else t.cols, 1))
     for g0 in range(0, nrows, step):
         g1 = min(nrows, g0 + step)
-        x = decode_rows(raw[g0 * t.row_bytes : g1 * t.row_bytes], t.dtype, t.format, g1 - g0, t.cols)
+        if t.packed:  # a sample of units is a fair sample of the weights (see formats/packed.py)
+            x = t.packed.decode_units(raw[g0 * rb : g1 * rb], p.r0 + g0, p.r0 + g1)
+        else:
+            x = decode_rows(raw[g0 * rb : g1 * rb], t.dtype, t.format, g1 - g0, t.cols)
         if scale is not None:
             x = apply_fp8_scale(x, scale, p.r0 + g0, t.shape)
         for s in p.item.slices:
             sel = x
-            if s.mask is not None:
+            if s.mask is not None and t.packed is not None and t.packed.transposed:
+                sel = x[:, s.mask]  # GPTQ/AWQ units hold W's rows as columns
+            elif s.mask is not None:
                 sel = x[s.mask[p.r0 + g0 : p.r0 + g1]] if s.axis == 0 else x[:, s.mask]
             if not sel.size:
                 continue

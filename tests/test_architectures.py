@@ -8,7 +8,7 @@ import pytest
 from layouts import BUILDERS, GROUND_TRUTH_BUILDERS, write_gguf, write_safetensors_dir
 
 from fingerprint import Options, compute, inspect
-from fingerprint.errors import NoAttentionTensors, UnsupportedFormat
+from fingerprint.errors import NoAttentionTensors
 
 
 def expected_curves(attention: dict[int, dict[str, np.ndarray]]) -> dict[str, list[float]]:
@@ -99,12 +99,13 @@ def test_gguf_quantized_types(qtype, tmp_path):
         assert {t.dtype for t in tensors if ".attn_q." in t.name} == {qtype}, "the attention really is quantized"
 
 
-@pytest.mark.parametrize("name, words", [("gptq_llama", "GPTQ"), ("bnb4_llama", "bitsandbytes")])
-def test_packed_quantization_is_refused_by_name(name, words, tmp_path):
+@pytest.mark.parametrize("name, words", [("gptq_llama", "GPTQ 4-bit"), ("bnb4_llama", "bitsandbytes NF4")])
+def test_packed_quantization_is_dequantized_and_named(name, words, tmp_path):
     path = write_safetensors_dir(BUILDERS[name](seed=7), tmp_path / name)
     out = compute(str(path), Options(use_cache=False))
-    assert isinstance(out.error, UnsupportedFormat)
-    assert words in str(out.error) and "not supported yet" in str(out.error)
+    assert out.error is None, out.error
+    assert any(n.startswith(words) and "dequantized from the packed weights" in n for n in out.fingerprint.notes)
+    assert {"q", "k", "v", "o"} <= set(out.fingerprint.curves)
 
 
 def test_gpt2_causal_mask_buffer_is_not_a_bias(tmp_path):

@@ -801,7 +801,7 @@ def test_legacy_pickle_checkpoint_is_refused_and_never_unpickled(tmp_path, monke
     assert not marker.exists()
 
 
-def test_gptq_layout_is_unsupported(tmp_path):
+def test_damaged_gptq_parts_are_refused_by_name(tmp_path):
     rng = np.random.default_rng(0)
     tensors: dict[str, np.ndarray] = {"model.embed_tokens.weight": np.ones((VOCAB, HIDDEN), np.float32)}
     for i in range(LAYERS):
@@ -810,15 +810,18 @@ def test_gptq_layout_is_unsupported(tmp_path):
             tensors[p + "qweight"] = rng.integers(-(2**31), 2**31 - 1, (HIDDEN // 8, HIDDEN), dtype=np.int32)
             tensors[p + "qzeros"] = rng.integers(-(2**31), 2**31 - 1, (1, HIDDEN // 8), dtype=np.int32)
             tensors[p + "scales"] = np.ones((1, HIDDEN), np.float16)
-            tensors[p + "g_idx"] = np.zeros(HIDDEN, np.int32)
+            tensors[p + "g_idx"] = np.full(HIDDEN, 5, np.int32)  # a group beyond the one row of scales
         tensors[f"model.layers.{i}.input_layernorm.weight"] = np.ones(HIDDEN, np.float32)
     config = {**LLAMA_CONFIG, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
-    fails(write_model(tmp_path / "m", st_bytes(tensors), config=config), UnsupportedFormat, "GPTQ", "q_proj.qweight")
-    # without a quantization_config the layout alone gives it away
-    fails(write_model(tmp_path / "n", st_bytes(tensors)), UnsupportedFormat, "GPTQ")
+    fails(write_model(tmp_path / "m", st_bytes(tensors), config=config), CorruptFile, "g_idx", "group beyond")
+    # qweight rows that are no GPTQ bit width for its input features
+    for name in [n for n in tensors if n.endswith(".qweight")]:
+        tensors[name] = np.zeros((3, HIDDEN), np.int32)  # 6 bits per feature
+        tensors[name.replace(".qweight", ".g_idx")] = np.zeros(HIDDEN, np.int32)
+    fails(write_model(tmp_path / "n", st_bytes(tensors), config=config), UnsupportedFormat, "GPTQ", "qweight")
 
 
-def test_bitsandbytes_layout_is_unsupported(tmp_path):
+def test_bitsandbytes_without_a_readable_quant_state_is_refused(tmp_path):
     tensors: dict[str, np.ndarray] = {}
     for i in range(LAYERS):
         for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
@@ -828,7 +831,7 @@ def test_bitsandbytes_layout_is_unsupported(tmp_path):
             tensors[p + ".quant_map"] = np.linspace(-1, 1, 16, dtype=np.float32)
             tensors[p + ".quant_state.bitsandbytes__nf4"] = np.zeros(64, np.uint8)
     config = {**LLAMA_CONFIG, "quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": True}}
-    fails(write_model(tmp_path / "m", st_bytes(tensors), config=config), UnsupportedFormat, "bitsandbytes")
+    fails(write_model(tmp_path / "m", st_bytes(tensors), config=config), CorruptFile, "bitsandbytes quant state")
 
 
 def test_directory_without_weights(tmp_path):

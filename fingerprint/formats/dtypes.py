@@ -59,6 +59,9 @@ def gguf_nbytes(qtype: GGMLQuantizationType, dims: list[int]) -> int | None:
     return n
 
 
+# the dtype of a packed Linear folded into one logical tensor (formats/packed.py): read by units, never by decode_rows
+PACKED_DTYPES = ("GPTQ", "AWQ", "BNB4")
+
 # GGML's plain integer types hold no float weights (llama.cpp uses them for e.g. token ids, never for projections)
 _GGUF_INTEGER = {"I8", "I16", "I32", "I64"}
 
@@ -66,6 +69,8 @@ _GGUF_INTEGER = {"I8", "I16", "I32", "I64"}
 def is_float_dtype(dtype: str, fmt: str) -> bool:
     if fmt == "gguf":
         return dtype in GGMLQuantizationType.__members__ and dtype not in _GGUF_INTEGER
+    if dtype in PACKED_DTYPES:
+        return True
     spec = SAFETENSORS_DTYPES.get(dtype)
     return spec is not None and spec[1] is not None
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import CorruptFile
 from ..sources.base import ByteSource
+
+if TYPE_CHECKING:
+    from .packed import PackedTensor
 
 MAX_DIM = 1 << 31  # no real weight has a dimension of 2^31 or more (the largest vocabularies are ~10^6)
 
@@ -32,6 +36,7 @@ class TensorInfo:
     offset: int  # absolute byte offset in the file
     nbytes: int
     format: str  # "safetensors", "gguf" or "pytorch"
+    packed: PackedTensor | None = field(default=None, repr=False, compare=False)  # a GPTQ/AWQ/bnb Linear's parts
 
     @property
     def rows(self) -> int:

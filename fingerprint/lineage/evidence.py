@@ -147,7 +147,7 @@ def verdict_from(pa: Probe, pb: Probe, sigma: Signal) -> Verdict:
         pb.model,
         all_signals(pa, pb, sigma),
         calibration.load(),
-        formats=(pa.format, pb.format),
+        formats=(pa.config.get("packed") or pa.format, pb.config.get("packed") or pb.format),
         depths=(pa.n_layers, pb.n_layers),
         widths=(pa.config.get("hidden"), pb.config.get("hidden")),
         moe=(pa.is_moe, pb.is_moe),

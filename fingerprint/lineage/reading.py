@@ -18,6 +18,7 @@ from ..roles import assign_roles
 from ..sources.reader import RangeRead, read_ranges
 from ..tensor_names import PROBE_ROLES, NamedTensor, name_tensors
 from . import rowcodec
+from .packed_rows import limit_whole_reads, other_bytes, read_packed_rows
 from .plan import ProbeBudget, RowsToRead, as_budget, plan_probe
 from .probe import Probe, RowSample
 from .slots import runs
@@ -70,6 +71,7 @@ def build_probe(
     )
     if vocab_source.startswith("no "):
         plan.notes.append(vocab_source)
+    limit_whole_reads(plan, budget.bytes - header_bytes - other_bytes(plan))
     data = _read_all(plan.wants, cancel)
 
     vectors: dict[str, dict[int, np.ndarray]] = {}
@@ -116,6 +118,7 @@ def build_probe(
             "gguf_permuted": permuted,
             "experts": len({w.key[3] for w in plan.experts if w.key[0] == "e"}),
             "slot_elements": plan.slot_elements,
+            "packed": next((p.scheme.method for t in ckpt.tensors.values() if (p := t.packed)), None),
         },
         mode=plan.mode,
         vectors=vectors,
@@ -214,6 +217,8 @@ def _read_all(wants: list[RowsToRead], cancel: threading.Event | None) -> dict[i
 
     Through the shared read engine: memory is the probe itself plus a few raw reads in flight."""
     landing = Landing()
+    packed = [w for w in wants if w.named.tensor.packed is not None]
+    wants = [w for w in wants if w.named.tensor.packed is None]
     jobs = _jobs(wants, landing)
     workers = max((w.named.tensor.source.max_parallel for w in wants), default=1)
     reads = (RangeRead(j.want.named.tensor.source, j.offset, j.length, j) for j in jobs)
@@ -230,6 +235,8 @@ def _read_all(wants: list[RowsToRead], cancel: threading.Event | None) -> dict[i
                 v = v[w.row_map]
             kept = v[w.file_row(np.arange(len(v)))] if w.permuted_head_dim else v  # vector in HF order
         out[id(w)] = (kept, landing.encodings[id(w)])
+    for w in packed:  # one at a time: memory is one packed tensor's chunk and its kept rows
+        out[id(w)] = (read_packed_rows(w, cancel), "F32")
     return out
 
 

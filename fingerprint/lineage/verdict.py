@@ -55,7 +55,7 @@ RELATED: set[Relation] = {
     "moe_upcycle",
 }
 DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
-QUANTIZED_FORMATS = ("gguf",)
+QUANTIZED_FORMATS = ("gguf", "gptq", "awq", "bnb4")  # GGUF, and packed safetensors (Probe.config["packed"])
 FINE_TUNE_R = 0.95  # element-wise r of a light fine-tune; below it (yet above unrelated pairs): heavier training
 ROUNDING_MARGIN = 2.0  # a quantized copy is no farther from r = 1 than this times its format's own rounding
 
@@ -236,7 +236,8 @@ def decide(
     if verdict == "quantized_copy" and rounding_r is None:
         not_checked.append(
             "whether more than the quantized file's rounding separates the weights: its type cannot be re-quantized "
-            "here (K-quants, IQ types), so a light fine-tune seen through it reads as a copy"
+            "here (GGUF K-quants and IQ types, GPTQ, AWQ, bitsandbytes), so a light fine-tune seen through it reads "
+            "as a copy"
         )
     qualifier = ""
     if beyond_rounding and verdict in RELATED and verdict not in ("same_weights", "quantized_copy"):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from ..demo import demo_reference
+from ..formats.packed import READ_AS
 from ..result import Fingerprint
 from ..roles import ROLE_LABELS, ROLE_ORDER
 
@@ -122,10 +123,12 @@ def public_reference(fp: Fingerprint, local_paths: bool = False) -> str:
     return demo_reference(fp.model) or PurePath(fp.model).name or fp.model
 
 
-def format_label(fmt: str, files: int) -> str:
-    """How a model's weights were read, in words: the format and, for PyTorch checkpoints, that nothing was
-    unpickled (e.g. "pickle checkpoint read without unpickling: 2 shards")."""
+def format_label(fmt: str, files: int, notes: Sequence[str] = ()) -> str:
+    """How a model's weights were read, in words: the format, for PyTorch checkpoints that nothing was unpickled,
+    the number of files, and how packed weights were read when they were (e.g. "pickle checkpoint read without
+    unpickling: 2 shards", "safetensors: 1 file · GPTQ 4-bit (group 128) dequantized from the packed weights")."""
     name = {"pytorch": "pickle checkpoint read without unpickling", "gguf": "GGUF"}.get(fmt, fmt)
-    if files < 1:  # fingerprints written before their files were recorded
-        return name
-    return f"{name}: {'1 file' if files == 1 else f'{files} shards'}"
+    if files >= 1:  # fingerprints written before their files were recorded have none
+        name = f"{name}: {'1 file' if files == 1 else f'{files} shards'}"
+    read_as = next((n for n in notes if n.endswith(READ_AS)), None)
+    return f"{name} · {read_as}" if read_as else name

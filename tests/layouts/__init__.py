@@ -41,7 +41,7 @@ from .gguf_files import gguf_expected_tensors, llama_permute, llama_unpermute, w
 from .gpt import build_bert, build_falcon, build_falcon_7b, build_falcon_40b, build_gpt2, build_gpt_neox
 from .llama import build_gemma, build_llama, build_mistral, build_phi3, build_qwen2, build_qwen3
 from .moe import build_mixtral, build_pangu_pro_moe, build_qwen2_moe
-from .packed import build_bnb4_llama, build_gptq_llama
+from .packed import build_bnb4_llama, build_gptq_llama, quantize_llama
 from .quantize import fp8_block_dequantize, fp8_block_quantize, quantize_q4_k
 from .safetensors_files import (
     read_safetensors_file,
@@ -118,6 +118,7 @@ __all__ = [
     "llama_permute",
     "llama_unpermute",
     "noisy_copy",
+    "quantize_llama",
     "quantize_q4_k",
     "read_safetensors_file",
     "read_safetensors_header",

@@ -111,6 +111,10 @@ NF4_CODE = np.array(
     np.float32,
 )
 
+FP4_CODE = (np.array([0, 0.0625, 8, 12, 4, 6, 2, 3, -0.0, -0.0625, -8, -12, -4, -6, -2, -3], np.float32) / 12).astype(
+    np.float32
+)
+
 
 def build_bnb4_llama(
     seed: int = 0,
@@ -162,3 +166,84 @@ def build_bnb4_llama(
     }
     config = dict(base.config, quantization_config=qc)
     return b.layout("bnb4_llama", config)
+
+
+def quantize_llama(
+    base: Layout,
+    method: str,
+    *,
+    bits: int = 4,
+    group_size: int = 32,
+    act_order: bool = False,
+    quant_type: str = "nf4",
+    double_quant: bool = False,
+) -> Layout:
+    """``base`` (a Llama layout) as a quantizer writes it, every Linear of its layers packed in the real tensor
+    names and ``quantization_config`` of ``method``: "gptq" (AutoGPTQ / GPTQModel v1: qweight, qzeros, scales,
+    g_idx; ``act_order`` assigns input features to groups in a permuted order), "awq" (AutoAWQ GEMM: qweight,
+    qzeros, scales) or "bnb4" (transformers + bitsandbytes: weight, absmax, quant_map, nested_*, quant_state).
+    Other tensors F16 (bitsandbytes: as they were). No ground truth: the values are the quantizer's."""
+    from .quantize import awq_quantize, bnb4_quantize, gptq_quantize
+
+    b = CheckpointBuilder(0)
+    rng = np.random.default_rng(1)
+    for name, arr in base.tensors.items():
+        mod = name[: -len(".weight")] if name.endswith(".weight") else None
+        if mod is None or not mod.endswith(_LLAMA_LINEARS) or ".layers." not in mod:
+            b.put(name, arr if method == "bnb4" else arr.astype(np.float16), fixed=None if method == "bnb4" else "F16")
+            continue
+        w = arr.astype(np.float32)
+        if method == "gptq":
+            perm = rng.permutation(w.shape[1]) if act_order else None
+            qweight, qzeros, scales, g_idx, _ = gptq_quantize(w, bits, group_size, perm)
+            b.put(mod + ".qweight", qweight, fixed="I32")
+            b.put(mod + ".qzeros", qzeros, fixed="I32")
+            b.put(mod + ".scales", scales, fixed="F16")
+            b.put(mod + ".g_idx", g_idx, fixed="I32")
+        elif method == "awq":
+            qweight, qzeros, scales, _ = awq_quantize(w, group_size)
+            b.put(mod + ".qweight", qweight, fixed="I32")
+            b.put(mod + ".qzeros", qzeros, fixed="I32")
+            b.put(mod + ".scales", scales, fixed="F16")
+        else:
+            code = NF4_CODE if quant_type == "nf4" else FP4_CODE
+            q = bnb4_quantize(w, code, 64, nested=double_quant)
+            state: dict[str, object] = {
+                "quant_type": quant_type,
+                "blocksize": 64,
+                "dtype": "bfloat16",
+                "shape": list(w.shape),
+            }
+            for part in ("absmax", "quant_map", "nested_absmax", "nested_quant_map"):
+                if part in q:
+                    value = np.asarray(q[part])
+                    b.put(f"{name}.{part}", value, fixed="U8" if value.dtype == np.uint8 else "F32")
+            if double_quant:
+                state.update(nested_blocksize=256, nested_offset=q["nested_offset"], nested_dtype="float32")
+            b.put(name, np.asarray(q["weight"]), fixed="U8")
+            raw = np.frombuffer(json.dumps(state).encode(), np.uint8).copy()
+            b.put(f"{name}.quant_state.bitsandbytes__{quant_type}", raw, fixed="U8")
+    configs = {
+        "gptq": {
+            "bits": bits,
+            "group_size": group_size,
+            "damp_percent": 0.01,
+            "desc_act": act_order,
+            "static_groups": False,
+            "sym": False,
+            "true_sequential": True,
+            "quant_method": "gptq",
+            "checkpoint_format": "gptq",
+        },
+        "awq": {"quant_method": "awq", "bits": 4, "group_size": group_size, "zero_point": True, "version": "gemm"},
+        "bnb4": {
+            "quant_method": "bitsandbytes",
+            "load_in_4bit": True,
+            "bnb_4bit_quant_type": quant_type,
+            "bnb_4bit_use_double_quant": double_quant,
+            "bnb_4bit_compute_dtype": "bfloat16",
+            "bnb_4bit_quant_storage": "uint8",
+        },
+    }
+    config = dict(base.config, torch_dtype="float16", quantization_config=configs[method])
+    return b.layout(f"{method}_{base.name}", config)

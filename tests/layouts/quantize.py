@@ -1,5 +1,7 @@
-"""Quantizers the libraries do not offer: DeepSeek-V3's FP8 blocks, and GGUF's Q4_K (gguf-py dequantizes Q4_K but
-cannot quantize it)."""
+"""Quantizers the libraries do not offer: DeepSeek-V3's FP8 blocks, GGUF's Q4_K (gguf-py dequantizes Q4_K but
+cannot quantize it), and reference quantizers written from each packed format's spec (AutoGPTQ's ``pack``,
+AutoAWQ's ``pack``, bitsandbytes' blockwise 4-bit kernel), in numpy: a known matrix packed exactly as the format
+stores it, with the reference dequantization the tests compare our code against."""
 
 from __future__ import annotations
 
@@ -65,3 +67,140 @@ def quantize_q4_k(x: np.ndarray) -> np.ndarray:
         eff_m = (dmf * mq)[..., None]
         q = np.where(eff_d > 0, np.rint((blk + eff_m) / eff_d), 0).clip(0, 15).astype(np.uint8)
     return _q4k_pack(d, dmin, sc, mq, q).reshape(rows, n // 256 * 144)
+
+
+AWQ_PACK_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]
+
+
+def gptq_pack_rows(iw: np.ndarray, bits: int) -> np.ndarray:
+    """AutoGPTQ's QuantLinear.pack: (in, out) ints -> (in * bits / 32, out) int32, written as its loop does
+    (3-bit values cross word boundaries: 10 values, 2 bits of the 11th; 1 bit, 10 values, 1 bit; 2 bits, 10)."""
+    iw = iw.astype(np.uint32)
+    q = np.zeros((iw.shape[0] * bits // 32, iw.shape[1]), np.uint32)
+    i = row = 0
+    while row < q.shape[0]:
+        if bits in (2, 4, 8):
+            for j in range(i, i + 32 // bits):
+                q[row] |= iw[j] << np.uint32(bits * (j - i))
+            i += 32 // bits
+            row += 1
+        else:  # 3
+            for j in range(i, i + 10):
+                q[row] |= iw[j] << np.uint32(3 * (j - i))
+            i += 10
+            q[row] |= iw[i] << np.uint32(30)
+            row += 1
+            q[row] |= (iw[i] >> np.uint32(2)) & np.uint32(1)
+            i += 1
+            for j in range(i, i + 10):
+                q[row] |= iw[j] << np.uint32(3 * (j - i) + 1)
+            i += 10
+            q[row] |= iw[i] << np.uint32(31)
+            row += 1
+            q[row] |= (iw[i] >> np.uint32(1)) & np.uint32(3)
+            i += 1
+            for j in range(i, i + 10):
+                q[row] |= iw[j] << np.uint32(3 * (j - i) + 2)
+            i += 10
+            row += 1
+    return q.view(np.int32)
+
+
+def gptq_pack_cols(iz: np.ndarray, bits: int) -> np.ndarray:
+    """AutoGPTQ's qzeros packing: the same bit pattern along the output dim (columns)."""
+    return np.ascontiguousarray(gptq_pack_rows(np.ascontiguousarray(iz.T), bits).T)
+
+
+def gptq_quantize(
+    w: np.ndarray, bits: int, group_size: int, perm: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Asymmetric min/max GPTQ-format quantization of W (out, in). ``perm``: act-order's processing order of the
+    input features (groups are consecutive in that order). Returns (qweight, qzeros v1, scales f16, g_idx,
+    reference dequantized W^T (in, out) float32)."""
+    wt = w.T.astype(np.float32)  # (in, out)
+    n_in, n_out = wt.shape
+    maxq = 2**bits - 1
+    order = np.arange(n_in) if perm is None else perm
+    inv = np.argsort(order)
+    g_idx = (inv // group_size).astype(np.int32)
+    n_groups = n_in // group_size
+    scales = np.zeros((n_groups, n_out), np.float16)
+    zeros = np.zeros((n_groups, n_out), np.int64)
+    for g in range(n_groups):
+        block = wt[g_idx == g]
+        lo, hi = np.minimum(block.min(0), 0), np.maximum(block.max(0), 0)
+        s = np.maximum((hi - lo) / maxq, 1e-8).astype(np.float16)
+        scales[g] = s
+        zeros[g] = np.clip(np.rint(-lo / s.astype(np.float32)), 1, maxq)  # >= 1: v1 stores zero - 1
+    s_full = scales.astype(np.float32)[g_idx]
+    z_full = zeros[g_idx]
+    iw = np.clip(np.rint(wt / s_full) + z_full, 0, maxq).astype(np.int64)
+    ref = (iw.astype(np.float32) - z_full.astype(np.float32)) * s_full
+    return gptq_pack_rows(iw, bits), gptq_pack_cols(zeros - 1, bits), scales, g_idx, ref
+
+
+def awq_pack(iw: np.ndarray) -> np.ndarray:
+    """AutoAWQ's WQLinear_GEMM.pack: (rows, out) 4-bit ints -> (rows, out / 8) int32, 8 features a word in
+    the order [0, 2, 4, 6, 1, 3, 5, 7]."""
+    iw = iw.astype(np.uint32)
+    q = np.zeros((iw.shape[0], iw.shape[1] // 8), np.uint32)
+    for col in range(iw.shape[1] // 8):
+        for i in range(8):
+            q[:, col] |= iw[:, col * 8 + AWQ_PACK_ORDER[i]] << np.uint32(i * 4)
+    return q.view(np.int32)
+
+
+def awq_quantize(w: np.ndarray, group_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """AutoAWQ's asymmetric 4-bit quantization of W (out, in) (without its activation-aware scale search, which
+    changes the values but not the layout). Returns (qweight, qzeros, scales f16, reference W^T float32)."""
+    wt = w.T.astype(np.float32)
+    n_in, n_out = wt.shape
+    g = wt.reshape(n_in // group_size, group_size, n_out)
+    lo, hi = g.min(1), g.max(1)
+    scales = (np.maximum(hi - lo, 1e-5) / 15).astype(np.float16)
+    zeros = np.clip(np.rint(-lo / scales.astype(np.float32)), 0, 15).astype(np.int64)
+    s_full = np.repeat(scales.astype(np.float32), group_size, 0)
+    z_full = np.repeat(zeros, group_size, 0)
+    iw = np.clip(np.rint(wt / s_full) + z_full, 0, 15).astype(np.int64)
+    ref = (iw.astype(np.float32) - z_full.astype(np.float32)) * s_full
+    return awq_pack(iw), awq_pack(zeros), scales, ref
+
+
+DYNAMIC_MAP_SIZE = 256
+
+
+def dynamic_map() -> np.ndarray:
+    """A signed 8-bit code book of 256 sorted values in [-1, 1] (bitsandbytes' create_dynamic_map stands here;
+    the checkpoint stores its map, so any map tests the layout)."""
+    pos = np.linspace(0, 1, 128, dtype=np.float32) ** 2
+    return np.concatenate([-pos[::-1], pos]).astype(np.float32)
+
+
+def bnb4_quantize(
+    w: np.ndarray, code: np.ndarray, blocksize: int = 64, nested: bool = False, nested_blocksize: int = 256
+) -> dict[str, np.ndarray | float]:
+    """bitsandbytes' quantize_4bit of W (out, in): the flattened values in blocks of ``blocksize``, each divided
+    by its absmax and rounded to the nearest code, two codes a byte (the first in the high nibble). ``nested``:
+    absmax minus its mean quantized blockwise to 8 bits (double quantization)."""
+    flat = w.astype(np.float32).reshape(-1, blocksize)
+    absmax = np.abs(flat).max(1).astype(np.float32)
+    idx = np.abs((flat / absmax[:, None])[..., None] - code).argmin(-1).astype(np.uint8).reshape(-1)
+    packed = ((idx[0::2] << 4) | idx[1::2]).astype(np.uint8).reshape(-1, 1)
+    out: dict[str, np.ndarray | float] = {"weight": packed, "quant_map": code.astype(np.float32)}
+    if nested:
+        dmap = dynamic_map()
+        offset = float(absmax.mean())
+        n = absmax.size
+        centred = np.zeros(-(-n // nested_blocksize) * nested_blocksize, np.float32)  # the last block may be partial
+        centred[:n] = absmax - np.float32(offset)
+        centred = centred.reshape(-1, nested_blocksize)
+        nested_absmax = np.maximum(np.abs(centred).max(1), 1e-12).astype(np.float32)
+        codes = np.abs((centred / nested_absmax[:, None])[..., None] - dmap).argmin(-1).astype(np.uint8).reshape(-1)[:n]
+        block = np.arange(n) // nested_blocksize
+        absmax = (dmap[codes] * nested_absmax[block] + np.float32(offset)).astype(np.float32)
+        out.update(absmax=codes, nested_absmax=nested_absmax, nested_quant_map=dmap, nested_offset=offset)
+    else:
+        out["absmax"] = absmax
+    ref = code.astype(np.float32)[idx] * np.repeat(absmax, blocksize)
+    out["reference"] = ref.reshape(w.shape)
+    return out
