@@ -11,7 +11,7 @@ from fingerprint.present.evidence_figures import depth_figure, evidence_figure, 
 from fingerprint.present.evidence_words import evidence_explanation, has_calibration, strength_text
 from fingerprint.present.tables import signal_rows_text
 from fingerprint.present.texts import NO_CALIBRATION_VERDICT
-from fingerprint.present.verdict_table import NEVER_DECIDE, verdict_table_rows
+from fingerprint.present.verdict_table import NEVER_DECIDE, verdict_table_screen
 
 
 def show_verdict(v: Verdict, key: str = "") -> None:
@@ -57,5 +57,5 @@ def show_verdict(v: Verdict, key: str = "") -> None:
     with st.expander("Every number, as a table", icon=":material/table:"):
         st.dataframe(signal_rows_text(v), hide_index=True, width="stretch")
     with st.expander("Which verdicts exist, and the evidence each needs", icon=":material/rule:"):
-        st.dataframe(verdict_table_rows(), hide_index=True, width="stretch")
+        st.markdown(verdict_table_screen())
         st.caption(NEVER_DECIDE)

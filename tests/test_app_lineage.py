@@ -99,9 +99,8 @@ def test_compare_leads_with_the_verdict_computed_without_a_click(demo):
     assert any("not available" in a["text"] for a in fig["layout"]["annotations"])  # MoE says why
     assert "the weakest signal" in page  # the pair's σ score is there, labelled for what it is
     # which verdicts exist and what each needs, under the verdict
-    rules = next(d.value for d in at.dataframe if "needs" in d.value.columns)
-    assert "quantized_copy" in list(rules["code"]) and "no_evidence" in list(rules["code"])
-    assert any("format's own rounding" in n for n in rules["needs"])
+    rules = next(str(m.value) for m in at.markdown if "the evidence it needs" in str(m.value))
+    assert "| **quantized copy** |" in rules and "| **no evidence** |" in rules and "format's own rounding" in rules
 
     # all pairs: the verdict matrix by default, once verdicts exist
     assert at.selectbox(key="w_signal").value == "verdict"

@@ -17,7 +17,7 @@ VERDICT_EVIDENCE: tuple[tuple[Relation, str], ...] = (
     ),
     (
         "quantized_copy",
-        "one side in a quantized format (GGUF), r >= 0.98 (every tensor >= 0.95), and r no farther from 1 than "
+        "one side in a quantized format (GGUF, GPTQ, AWQ, bitsandbytes), r >= 0.98 (every tensor >= 0.95), and r no farther from 1 than "
         f"{ROUNDING_MARGIN:g} x what that format's own rounding of the other side's weights gives; same depth, width "
         "and dense/MoE kind",
     ),
@@ -65,14 +65,17 @@ NEVER_DECIDE = (
 
 
 def verdict_table_rows() -> list[dict[str, str]]:
-    """The table as rows (screen): the verdict as shown, its code, and the evidence it needs."""
-    rows = [
-        {"verdict": RELATION_SHORT[r], "code": r, "says": VERDICTS[r], "needs": needs} for r, needs in VERDICT_EVIDENCE
-    ]
-    rows.append(
-        {"verdict": "... (via a quantized copy)", "code": "qualifier", "says": QUALIFIER, "needs": QUALIFIER_EVIDENCE}
-    )
+    """The table as rows: the verdict as tables show it, its code, and the evidence it needs."""
+    rows = [{"verdict": RELATION_SHORT[r], "code": r, "needs": needs} for r, needs in VERDICT_EVIDENCE]
+    rows.append({"verdict": "... (via a quantized copy)", "code": "qualifier", "needs": QUALIFIER_EVIDENCE})
     return rows
+
+
+def verdict_table_screen() -> str:
+    """The table for the screen, as markdown (its long cells wrap, where a data table would cut them)."""
+    lines = ["| verdict | the evidence it needs |", "|---|---|"]
+    lines += [f"| **{row['verdict']}** | {row['needs']} |" for row in verdict_table_rows()]
+    return "\n".join(lines)
 
 
 def verdict_table_markdown() -> str:
