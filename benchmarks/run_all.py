@@ -187,6 +187,15 @@ def render(results: dict, durations: dict) -> str:
                 verdict(v["false_positives"] == 0),
             ]
         )
+        if "unrelated_insufficient_data" in v:
+            rows.append(
+                [
+                    "lineage pairs",
+                    "unrelated pairs ending in insufficient_data < 20 %",
+                    f"{v['unrelated_insufficient_data']} of {v['n_unrelated']}",
+                    verdict(v["unrelated_insufficient_data"] < 0.2 * v["n_unrelated"]),
+                ]
+            )
         biggest = max(g.get("probes_large", {}).values(), key=lambda p: p["bytes_read"], default=None)
         if biggest:
             ok = biggest["bytes_read"] <= 128_000_000 and biggest["requests"] <= 1000
@@ -313,7 +322,9 @@ def render_lineage(g: dict) -> list[str]:
     L += [
         "Pairs of real trained models whose relation is known from how they were made (`benchmarks/train_tiny.py`:",
         "tiny Llamas trained on CPU from scratch with different seeds, fine-tuned, further pre-trained, pruned,",
-        "upcycled to MoE, quantized; the test fixtures; function-preserving manipulations of one model).",
+        "upcycled to MoE, quantized; the test fixtures; function-preserving manipulations of one model; width-pruned",
+        "copies of base-s0 and stories260k, generated with a quarter of the vocabulary cut and no vocabulary file, so",
+        "that they share no token with their parent - `WIDTH_PRUNED` in `benchmarks/lineage.py`).",
         "Related pairs are positives. AUROC and the true-positive rate at zero false positives are per signal;",
         "the verdict is judged leave-one-out (each pair decided with a calibration that does not contain it).",
         "",
@@ -342,6 +353,7 @@ def render_lineage(g: dict) -> list[str]:
         ]
     )
     L += table(["signal", "AUROC", "TPR at 0 FP", "related / unrelated pairs", "max unrelated", "min related"], rows)
+    L += render_awm_alignments(g["summary"])
     drift = g.get("calibration_drift")
     if drift and drift["pairs"]:
         L += [
@@ -363,8 +375,9 @@ def render_lineage(g: dict) -> list[str]:
                 f"{p['verdict']} ({p['strength']:.2f})",
             ]
             + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names]
+            + [p.get("awm_alignment") or "-"]
         )
-    L += table(["pair", "how it was made", "truth", "verdict (strength)", *names], prow)
+    L += table(["pair", "how it was made", "truth", "verdict (strength)", *names, "AWM aligned by"], prow)
     if g.get("trained"):
         L += [
             "The trained models (`benchmarks/train_tiny.py`; loss in nats per character, eval on held-out prose):",
@@ -432,6 +445,49 @@ def render_lineage(g: dict) -> list[str]:
                 for p in large.values()
             ],
         )
+    return L
+
+
+def render_awm_alignments(summary: dict) -> list[str]:
+    """How AWM separates related from unrelated pairs, apart for each way it lined the hidden dims up."""
+    by = summary.get("awm_by_alignment") or {}
+    if not by:
+        return []
+    v = summary["verdict"]
+    L = [
+        "AWM lines the hidden dims up by the tokens both models read (a signed permutation, or a rotation fitted on",
+        "them when they far outnumber the dims) or, when no token can be matched (no vocabulary file, or vocabulary",
+        "sizes that differ so token ids cannot stand in), by each dim's weight profile (norm weights and column",
+        "scales of Q, K, V, gate and up, layer by layer). All of them are placed against one background: the",
+        "unrelated pairs' AWM values, whatever their alignment. The `AWM aligned by` column of the pair table says",
+        "which one each pair used. AWM values (CKA, 0 to 1) per alignment:",
+        "",
+    ]
+
+    def value(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:+.3f}"
+
+    L += table(
+        ["AWM aligned by", "related / unrelated pairs", "max unrelated", "min related", "gap"],
+        [
+            [
+                method,
+                f"{s['n_related']} / {s['n_unrelated']}",
+                value(s["unrelated_max"]),
+                value(s["related_min"]),
+                "n/a"
+                if s["unrelated_max"] is None or s["related_min"] is None
+                else f"{s['related_min'] - s['unrelated_max']:+.3f}",
+            ]
+            for method, s in by.items()
+        ],
+    )
+    if "unrelated_insufficient_data" in v:
+        L += [
+            f"Unrelated pairs ending in `insufficient_data` (no decisive signal could be computed): "
+            f"{v['unrelated_insufficient_data']} of {v['n_unrelated']}.",
+            "",
+        ]
     return L
 
 
