@@ -5,8 +5,10 @@
 Models: the test fixtures and the tiny Llamas of benchmarks/train_tiny.py (trained on CPU:
 independent seeds, a fine-tune, continued pre-training, a pruned copy, MoE upcycles,
 quantized copies), plus function-preserving manipulations of one of them
-(fingerprint/lineage/transforms.py). Pairs are labelled related / unrelated by how they
-were made, never by what the signals say.
+(fingerprint/lineage/transforms.py) and width-pruned copies of two of them that share no token
+with their parent (WIDTH_PRUNED). Pairs are labelled related / unrelated by how they were made,
+never by what the signals say. Each pair records how AWM lined the hidden dims up: by shared
+tokens, by a rotation fitted on them, or - when no token can be matched - by weight profiles.
 
 Writes fingerprint/lineage/calibration.json (the unrelated background the verdict is placed
 against) and benchmarks/data/results/lineage.json (AUROC per signal, the verdict's true- and
@@ -36,10 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchlib as bl
+import numpy as np
 
 from fingerprint.fingerprinting import Options
 from fingerprint.lineage import calibration as cal_mod
 from fingerprint.lineage.evidence import get_probe, probe_fingerprint, sigma_between
+from fingerprint.lineage.forward import HFConfig, Weights
 from fingerprint.lineage.plan import ProbeBudget
 from fingerprint.lineage.signals import SIGNAL_ORDER, all_signals
 from fingerprint.lineage.stress import load_small_model, write_model
@@ -53,6 +57,19 @@ MANIPULATIONS = ("permute_heads", "scale_qk", "permute_mlp", "rotate_hidden")
 FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25)  # of each model's matrix bytes, for the budget trade-off
 SCALED_WINDOWS, SCALED_WINDOW_IDS = 2, 32  # 64 embedding rows: half a row per hidden dim, as a 7B reads
 EVERY_WINDOW = 1 << 20
+# width-pruned copies, generated (not trained): (name, source, hidden dims kept, seed, noise in weight σ). Their
+# vocabulary is cut to VOCAB_KEPT of its rows and no vocabulary file is kept, so no token can be matched with the
+# source: AWM has to line the hidden dims up by their weight profiles
+WIDTH_PRUNED = (
+    ("s0-narrow96", "base-s0", 96, 0, 0.0),
+    ("s0-narrow96-noise", "base-s0", 96, 1, 0.1),
+    ("s0-narrow64", "base-s0", 64, 3, 0.0),
+    ("stories-narrow48", "stories260k", 48, 0, 0.0),
+)
+VOCAB_KEPT = 0.75
+READS_HIDDEN = ("q_proj.weight", "k_proj.weight", "v_proj.weight", "gate_proj.weight", "up_proj.weight")
+WRITES_HIDDEN = ("o_proj.weight", "down_proj.weight")
+FIXTURE_MODELS = ("stories260k", "babyllama-tok361", "babyllama-tok105")
 
 
 def pairs_for(models: dict[str, str]) -> list[tuple[str, str, bool, str]]:
@@ -92,6 +109,19 @@ def pairs_for(models: dict[str, str]) -> list[tuple[str, str, bool, str]]:
     add("base-s1", "s1-finetune", True, "fine-tune")
     for name in MANIPULATIONS:
         add("base-s0", f"s0-{name}", True, f"function-preserving manipulation: {TRANSFORMS[name].label}")
+
+    # no token can be matched in the pairs below: character vocabulary (tokenizer.json) against models without a
+    # vocabulary file and of another vocabulary size
+    for a in ("base-s0", "base-s1", "base-s2", "wide-s0", "s0-finetune"):
+        for b in FIXTURE_MODELS:
+            add(a, b, False, "other family, no shared tokens (lineage model vs fixture)")
+    add("base-s1", "s0-narrow96", False, "width-pruned copy of an unrelated model, no shared tokens")
+    add("base-s2", "s0-narrow64", False, "width-pruned copy of an unrelated model, no shared tokens")
+    add("s0-narrow64", "stories260k", False, "width-pruned copy vs another family, no shared tokens")
+    add("babyllama-tok361", "stories-narrow48", False, "width-pruned copy of an unrelated fixture, no shared tokens")
+    for name, source, dims, _, noise in WIDTH_PRUNED:
+        plus = f" plus noise ({noise:g} σ)" if noise else ""
+        add(source, name, True, f"width-pruned copy ({dims} hidden dims){plus}, no shared tokens")
     return out
 
 
@@ -106,7 +136,39 @@ def discover(models_dir: Path, work: Path) -> dict[str, str]:
             out = work / f"s0-{name}"
             write_model(out, TRANSFORMS[name].fn(weights, config, 1), config, folder)
             models[f"s0-{name}"] = str(out)
+    for name, source, dims, seed, noise in WIDTH_PRUNED:
+        if source in models:
+            weights, config, _ = load_small_model(models[source])
+            out = work / name
+            # the output folder as "source": write_model copies no vocabulary file
+            write_model(out, *width_pruned(weights, config, dims, seed, noise), out)
+            models[name] = str(out)
     return models
+
+
+def width_pruned(weights: Weights, config: HFConfig, dims: int, seed: int, noise: float) -> tuple[Weights, HFConfig]:
+    """A copy keeping ``dims`` of the hidden dims (chosen at random, in order) and the first VOCAB_KEPT of the
+    vocabulary, with Gaussian noise of ``noise`` times each matrix's σ added to every matrix."""
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(hidden, dims, replace=False))
+    vocab = int(config["vocab_size"] * VOCAB_KEPT)
+    out: Weights = {}
+    for name, w in weights.items():
+        if w.ndim == 1 and w.shape[0] == hidden:
+            w = w[keep]
+        elif name.endswith(READS_HIDDEN):
+            w = w[:, keep]
+        elif name.endswith(WRITES_HIDDEN):
+            w = w[keep, :]
+        elif name.endswith(("embed_tokens.weight", "lm_head.weight")):
+            w = w[:vocab, keep]
+        if noise and w.ndim == 2:
+            w = w + noise * w.std() * rng.standard_normal(w.shape).astype(np.float32)
+        out[name] = w
+    # the heads keep their size: head_dim is no longer hidden_size / heads
+    head_dim = config.get("head_dim") or hidden // heads
+    return out, {**config, "hidden_size": dims, "vocab_size": vocab, "head_dim": head_dim}
 
 
 LARGE_PROBE_SCRIPT = """
@@ -240,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
                     "generated_by": "benchmarks/lineage.py",
                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     "note": "small CPU-trained Llamas and the test fixtures; large models may score differently",
-                    "pairs": [{k: r[k] for k in ("a", "b", "related", "kind", "signals")} for r in rows],
+                    "pairs": [
+                        {k: r[k] for k in ("a", "b", "related", "kind", "signals", "awm_alignment")} for r in rows
+                    ],
                 },
                 indent=1,
             )
@@ -269,6 +333,7 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
                 "related": related,
                 "kind": kind,
                 "signals": {n: s.value for n, s in sig.items() if s.available},
+                "awm_alignment": awm_alignment(sig["awm"]),
                 "seconds": round(time.perf_counter() - t, 3),
                 "_signals": sig,
             }
@@ -276,6 +341,20 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
     for i, row in enumerate(rows):
         row.update(_decide(row, probes, _calibration([r for j, r in enumerate(rows) if j != i])))
     return rows, probes
+
+
+def awm_alignment(awm) -> str | None:
+    """How AWM lined the hidden dims up, in short: shared tokens, a rotation fitted on them, or weight profiles."""
+    if not awm.available:
+        return None
+    method = str(awm.detail.get("alignment", ""))
+    return (
+        "weight profiles"
+        if method.startswith("weight profiles")
+        else "rotation on shared tokens"
+        if method.startswith("rotation")
+        else "shared tokens"
+    )
 
 
 def _decide(row: dict, probes: dict, cal: cal_mod.Calibration) -> dict:
@@ -354,7 +433,10 @@ def _tradeoff_row(
             "false_positives": sum(d["called_related"] for d, r in zip(with_shipped, rows) if not r["related"]),
             "related_found": sum(d["called_related"] for d, r in zip(with_shipped, rows) if r["related"]),
         },
-        "pairs": [{k: r[k] for k in ("a", "b", "related", "signals", "verdict", "called_related")} for r in rows],
+        "pairs": [
+            {k: r[k] for k in ("a", "b", "related", "signals", "awm_alignment", "verdict", "called_related")}
+            for r in rows
+        ],
         "seconds": round(seconds, 1),
     }
 
@@ -414,17 +496,30 @@ def _summarise(rows: list[dict]) -> dict:
         "n_unrelated": len(neg),
         "misses": [f"{r['a']} vs {r['b']} ({r['kind']}): {r['verdict']}" for r in pos if not r["called_related"]],
         "false_positive_pairs": [f"{r['a']} vs {r['b']}" for r in neg if r["called_related"]],
+        "unrelated_insufficient_data": sum(r["verdict"] == "insufficient_data" for r in neg),
     }
-    return {"signals": per_signal, "verdict": verdict}
+    by_alignment = {}
+    for method in sorted({r["awm_alignment"] for r in rows if r.get("awm_alignment")}):
+        pos_m = [r["signals"]["awm"] for r in pos if r.get("awm_alignment") == method]
+        neg_m = [r["signals"]["awm"] for r in neg if r.get("awm_alignment") == method]
+        by_alignment[method] = {
+            "n_related": len(pos_m),
+            "n_unrelated": len(neg_m),
+            "unrelated_max": max(neg_m) if neg_m else None,
+            "related_min": min(pos_m) if pos_m else None,
+        }
+    return {"signals": per_signal, "verdict": verdict, "awm_by_alignment": by_alignment}
 
 
 def _print(rows: list[dict], summary: dict) -> None:
     for r in rows:
         vals = "  ".join(f"{n}={r['signals'][n]:+.3f}" for n in SIGNAL_ORDER if n in r["signals"])
-        print(f"{'REL' if r['related'] else 'unr'}  {r['a']} vs {r['b']}: {r['verdict']} ({r['strength']})  {vals}")
+        by = f" [AWM by {r['awm_alignment']}]" if r.get("awm_alignment") else ""
+        print(f"{'REL' if r['related'] else 'unr'}  {r['a']} vs {r['b']}: {r['verdict']} ({r['strength']}){by}  {vals}")
     for n, s in summary["signals"].items():
         print(n, s)
     print("verdict", summary["verdict"])
+    print("AWM by alignment", summary["awm_by_alignment"])
 
 
 if __name__ == "__main__":

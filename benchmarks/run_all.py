@@ -187,6 +187,15 @@ def render(results: dict, durations: dict) -> str:
                 verdict(v["false_positives"] == 0),
             ]
         )
+        if "unrelated_insufficient_data" in v:
+            rows.append(
+                [
+                    "lineage pairs",
+                    "unrelated pairs ending in insufficient_data < 20 %",
+                    f"{v['unrelated_insufficient_data']} of {v['n_unrelated']}",
+                    verdict(v["unrelated_insufficient_data"] < 0.2 * v["n_unrelated"]),
+                ]
+            )
         biggest = max(g.get("probes_large", {}).values(), key=lambda p: p["bytes_read"], default=None)
         if biggest:
             ok = biggest["bytes_read"] <= 128_000_000 and biggest["requests"] <= 1000
@@ -313,7 +322,9 @@ def render_lineage(g: dict) -> list[str]:
     L += [
         "Pairs of real trained models whose relation is known from how they were made (`benchmarks/train_tiny.py`:",
         "tiny Llamas trained on CPU from scratch with different seeds, fine-tuned, further pre-trained, pruned,",
-        "upcycled to MoE, quantized; the test fixtures; function-preserving manipulations of one model).",
+        "upcycled to MoE, quantized; the test fixtures; function-preserving manipulations of one model; width-pruned",
+        "copies of base-s0 and stories260k, generated with a quarter of the vocabulary cut and no vocabulary file, so",
+        "that they share no token with their parent - `WIDTH_PRUNED` in `benchmarks/lineage.py`).",
         "Related pairs are positives. AUROC and the true-positive rate at zero false positives are per signal;",
         "the verdict is judged leave-one-out (each pair decided with a calibration that does not contain it).",
         "",
@@ -342,6 +353,7 @@ def render_lineage(g: dict) -> list[str]:
         ]
     )
     L += table(["signal", "AUROC", "TPR at 0 FP", "related / unrelated pairs", "max unrelated", "min related"], rows)
+    L += render_awm_alignments(g["summary"])
     drift = g.get("calibration_drift")
     if drift and drift["pairs"]:
         L += [
@@ -363,8 +375,9 @@ def render_lineage(g: dict) -> list[str]:
                 f"{p['verdict']} ({p['strength']:.2f})",
             ]
             + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names]
+            + [p.get("awm_alignment") or "-"]
         )
-    L += table(["pair", "how it was made", "truth", "verdict (strength)", *names], prow)
+    L += table(["pair", "how it was made", "truth", "verdict (strength)", *names, "AWM aligned by"], prow)
     if g.get("trained"):
         L += [
             "The trained models (`benchmarks/train_tiny.py`; loss in nats per character, eval on held-out prose):",
@@ -435,6 +448,49 @@ def render_lineage(g: dict) -> list[str]:
     return L
 
 
+def render_awm_alignments(summary: dict) -> list[str]:
+    """How AWM separates related from unrelated pairs, apart for each way it lined the hidden dims up."""
+    by = summary.get("awm_by_alignment") or {}
+    if not by:
+        return []
+    v = summary["verdict"]
+    L = [
+        "AWM lines the hidden dims up by the tokens both models read (a signed permutation, or a rotation fitted on",
+        "them when they far outnumber the dims) or, when no token can be matched (no vocabulary file, or vocabulary",
+        "sizes that differ so token ids cannot stand in), by each dim's weight profile (norm weights and column",
+        "scales of Q, K, V, gate and up, layer by layer). All of them are placed against one background: the",
+        "unrelated pairs' AWM values, whatever their alignment. The `AWM aligned by` column of the pair table says",
+        "which one each pair used. AWM values (CKA, 0 to 1) per alignment:",
+        "",
+    ]
+
+    def value(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:+.3f}"
+
+    L += table(
+        ["AWM aligned by", "related / unrelated pairs", "max unrelated", "min related", "gap"],
+        [
+            [
+                method,
+                f"{s['n_related']} / {s['n_unrelated']}",
+                value(s["unrelated_max"]),
+                value(s["related_min"]),
+                "n/a"
+                if s["unrelated_max"] is None or s["related_min"] is None
+                else f"{s['related_min'] - s['unrelated_max']:+.3f}",
+            ]
+            for method, s in by.items()
+        ],
+    )
+    if "unrelated_insufficient_data" in v:
+        L += [
+            f"Unrelated pairs ending in `insufficient_data` (no decisive signal could be computed): "
+            f"{v['unrelated_insufficient_data']} of {v['n_unrelated']}.",
+            "",
+        ]
+    return L
+
+
 def render_tradeoff(rows: list[dict]) -> list[str]:
     L = ["### Budget trade-off: the same pairs judged from a fraction of each model", ""]
     L += [
@@ -452,8 +508,9 @@ def render_tradeoff(rows: list[dict]) -> list[str]:
         "hidden dim (`signals.ROTATION_TOKENS`): 64 embedding rows for 128 dims can never find it, nor can a 7B's",
         "2,048 rows for 4,096 dims. The runs with every embedding row show what the matrix fraction alone does.",
         "The default budget stays at 128 MB and 1,000 requests: it gives a 7B 0.55 % of its matrix bytes, above the",
-        "smallest fraction that keeps the decisions here (0.5 %, one row or pair per matrix, is as thin as these",
-        "models can be read); a 70B's 0.05 % is thinner than anything this benchmark can check, and the request",
+        "smallest fraction that keeps the decisions of the pairs whose hidden dims can be lined up by tokens here",
+        "(0.5 %, one row or pair per matrix, is as thin as these models can be read; width-pruned copies without",
+        "shared tokens: below the table); a 70B's 0.05 % is thinner than anything this benchmark can check, and the request",
         "budget, not the bytes, is what limits both (a 70B needs 720 of its ~950 data requests for one slot per matrix).",
         "",
     ]
@@ -520,7 +577,34 @@ def render_tradeoff(rows: list[dict]) -> list[str]:
             if set(ws) - always
         ]
         L += extra + ([""] if extra else [])
+    L += render_profiles_in_part(rows)
     return L
+
+
+def render_profiles_in_part(rows: list[dict]) -> list[str]:
+    """What reading in part does to the related pairs whose hidden dims AWM lined up by weight profiles."""
+    lost: dict[tuple[bool, float], tuple[int, int]] = {}
+    for r in rows:
+        profiled = [p for p in r["pairs"] if p["related"] and p.get("awm_alignment") == "weight profiles"]
+        if profiled:
+            missed = sum(not p["called_related"] for p in profiled)
+            lost[bool(r.get("every_token")), r["fraction"]] = (missed, len(profiled))
+    if not lost or not any(m for m, _ in lost.values()):
+        return []
+    parts = [
+        f"{'every embedding row' if every else '64 embedding rows'}, {100 * f:g} %: {m} of {n} missed"
+        for (every, f), (m, n) in sorted(lost.items())
+        if m
+    ]
+    return [
+        "Related pairs that AWM lined up by weight profiles (the width-pruned copies without shared tokens), read in",
+        "part: " + "; ".join(parts) + ". Read whole (above), every one is found. When the widths differ, each model's",
+        "plan picks its own rows of every matrix (how many, and which, follow the matrix's shape and the model's own",
+        "budget), so the two probes hold different rows of Q and K, and AWM compares Q and K row by row: the aligned",
+        "CKA falls to the unrelated pairs' level. Whether a width-pruned 7B read at the default budget is found was",
+        "not measured; these small models suggest it would be missed unless both plans read the same rows.",
+        "",
+    ]
 
 
 def render_bytes(b: dict) -> list[str]:
