@@ -19,6 +19,9 @@ VARIANTS = {
     "awq": dict(method="awq"),
     "nf4": dict(method="bnb4", quant_type="nf4", double_quant=True),
     "fp4": dict(method="bnb4", quant_type="fp4"),
+    "ct": dict(method="compressed-tensors", bits=4, group_size=128),
+    "ct_asym": dict(method="compressed-tensors", bits=4, group_size=32, symmetric=False, act_order=True),
+    "ct_int8": dict(method="compressed-tensors", ct_format="int-quantized", symmetric=False),
 }
 LABELS = {
     "gptq": "GPTQ 4-bit (group 32, act-order) dequantized from the packed weights",
@@ -26,6 +29,9 @@ LABELS = {
     "awq": "AWQ 4-bit (group 32) dequantized from the packed weights",
     "nf4": "bitsandbytes NF4 4-bit (blocks of 64, double-quantized absmax) dequantized from the packed weights",
     "fp4": "bitsandbytes FP4 4-bit (blocks of 64) dequantized from the packed weights",
+    "ct": "compressed-tensors 4-bit (group 128) dequantized from the packed weights",
+    "ct_asym": "compressed-tensors 4-bit (group 32, act-order) dequantized from the packed weights",
+    "ct_int8": "compressed-tensors 8-bit (per channel) dequantized from the packed weights",
 }
 
 
@@ -58,14 +64,14 @@ def test_sigma_curves_from_packed_weights_match_the_parent(models, name):
         assert np.allclose(a, b, rtol=0.12 if name == "gptq3" else 0.06), (role, a, b)
 
 
-@pytest.mark.parametrize("name", ["gptq", "awq", "nf4"])
+@pytest.mark.parametrize("name", ["gptq", "awq", "nf4", "ct"])
 def test_inspect_names_how_the_weights_are_read(models, name):
     info = inspect(str(models[name]), Options(use_cache=False))
     assert LABELS[name] in info.notes
     assert info.tensors_by_role["q"] == 4
 
 
-@pytest.mark.parametrize("name", ["gptq", "awq", "nf4"])
+@pytest.mark.parametrize("name", ["gptq", "awq", "nf4", "ct", "ct_int8"])
 def test_a_quantized_copy_is_related_to_its_parent_and_not_to_another_model(models, name):
     v = evidence.verdict(str(models[name]), str(models["base"]), Options(use_cache=False))
     assert v.related and v.verdict == "quantized_copy", v
@@ -87,7 +93,7 @@ def test_a_small_budget_reads_gptq_matrices_whole_for_fewer_layers_and_says_so(m
     assert probe.bytes_read <= 150_000
 
 
-@pytest.mark.parametrize("name", ["gptq3", "awq", "nf4"])
+@pytest.mark.parametrize("name", ["gptq3", "awq", "nf4", "ct_asym"])
 def test_a_sampled_sigma_reads_a_part_of_the_packed_units_and_agrees_with_exact(models, name):
     from fingerprint.roles import assign_roles
     from fingerprint.stats import compute_stats, make_plan
