@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import CorruptFile, UnsupportedFormat
+from ..sources.base import ByteSource
 from .dtypes import decode_rows
 from .tensor import TensorInfo
 
@@ -252,6 +253,51 @@ class PackedTensor:
     def unit_offset(self, unit: int) -> int:
         return self.main.offset + unit * self.unit_bytes
 
+    def for_units(self, u0: int, u1: int) -> PackedTensor:
+        """This tensor with the scales, zeros, group indices or absmax of units [u0, u1) read now, once each: a span
+        decoded in many small pieces (stats.py) then takes them from memory instead of one request per piece."""
+        parts = dict(self.parts)
+        for name, (e0, e1) in self._side_elements(u0, u1).items():
+            t = parts[name]
+            size = t.nbytes // max(t.numel, 1)
+            e0, e1 = max(0, e0), min(t.numel, e1)
+            if e1 > e0:
+                start = t.offset + e0 * size
+                parts[name] = replace(t, source=_Prefetched(t.source, start, _elements(t, e0, e1)))
+        return replace(self, parts=parts)
+
+    def _side_elements(self, u0: int, u1: int) -> dict[str, tuple[int, int]]:
+        """The element ranges of the side parts that decoding units [u0, u1) reads."""
+        m = self.scheme.method
+        if m == "bnb4":
+            bs = self.scheme.group_size
+            b0, b1 = u0 * self.in_features // bs, -(-u1 * self.in_features // bs)
+            if not self.scheme.double_quant:
+                return {"absmax": (b0, b1)}
+            nb = self.nested_blocksize
+            return {"absmax": (b0, b1), "nested_absmax": (b0 // nb, -(-b1 // nb))}
+        if m == CT:
+            scale, zp = self.parts["weight_scale"], self.parts.get("weight_zero_point")
+            r0, r1 = (0, 1) if scale.rows == 1 and self.out_features > 1 else (u0, u1)
+            out = {"weight_scale": (r0 * scale.cols, r1 * scale.cols)}
+            if zp is not None:
+                if zp.dtype == "I32" and zp.rows != self.out_features:
+                    per = 32 // self.scheme.bits
+                    r0, r1 = r0 // per, -(-r1 // per)
+                out["weight_zero_point"] = (r0 * zp.cols, r1 * zp.cols)
+            return out
+        per = gptq_unit(self.scheme.bits) if m == "gptq" else 1
+        i0, i1 = u0 * per, u1 * per
+        if "g_idx" in self.parts:  # groups in any order: every group may be needed
+            g0, g1 = 0, self.parts["scales"].rows
+            out = {"g_idx": (i0, i1)}
+        else:
+            g0, g1 = i0 // self.scheme.group_size, -(-i1 // self.scheme.group_size)
+            out = {}
+        out["scales"] = (g0 * self.parts["scales"].cols, g1 * self.parts["scales"].cols)
+        out["qzeros"] = (g0 * self.parts["qzeros"].cols, g1 * self.parts["qzeros"].cols)
+        return out
+
     def decode_units(self, raw: bytes, u0: int, u1: int) -> np.ndarray:
         """Units [u0, u1) as float32 from their bytes of the main part (``raw``), reading the scales, zeros,
         group indices or absmax they need: (input features, out) for GPTQ/AWQ, rows of W for bitsandbytes and
@@ -354,6 +400,23 @@ class PackedTensor:
             else:
                 self.small[part] = _float_elements(t, 0, t.numel)
         return self.small[part]
+
+
+class _Prefetched(ByteSource):
+    """A file whose bytes [start, start + len(data)) were read already: reads within them cost nothing."""
+
+    def __init__(self, inner: ByteSource, start: int, data: bytes) -> None:
+        super().__init__(inner.context)
+        self.name, self.size = inner.name, inner.size
+        self.inner, self.start, self.data = inner, start, data
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.start <= offset and offset + length <= self.start + len(self.data):
+            return self.data[offset - self.start : offset - self.start + length]
+        return self.inner.read(offset, length)
+
+    def fetch(self, offset: int, length: int) -> bytes:
+        return self.inner.fetch(offset, length)
 
 
 def _rows(t: TensorInfo, r0: int, r1: int) -> bytes:
