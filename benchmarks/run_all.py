@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib as bl
 import bytes_bin
+import bytes_gptq
 import cost
 import scan_library
 
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "cost": "cost.py",
     "scan_library": "scan_library.py",
     "bytes_bin": "bytes_bin.py",
+    "bytes_gptq": "bytes_gptq.py",
 }
 OUT = bl.ROOT / "BENCHMARKS.md"
 
@@ -98,7 +100,8 @@ def render(results: dict, durations: dict) -> str:
     b, l, g, c = results.get("bytes"), results.get("local"), results.get("lineage"), results.get("cost")
     s = results.get("scan_library")
     bb = results.get("bytes_bin")
-    m = (b or l or g or c or s or bb)["machine"]
+    bq = results.get("bytes_gptq")
+    m = (b or l or g or c or s or bb or bq)["machine"]
     L: list[str] = []
     L += [
         "# Benchmarks",
@@ -245,6 +248,8 @@ def render(results: dict, durations: dict) -> str:
         rows += [[what, target, measured, verdict(ok)] for what, target, measured, ok in scan_library.target_rows(s)]
     if bb:
         rows += [[what, target, measured, verdict(ok)] for what, target, measured, ok in bytes_bin.target_rows(bb)]
+    if bq:
+        rows += [[what, target, measured, verdict(ok)] for what, target, measured, ok in bytes_gptq.target_rows(bq)]
     L += table(["model", "target", "measured", "result"], rows)
     n_fail = sum(1 for r in rows if "FAIL" in r[-1])
     L += [f"{len(rows) - n_fail} of {len(rows)} targets pass.", ""]
@@ -261,6 +266,8 @@ def render(results: dict, durations: dict) -> str:
         L += scan_library.render(s)
     if bb:
         L += bytes_bin.render(bb)
+    if bq:
+        L += bytes_gptq.render(bq)
     L += render_findings(b, l)
     return "\n".join(L).rstrip() + "\n"
 
@@ -273,6 +280,7 @@ SECTIONS = {
     ),
     "scan_library": ("## 5. Scanning a model against the reference library", ("| scan ",)),
     "bytes_bin": ("## 6. Bytes read for a PyTorch .bin repo", ("| .bin repo",)),
+    "bytes_gptq": ("## 7. Bytes read for a GPTQ repo", ("| GPTQ repo",)),
 }
 
 
@@ -1071,7 +1079,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--section",
         action="store_true",
-        help="with --only lineage, scan_library or bytes_bin: rewrite only its section and target rows, keep the rest of "
+        help="with --only lineage, scan_library, bytes_bin or bytes_gptq: rewrite only its section and target rows, keep the rest of "
         "BENCHMARKS.md",
     )
     args = ap.parse_args(argv)

@@ -344,10 +344,11 @@ def span_moments(p: RowSpan, raw: bytes, scale: np.ndarray | None) -> dict[str, 
     rb = stored_row_bytes(t)
     # decode in row groups so float temporaries stay small even for an 8 MB span
     step = max(1, SUBCHUNK_ELEMENTS // max(t.packed.unit_elements if t.packed else t.cols, 1))
+    packed = t.packed.for_units(p.r0, p.r1) if t.packed and nrows > step else t.packed
     for g0 in range(0, nrows, step):
         g1 = min(nrows, g0 + step)
-        if t.packed:  # a sample of units is a fair sample of the weights (see formats/packed.py)
-            x = t.packed.decode_units(raw[g0 * rb : g1 * rb], p.r0 + g0, p.r0 + g1)
+        if packed:  # a sample of units is a fair sample of the weights (see formats/packed.py)
+            x = packed.decode_units(raw[g0 * rb : g1 * rb], p.r0 + g0, p.r0 + g1)
         else:
             x = decode_rows(raw[g0 * rb : g1 * rb], t.dtype, t.format, g1 - g0, t.cols)
         if scale is not None:

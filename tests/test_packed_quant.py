@@ -13,6 +13,8 @@ from fingerprint.formats.packed import (
     awq_dequantize,
     bnb4_dequantize,
     bnb_nested_absmax,
+    ct_dequantize,
+    ct_unpack,
     gptq_dequantize,
     unpack_bits,
 )
@@ -87,3 +89,36 @@ def test_bnb4_rows_from_the_middle_of_a_block() -> None:
     assert isinstance(packed, np.ndarray) and isinstance(absmax, np.ndarray)
     row3 = bnb4_dequantize(packed.reshape(-1)[3 * 16 : 4 * 16], absmax[1:2], NF4_CODE, 64, first=3 * 32)
     assert np.array_equal(row3, q["reference"][3])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+@pytest.mark.parametrize("n_in", [128, 100])
+def test_ct_unpack_reads_compressed_tensors_words_and_drops_the_padding(bits: int, n_in: int) -> None:
+    """At 3 bits ten values fill a word and its top two bits stay unused; a last word is padded with zeros."""
+    values = np.random.default_rng(bits).integers(-(2 ** (bits - 1)), 2 ** (bits - 1), size=(6, n_in))
+    words = ref.ct_pack_to_int32(values, bits)
+    assert words.shape == (6, -(-n_in // (32 // bits)))
+    assert np.array_equal(ct_unpack(words, bits, n_in), values)
+    assert np.array_equal(ct_unpack(ref.ct_pack_to_int32(values.T, bits, 0), bits, n_in, axis=0), values.T)
+
+
+@pytest.mark.parametrize(
+    "bits, group_size, symmetric, act_order",
+    [(4, 32, True, False), (4, 32, False, False), (4, None, True, False), (8, None, True, False), (4, 32, True, True)],
+)
+def test_compressed_tensors_dequantizes_as_the_reference(
+    bits: int, group_size: int | None, symmetric: bool, act_order: bool
+) -> None:
+    w = _matrix(64, 128, seed=bits)
+    perm = np.random.default_rng(2).permutation(128) if act_order else None
+    q = ref.ct_quantize(w, bits, group_size, symmetric=symmetric, perm=perm)
+    packed = ref.ct_pack_to_int32(q["q"], bits)
+    zeros = None
+    if not symmetric:
+        zeros = ct_unpack(ref.ct_pack_to_int32(q["weight_zero_point"], bits, 0), bits, 64, axis=0)
+        assert np.array_equal(zeros, q["weight_zero_point"])
+    groups = q["weight_g_idx"] if act_order else np.arange(128) // (group_size or 128)
+    got = ct_dequantize(ct_unpack(packed, bits, 128), q["weight_scale"], zeros, groups.astype(np.int64))
+    assert got.dtype == np.float32
+    assert np.array_equal(got, q["reference"])
+    assert np.abs(got - w).max() / np.abs(w).max() < (0.01 if bits == 8 else 0.2)

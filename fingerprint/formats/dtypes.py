@@ -60,7 +60,7 @@ def gguf_nbytes(qtype: GGMLQuantizationType, dims: list[int]) -> int | None:
 
 
 # the dtype of a packed Linear folded into one logical tensor (formats/packed.py): read by units, never by decode_rows
-PACKED_DTYPES = ("GPTQ", "AWQ", "BNB4")
+PACKED_DTYPES = ("GPTQ", "AWQ", "BNB4", "CT")
 
 # GGML's plain integer types hold no float weights (llama.cpp uses them for e.g. token ids, never for projections)
 _GGUF_INTEGER = {"I8", "I16", "I32", "I64"}

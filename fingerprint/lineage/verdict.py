@@ -55,7 +55,8 @@ RELATED: set[Relation] = {
     "moe_upcycle",
 }
 DECISIVE = ("elementwise", "awm", "moe")  # signals that can make a pair "related"
-QUANTIZED_FORMATS = ("gguf", "gptq", "awq", "bnb4")  # GGUF, and packed safetensors (Probe.config["packed"])
+# GGUF, and packed safetensors (Probe.config["packed"])
+QUANTIZED_FORMATS = ("gguf", "gptq", "awq", "bnb4", "compressed-tensors")
 FINE_TUNE_R = 0.95  # element-wise r of a light fine-tune; below it (yet above unrelated pairs): heavier training
 ROUNDING_MARGIN = 2.0  # a quantized copy is no farther from r = 1 than this times its format's own rounding
 

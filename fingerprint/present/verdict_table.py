@@ -17,7 +17,8 @@ VERDICT_EVIDENCE: tuple[tuple[Relation, str], ...] = (
     ),
     (
         "quantized_copy",
-        "one side in a quantized format (GGUF, GPTQ, AWQ, bitsandbytes), r >= 0.98 (every tensor >= 0.95), and r no farther from 1 than "
+        "one side in a quantized format (GGUF, or packed safetensors: GPTQ, AWQ, bitsandbytes 4-bit, "
+        "compressed-tensors), r >= 0.98 (every tensor >= 0.95), and r no farther from 1 than "
         f"{ROUNDING_MARGIN:g} x what that format's own rounding of the other side's weights gives; same depth, width "
         "and dense/MoE kind",
     ),

@@ -177,13 +177,17 @@ def quantize_llama(
     act_order: bool = False,
     quant_type: str = "nf4",
     double_quant: bool = False,
+    symmetric: bool = True,
+    ct_format: str = "pack-quantized",
 ) -> Layout:
     """``base`` (a Llama layout) as a quantizer writes it, every Linear of its layers packed in the real tensor
     names and ``quantization_config`` of ``method``: "gptq" (AutoGPTQ / GPTQModel v1: qweight, qzeros, scales,
     g_idx; ``act_order`` assigns input features to groups in a permuted order), "awq" (AutoAWQ GEMM: qweight,
-    qzeros, scales) or "bnb4" (transformers + bitsandbytes: weight, absmax, quant_map, nested_*, quant_state).
+    qzeros, scales), "bnb4" (transformers + bitsandbytes: weight, absmax, quant_map, nested_*, quant_state) or
+    "compressed-tensors" (llm-compressor: weight_packed, weight_scale, weight_zero_point when asymmetric,
+    weight_g_idx with act-order, weight_shape; ``ct_format`` "int-quantized": int8 ``weight`` per channel).
     Other tensors F16 (bitsandbytes: as they were). No ground truth: the values are the quantizer's."""
-    from .quantize import awq_quantize, bnb4_quantize, gptq_quantize
+    from .quantize import awq_quantize, bnb4_quantize, ct_pack_to_int32, ct_quantize, gptq_quantize
 
     b = CheckpointBuilder(0)
     rng = np.random.default_rng(1)
@@ -200,6 +204,22 @@ def quantize_llama(
             b.put(mod + ".qzeros", qzeros, fixed="I32")
             b.put(mod + ".scales", scales, fixed="F16")
             b.put(mod + ".g_idx", g_idx, fixed="I32")
+        elif method == "compressed-tensors":
+            perm = rng.permutation(w.shape[1]) if act_order else None
+            as_int8 = ct_format == "int-quantized"
+            q = ct_quantize(w, 8 if as_int8 else bits, None if as_int8 else group_size, symmetric, perm, np.float16)
+            if as_int8:
+                b.put(mod + ".weight", q["q"].astype(np.int8), fixed="I8")
+            else:
+                b.put(mod + ".weight_packed", ct_pack_to_int32(q["q"], bits), fixed="I32")
+                b.put(mod + ".weight_shape", np.array(w.shape, np.int64), fixed="I64")
+            b.put(mod + ".weight_scale", q["weight_scale"], fixed="F16")
+            if "weight_zero_point" in q:
+                zp = q["weight_zero_point"]
+                zp_packed = zp.astype(np.int8) if as_int8 else ct_pack_to_int32(zp, bits, packed_dim=0)
+                b.put(mod + ".weight_zero_point", zp_packed, fixed="I8" if as_int8 else "I32")
+            if "weight_g_idx" in q:
+                b.put(mod + ".weight_g_idx", q["weight_g_idx"], fixed="I32")
         elif method == "awq":
             qweight, qzeros, scales, _ = awq_quantize(w, group_size)
             b.put(mod + ".qweight", qweight, fixed="I32")
@@ -244,6 +264,33 @@ def quantize_llama(
             "bnb_4bit_compute_dtype": "bfloat16",
             "bnb_4bit_quant_storage": "uint8",
         },
+    }
+    ct_bits = 8 if ct_format == "int-quantized" else bits
+    configs["compressed-tensors"] = {
+        "quant_method": "compressed-tensors",
+        "format": ct_format,
+        "quantization_status": "compressed",
+        "config_groups": {
+            "group_0": {
+                "targets": ["Linear"],
+                "weights": {
+                    "num_bits": ct_bits,
+                    "type": "int",
+                    "symmetric": symmetric,
+                    "strategy": "channel" if ct_format == "int-quantized" else "group",
+                    "group_size": None if ct_format == "int-quantized" else group_size,
+                    "actorder": "group" if act_order else None,
+                    "dynamic": False,
+                    "observer": "minmax",
+                },
+                "input_activations": None,
+                "output_activations": None,
+                "format": ct_format,
+            }
+        },
+        "ignore": ["lm_head"],
+        "kv_cache_scheme": None,
+        "global_compression_ratio": None,
     }
     config = dict(base.config, torch_dtype="float16", quantization_config=configs[method])
     return b.layout(f"{method}_{base.name}", config)

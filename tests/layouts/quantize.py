@@ -204,3 +204,59 @@ def bnb4_quantize(
     ref = code.astype(np.float32)[idx] * np.repeat(absmax, blocksize)
     out["reference"] = ref.reshape(w.shape)
     return out
+
+
+def ct_pack_to_int32(values: np.ndarray, bits: int, packed_dim: int = 1) -> np.ndarray:
+    """compressed-tensors' pack_to_int32: signed ints shifted by 2^(bits-1) to unsigned, padded with zeros to a
+    whole number of words along ``packed_dim``, ``32 // bits`` values a word, value i of a word at bit bits * i."""
+    per = 32 // bits
+    v = (values.astype(np.int64) + (1 << (bits - 1))).astype(np.uint32)
+    v = np.moveaxis(v, packed_dim, 1)
+    pad = -v.shape[1] % per
+    v = np.pad(v, [(0, 0), (0, pad)])
+    out = np.zeros((v.shape[0], v.shape[1] // per), np.uint32)
+    for i in range(per):
+        out |= v[:, i::per] << np.uint32(bits * i)
+    return np.ascontiguousarray(np.moveaxis(out, 1, packed_dim)).view(np.int32)
+
+
+def ct_quantize(
+    w: np.ndarray,
+    bits: int,
+    group_size: int | None,
+    symmetric: bool = True,
+    perm: np.ndarray | None = None,
+    scale_dtype: type = np.float16,
+) -> dict[str, np.ndarray]:
+    """llm-compressor's min/max quantization of W (out, in) to signed ``bits``-bit ints, as compressed-tensors
+    stores it: per group of ``group_size`` input features (None: per output channel), symmetric (zero 0,
+    scale = absmax / ((2^bits - 1) / 2)) or asymmetric (scale = range / (2^bits - 1), zero = q_min - round(min /
+    scale)); ``perm``: act-order's processing order of the input features (groups consecutive in it, g_idx
+    stored). Returns the signed ints "q", "weight_scale", "weight_zero_point" (signed, or absent when
+    symmetric), "weight_g_idx" (act-order) and "reference" W = (q - zero) * scale in float32."""
+    w = w.astype(np.float32)
+    out_f, n_in = w.shape
+    q_min, q_max = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    size = n_in if group_size is None else group_size
+    order = np.arange(n_in) if perm is None else perm
+    g_idx = (np.argsort(order) // size).astype(np.int32)
+    n_groups = -(-n_in // size)
+    scales = np.zeros((out_f, n_groups), scale_dtype)
+    zeros = np.zeros((out_f, n_groups), np.int64)
+    for g in range(n_groups):
+        block = w[:, g_idx == g]
+        lo, hi = np.minimum(block.min(1), 0), np.maximum(block.max(1), 0)
+        if symmetric:
+            scales[:, g] = np.maximum(np.maximum(-lo, hi) / ((q_max - q_min) / 2), 1e-8)
+        else:
+            scales[:, g] = np.maximum((hi - lo) / (q_max - q_min), 1e-8)
+            zeros[:, g] = np.clip(q_min - np.rint(lo / scales[:, g].astype(np.float32)), q_min, q_max)
+    s_full = scales.astype(np.float32)[:, g_idx]
+    z_full = zeros[:, g_idx]
+    q = np.clip(np.rint(w / s_full) + z_full, q_min, q_max).astype(np.int64)
+    out = {"q": q, "weight_scale": scales, "reference": (q.astype(np.float32) - z_full.astype(np.float32)) * s_full}
+    if not symmetric:
+        out["weight_zero_point"] = zeros
+    if perm is not None:
+        out["weight_g_idx"] = g_idx
+    return out
