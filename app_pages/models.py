@@ -298,6 +298,7 @@ if runs:
         rows.append(
             {
                 "model": label_of(ref),
+                "format": format_label(fp.format, len(fp.files), fp.notes) if fp else "",
                 "status": {
                     "computed": "done",
                     "from cache": "done (from the cache, nothing read)",
@@ -305,7 +306,6 @@ if runs:
                 }.get(run["status"], "failed"),
                 "architecture": (fp.architecture or "") if fp else "",
                 "layers": str(fp.layers) if fp else "",
-                "format": format_label(fp.format, len(fp.files), fp.notes) if fp else "",
                 "mode": fp.mode if fp else "",
                 "revision": (("sha256:" if fp.source == "local" else "") + fp.short_revision) if fp else "",
                 "on the Hub": (hub_commit_url(fp) or "") if fp else "",
@@ -322,6 +322,12 @@ if runs:
                 "status", help="cancelled: stopped with the Stop button before it finished; run it again to finish it"
             ),
             "layers": st.column_config.TextColumn("layers", help="transformer blocks with attention tensors"),
+            "format": st.column_config.TextColumn(
+                "format",
+                width="large",
+                help="The file format and how the weights were read: a PyTorch pickle checkpoint is read without "
+                "unpickling; packed GPTQ, AWQ, bitsandbytes or compressed-tensors weights are dequantized",
+            ),
             "on the Hub": st.column_config.LinkColumn(
                 "commit", help="The exact Hub commit every byte was read from", display_text=r"/commit/([0-9a-f]{7})"
             ),

@@ -109,6 +109,8 @@ def test_inspect_says_how_the_model_was_read():
     text = inspection_text(info)
     assert "pickle checkpoint read without unpickling: 2 shards" in text
     assert format_label("safetensors", 1) == "safetensors: 1 file"
+    gptq = "GPTQ 4-bit (group 128) dequantized from the packed weights"
+    assert format_label("safetensors", 2, ["other note", gptq]) == f"{gptq}: 2 shards"
 
 
 # ------------------------------------------------------------------ a .bin model gets a verdict

@@ -126,9 +126,9 @@ def public_reference(fp: Fingerprint, local_paths: bool = False) -> str:
 def format_label(fmt: str, files: int, notes: Sequence[str] = ()) -> str:
     """How a model's weights were read, in words: the format, for PyTorch checkpoints that nothing was unpickled,
     the number of files, and how packed weights were read when they were (e.g. "pickle checkpoint read without
-    unpickling: 2 shards", "safetensors: 1 file · GPTQ 4-bit (group 128) dequantized from the packed weights")."""
-    name = {"pytorch": "pickle checkpoint read without unpickling", "gguf": "GGUF"}.get(fmt, fmt)
+    unpickling: 2 shards", "GPTQ 4-bit (group 128) dequantized from the packed weights: 1 file")."""
+    read_as = next((n for n in notes if n.endswith(READ_AS)), None)
+    name = read_as or {"pytorch": "pickle checkpoint read without unpickling", "gguf": "GGUF"}.get(fmt, fmt)
     if files >= 1:  # fingerprints written before their files were recorded have none
         name = f"{name}: {'1 file' if files == 1 else f'{files} shards'}"
-    read_as = next((n for n in notes if n.endswith(READ_AS)), None)
-    return f"{name} · {read_as}" if read_as else name
+    return name
