@@ -156,3 +156,21 @@ def test_rows_are_a_prefix_of_one_order_whatever_the_budget():
     q = sample_rows("q", (4096, 4096), 3, 128, 1 << 16)
     within = q % 128
     assert set((within[within < 64] + 64).tolist()) == set(within[within >= 64].tolist())  # whole rotary pairs
+
+
+@pytest.mark.parametrize("role", ["q", "down"])
+def test_models_of_different_widths_read_the_same_rows_first(role):
+    """A width-pruned copy's matrices differ from the original's only in their input width: both plans must hold
+    common rows, or AWM and element-wise have nothing to compare (whatever each one's budget allows)."""
+    from fingerprint.lineage.slots import sample_rows
+
+    rows = 512
+    for narrow_cols, wide_cols in ((96, 128), (64, 4096), (1024, 8192)):
+        for few, many in ((1, 1), (2, 5), (3, 40)):
+            a = sample_rows(role, (rows, wide_cols), few, 64, 16384)
+            b = sample_rows(role, (rows, narrow_cols), many, 64, 16384)
+            assert min(len(a), len(b)) < rows and len(np.intersect1d(a, b)) > 0, (narrow_cols, wide_cols, few, many)
+            # the same width and more slots: the rows read with fewer are all read again
+            assert set(sample_rows(role, (rows, wide_cols), few, 64, 16384)) <= set(
+                sample_rows(role, (rows, wide_cols), many, 64, 16384)
+            )

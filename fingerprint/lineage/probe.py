@@ -25,7 +25,7 @@ from ..result import Mode, WeightFormat
 from . import rowcodec
 from .slots import runs
 
-PROBE_VERSION = 3  # 3: rows kept in the source's precision; 128 MB / 1,000 requests; embedding windows
+PROBE_VERSION = 4  # 4: rows chosen by their count, not the width; 3: rows kept in the source's precision
 
 
 @dataclass
