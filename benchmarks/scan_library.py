@@ -51,7 +51,7 @@ from fingerprint.lineage.vocab import pick_tokens
 from fingerprint.store import Store
 
 ROOT = bl.DATA / "scan-library"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: probes of PROBE_VERSION 4
 ENTRIES = 150
 SAME_WIDTH = 30  # generated entries with stories260k's width and vocabulary
 FAMILIES = 10  # generated vocabularies of the other entries
