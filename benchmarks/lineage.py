@@ -107,6 +107,10 @@ def pairs_for(models: dict[str, str]) -> list[tuple[str, str, bool, str]]:
     add("base-s0", "s0-moe", True, "MoE upcycle, trained")
     add("base-s1", "s1-moe", True, "MoE upcycle, trained")
     add("base-s1", "s1-finetune", True, "fine-tune")
+    # relations seen through a quantized copy of the parent (issue 14): neither is a quantized copy
+    add("s0-finetune", "s0-q8_0.gguf", True, "fine-tune vs a Q8_0 GGUF of its parent")
+    add("s0-finetune", "s0-q4_0.gguf", True, "fine-tune vs a Q4_0 GGUF of its parent")
+    add("s0-moe", "s0-q8_0.gguf", True, "MoE upcycle vs a Q8_0 GGUF of its dense parent")
     for name in MANIPULATIONS:
         add("base-s0", f"s0-{name}", True, f"function-preserving manipulation: {TRANSFORMS[name].label}")
 
@@ -334,6 +338,7 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
                 "kind": kind,
                 "signals": {n: s.value for n, s in sig.items() if s.available},
                 "awm_alignment": awm_alignment(sig["awm"]),
+                "candidates": width_agnostic_candidates(probes[a], probes[b]),
                 "seconds": round(time.perf_counter() - t, 3),
                 "_signals": sig,
             }
@@ -341,6 +346,42 @@ def judge(models: dict[str, str], pairs: list, opts: Options, budget_for) -> tup
     for i, row in enumerate(rows):
         row.update(_decide(row, probes, _calibration([r for j, r in enumerate(rows) if j != i])))
     return rows, probes
+
+
+SPECTRUM_ROLES = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+def _spectrum(probe, role: str, layer: int) -> np.ndarray | None:
+    """The singular values of the rows a probe read of one matrix, as a share of their sum."""
+    s = probe.matrices.get(role, {}).get(layer)
+    if s is None:
+        return None
+    sv = np.linalg.svd(s.data.astype(np.float64), compute_uv=False)
+    return sv / sv.sum() if sv.sum() > 0 else None
+
+
+def width_agnostic_candidates(pa, pb) -> dict[str, float | None]:
+    """Issue 14's candidates for a signal that any two models have, whatever their widths, measured for the record
+    (they decide nothing): per-layer singular-value spectra of every matrix - invariant to permutations and
+    rotations of the hidden space - compared as the r of their log spectra and as 1 - half the L1 distance of the
+    spectra (each resampled to the shorter one, layers mapped in proportion)."""
+    r_log, l1 = [], []
+    n = min(pa.n_layers, pb.n_layers)
+    for role in SPECTRUM_ROLES:
+        for layer in range(n):
+            la = round(layer * (pa.n_layers - 1) / max(n - 1, 1))
+            lb = round(layer * (pb.n_layers - 1) / max(n - 1, 1))
+            x, y = _spectrum(pa, role, la), _spectrum(pb, role, lb)
+            if x is None or y is None:
+                continue
+            k = min(len(x), len(y))
+            x, y = (np.interp(np.linspace(0, 1, k), np.linspace(0, 1, len(v)), v) for v in (x, y))
+            r_log.append(float(np.corrcoef(np.log(x), np.log(y))[0, 1]))
+            l1.append(float(1 - np.abs(x - y).sum() / 2))
+    return {
+        "spectra: r of log singular values": float(np.median(r_log)) if r_log else None,
+        "spectra: 1 - L1 / 2": float(np.median(l1)) if l1 else None,
+    }
 
 
 def awm_alignment(awm) -> str | None:
@@ -369,7 +410,12 @@ def _decide(row: dict, probes: dict, cal: cal_mod.Calibration) -> dict:
         widths=(pa.config.get("hidden"), pb.config.get("hidden")),
         moe=(pa.is_moe, pb.is_moe),
     )
-    return {"verdict": v.verdict, "called_related": v.related, "strength": round(v.strength, 3)}
+    return {
+        "verdict": v.verdict,
+        "qualifier": v.qualifier,
+        "called_related": v.related,
+        "strength": round(v.strength, 3),
+    }
 
 
 def _matrix_bytes(reads: dict) -> int:
@@ -508,7 +554,24 @@ def _summarise(rows: list[dict]) -> dict:
             "unrelated_max": max(neg_m) if neg_m else None,
             "related_min": min(pos_m) if pos_m else None,
         }
-    return {"signals": per_signal, "verdict": verdict, "awm_by_alignment": by_alignment}
+    candidates = {}
+    for name in sorted({k for r in rows for k in r.get("candidates", {})}):
+        pos_c = [v for r in pos if (v := r["candidates"].get(name)) is not None]
+        neg_c = [v for r in neg if (v := r["candidates"].get(name)) is not None]
+        candidates[name] = {
+            "auroc": auroc(pos_c, neg_c),
+            "n_related": len(pos_c),
+            "n_unrelated": len(neg_c),
+            "unrelated_max": max(neg_c) if neg_c else None,
+            "related_min": min(pos_c) if pos_c else None,
+        }
+    candidates["AWM by weight profiles"] = by_alignment.get("weight profiles", {})
+    return {
+        "signals": per_signal,
+        "verdict": verdict,
+        "awm_by_alignment": by_alignment,
+        "width_agnostic_candidates": candidates,
+    }
 
 
 def _print(rows: list[dict], summary: dict) -> None:

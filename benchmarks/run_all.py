@@ -380,7 +380,7 @@ def render_lineage(g: dict) -> list[str]:
                 f"{p['a']} vs {p['b']}",
                 p["kind"],
                 "related" if p["related"] else "unrelated",
-                f"{p['verdict']} ({p['strength']:.2f})",
+                f"{p['verdict']}{', ' + p['qualifier'] if p.get('qualifier') else ''} ({p['strength']:.2f})",
             ]
             + [f"{p['signals'][n]:+.3f}" if n in p["signals"] else "-" for n in names]
             + [p.get("awm_alignment") or "-"]
@@ -490,6 +490,28 @@ def render_awm_alignments(summary: dict) -> list[str]:
             for method, s in by.items()
         ],
     )
+    cands = summary.get("width_agnostic_candidates") or {}
+    if cands:
+        L += [
+            "Candidates for a signal any two models have, whatever their widths (issue 14): singular-value spectra",
+            "of every matrix, layer by layer (invariant to permutations and rotations of the hidden space), against AWM",
+            "lined up by weight profiles. The spectra of unrelated models trained alike are as alike as a derivative's",
+            "(like σ-curves), so they decide nothing; the profile-aligned AWM separates:",
+            "",
+        ]
+        L += table(
+            ["candidate", "related / unrelated pairs", "max unrelated", "min related", "AUROC"],
+            [
+                [
+                    name,
+                    f"{c.get('n_related', 0)} / {c.get('n_unrelated', 0)}",
+                    value(c.get("unrelated_max")),
+                    value(c.get("related_min")),
+                    "n/a" if c.get("auroc") is None else f"{c['auroc']:.3f}",
+                ]
+                for name, c in cands.items()
+            ],
+        )
     if "unrelated_insufficient_data" in v:
         L += [
             f"Unrelated pairs ending in `insufficient_data` (no decisive signal could be computed): "
