@@ -5,7 +5,6 @@ documented Q/K stand-ins and the caveat on the verdict."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +162,7 @@ def test_mla_down_projections_stand_in_for_q_and_k(mla):
     assert any(MLA_STAND_INS in c for c in unrelated.caveats)
 
 
-def test_a_conv1d_probe_keeps_its_orientation_on_disk_and_older_probes_are_read_alike(written, tmp_path):
+def test_a_conv1d_probe_keeps_its_orientation_on_disk(written, tmp_path):
     probe = _probe(written["gpt2"]["fused"], BUDGETS["sampled"])
     path = tmp_path / "p.npz"
     probe.save(path)
@@ -171,35 +170,3 @@ def test_a_conv1d_probe_keeps_its_orientation_on_disk_and_older_probes_are_read_
     for role in ("q", "k", "v", "o", "up", "down"):
         assert all(s.transposed for s in again.matrices[role].values()), role
     assert again.embedding_rows is not None and not again.embedding_rows.transposed
-    # a probe written before the orientation was kept: its c_proj/c_fc were read by stored row all the same
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(arrays["meta"].tobytes())
-    for entry in meta["index"].values():
-        entry.pop("transposed", None)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    np.savez(path, **arrays)
-    old = Probe.load(path)
-    assert all(s.transposed for role in ("o", "up", "down") for s in old.matrices[role].values())
-    assert old.embedding_rows is not None and not old.embedding_rows.transposed
-
-
-def test_a_cached_probe_that_left_a_fused_qkv_whole_is_read_again(written, tmp_path):
-    """Probes cached before fused layouts were split have no Q/K rows: they are not reused."""
-    from dataclasses import replace
-
-    from fingerprint.lineage import evidence
-    from fingerprint.store import Store
-
-    opts = Options(store=Store(tmp_path / "c.sqlite"))
-    path = str(written["gpt_neox"]["fused"])
-    fresh, _ = evidence.get_probe(path, opts)
-    (cached,) = (tmp_path / "probes").glob("*.npz")
-    old_note = "fused QKV projection (interleaved layout, shape [192, 64]) not split into Q/K/V rows: the Q/K signals are not available"
-    old = replace(
-        fresh, matrices={k: v for k, v in fresh.matrices.items() if k not in ("q", "k", "v")}, notes=[old_note]
-    )
-    old.save(cached)
-    again, from_cache = evidence.get_probe(path, opts)
-    assert not from_cache and "q" in again.matrices and "k" in again.matrices
-    assert evidence.get_probe(path, opts)[1]  # the new one is cached

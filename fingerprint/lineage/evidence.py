@@ -39,11 +39,6 @@ def probe_dir(opts: Options) -> Path:
     return base / "probes"
 
 
-# notes of cached probes that a newer reading does better: such a probe is read again (fused QKV layouts other than
-# [Q|K|V] were left fused, without Q/K rows, before they were split)
-STALE_NOTES = ("not split into Q/K/V rows: the Q/K signals are not available",)
-
-
 def _load_cached(path: Path, model: str) -> Probe | None:
     if not path.is_file():
         return None
@@ -51,9 +46,6 @@ def _load_cached(path: Path, model: str) -> Probe | None:
         probe = Probe.load(path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         path.unlink(missing_ok=True)  # unreadable cache entry: recompute it
-        return None
-    if any(stale in note for note in probe.notes for stale in STALE_NOTES):
-        path.unlink(missing_ok=True)
         return None
     return replace(probe, model=model)
 

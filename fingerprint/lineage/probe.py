@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..modelconfig import CONV1D_ARCHITECTURES
 from ..result import Mode, WeightFormat
 from . import rowcodec
 from .slots import runs
@@ -178,7 +177,6 @@ class Probe:
         matrices: dict[str, dict[int, RowSample]] = {}
         experts: dict[str, dict[tuple[int, int], RowSample]] = {}
         embedding_rows = None
-        old_conv1d = (meta.get("architecture") or "").startswith(CONV1D_ARCHITECTURES)
         for key, e in index.items():
             arr = pools[e["pool"]][e["offset"] : e["offset"] + int(np.prod(e["shape"]))].reshape(e["shape"])
             parts = key.split("|")
@@ -188,9 +186,7 @@ class Probe:
                 ).reshape(-1)
                 continue
             rows = np.concatenate([np.arange(a, b) for a, b in e["runs"]]) if e["runs"] else np.zeros(0, np.int64)
-            # probes written before "transposed" was kept read Conv1D c_proj/c_fc by stored row too
-            transposed = e.get("transposed", old_conv1d and parts[0] == "m" and parts[1] in ("o", "up", "down"))
-            sample = RowSample(rows.astype(np.int64), arr, e["encoding"], tuple(e["matrix"]), bool(transposed))
+            sample = RowSample(rows.astype(np.int64), arr, e["encoding"], tuple(e["matrix"]), bool(e["transposed"]))
             if parts[0] == "m":
                 matrices.setdefault(parts[1], {})[int(parts[2])] = sample
             elif parts[0] == "e":

@@ -65,17 +65,11 @@ NEVER_DECIDE = (
 )
 
 
-def verdict_table_rows() -> list[dict[str, str]]:
-    """The table as rows: the verdict as tables show it, its code, and the evidence it needs."""
-    rows = [{"verdict": RELATION_SHORT[r], "code": r, "needs": needs} for r, needs in VERDICT_EVIDENCE]
-    rows.append({"verdict": "... (via a quantized copy)", "code": "qualifier", "needs": QUALIFIER_EVIDENCE})
-    return rows
-
-
 def verdict_table_screen() -> str:
     """The table for the screen, as markdown (its long cells wrap, where a data table would cut them)."""
     lines = ["| verdict | the evidence it needs |", "|---|---|"]
-    lines += [f"| **{row['verdict']}** | {row['needs']} |" for row in verdict_table_rows()]
+    lines += [f"| **{RELATION_SHORT[r]}** | {needs} |" for r, needs in VERDICT_EVIDENCE]
+    lines.append(f"| **... (via a quantized copy)** | {QUALIFIER_EVIDENCE} |")
     return "\n".join(lines)
 
 
