@@ -344,6 +344,24 @@ def layout_bytes(folder_or_file: Path) -> dict:
 # ----------------------------------------------------------------------------- machine, results
 
 
+def hf_llama_config(
+    layers: int, hidden: int, heads: int, kv_heads: int, inter: int, vocab: int, **extra: object
+) -> dict:
+    """A Hugging Face config.json of a Llama of these dimensions (fp16), plus ``extra`` keys."""
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "num_hidden_layers": layers,
+        "vocab_size": vocab,
+        "torch_dtype": "float16",
+        **extra,
+    }
+
+
 def machine() -> dict:
     mem = 0
     try:

@@ -64,17 +64,7 @@ def state() -> dict[str, np.ndarray]:
 
 
 def config() -> dict:
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": HIDDEN,
-        "intermediate_size": INTER,
-        "num_attention_heads": HEADS,
-        "num_key_value_heads": KV_HEADS,
-        "num_hidden_layers": LAYERS,
-        "vocab_size": VOCAB,
-        "torch_dtype": "float16",
-    }
+    return bl.hf_llama_config(LAYERS, HIDDEN, HEADS, KV_HEADS, INTER, VOCAB)
 
 
 def ensure_model() -> Path:

@@ -95,18 +95,7 @@ def quantize_config() -> dict:
 
 
 def config() -> dict:
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": HIDDEN,
-        "intermediate_size": INTER,
-        "num_attention_heads": HEADS,
-        "num_key_value_heads": KV_HEADS,
-        "num_hidden_layers": LAYERS,
-        "vocab_size": VOCAB,
-        "torch_dtype": "float16",
-        "quantization_config": quantize_config(),
-    }
+    return bl.hf_llama_config(LAYERS, HIDDEN, HEADS, KV_HEADS, INTER, VOCAB, quantization_config=quantize_config())
 
 
 def ensure_model() -> Path:
